@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything installs itself into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WHEELHOUSE := build/wheelhouse
+export PYTHONPATH := $(CURDIR)/layers/engine:$(CURDIR)
+export AWS_REGION ?= us-east-1
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+PORT ?= 3000
+
+.PHONY: run test venv annoy-wheel build deploy lint clean
+
+$(STAMP): requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: local stack (moto + gateway) with a demo tenant, data and a trained model
+run: $(STAMP)
+	$(PY) -m local.stack --port $(PORT)
+
+## make test: unit, integration, events, e2e, sam validate/build and the layer binary check
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make annoy-wheel: a manylinux2014 annoy wheel that loads on Lambda (glibc 2.26, no AVX-512)
+annoy-wheel: $(STAMP)
+	scripts/build_annoy_wheel.sh $(PY) $(WHEELHOUSE)
+
+## make build: sam build with the portable annoy wheel
+build: annoy-wheel
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH PIP_FIND_LINKS=$(CURDIR)/$(WHEELHOUSE) \
+	  $(VENV)/bin/sam build --region $(AWS_REGION)
+	$(PY) scripts/check_so.py .aws-sam/build/EngineLayer
+
+## make deploy: build, then a guided deploy into your own account
+deploy: build
+	$(VENV)/bin/sam deploy --guided
+
+lint: $(STAMP)
+	$(VENV)/bin/sam validate --lint --region $(AWS_REGION)
+
+clean:
+	rm -rf .aws-sam build .pytest_cache

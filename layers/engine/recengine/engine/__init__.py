@@ -1,0 +1,1 @@
+"""Pure numpy/annoy engine: no boto3, no environment, no network."""

@@ -1,0 +1,200 @@
+"""The served model: item factors + popularity + retrieval index, trained from interaction
+events, saved as a directory of plain files (npy, annoy, json) and loaded with mmap."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .als import ALSParams, Progress, fit_als, fold_in
+from .errors import ArtefactError, EmptyTrainingSetError
+from .index import EXACT_LIMIT, VectorIndex, build_annoy, load_annoy, top_k
+from .popularity import popularity_scores
+from .sparse import CSR
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARTEFACT_FILES = (MANIFEST, "item_ids.json", "item_factors.npy", "gram.npy", "popularity.npy",
+                  "items_dot.ann", "items_angular.ann")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Interaction events as parallel arrays; ids are the tenant's own strings."""
+
+    user_ids: Sequence[str]
+    item_ids: Sequence[str]
+    weights: np.ndarray
+    timestamps: np.ndarray  # epoch seconds
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One ranked list: item ids with scores, and how it was produced."""
+
+    items: list[tuple[str, float]]
+    source: str  # "collaborative" or "popular"
+    known_history: int = 0
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@dataclass
+class RecommenderModel:
+    model_id: str
+    item_ids: list[str]
+    item_factors: np.ndarray
+    gram: np.ndarray
+    popularity: np.ndarray
+    alpha: float
+    meta: dict = field(default_factory=dict)
+    index: VectorIndex | None = None
+
+    def __post_init__(self) -> None:
+        self.item_index = {item: i for i, item in enumerate(self.item_ids)}
+        if self.index is None:
+            self.index = VectorIndex(self.item_factors, _unit_rows(self.item_factors))
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    # ------------------------------------------------------------------ serving
+    def _indices(self, items: Iterable[str]) -> np.ndarray:
+        return np.fromiter((self.item_index[i] for i in items if i in self.item_index), dtype=np.int64)
+
+    def user_vector(self, history: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, int]:
+        """Folds a history (oldest first or any order) into a user vector; returns (vector, n_known)."""
+        pairs = [(self.item_index[i], w) for i, w in zip(history, weights) if i in self.item_index]
+        if not pairs:
+            return np.zeros(self.item_factors.shape[1], dtype=np.float32), 0
+        idx = np.array([p[0] for p in pairs], dtype=np.int64)
+        w = np.array([p[1] for p in pairs], dtype=np.float64)
+        # Repeated items: sum their weights so the fold-in sees one confidence per item.
+        uniq, inv = np.unique(idx, return_inverse=True)
+        summed = np.bincount(inv, weights=w)
+        return fold_in(self.gram, self.item_factors, uniq, summed, self.alpha), len(pairs)
+
+    def recommend(self, history: Sequence[str], weights: Sequence[float], n: int,
+                  exclude: Iterable[str] = (), candidates: Sequence[str] | None = None) -> Ranked:
+        """Ranks up to n items for a user history; seen and excluded items never come back."""
+        excluded = set(self._indices(exclude).tolist()) | set(self._indices(history).tolist())
+        query, known = self.user_vector(history, weights)
+        source = "collaborative" if known else "popular"
+        if candidates is not None:
+            cand = np.array(sorted(set(self._indices(candidates).tolist()) - excluded), dtype=np.int64)
+            if cand.size == 0:
+                return Ranked([], source, known)
+            scores = self.item_factors[cand] @ query if known else self.popularity[cand]
+            if known:  # ties (e.g. zero vectors) resolved by popularity
+                scores = scores + 1e-6 * self.popularity[cand]
+            order = np.argsort(-scores, kind="stable")[:n]
+            return Ranked([(self.item_ids[cand[i]], float(scores[i])) for i in order], source, known)
+        if not known:
+            scores = self.popularity.astype(np.float64).copy()
+            if excluded:
+                scores[list(excluded)] = -np.inf
+            idx = top_k(scores, n)
+            return Ranked([(self.item_ids[i], float(scores[i])) for i in idx], source, known)
+        want = n + len(excluded)
+        while True:
+            idx, scores = self.index.search(query, min(want, self.n_items))
+            keep = [(int(i), float(s)) for i, s in zip(idx, scores) if int(i) not in excluded]
+            if len(keep) >= n or want >= self.n_items:
+                return Ranked([(self.item_ids[i], s) for i, s in keep[:n]], source, known)
+            want *= 2
+
+    def similar(self, item_id: str, n: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        """Items most similar to item_id by cosine of their factors; [] if the model lacks it."""
+        i = self.item_index.get(item_id)
+        if i is None:
+            return []
+        excluded = set(self._indices(exclude).tolist())
+        want = n + len(excluded)
+        while True:
+            idx, sims = self.index.neighbours(i, min(want, self.n_items - 1))
+            keep = [(self.item_ids[j], float(s)) for j, s in zip(idx, sims) if int(j) not in excluded]
+            if len(keep) >= n or want >= self.n_items - 1:
+                return keep[:n]
+            want *= 2
+
+    def popular(self, n: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        return self.recommend([], [], n, exclude=exclude).items
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path, n_trees: int = 32) -> list[Path]:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / "item_factors.npy", np.ascontiguousarray(self.item_factors, dtype=np.float32))
+        np.save(directory / "gram.npy", self.gram.astype(np.float64))
+        np.save(directory / "popularity.npy", self.popularity.astype(np.float32))
+        (directory / "item_ids.json").write_text(json.dumps(self.item_ids))
+        build_annoy(self.item_factors, "dot", directory / "items_dot.ann", n_trees)
+        build_annoy(self.index.unit_vectors, "angular", directory / "items_angular.ann", n_trees)
+        manifest = {"format_version": FORMAT_VERSION, "model_id": self.model_id, "alpha": self.alpha,
+                    "n_items": self.n_items, "factors": int(self.item_factors.shape[1]), "meta": self.meta}
+        # The manifest goes last: its presence means the directory is complete.
+        (directory / MANIFEST).write_text(json.dumps(manifest, sort_keys=True))
+        return [directory / name for name in ARTEFACT_FILES]
+
+    @classmethod
+    def load(cls, directory: Path, exact_limit: int = EXACT_LIMIT) -> "RecommenderModel":
+        directory = Path(directory)
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise ArtefactError(f"unsupported artefact format {manifest.get('format_version')!r}")
+            item_ids = json.loads((directory / "item_ids.json").read_text())
+            factors = np.load(directory / "item_factors.npy", mmap_mode="r")
+            gram = np.load(directory / "gram.npy")
+            popularity = np.load(directory / "popularity.npy", mmap_mode="r")
+            n, k = manifest["n_items"], manifest["factors"]
+            if factors.shape != (n, k) or len(item_ids) != n or popularity.shape != (n,) or gram.shape != (k, k):
+                raise ArtefactError("artefact arrays disagree with the manifest")
+            unit = _unit_rows(np.asarray(factors))
+            dot_index = angular_index = None
+            if n > exact_limit:
+                dot_index = load_annoy(directory / "items_dot.ann", k, "dot")
+                angular_index = load_annoy(directory / "items_angular.ann", k, "angular")
+                if dot_index.get_n_items() != n or angular_index.get_n_items() != n:
+                    raise ArtefactError("annoy index size disagrees with the manifest")
+        except ArtefactError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArtefactError(f"cannot load model artefact: {exc}") from exc
+        index = VectorIndex(factors, unit, dot_index, angular_index, exact_limit)
+        return cls(manifest["model_id"], item_ids, factors, gram, popularity, float(manifest["alpha"]),
+                   manifest.get("meta", {}), index)
+
+
+def train_model(data: TrainingData, model_id: str, params: ALSParams = ALSParams(),
+                progress: Progress | None = None) -> RecommenderModel:
+    """Fits ALS and popularity on interaction events and returns a servable model."""
+    if len(data) == 0:
+        raise EmptyTrainingSetError("no interactions to train on")
+    started = time.perf_counter()
+    users, user_idx = np.unique(np.asarray(data.user_ids, dtype=object).astype(str), return_inverse=True)
+    items, item_idx = np.unique(np.asarray(data.item_ids, dtype=object).astype(str), return_inverse=True)
+    weights = np.asarray(data.weights, dtype=np.float64)
+    matrix = CSR.from_coo(user_idx, item_idx, weights, (users.size, items.size))
+    if progress:
+        progress({"stage": "matrix", "users": int(users.size), "items": int(items.size),
+                  "interactions": len(data), "nnz": matrix.nnz})
+    factors = fit_als(matrix, params, progress)
+    popularity = popularity_scores(item_idx, weights, np.asarray(data.timestamps), items.size)
+    meta = {"algorithm": "als", "params": params.as_dict(), "users": int(users.size),
+            "items": int(items.size), "interactions": len(data), "nnz": matrix.nnz,
+            "train_s": round(time.perf_counter() - started, 3)}
+    return RecommenderModel(model_id, items.tolist(), factors.item_factors, factors.gram(), popularity,
+                            params.alpha, meta)

@@ -1,0 +1,1 @@
+"""Orchestration between the API edge, the pure engine and the stores: plain arguments in."""

@@ -1,0 +1,103 @@
+"""Personalised recommendations and similar items over the tenant's live model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..engine.model import RecommenderModel
+from ..errors import NotFoundError
+from ..stores.dynamo import InteractionStore, ItemStore
+from .serving import ModelCache
+
+HISTORY_LIMIT = 200  # latest user events folded in per request
+SESSION_LIMIT = 50
+
+
+@dataclass
+class Result:
+    items: list[dict]
+    warnings: list[dict] = field(default_factory=list)
+    model_id: str | None = None
+    source: str = "none"
+
+
+def _warn(code: str, message: str) -> dict:
+    return {"code": code, "message": message}
+
+
+def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, session_id: str | None
+                 ) -> tuple[list[str], list[float]]:
+    """Items and weights from the user's recent history plus the session, each event once."""
+    rows: dict[str, dict] = {}
+    user_rows = store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else []
+    session_rows = store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else []
+    for row in [*user_rows, *session_rows]:
+        rows.setdefault(row["event_id"], row)
+    ordered = sorted(rows.values(), key=lambda r: r["sk"])
+    return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]
+
+
+def _active_only(items: ItemStore, tenant_id: str, ranked: list[tuple[str, float]]) -> tuple[list[tuple[str, float]], set[str]]:
+    """Drops deactivated items; items never sent to the catalogue count as active."""
+    rows = items.get_many(tenant_id, [i for i, _ in ranked])
+    inactive = {i for i, row in rows.items() if not row.get("active", True)}
+    return [(i, s) for i, s in ranked if i not in inactive], inactive
+
+
+def recommend(models: ModelCache, interactions: InteractionStore, items: ItemStore, tenant_id: str, *,
+              user_id: str | None, session_id: str | None, limit: int,
+              candidates: Sequence[str] | None = None) -> Result:
+    history, weights = load_history(interactions, tenant_id, user_id, session_id)
+    model = models.get(tenant_id)
+    if model is None:
+        return Result([], [_warn("no_model", "no model has been trained for this tenant yet")])
+    warnings: list[dict] = []
+    if candidates is not None:
+        unknown = [c for c in dict.fromkeys(candidates) if c not in model.item_index]
+        if unknown:
+            warnings.append(_warn("unknown_candidates", f"{len(unknown)} candidate item(s) are unknown to the model "
+                                  "and were dropped"))
+    exclude: set[str] = set()
+    want = limit * 2 + 10
+    while True:
+        ranked = model.recommend(history, weights, want, exclude=exclude, candidates=candidates)
+        kept, inactive = _active_only(items, tenant_id, ranked.items)
+        exclude |= inactive
+        if len(kept) >= limit or len(ranked.items) < want or not inactive:
+            break
+        want *= 2
+    if ranked.source == "popular":
+        if not history:
+            code = "unknown_user" if user_id else "new_session"
+            warnings.append(_warn(code, "no history for this user or session yet: popular items returned"))
+        else:
+            warnings.append(_warn("no_known_history", "history has no items known to the model: popular items returned"))
+    return Result([{"id": i, "score": round(s, 6)} for i, s in kept[:limit]], warnings, model.model_id, ranked.source)
+
+
+def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int) -> Result:
+    model: RecommenderModel | None = models.get(tenant_id)
+    in_model = model is not None and item_id in model.item_index
+    if not in_model and items.get(tenant_id, item_id) is None:
+        raise NotFoundError(f"item {item_id!r} not found")
+    if model is None:
+        return Result([], [_warn("no_model", "no model has been trained for this tenant yet")])
+    warnings: list[dict] = []
+    exclude: set[str] = {item_id}
+    want = limit * 2 + 10
+    while True:
+        if in_model:
+            ranked = model.similar(item_id, want, exclude=exclude)
+        else:
+            ranked = model.popular(want, exclude=exclude)
+        kept, inactive = _active_only(items, tenant_id, ranked)
+        exclude |= inactive
+        if len(kept) >= limit or len(ranked) < want or not inactive:
+            break
+        want *= 2
+    if not in_model:
+        warnings.append(_warn("item_not_in_model", "the item has no interactions in the current model: "
+                              "popular items returned"))
+    return Result([{"id": i, "score": round(s, 6)} for i, s in kept[:limit]], warnings, model.model_id,
+                  "similar" if in_model else "popular")

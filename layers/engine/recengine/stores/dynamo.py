@@ -1,0 +1,383 @@
+"""DynamoDB stores. Every key carries the tenant id first, so no query can cross tenants."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
+
+from ..errors import StoreError
+from .aws import client, deserialize, serialize
+
+def _fail(action: str, exc: ClientError) -> StoreError:
+    code = exc.response.get("Error", {}).get("Code", "Unknown")
+    return StoreError(f"{action} failed ({code})")
+
+
+class _Table:
+    def __init__(self, name: str, dynamodb: Any = None):
+        self.name = name
+        self._client = dynamodb
+
+    @property
+    def db(self) -> Any:
+        if self._client is None:
+            self._client = client("dynamodb")
+        return self._client
+
+    def _get(self, key: dict, consistent: bool = False) -> dict | None:
+        try:
+            out = self.db.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=consistent)
+        except ClientError as exc:
+            raise _fail("get_item", exc) from exc
+        return deserialize(out["Item"]) if "Item" in out else None
+
+    def _put(self, item: dict, **kwargs: Any) -> None:
+        try:
+            self.db.put_item(TableName=self.name, Item=serialize(item), **kwargs)
+        except ClientError as exc:
+            raise _fail("put_item", exc) from exc
+
+    def _query(self, **kwargs: Any) -> Iterator[dict]:
+        """Yields every matching item across pages."""
+        kwargs["TableName"] = self.name
+        while True:
+            try:
+                out = self.db.query(**kwargs)
+            except ClientError as exc:
+                raise _fail("query", exc) from exc
+            for item in out.get("Items", []):
+                yield deserialize(item)
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def _batch_get(self, keys: list[dict]) -> list[dict]:
+        found: list[dict] = []
+        for start in range(0, len(keys), 100):
+            request = {self.name: {"Keys": [serialize(k) for k in keys[start:start + 100]]}}
+            attempt = 0
+            while request:
+                try:
+                    out = self.db.batch_get_item(RequestItems=request)
+                except ClientError as exc:
+                    raise _fail("batch_get_item", exc) from exc
+                found.extend(deserialize(i) for i in out.get("Responses", {}).get(self.name, []))
+                request = out.get("UnprocessedKeys") or {}
+                attempt += 1
+                if request:
+                    time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        return found
+
+    def _batch_put(self, items: list[dict]) -> None:
+        _batch_put_rows(self.db, [(self.name, i) for i in items])
+
+
+def _batch_put_rows(db: Any, rows: list[tuple[str, dict]]) -> None:
+    """BatchWriteItem across tables, 25 at a time, retrying unprocessed items with backoff."""
+    for start in range(0, len(rows), 25):
+        request: dict[str, list] = {}
+        for table, item in rows[start:start + 25]:
+            request.setdefault(table, []).append({"PutRequest": {"Item": serialize(item)}})
+        attempt = 0
+        while request:
+            try:
+                out = db.batch_write_item(RequestItems=request)
+            except ClientError as exc:
+                raise _fail("batch_write_item", exc) from exc
+            request = out.get("UnprocessedItems") or {}
+            attempt += 1
+            if request:
+                if attempt > 8:
+                    raise StoreError("batch_write_item left items unprocessed")
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+
+
+# ---------------------------------------------------------------------- tenants
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    name: str
+    plan: str
+    created_at: float
+
+
+class TenantStore(_Table):
+    """Tenant records (`tenant#<id>`) and API key id -> tenant mappings (`key#<api key id>`)."""
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        self._put({"pk": f"tenant#{tenant.tenant_id}", "tenant_id": tenant.tenant_id, "name": tenant.name,
+                   "plan": tenant.plan, "created_at": tenant.created_at})
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        row = self._get({"pk": f"tenant#{tenant_id}"})
+        return Tenant(row["tenant_id"], row["name"], row["plan"], row["created_at"]) if row else None
+
+    def bind_key(self, api_key_id: str, tenant_id: str) -> None:
+        self._put({"pk": f"key#{api_key_id}", "tenant_id": tenant_id, "created_at": time.time()})
+
+    def tenant_for_key(self, api_key_id: str) -> Tenant | None:
+        row = self._get({"pk": f"key#{api_key_id}"})
+        if not row or row.get("revoked"):
+            return None
+        return self.get_tenant(row["tenant_id"])
+
+    def list_tenants(self) -> list[Tenant]:
+        # A scan of a small table (one row per tenant and key); run by the scheduled trainer only.
+        tenants, kwargs = [], {"TableName": self.name}
+        while True:
+            try:
+                out = self.db.scan(**kwargs)
+            except ClientError as exc:
+                raise _fail("scan", exc) from exc
+            for row in map(deserialize, out.get("Items", [])):
+                if row["pk"].startswith("tenant#"):
+                    tenants.append(Tenant(row["tenant_id"], row["name"], row["plan"], row["created_at"]))
+            if "LastEvaluatedKey" not in out:
+                return tenants
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def trained_marker(self, tenant_id: str) -> str:
+        row = self._get({"pk": f"tenant#{tenant_id}"}, consistent=True) or {}
+        return row.get("trained_through", "")
+
+    def set_trained_marker(self, tenant_id: str, marker: str) -> None:
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize({"pk": f"tenant#{tenant_id}"}),
+                                UpdateExpression="SET trained_through = :m",
+                                ExpressionAttributeValues=serialize({":m": marker}))
+        except ClientError as exc:
+            raise _fail("update_item", exc) from exc
+
+
+# ---------------------------------------------------------------------- catalogue
+def encode_cursor(key: dict | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if not isinstance(value, dict):
+        raise ValueError("invalid cursor")
+    return value
+
+
+class ItemStore(_Table):
+    """Catalogue items keyed (tenant_id, item_id)."""
+
+    def upsert(self, tenant_id: str, items: list[dict], now: float) -> tuple[int, int]:
+        """Writes items, keeping each existing item's created_at; returns (created, updated)."""
+        existing = {r["item_id"]: r for r in self._batch_get(
+            [{"tenant_id": tenant_id, "item_id": i["id"]} for i in items])}
+        rows = []
+        for item in items:
+            old = existing.get(item["id"])
+            rows.append({"tenant_id": tenant_id, "item_id": item["id"], "metadata": item.get("metadata") or {},
+                         "active": bool(item.get("active", True)),
+                         "created_at": old["created_at"] if old else now, "updated_at": now})
+        self._batch_put(rows)
+        created = sum(1 for i in items if i["id"] not in existing)
+        return created, len(items) - created
+
+    def get(self, tenant_id: str, item_id: str) -> dict | None:
+        return self._get({"tenant_id": tenant_id, "item_id": item_id})
+
+    def get_many(self, tenant_id: str, item_ids: Iterable[str]) -> dict[str, dict]:
+        ids = list(dict.fromkeys(item_ids))
+        return {r["item_id"]: r for r in self._batch_get([{"tenant_id": tenant_id, "item_id": i} for i in ids])}
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None, search: str | None) -> tuple[list[dict], str | None]:
+        """One page of the tenant's items in id order; `search` matches id and metadata text."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.name, "KeyConditionExpression": "tenant_id = :t",
+            "ExpressionAttributeValues": serialize({":t": tenant_id}),
+        }
+        if cursor:
+            start = decode_cursor(cursor)
+            if start.get("tenant_id") != tenant_id or not isinstance(start.get("item_id"), str):
+                raise ValueError("invalid cursor")
+            kwargs["ExclusiveStartKey"] = serialize(start)
+        needle = search.lower() if search else None
+        found: list[dict] = []
+        while True:
+            kwargs["Limit"] = max(limit - len(found), 1) if needle is None else 200
+            try:
+                out = self.db.query(**kwargs)
+            except ClientError as exc:
+                raise _fail("query", exc) from exc
+            for row in map(deserialize, out.get("Items", [])):
+                if needle is None or needle in row["item_id"].lower() or needle in json.dumps(
+                        row.get("metadata", {}), ensure_ascii=False).lower():
+                    found.append(row)
+                    if len(found) == limit:
+                        last = {"tenant_id": tenant_id, "item_id": row["item_id"]}
+                        return found, encode_cursor(last)
+            last_key = out.get("LastEvaluatedKey")
+            if not last_key:
+                return found, None
+            kwargs["ExclusiveStartKey"] = last_key
+
+    def deactivate(self, tenant_id: str, item_id: str, now: float) -> bool:
+        """Marks an item inactive; False if the tenant has no such item."""
+        try:
+            self.db.update_item(
+                TableName=self.name, Key=serialize({"tenant_id": tenant_id, "item_id": item_id}),
+                UpdateExpression="SET active = :f, updated_at = :n",
+                ConditionExpression="attribute_exists(item_id)",
+                ExpressionAttributeValues=serialize({":f": False, ":n": now}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _fail("update_item", exc) from exc
+        return True
+
+
+# ---------------------------------------------------------------------- interactions + sessions
+def event_sort_key(ts: float, event_id: str) -> str:
+    """Sorts by time (zero-padded milliseconds), unique by event id."""
+    return f"{int(ts * 1000):015d}#{event_id}"
+
+
+class InteractionStore:
+    """Appends events to the user history (interactions table) and the session (sessions table).
+
+    A caller-supplied event_id is claimed first with a conditional put of a marker row that holds
+    the whole event; the history rows follow in batch writes. A repeat finds the marker, is
+    reported as a duplicate, and rewrites the original rows (same keys, so idempotent): an attempt
+    that failed half-way is completed by its retry, and nothing is counted twice."""
+
+    SESSION_TTL_S = 7 * 86400
+    _pool: ThreadPoolExecutor | None = None
+
+    def __init__(self, interactions_table: str, sessions_table: str, dynamodb: Any = None):
+        self.interactions = _Table(interactions_table, dynamodb)
+        self.sessions = _Table(sessions_table, dynamodb)
+
+    @property
+    def db(self) -> Any:
+        return self.interactions.db
+
+    @classmethod
+    def _executor(cls) -> ThreadPoolExecutor:
+        if cls._pool is None:
+            cls._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="claim")
+        return cls._pool
+
+    def _rows(self, tenant_id: str, event: dict) -> list[tuple[str, dict]]:
+        sk = event_sort_key(event["timestamp"], event["event_id"])
+        body = {"item_id": event["item_id"], "type": event["type"], "weight": event["weight"],
+                "ts": event["timestamp"], "event_id": event["event_id"], "request_id": event.get("request_id"),
+                "context": event.get("context") or None, "user_id": event.get("user_id"),
+                "session_id": event.get("session_id")}
+        rows = []
+        if event.get("user_id"):
+            # tenant_id puts user rows (only) into the by_tenant index that training reads.
+            rows.append((self.interactions.name, {**body, "pk": f"{tenant_id}#user#{event['user_id']}", "sk": sk,
+                                                  "tenant_id": tenant_id}))
+        if event.get("session_id"):
+            rows.append((self.sessions.name, {**body, "pk": f"{tenant_id}#session#{event['session_id']}", "sk": sk,
+                                              "expires_at": int(event["timestamp"]) + self.SESSION_TTL_S}))
+        return rows
+
+    def _claim(self, tenant_id: str, event: dict) -> dict | None:
+        """Claims the event id; returns None if new, else the event stored by the first attempt."""
+        key = {"pk": f"{tenant_id}#event#{event['event_id']}", "sk": "-"}
+        stored = {k: v for k, v in event.items() if k != "dedupe"}
+        try:
+            self.db.put_item(TableName=self.interactions.name, Item=serialize({**key, "event": stored}),
+                             ConditionExpression="attribute_not_exists(pk)")
+            return None
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _fail("put_item", exc) from exc
+        row = self.interactions._get(key, consistent=True)
+        return row["event"] if row else event
+
+    def append(self, tenant_id: str, events: list[dict]) -> tuple[list[str], list[str]]:
+        """Writes events; returns (accepted event ids, duplicate event ids).
+
+        Events with `dedupe` set carry a caller event_id and are claimed first; the others have
+        fresh generated ids and need no claim."""
+        to_claim = [e for e in events if e.get("dedupe")]
+        claimed = dict(zip((id(e) for e in to_claim),
+                           self._executor().map(lambda e: self._claim(tenant_id, e), to_claim)))
+        accepted, duplicates, rows = [], [], []
+        for event in events:
+            previous = claimed.get(id(event))
+            if previous is not None:
+                duplicates.append(event["event_id"])
+                rows.extend(self._rows(tenant_id, previous))  # completes a half-written first attempt
+            else:
+                accepted.append(event["event_id"])
+                rows.extend(self._rows(tenant_id, event))
+        _batch_put_rows(self.db, rows)
+        return accepted, duplicates
+
+    def recent_for_user(self, tenant_id: str, user_id: str, limit: int) -> list[dict]:
+        """The user's latest events, newest first."""
+        return list(self._limited(self.interactions, f"{tenant_id}#user#{user_id}", limit))
+
+    def recent_for_session(self, tenant_id: str, session_id: str, limit: int) -> list[dict]:
+        rows = list(self._limited(self.sessions, f"{tenant_id}#session#{session_id}", limit))
+        now = time.time()
+        return [r for r in rows if r.get("expires_at", now + 1) > now]  # TTL deletion is lazy
+
+    @staticmethod
+    def _limited(table: _Table, pk: str, limit: int) -> Iterator[dict]:
+        rows = table._query(KeyConditionExpression="pk = :p", ExpressionAttributeValues=serialize({":p": pk}),
+                            ScanIndexForward=False, Limit=limit)
+        for n, row in enumerate(rows):
+            if n >= limit:
+                return
+            yield row
+
+    def tenant_events(self, tenant_id: str, after_sk: str = "") -> Iterator[dict]:
+        """All the tenant's user events in time order (GSI by_tenant), optionally after a sort key."""
+        cond, values = "tenant_id = :t", {":t": tenant_id}
+        if after_sk:
+            cond += " AND sk > :s"
+            values[":s"] = after_sk
+        return self.interactions._query(IndexName="by_tenant", KeyConditionExpression=cond,
+                                        ExpressionAttributeValues=serialize(values))
+
+    def latest_sort_key(self, tenant_id: str) -> str:
+        rows = self.interactions._query(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t",
+                                        ExpressionAttributeValues=serialize({":t": tenant_id}),
+                                        ScanIndexForward=False, Limit=1)
+        row = next(rows, None)
+        return row["sk"] if row else ""
+
+
+# ---------------------------------------------------------------------- model registry
+class ModelRegistry(_Table):
+    """Model versions per tenant, and a `LIVE` pointer row naming the serving version."""
+
+    LIVE = "LIVE"
+
+    def put_version(self, tenant_id: str, record: dict) -> None:
+        self._put({**record, "tenant_id": tenant_id})
+
+    def get_version(self, tenant_id: str, model_id: str) -> dict | None:
+        return self._get({"tenant_id": tenant_id, "model_id": model_id})
+
+    def set_live(self, tenant_id: str, model_id: str, now: float) -> None:
+        self._put({"tenant_id": tenant_id, "model_id": self.LIVE, "live_model_id": model_id, "updated_at": now})
+
+    def live_model_id(self, tenant_id: str) -> str | None:
+        row = self._get({"tenant_id": tenant_id, "model_id": self.LIVE})
+        return row["live_model_id"] if row else None
+
+    def versions(self, tenant_id: str) -> list[dict]:
+        rows = self._query(KeyConditionExpression="tenant_id = :t", ExpressionAttributeValues=serialize({":t": tenant_id}))
+        return [r for r in rows if r["model_id"] != self.LIVE]

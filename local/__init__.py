@@ -1,0 +1,1 @@
+"""Local stack: moto-backed AWS, a gateway that serves the functions, demo data."""

@@ -1,0 +1,302 @@
+"""A small local stand-in for API Gateway (REST): routes requests by template.yaml, checks API
+keys, enforces each key's usage plan (token-bucket throttle + quota, 429 with Retry-After), turns
+requests into proxy events and invokes the function handlers in-process."""
+
+from __future__ import annotations
+
+import calendar
+import importlib.util
+import json
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+
+from .template import ROOT, Route, routes, stage_name
+
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def load_handler(route: Route) -> Callable[[dict, Any], dict]:
+    """Imports functions/<name>/app.py under a unique module name (each file is called app.py)."""
+    module_name = f"fn_{route.function}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        path = ROOT / route.code_uri / f"{route.handler.split('.')[0]}.py"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return getattr(module, route.handler.split(".")[1])
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_s: float = 29.0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+def proxy_event(route: Route, method: str, path: str, headers: dict[str, str], query: list[tuple[str, str]],
+                body: bytes, path_params: dict[str, str], api_key: str | None, api_key_id: str | None,
+                source_ip: str, stage: str) -> dict:
+    """An API Gateway REST (v1) proxy event, as Lambda receives it."""
+    multi_headers: dict[str, list[str]] = {}
+    for k, v in headers.items():
+        multi_headers.setdefault(k, []).append(v)
+    multi_query: dict[str, list[str]] = {}
+    for k, v in query:
+        multi_query.setdefault(k, []).append(v)
+    try:
+        text, is_b64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        import base64
+
+        text, is_b64 = base64.b64encode(body).decode(), True
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": route.path, "httpMethod": method, "path": f"/{stage}{path}", "stage": stage,
+            "requestId": request_id, "extendedRequestId": request_id, "requestTimeEpoch": int(time.time() * 1000),
+            "protocol": "HTTP/1.1", "accountId": "000000000000", "apiId": "local",
+            "identity": {"apiKey": api_key, "apiKeyId": api_key_id, "sourceIp": source_ip,
+                         "userAgent": headers.get("User-Agent") or headers.get("user-agent")},
+        },
+        "body": text if body else None,
+        "isBase64Encoded": is_b64,
+    }
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.updated = float(burst), clock()
+
+    def take(self) -> float:
+        """0 if a token was taken, else seconds until one is available."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass
+class KeyState:
+    key_id: str
+    bucket: TokenBucket
+    quota_limit: int
+    quota_period: str
+    used: int = 0
+    period: str = ""
+
+
+def _period(kind: str, now: float) -> str:
+    t = time.gmtime(now)
+    return {"DAY": time.strftime("%Y-%m-%d", t), "WEEK": time.strftime("%G-W%V", t)}.get(kind, time.strftime("%Y-%m", t))
+
+
+def _seconds_to_period_end(kind: str, now: float) -> int:
+    t = time.gmtime(now)
+    if kind == "DAY":
+        return 86400 - (t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec)
+    if kind == "WEEK":
+        return (7 - t.tm_wday) * 86400 - (t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec)
+    year, month = (t.tm_year + (t.tm_mon == 12), t.tm_mon % 12 + 1)
+    return max(1, int(calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0)) - now))
+
+
+class KeyRegistry:
+    """API key value -> key id and usage plan, read from the (moto) API Gateway service."""
+
+    def __init__(self, apigw: Any = None, refresh_s: float = 5.0):
+        self._apigw = apigw
+        self.refresh_s = refresh_s
+        self._keys: dict[str, KeyState] = {}
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def apigw(self) -> Any:
+        if self._apigw is None:
+            self._apigw = boto3.client("apigateway")
+        return self._apigw
+
+    def _reload(self) -> None:
+        plans = {}
+        for plan in self.apigw.get_usage_plans(limit=500).get("items", []):
+            for key in self.apigw.get_usage_plan_keys(usagePlanId=plan["id"], limit=500).get("items", []):
+                plans[key["id"]] = plan
+        fresh: dict[str, KeyState] = {}
+        for key in self.apigw.get_api_keys(includeValues=True, limit=500).get("items", []):
+            plan = plans.get(key["id"])
+            if not key.get("enabled") or plan is None:
+                continue  # API Gateway rejects keys that are disabled or on no usage plan
+            old = self._keys.get(key["value"])
+            if old is not None and old.key_id == key["id"]:
+                fresh[key["value"]] = old
+                continue
+            throttle, quota = plan.get("throttle", {}), plan.get("quota", {})
+            fresh[key["value"]] = KeyState(key["id"], TokenBucket(float(throttle.get("rateLimit", 10)),
+                                                                  int(throttle.get("burstLimit", 20))),
+                                           int(quota.get("limit", 10**12)), quota.get("period", "MONTH"))
+        self._keys = fresh
+        self._loaded = time.monotonic()
+
+    def lookup(self, value: str | None) -> KeyState | None:
+        if not value:
+            return None
+        with self._lock:
+            if value not in self._keys or time.monotonic() - self._loaded > self.refresh_s:
+                self._reload()
+            return self._keys.get(value)
+
+    def admit(self, state: KeyState) -> tuple[str, int] | None:
+        """None when the call may proceed, else (problem slug, Retry-After seconds)."""
+        with self._lock:
+            now = time.time()
+            period = _period(state.quota_period, now)
+            if state.period != period:
+                state.period, state.used = period, 0
+            if state.used >= state.quota_limit:
+                return "quota-exceeded", _seconds_to_period_end(state.quota_period, now)
+            wait = state.bucket.take()
+            if wait > 0:
+                return "rate-limited", max(1, int(wait + 0.999))
+            state.used += 1
+            return None
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> tuple[int, dict[str, str], bytes]:
+    body = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}
+    return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
+
+
+class Gateway:
+    def __init__(self, keys: KeyRegistry | None = None, route_list: list[Route] | None = None):
+        self.routes = route_list or routes()
+        self.keys = keys or KeyRegistry()
+        self.stage = stage_name()
+        self._handlers: dict[str, Callable] = {}
+        # One request at a time per function, as one Lambda execution environment would do.
+        self._locks: dict[str, threading.Lock] = {r.function: threading.Lock() for r in self.routes}
+
+    def warm(self) -> None:
+        for route in self.routes:
+            self._handler(route)
+
+    def _handler(self, route: Route) -> Callable:
+        if route.function not in self._handlers:
+            self._handlers[route.function] = load_handler(route)
+        return self._handlers[route.function]
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
+               source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(raw_path)
+        path = parts.path
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match and route.method == method:
+                break
+        else:
+            return _problem(404, "not-found", "Not Found", "no such route")
+        lower = {k.lower(): v for k, v in headers.items()}
+        api_key = lower.get("x-api-key")
+        key_id = None
+        if route.api_key_required:
+            state = self.keys.lookup(api_key)
+            if state is None:
+                return _problem(401, "unauthorized", "Unauthorized", "API key is missing or invalid")
+            refused = self.keys.admit(state)
+            if refused:
+                slug, retry = refused
+                status, hdrs, payload = _problem(429, slug, "Too Many Requests",
+                                                 "usage plan quota exhausted" if slug == "quota-exceeded" else "rate limit exceeded")
+                hdrs["Retry-After"] = str(retry)
+                return status, hdrs, payload
+            key_id = state.key_id
+        event = proxy_event(route, method, path, headers, parse_qsl(parts.query, keep_blank_values=True), body,
+                            match.groupdict(), api_key, key_id, source_ip, self.stage)
+        handler = self._handler(route)
+        with self._locks[route.function]:
+            try:
+                result = handler(event, LambdaContext(route.function))
+            except Exception:  # an unhandled Lambda error surfaces as API Gateway's 502
+                import traceback
+
+                traceback.print_exc()
+                return _problem(502, "bad-gateway", "Bad Gateway", "the function failed")
+        out_headers = dict(result.get("headers") or {})
+        for k, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[k] = ", ".join(values)
+        payload = result.get("body") or ""
+        if result.get("isBase64Encoded"):
+            import base64
+
+            data = base64.b64decode(payload)
+        else:
+            data = payload.encode()
+        return int(result["statusCode"]), out_headers, data
+
+
+def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """Starts the HTTP server in a background thread; returns it (server_address has the port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                status, headers, payload = _problem(413, "payload-too-large", "Content Too Large",
+                                                    "request body larger than 10 MB")
+                self.close_connection = True
+            else:
+                body = self.rfile.read(length) if length else b""
+                status, headers, payload = gateway.handle(self.command, self.path, dict(self.headers.items()), body,
+                                                          self.client_address[0])
+            self.send_response(status)
+            for k, v in headers.items():
+                if k.lower() not in ("content-length", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
+
+        def log_message(self, fmt: str, *args: Any) -> None:  # one short line per request
+            sys.stderr.write(f"[gateway] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+    return server

@@ -1,0 +1,70 @@
+"""Creates the template's tables and bucket, and tenants with API keys, against whatever endpoint
+boto3 is pointed at (moto in tests and locally)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import uuid
+
+import boto3
+
+from recengine.stores.dynamo import Tenant, TenantStore
+
+from .template import create_table_kwargs, load_template, resources, stage_name, table_env_names, usage_plans
+
+
+def create_resources(prefix: str = "local") -> dict[str, str]:
+    """Creates every table and the bucket; returns the env vars the functions read."""
+    dynamodb = boto3.client("dynamodb")
+    env: dict[str, str] = {}
+    for var, logical_id in table_env_names().items():
+        if logical_id not in resources("AWS::DynamoDB::Table"):
+            continue
+        physical = f"{prefix}-{logical_id}"
+        dynamodb.create_table(**create_table_kwargs(logical_id, physical))
+        env[var] = physical
+    bucket = f"{prefix}-model-artefacts".lower()
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    env["MODEL_BUCKET"] = bucket
+    return env
+
+
+def create_api(prefix: str = "local") -> tuple[str, dict[str, str]]:
+    """A REST API with one usage plan per template plan; returns (api id, plan name -> plan id)."""
+    apigw = boto3.client("apigateway")
+    api_id = apigw.create_rest_api(name=f"{prefix}-api")["id"]
+    plan_ids = {}
+    for name, plan in usage_plans().items():
+        created = apigw.create_usage_plan(
+            name=f"{prefix}-{name}", apiStages=[{"apiId": api_id, "stage": stage_name()}],
+            throttle={"rateLimit": plan.rate_limit, "burstLimit": plan.burst_limit},
+            quota={"limit": plan.quota_limit, "period": plan.quota_period})
+        plan_ids[name] = created["id"]
+    return api_id, plan_ids
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "tenant"
+    return f"{slug}-{uuid.uuid4().hex[:8]}"
+
+
+def create_tenant(tenants_table: str, name: str, plan: str, plan_ids: dict[str, str]) -> tuple[Tenant, str, str]:
+    """Creates a tenant with one API key on its plan; returns (tenant, key value, key id)."""
+    if plan not in plan_ids:
+        raise ValueError(f"unknown plan {plan!r}")
+    apigw = boto3.client("apigateway")
+    tenant = Tenant(slugify(name), name, plan, time.time())
+    value = secrets.token_urlsafe(30)
+    key = apigw.create_api_key(name=f"{tenant.tenant_id}-1", value=value, enabled=True,
+                               tags={"tenant_id": tenant.tenant_id})
+    apigw.create_usage_plan_key(usagePlanId=plan_ids[plan], keyId=key["id"], keyType="API_KEY")
+    store = TenantStore(tenants_table)
+    store.put_tenant(tenant)
+    store.bind_key(key["id"], tenant.tenant_id)
+    return tenant, value, key["id"]
+
+
+def template_description() -> str:
+    return load_template().get("Description", "").strip()

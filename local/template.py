@@ -1,0 +1,120 @@
+"""Reads template.yaml (the single source of truth) for the local stack and the tests: tables,
+the bucket, API routes and usage plans."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Keeps CloudFormation short-form tags as {"Fn": value} dicts instead of failing on them."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@lru_cache(maxsize=1)
+def load_template(path: Path = TEMPLATE) -> dict:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)
+
+
+def resources(of_type: str, template: dict | None = None) -> dict[str, dict]:
+    template = template or load_template()
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == of_type}
+
+
+def table_env_names(template: dict | None = None) -> dict[str, str]:
+    """Env var -> table logical id, from the Globals (e.g. ITEMS_TABLE -> ItemsTable)."""
+    template = template or load_template()
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    return {k: v["Ref"] for k, v in env.items() if isinstance(v, dict) and "Ref" in v}
+
+
+def create_table_kwargs(logical_id: str, physical_name: str, template: dict | None = None) -> dict:
+    """Arguments for dynamodb.create_table from a table resource in the template."""
+    props = resources("AWS::DynamoDB::Table", template)[logical_id]["Properties"]
+    kwargs: dict[str, Any] = {
+        "TableName": physical_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return kwargs
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str  # logical id
+    code_uri: str
+    handler: str
+    method: str
+    path: str  # e.g. /v1/items/{item_id}
+    api_key_required: bool
+
+    @property
+    def pattern(self) -> re.Pattern:
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}$")
+
+
+def routes(template: dict | None = None) -> list[Route]:
+    template = template or load_template()
+    api = next(iter(resources("AWS::Serverless::Api", template).values()))
+    default_key = api["Properties"].get("Auth", {}).get("ApiKeyRequired", False)
+    found = []
+    for name, fn in resources("AWS::Serverless::Function", template).items():
+        props = fn["Properties"]
+        for event in (props.get("Events") or {}).values():
+            if event["Type"] != "Api":
+                continue
+            ep = event["Properties"]
+            required = ep.get("Auth", {}).get("ApiKeyRequired", default_key)
+            found.append(Route(name, props["CodeUri"], props["Handler"], ep["Method"].upper(), ep["Path"], required))
+    return found
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    logical_id: str
+    name: str  # e.g. "starter"
+    quota_limit: int
+    quota_period: str
+    rate_limit: float
+    burst_limit: int
+
+
+def usage_plans(template: dict | None = None) -> dict[str, UsagePlan]:
+    plans = {}
+    for logical_id, res in resources("AWS::ApiGateway::UsagePlan", template).items():
+        props = res["Properties"]
+        name = logical_id.removesuffix("UsagePlan").lower()
+        plans[name] = UsagePlan(logical_id, name, int(props["Quota"]["Limit"]), props["Quota"]["Period"],
+                                float(props["Throttle"]["RateLimit"]), int(props["Throttle"]["BurstLimit"]))
+    return plans
+
+
+def stage_name(template: dict | None = None) -> str:
+    template = template or load_template()
+    return template["Parameters"]["StageName"]["Default"]
