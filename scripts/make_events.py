@@ -1,0 +1,64 @@
+"""Regenerates events/*.json: one API Gateway REST proxy event per route (usable by
+`sam local invoke -e` and loaded by the tests), plus the scheduled training event."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "engine")]
+
+from local.gateway import proxy_event  # noqa: E402
+from local.template import routes, stage_name  # noqa: E402
+
+BODIES = {
+    ("POST", "/v1/items"): {"items": [
+        {"id": "sku-1001", "title": "Trail running shoes", "category": "outdoor", "tags": ["running", "trail"],
+         "price": 119.0, "active": True},
+        {"id": "sku-1002", "metadata": {"title": "Camping stove", "category": "outdoor", "price": 49.5}}]},
+    ("POST", "/v1/interactions"): {"interactions": [
+        {"user_id": "u-42", "session_id": "s-9f1c", "item_id": "sku-1001", "type": "view",
+         "timestamp": "2026-11-20T10:15:00Z", "event_id": "evt-0001"},
+        {"user_id": "u-42", "session_id": "s-9f1c", "item_id": "sku-1001", "type": "purchase", "value": 9.5,
+         "event_id": "evt-0002", "request_id": "rec-7c2d", "context": {"device_type": "mobile"}}]},
+    ("POST", "/v1/recommend"): {"user_id": "u-42", "session_id": "s-9f1c", "limit": 5},
+    ("POST", "/v1/similar"): {"item_id": "sku-1001", "limit": 5},
+}
+NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("GET", "/v1/items"): "items_list",
+         ("GET", "/v1/items/{item_id}"): "items_get", ("DELETE", "/v1/items/{item_id}"): "items_delete",
+         ("POST", "/v1/interactions"): "interactions_post", ("POST", "/v1/recommend"): "recommend",
+         ("POST", "/v1/similar"): "similar", ("GET", "/v1/billing/plans"): "billing_plans"}
+
+
+def main() -> None:
+    out = ROOT / "events"
+    out.mkdir(exist_ok=True)
+    for route in routes():
+        body = BODIES.get((route.method, route.path))
+        path = route.path.replace("{item_id}", "sku-1001")
+        query = [("limit", "2"), ("search", "shoes")] if NAMES[(route.method, route.path)] == "items_list" else []
+        headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+                   "User-Agent": "curl/8.5.0", "X-Forwarded-For": "203.0.113.10", "X-Forwarded-Proto": "https"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        key, key_id = (None, None) if not route.api_key_required else ("example-key-value", "examplekeyid")
+        if key:
+            headers["x-api-key"] = key
+        event = proxy_event(route, route.method, path, headers, query, json.dumps(body).encode() if body else b"",
+                            {"item_id": "sku-1001"} if "{item_id}" in route.path else {}, key, key_id,
+                            "203.0.113.10", stage_name())
+        event["requestContext"]["requestId"] = f"example-{NAMES[(route.method, route.path)]}"
+        event["requestContext"]["requestTimeEpoch"] = 1795600000000
+        event["requestContext"]["extendedRequestId"] = event["requestContext"]["requestId"]
+        (out / f"{NAMES[(route.method, route.path)]}.json").write_text(json.dumps(event, indent=2) + "\n")
+    schedule = {"version": "0", "id": "d77bcbc4-0b2b-4d45-9694-b1df99175cfb", "detail-type": "Scheduled Event",
+                "source": "aws.scheduler", "account": "123456789012", "time": "2026-11-22T12:00:00Z",
+                "region": "us-east-1", "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/train"],
+                "detail": "{}"}
+    (out / "train_schedule.json").write_text(json.dumps(schedule, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

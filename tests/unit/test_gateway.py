@@ -1,0 +1,75 @@
+"""The local gateway behaves like API Gateway for keys, throttling and quotas."""
+
+from __future__ import annotations
+
+from local.gateway import Gateway, KeyRegistry, KeyState, TokenBucket, proxy_event
+from local.template import routes
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_token_bucket_allows_the_burst_then_the_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2, burst=3, clock=clock)
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    assert bucket.take() == 0.5
+    clock.now = 0.5
+    assert bucket.take() == 0
+
+
+class StaticKeys(KeyRegistry):
+    def __init__(self, states):
+        super().__init__(apigw=object())
+        self.states = states
+
+    def lookup(self, value):
+        return self.states.get(value)
+
+
+def _gateway(quota=1000, rate=1000.0, burst=1000):
+    state = KeyState("kid", TokenBucket(rate, burst), quota, "MONTH")
+    return Gateway(keys=StaticKeys({"good": state}))
+
+
+def test_missing_or_unknown_key_is_401_before_the_function_runs():
+    gw = _gateway()
+    for headers in ({}, {"x-api-key": "bad"}):
+        status, hdrs, _ = gw.handle("POST", "/v1/recommend", headers, b"{}")
+        assert status == 401 and hdrs["Content-Type"] == "application/problem+json"
+
+
+def test_unknown_route_is_404_problem():
+    status, _, body = _gateway().handle("GET", "/nowhere", {}, b"")
+    assert status == 404 and b"/problems/not-found" in body
+
+
+def test_throttle_answers_429_with_retry_after():
+    gw = _gateway(rate=1.0, burst=2)
+    gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")  # noqa: the function itself may 401
+    gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
+    status, headers, body = gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
+    assert status == 429 and int(headers["Retry-After"]) >= 1 and b"rate-limited" in body
+
+
+def test_quota_answers_429_until_the_period_ends():
+    gw = _gateway(quota=1)
+    gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
+    status, headers, body = gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
+    assert status == 429 and b"quota-exceeded" in body and int(headers["Retry-After"]) > 0
+
+
+def test_proxy_event_carries_key_id_path_parameters_and_query():
+    route = next(r for r in routes() if r.path == "/v1/items/{item_id}" and r.method == "GET")
+    event = proxy_event(route, "GET", "/v1/items/a%20b", {"x-api-key": "k"}, [("x", "1"), ("x", "2")], b"",
+                        {"item_id": "a%20b"}, "k", "kid", "127.0.0.1", "api")
+    assert event["requestContext"]["identity"]["apiKeyId"] == "kid"
+    assert event["pathParameters"] == {"item_id": "a%20b"}
+    assert event["queryStringParameters"] == {"x": "2"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["resource"] == "/v1/items/{item_id}"

@@ -1,0 +1,54 @@
+"""Request models put a limit on every input."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from recengine.api.schemas import (InteractionIn, InteractionsRequest, ItemIn, RecommendRequest,
+                                   UpsertItemsRequest)
+
+
+def test_item_top_level_fields_become_metadata():
+    item = ItemIn.model_validate({"id": "a", "title": "T", "category": "c", "metadata": {"price": 3}})
+    assert item.metadata == {"price": 3, "title": "T", "category": "c"} and item.active is True
+
+
+def test_item_batches_are_capped_and_ids_unique():
+    with pytest.raises(ValidationError):
+        UpsertItemsRequest.model_validate({"items": [{"id": str(i)} for i in range(501)]})
+    with pytest.raises(ValidationError):
+        UpsertItemsRequest.model_validate({"items": [{"id": "a"}, {"id": "a"}]})
+    with pytest.raises(ValidationError):
+        ItemIn.model_validate({"id": "a", "metadata": {"blob": "x" * 20_000}})
+
+
+def test_interaction_needs_a_user_or_a_session_and_a_known_type():
+    with pytest.raises(ValidationError):
+        InteractionIn.model_validate({"item_id": "a", "type": "view"})
+    with pytest.raises(ValidationError):
+        InteractionIn.model_validate({"user_id": "u", "item_id": "a", "type": "stare"})
+    assert InteractionIn.model_validate({"session_id": "s", "item_id": "a", "type": "like"}).session_id == "s"
+
+
+def test_interaction_timestamps_accept_iso_or_epoch_and_refuse_the_future():
+    iso = InteractionIn.model_validate({"user_id": "u", "item_id": "a", "type": "view", "timestamp": "2026-01-01T00:00:00Z"})
+    assert iso.timestamp == pytest.approx(1767225600.0)
+    with pytest.raises(ValidationError):
+        InteractionIn.model_validate({"user_id": "u", "item_id": "a", "type": "view", "timestamp": time.time() + 86400})
+
+
+def test_a_bare_event_is_a_batch_of_one_and_batches_are_capped():
+    assert len(InteractionsRequest.model_validate({"user_id": "u", "item_id": "a", "type": "view"}).interactions) == 1
+    with pytest.raises(ValidationError):
+        InteractionsRequest.model_validate({"interactions": [{"user_id": "u", "item_id": "a", "type": "view"}] * 501})
+
+
+def test_recommend_limits():
+    assert RecommendRequest.model_validate({"user_id": "u"}).limit == 10
+    for bad in ({"user_id": "u", "limit": 101}, {"user_id": "u", "limit": 0}, {"limit": 5},
+                {"user_id": "u", "item_ids": ["x"] * 1001}, {"user_id": "u", "surprise": 1}, {"user_id": ""}):
+        with pytest.raises(ValidationError):
+            RecommendRequest.model_validate(bad)
