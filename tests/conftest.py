@@ -28,6 +28,7 @@ def aws_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "recengine-test")
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
 
 
@@ -117,7 +118,10 @@ def invoke(method: str, path: str, event: dict) -> tuple[int, dict, dict | str]:
         parsed = json.loads(body) if body else {}
     except ValueError:
         parsed = body
-    return result["statusCode"], result.get("headers") or {}, parsed
+    headers = dict(result.get("headers") or {})
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ", ".join(values)
+    return result["statusCode"], headers, parsed
 
 
 @pytest.fixture
