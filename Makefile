@@ -10,6 +10,7 @@ export AWS_REGION ?= us-east-1
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
+SAM_BUILD_DIR ?= .aws-sam/build
 
 .PHONY: run test venv annoy-wheel build deploy lint clean
 
@@ -36,12 +37,12 @@ annoy-wheel: $(STAMP)
 ## make build: sam build with the portable annoy wheel
 build: annoy-wheel
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH PIP_FIND_LINKS=$(CURDIR)/$(WHEELHOUSE) \
-	  $(VENV)/bin/sam build --region $(AWS_REGION)
-	$(PY) scripts/check_so.py .aws-sam/build/EngineLayer
+	  $(VENV)/bin/sam build --region $(AWS_REGION) --build-dir $(SAM_BUILD_DIR)
+	$(PY) scripts/check_so.py $(SAM_BUILD_DIR)/EngineLayer
 
 ## make deploy: build, then a guided deploy into your own account
 deploy: build
-	$(VENV)/bin/sam deploy --guided
+	$(VENV)/bin/sam deploy --guided --template-file $(SAM_BUILD_DIR)/template.yaml
 
 lint: $(STAMP)
 	$(VENV)/bin/sam validate --lint --region $(AWS_REGION)
