@@ -52,3 +52,12 @@ def test_recommend_limits():
                 {"user_id": "u", "item_ids": ["x"] * 1001}, {"user_id": "u", "surprise": 1}, {"user_id": ""}):
         with pytest.raises(ValidationError):
             RecommendRequest.model_validate(bad)
+
+
+def test_tenant_ids_cannot_carry_key_separators():
+    from recengine.stores.dynamo import Tenant
+
+    assert Tenant("acme-1", "Acme", "growth", 0.0).tenant_id == "acme-1"
+    for bad in ("a#b", "", "UPPER", "-lead", "x" * 64):
+        with pytest.raises(ValueError):
+            Tenant(bad, "n", "growth", 0.0)

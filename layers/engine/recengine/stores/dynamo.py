@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -100,12 +101,20 @@ def _batch_put_rows(db: Any, rows: list[tuple[str, dict]]) -> None:
 
 
 # ---------------------------------------------------------------------- tenants
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
 @dataclass(frozen=True)
 class Tenant:
     tenant_id: str
     name: str
     plan: str
     created_at: float
+
+    def __post_init__(self) -> None:
+        # Tenant ids open every key ("<tenant>#user#..."): no '#' or other separators allowed.
+        if not TENANT_ID.match(self.tenant_id):
+            raise ValueError(f"invalid tenant id {self.tenant_id!r}")
 
 
 class TenantStore(_Table):

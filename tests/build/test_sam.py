@@ -1,0 +1,75 @@
+"""The template validates with cfn-lint, and `make build` produces a layer that loads on Lambda:
+no shared object needs a GLIBC newer than 2.26 (Lambda's python3.11 runtime), and annoy has no
+AVX-512 instructions (numpy's AVX-512 kernels sit behind runtime CPU dispatch, so are allowed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(os.sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0",
+                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"})
+    return env
+
+
+def _check_so():
+    spec = importlib.util.spec_from_file_location("check_so", ROOT / "scripts" / "check_so.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sam_validate_lint():
+    out = subprocess.run([str(VENV_BIN / "sam"), "validate", "--lint", "--region", "us-east-1"], cwd=ROOT,
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    if not shutil.which("objdump"):
+        pytest.fail("objdump (binutils) is needed to inspect the layer")
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    out = subprocess.run(["make", "build", f"SAM_BUILD_DIR={build_dir}", f"PY={VENV_BIN / 'python'}"], cwd=ROOT,
+                         env=_env(), capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return build_dir
+
+
+def test_sam_build_builds_every_function_and_the_layer(built):
+    assert (built / "template.yaml").exists()
+    for fn in ("RecommendFunction", "SimilarFunction", "InteractionsFunction", "BillingFunction",
+               "ItemsFunction", "HealthFunction", "TrainFunction"):
+        assert (built / fn / "app.py").exists(), fn
+    layer = built / "EngineLayer" / "python"
+    assert (layer / "recengine" / "engine" / "model.py").exists()
+    assert (layer / "numpy").is_dir() and (layer / "aws_lambda_powertools").is_dir()
+
+
+def test_layer_annoy_comes_from_the_portable_wheel(built):
+    wheel_tags = (built / "EngineLayer" / "python" / "annoy-1.17.3.dist-info" / "WHEEL").read_text()
+    assert "manylinux2014_x86_64" in wheel_tags
+
+
+def test_layer_shared_objects_load_on_lambda(built):
+    check = _check_so()
+    layer = built / "EngineLayer"
+    sos = [p for p in layer.rglob("*.so*") if p.is_file()]
+    assert any("annoy" in p.name for p in sos)
+    problems = check.scan([str(layer)], (2, 26), ["*annoy*"])
+    assert problems == []
+    annoy_so = next(p for p in sos if "annoy" in p.name)
+    assert check.has_avx512(str(annoy_so)) is False
+    assert check.max_glibc_version(str(annoy_so)) <= (2, 26)
