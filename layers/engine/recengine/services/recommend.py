@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..engine.model import RecommenderModel
 from ..errors import NotFoundError
@@ -38,11 +38,20 @@ def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, s
     return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]
 
 
-def _active_only(items: ItemStore, tenant_id: str, ranked: list[tuple[str, float]]) -> tuple[list[tuple[str, float]], set[str]]:
-    """Drops deactivated items; items never sent to the catalogue count as active."""
-    rows = items.get_many(tenant_id, [i for i, _ in ranked])
-    inactive = {i for i, row in rows.items() if not row.get("active", True)}
-    return [(i, s) for i, s in ranked if i not in inactive], inactive
+def _active_top(items: ItemStore, tenant_id: str, limit: int, exclude: set[str],
+                rank: Callable[[int, set[str]], list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """The best `limit` active items from `rank(n, exclude)`, over-fetching past deactivated ones
+    (items never sent to the catalogue count as active)."""
+    want = limit * 2 + 10
+    while True:
+        ranked = rank(want, exclude)
+        rows = items.get_many(tenant_id, [i for i, _ in ranked])
+        inactive = {i for i, row in rows.items() if not row.get("active", True)}
+        kept = [(i, s) for i, s in ranked if i not in inactive]
+        if len(kept) >= limit or len(ranked) < want or not inactive:
+            return kept[:limit]
+        exclude = exclude | inactive
+        want *= 2
 
 
 def recommend(models: ModelCache, interactions: InteractionStore, items: ItemStore, tenant_id: str, *,
@@ -58,22 +67,22 @@ def recommend(models: ModelCache, interactions: InteractionStore, items: ItemSto
         if unknown:
             warnings.append(_warn("unknown_candidates", f"{len(unknown)} candidate item(s) are unknown to the model "
                                   "and were dropped"))
-    exclude: set[str] = set()
-    want = limit * 2 + 10
-    while True:
-        ranked = model.recommend(history, weights, want, exclude=exclude, candidates=candidates)
-        kept, inactive = _active_only(items, tenant_id, ranked.items)
-        exclude |= inactive
-        if len(kept) >= limit or len(ranked.items) < want or not inactive:
-            break
-        want *= 2
-    if ranked.source == "popular":
+    sources: list[str] = []
+
+    def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
+        ranked = model.recommend(history, weights, n, exclude=exclude, candidates=candidates)
+        sources.append(ranked.source)
+        return ranked.items
+
+    kept = _active_top(items, tenant_id, limit, set(), rank)
+    source = sources[-1]
+    if source == "popular":
         if not history:
             code = "unknown_user" if user_id else "new_session"
             warnings.append(_warn(code, "no history for this user or session yet: popular items returned"))
         else:
             warnings.append(_warn("no_known_history", "history has no items known to the model: popular items returned"))
-    return Result([{"id": i, "score": round(s, 6)} for i, s in kept[:limit]], warnings, model.model_id, ranked.source)
+    return Result([{"id": i, "score": round(s, 6)} for i, s in kept], warnings, model.model_id, source)
 
 
 def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int) -> Result:
@@ -84,20 +93,11 @@ def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, 
     if model is None:
         return Result([], [_warn("no_model", "no model has been trained for this tenant yet")])
     warnings: list[dict] = []
-    exclude: set[str] = {item_id}
-    want = limit * 2 + 10
-    while True:
-        if in_model:
-            ranked = model.similar(item_id, want, exclude=exclude)
-        else:
-            ranked = model.popular(want, exclude=exclude)
-        kept, inactive = _active_only(items, tenant_id, ranked)
-        exclude |= inactive
-        if len(kept) >= limit or len(ranked) < want or not inactive:
-            break
-        want *= 2
+    rank = (lambda n, ex: model.similar(item_id, n, exclude=ex)) if in_model else \
+        (lambda n, ex: model.popular(n, exclude=ex))
+    kept = _active_top(items, tenant_id, limit, {item_id}, rank)
     if not in_model:
         warnings.append(_warn("item_not_in_model", "the item has no interactions in the current model: "
                               "popular items returned"))
-    return Result([{"id": i, "score": round(s, 6)} for i, s in kept[:limit]], warnings, model.model_id,
+    return Result([{"id": i, "score": round(s, 6)} for i, s in kept], warnings, model.model_id,
                   "similar" if in_model else "popular")
