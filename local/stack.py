@@ -108,11 +108,10 @@ READY base_url={base} api_key={api_key}
 Ctrl-C stops everything.""", flush=True)
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    # Explicit handlers: a SIGINT inherited as ignored (e.g. from a background job) still stops us.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
         pass
     log("stopping")
     server.shutdown()
