@@ -79,7 +79,7 @@ def test_personalised_recommendations_over_http(stack):
     base, key, _, _ = stack
     status, headers, body = request("POST", f"{base}/v1/recommend", key, {"user_id": "user-0003", "limit": 5})
     assert status == 200 and len(body["items"]) == 5 and body["warnings"] == []
-    assert body["model_id"].startswith("model_als-v1_") and headers["X-Request-Id"] == body["rec_id"]
+    assert body["model_id"].startswith("model_hybrid-v1_") and headers["X-Request-Id"] == body["rec_id"]
 
 
 def test_interaction_then_recommendation_changes_over_http(stack):

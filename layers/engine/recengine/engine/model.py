@@ -12,15 +12,39 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .als import ALSParams, Progress, fit_als, fold_in
+from .ease import EaseParams, ease_scores, fit_ease
 from .errors import ArtefactError, EmptyTrainingSetError
 from .index import EXACT_LIMIT, VectorIndex, build_annoy, load_annoy, top_k
 from .popularity import popularity_scores
 from .sparse import CSR
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 ARTEFACT_FILES = (MANIFEST, "item_ids.json", "item_factors.npy", "gram.npy", "popularity.npy",
-                  "items_dot.ann", "items_angular.ann")
+                  "ease_indptr.npy", "ease_indices.npy", "ease_data.npy", "items_dot.ann", "items_angular.ann")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """What to fit: ALS always; the sparse EASE item-item model when `ease` is set; `w_ease` is the
+    share of the EASE score in the blend (0 = ALS only, 1 = EASE only where it has weights)."""
+
+    als: ALSParams = ALSParams()
+    ease: EaseParams | None = EaseParams()
+    w_ease: float = 0.7
+
+    def as_dict(self) -> dict:
+        return {"als": self.als.as_dict(), "ease": self.ease.as_dict() if self.ease else None, "w_ease": self.w_ease}
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Linear blend of the two collaborative scores, each divided by its typical spread across
+    users (measured at training time) so that one weight means the same on every request."""
+
+    w_ease: float = 0.0
+    scale_als: float = 1.0
+    scale_ease: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,11 +84,16 @@ class RecommenderModel:
     alpha: float
     meta: dict = field(default_factory=dict)
     index: VectorIndex | None = None
+    ease: CSR | None = None
+    blend: Blend = Blend()
 
     def __post_init__(self) -> None:
         self.item_index = {item: i for i, item in enumerate(self.item_ids)}
         if self.index is None:
             self.index = VectorIndex(self.item_factors, _unit_rows(self.item_factors))
+        if self.ease is None:
+            n = len(self.item_ids)
+            self.ease = CSR(np.zeros(n + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), (n, n))
 
     @property
     def n_items(self) -> int:
@@ -74,29 +103,50 @@ class RecommenderModel:
     def _indices(self, items: Iterable[str]) -> np.ndarray:
         return np.fromiter((self.item_index[i] for i in items if i in self.item_index), dtype=np.int64)
 
-    def user_vector(self, history: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, int]:
-        """Folds a history (oldest first or any order) into a user vector; returns (vector, n_known)."""
+    def _history(self, history: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Known history items (unique) with summed weights, and how many events were known."""
         pairs = [(self.item_index[i], w) for i, w in zip(history, weights) if i in self.item_index]
         if not pairs:
-            return np.zeros(self.item_factors.shape[1], dtype=np.float32), 0
+            return np.zeros(0, np.int64), np.zeros(0), 0
         idx = np.array([p[0] for p in pairs], dtype=np.int64)
         w = np.array([p[1] for p in pairs], dtype=np.float64)
         # Repeated items: sum their weights so the fold-in sees one confidence per item.
         uniq, inv = np.unique(idx, return_inverse=True)
-        summed = np.bincount(inv, weights=w)
-        return fold_in(self.gram, self.item_factors, uniq, summed, self.alpha), len(pairs)
+        return uniq, np.bincount(inv, weights=w), len(pairs)
+
+    def user_vector(self, history: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, int]:
+        """Folds a history into a user vector; returns (vector, n_known)."""
+        uniq, summed, known = self._history(history, weights)
+        if not known:
+            return np.zeros(self.item_factors.shape[1], dtype=np.float32), 0
+        return fold_in(self.gram, self.item_factors, uniq, summed, self.alpha), known
+
+    def _blend(self, als: np.ndarray, ease: np.ndarray | None) -> np.ndarray:
+        b = self.blend
+        scores = (1.0 - b.w_ease) / b.scale_als * als
+        if ease is not None and b.w_ease > 0:
+            scores = scores + b.w_ease / b.scale_ease * ease
+        return scores
+
+    def collaborative_scores(self, uniq: np.ndarray, summed: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Blended scores of `items` (all items when None) for a known history."""
+        query = fold_in(self.gram, self.item_factors, uniq, summed, self.alpha)
+        ease = ease_scores(self.ease, uniq) if self.blend.w_ease > 0 else None
+        if items is None:
+            return self._blend(self.item_factors @ query, ease)
+        return self._blend(self.item_factors[items] @ query, None if ease is None else ease[items])
 
     def recommend(self, history: Sequence[str], weights: Sequence[float], n: int,
                   exclude: Iterable[str] = (), candidates: Sequence[str] | None = None) -> Ranked:
         """Ranks up to n items for a user history; seen and excluded items never come back."""
         excluded = set(self._indices(exclude).tolist()) | set(self._indices(history).tolist())
-        query, known = self.user_vector(history, weights)
+        uniq, summed, known = self._history(history, weights)
         source = "collaborative" if known else "popular"
         if candidates is not None:
             cand = np.array(sorted(set(self._indices(candidates).tolist()) - excluded), dtype=np.int64)
             if cand.size == 0:
                 return Ranked([], source, known)
-            scores = self.item_factors[cand] @ query if known else self.popularity[cand]
+            scores = self.collaborative_scores(uniq, summed, cand) if known else self.popularity[cand].astype(np.float64)
             if known:  # ties (e.g. zero vectors) resolved by popularity
                 scores = scores + 1e-6 * self.popularity[cand]
             order = np.argsort(-scores, kind="stable")[:n]
@@ -107,12 +157,24 @@ class RecommenderModel:
                 scores[list(excluded)] = -np.inf
             idx = top_k(scores, n)
             return Ranked([(self.item_ids[i], float(scores[i])) for i in idx], source, known)
+        if self.index.exact:
+            scores = self.collaborative_scores(uniq, summed)
+            if excluded:
+                scores[list(excluded)] = -np.inf
+            idx = top_k(scores, n)
+            return Ranked([(self.item_ids[i], float(scores[i])) for i in idx], source, known)
+        # Large catalogue: ALS candidates from annoy plus the items EASE scores, blended exactly.
+        query = fold_in(self.gram, self.item_factors, uniq, summed, self.alpha)
+        ease = ease_scores(self.ease, uniq) if self.blend.w_ease > 0 else None
         want = n + len(excluded)
         while True:
-            idx, scores = self.index.search(query, min(want, self.n_items))
-            keep = [(int(i), float(s)) for i, s in zip(idx, scores) if int(i) not in excluded]
-            if len(keep) >= n or want >= self.n_items:
-                return Ranked([(self.item_ids[i], s) for i, s in keep[:n]], source, known)
+            ann_idx, _ = self.index.search(query, min(want * 2, self.n_items))
+            pool = ann_idx if ease is None else np.union1d(ann_idx, top_k(np.where(ease != 0, ease, -np.inf), want))
+            pool = np.array([i for i in pool.tolist() if i not in excluded], dtype=np.int64)
+            scores = self._blend(self.item_factors[pool] @ query, None if ease is None else ease[pool])
+            order = np.argsort(-scores, kind="stable")[:n]
+            if order.size >= n or want >= self.n_items:
+                return Ranked([(self.item_ids[pool[i]], float(scores[i])) for i in order], source, known)
             want *= 2
 
     def similar(self, item_id: str, n: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
@@ -139,11 +201,16 @@ class RecommenderModel:
         np.save(directory / "item_factors.npy", np.ascontiguousarray(self.item_factors, dtype=np.float32))
         np.save(directory / "gram.npy", self.gram.astype(np.float64))
         np.save(directory / "popularity.npy", self.popularity.astype(np.float32))
+        np.save(directory / "ease_indptr.npy", self.ease.indptr.astype(np.int64))
+        np.save(directory / "ease_indices.npy", self.ease.indices.astype(np.int32))
+        np.save(directory / "ease_data.npy", self.ease.data.astype(np.float32))
         (directory / "item_ids.json").write_text(json.dumps(self.item_ids))
         build_annoy(self.item_factors, "dot", directory / "items_dot.ann", n_trees)
         build_annoy(self.index.unit_vectors, "angular", directory / "items_angular.ann", n_trees)
         manifest = {"format_version": FORMAT_VERSION, "model_id": self.model_id, "alpha": self.alpha,
-                    "n_items": self.n_items, "factors": int(self.item_factors.shape[1]), "meta": self.meta}
+                    "n_items": self.n_items, "factors": int(self.item_factors.shape[1]), "meta": self.meta,
+                    "blend": {"w_ease": self.blend.w_ease, "scale_als": self.blend.scale_als,
+                              "scale_ease": self.blend.scale_ease}}
         # The manifest goes last: its presence means the directory is complete.
         (directory / MANIFEST).write_text(json.dumps(manifest, sort_keys=True))
         return [directory / name for name in ARTEFACT_FILES]
@@ -160,8 +227,13 @@ class RecommenderModel:
             gram = np.load(directory / "gram.npy")
             popularity = np.load(directory / "popularity.npy", mmap_mode="r")
             n, k = manifest["n_items"], manifest["factors"]
+            ease = CSR(np.load(directory / "ease_indptr.npy"), np.load(directory / "ease_indices.npy", mmap_mode="r"),
+                       np.load(directory / "ease_data.npy", mmap_mode="r"), (n, n))
             if factors.shape != (n, k) or len(item_ids) != n or popularity.shape != (n,) or gram.shape != (k, k):
                 raise ArtefactError("artefact arrays disagree with the manifest")
+            if ease.indptr.shape != (n + 1,) or ease.indices.shape != ease.data.shape or ease.indptr[-1] != ease.nnz:
+                raise ArtefactError("item-item weights disagree with the manifest")
+            blend = Blend(**manifest["blend"])
             unit = _unit_rows(np.asarray(factors))
             dot_index = angular_index = None
             if n > exact_limit:
@@ -175,12 +247,17 @@ class RecommenderModel:
             raise ArtefactError(f"cannot load model artefact: {exc}") from exc
         index = VectorIndex(factors, unit, dot_index, angular_index, exact_limit)
         return cls(manifest["model_id"], item_ids, factors, gram, popularity, float(manifest["alpha"]),
-                   manifest.get("meta", {}), index)
+                   manifest.get("meta", {}), index, ease, blend)
 
 
-def train_model(data: TrainingData, model_id: str, params: ALSParams = ALSParams(),
-                progress: Progress | None = None) -> RecommenderModel:
-    """Fits ALS and popularity on interaction events and returns a servable model."""
+def train_model(data: TrainingData, model_id: str, params: "TrainParams | ALSParams | None" = None,
+                progress: Progress | None = None, tune_budget_s: float = 90.0, seed: int = 0) -> RecommenderModel:
+    """Fits the collaborative models and popularity on interaction events; returns a servable model.
+
+    With no `params`, hyper-parameters are chosen on a validation split of this data within
+    `tune_budget_s` (see tuning.py); an `ALSParams` alone trains ALS without the item-item model."""
+    from .tuning import blend_scales, tune
+
     if len(data) == 0:
         raise EmptyTrainingSetError("no interactions to train on")
     started = time.perf_counter()
@@ -191,10 +268,20 @@ def train_model(data: TrainingData, model_id: str, params: ALSParams = ALSParams
     if progress:
         progress({"stage": "matrix", "users": int(users.size), "items": int(items.size),
                   "interactions": len(data), "nnz": matrix.nnz})
-    factors = fit_als(matrix, params, progress)
+    tuning: dict | None = None
+    if params is None:
+        params, tuning = tune(matrix, tune_budget_s, seed, progress)
+    elif isinstance(params, ALSParams):
+        params = TrainParams(als=params, ease=None, w_ease=0.0)
+    factors = fit_als(matrix, params.als, progress)
+    ease = fit_ease(matrix, params.ease, progress) if params.ease is not None and params.w_ease > 0 else None
+    scale_als, scale_ease = blend_scales(matrix, factors, ease, seed=seed)
     popularity = popularity_scores(item_idx, weights, np.asarray(data.timestamps), items.size)
-    meta = {"algorithm": "als", "params": params.as_dict(), "users": int(users.size),
-            "items": int(items.size), "interactions": len(data), "nnz": matrix.nnz,
+    meta = {"algorithm": "hybrid-als-ease" if ease is not None else "als", "params": params.as_dict(),
+            "users": int(users.size), "items": int(items.size), "interactions": len(data), "nnz": matrix.nnz,
             "train_s": round(time.perf_counter() - started, 3)}
+    if tuning is not None:
+        meta["tuning"] = {k: v for k, v in tuning.items() if k != "tried"}
     return RecommenderModel(model_id, items.tolist(), factors.item_factors, factors.gram(), popularity,
-                            params.alpha, meta)
+                            params.als.alpha, meta, ease=ease,
+                            blend=Blend(params.w_ease if ease is not None else 0.0, scale_als, scale_ease))

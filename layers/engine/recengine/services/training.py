@@ -12,8 +12,7 @@ from typing import Callable
 import numpy as np
 from aws_lambda_powertools import Logger
 
-from ..engine.als import ALSParams
-from ..engine.model import TrainingData, train_model
+from ..engine.model import TrainingData, TrainParams, train_model
 from ..stores.artefacts import ArtefactStore
 from ..stores.dynamo import InteractionStore, ModelRegistry, TenantStore
 
@@ -43,7 +42,7 @@ def read_training_data(store: InteractionStore, tenant_id: str, progress: Callab
 
 def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
                  artefacts: ArtefactStore, tenant_id: str, *, force: bool = False,
-                 params: ALSParams = ALSParams()) -> dict | None:
+                 params: TrainParams | None = None, tune_budget_s: float = 90.0) -> dict | None:
     """Trains and publishes one tenant's model; None when there is nothing new to learn from."""
     latest = interactions.latest_sort_key(tenant_id)
     if not latest or (latest <= tenants.trained_marker(tenant_id) and not force):
@@ -56,12 +55,12 @@ def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry:
     started = time.time()
     data, last_sk = read_training_data(interactions, tenant_id, progress)
     version = len(registry.versions(tenant_id)) + 1
-    model_id = new_model_id("als", version)
-    record = {"model_id": model_id, "algorithm": "als", "version": version, "status": "training",
+    model_id = new_model_id("hybrid", version)
+    record = {"model_id": model_id, "algorithm": "hybrid", "version": version, "status": "training",
               "created_at": started, "interactions": len(data)}
     registry.put_version(tenant_id, record)
     try:
-        model = train_model(data, model_id, params, progress)
+        model = train_model(data, model_id, params, progress, tune_budget_s=tune_budget_s)
         with tempfile.TemporaryDirectory() as tmp:
             files = model.save(Path(tmp))
             location = artefacts.upload(tenant_id, model_id, files)
