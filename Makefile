@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: run test venv annoy-wheel build deploy lint clean
+.PHONY: run test eval venv annoy-wheel build deploy lint clean
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ run: $(STAMP)
 ## make test: unit, integration, events, e2e, sam validate/build and the layer binary check
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make eval: offline evaluation (popularity, EASE, implicit ALS, the engine's default model) on DATA=<ratings file>, JSON to OUT=<path>
+eval: $(STAMP) $(VENV)/.bench-installed
+	$(PY) -m recengine.evaluation $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
+
+$(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	@touch $@
 
 ## make annoy-wheel: a manylinux2014 annoy wheel that loads on Lambda (glibc 2.26, no AVX-512)
 annoy-wheel: $(STAMP)
