@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import importlib.util
 import json
+import os
 import sys
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
+
+from recengine.admin.target import STATE_ENV  # the local stack's state file (written by local/stack.py)
 
 from .template import ROOT, Route, routes, stage_name
 
@@ -117,6 +120,7 @@ class KeyState:
     quota_period: str
     used: int = 0
     period: str = ""
+    plan_id: str = ""
 
 
 def _period(kind: str, now: float) -> str:
@@ -135,14 +139,31 @@ def _seconds_to_period_end(kind: str, now: float) -> int:
 
 
 class KeyRegistry:
-    """API key value -> key id and usage plan, read from the (moto) API Gateway service."""
+    """API key value -> key id and usage plan, read from the (moto) API Gateway service.
 
-    def __init__(self, apigw: Any = None, refresh_s: float = 5.0):
+    Re-read every `refresh_s`, and at once when the local stack's state file changes: the admin CLI
+    touches it after creating, rotating or revoking a key or changing a plan, so a revoked key is
+    refused from the moment the CLI returns."""
+
+    def __init__(self, apigw: Any = None, refresh_s: float = 5.0, state_file: str | Path | None = None):
         self._apigw = apigw
         self.refresh_s = refresh_s
+        if state_file is None and os.environ.get(STATE_ENV):
+            state_file = os.environ[STATE_ENV]
+        self.state_file = Path(state_file) if state_file else None
+        self._state_seen: tuple[int, int] | None = self._state_stamp()
         self._keys: dict[str, KeyState] = {}
         self._loaded = 0.0
         self._lock = threading.Lock()
+
+    def _state_stamp(self) -> tuple[int, int] | None:
+        if self.state_file is None:
+            return None
+        try:
+            st = self.state_file.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_ino
 
     @property
     def apigw(self) -> Any:
@@ -161,13 +182,17 @@ class KeyRegistry:
             if not key.get("enabled") or plan is None:
                 continue  # API Gateway rejects keys that are disabled or on no usage plan
             old = self._keys.get(key["value"])
-            if old is not None and old.key_id == key["id"]:
-                fresh[key["value"]] = old
+            if old is not None and old.key_id == key["id"] and old.plan_id == plan["id"]:
+                fresh[key["value"]] = old  # same key on the same plan: keep its bucket and quota count
                 continue
             throttle, quota = plan.get("throttle", {}), plan.get("quota", {})
             fresh[key["value"]] = KeyState(key["id"], TokenBucket(float(throttle.get("rateLimit", 10)),
                                                                   int(throttle.get("burstLimit", 20))),
-                                           int(quota.get("limit", 10**12)), quota.get("period", "MONTH"))
+                                           int(quota.get("limit", 10**12)), quota.get("period", "MONTH"),
+                                           plan_id=plan["id"])
+            if old is not None and old.key_id == key["id"]:
+                # A plan change: new throttle and quota, but the period's requests still count (as in API Gateway).
+                fresh[key["value"]].used, fresh[key["value"]].period = old.used, old.period
         self._keys = fresh
         self._loaded = time.monotonic()
 
@@ -175,7 +200,9 @@ class KeyRegistry:
         if not value:
             return None
         with self._lock:
-            if value not in self._keys or time.monotonic() - self._loaded > self.refresh_s:
+            stamp = self._state_stamp()
+            if value not in self._keys or time.monotonic() - self._loaded > self.refresh_s or stamp != self._state_seen:
+                self._state_seen = stamp
                 self._reload()
             return self._keys.get(value)
 

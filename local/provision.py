@@ -3,13 +3,10 @@ boto3 is pointed at (moto in tests and locally)."""
 
 from __future__ import annotations
 
-import re
-import secrets
-import time
-import uuid
-
 import boto3
 
+from recengine.admin.aws import ApiKeys
+from recengine.admin.tenants import TenantAdmin
 from recengine.stores.dynamo import Tenant, TenantStore
 
 from .template import create_table_kwargs, load_template, resources, stage_name, table_env_names, usage_plans
@@ -45,25 +42,12 @@ def create_api(prefix: str = "local") -> tuple[str, dict[str, str]]:
     return api_id, plan_ids
 
 
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "tenant"
-    return f"{slug}-{uuid.uuid4().hex[:8]}"
-
-
 def create_tenant(tenants_table: str, name: str, plan: str, plan_ids: dict[str, str]) -> tuple[Tenant, str, str]:
-    """Creates a tenant with one API key on its plan; returns (tenant, key value, key id)."""
+    """Creates a tenant with one API key on its plan (as the admin CLI does); returns (tenant, key value, key id)."""
     if plan not in plan_ids:
         raise ValueError(f"unknown plan {plan!r}")
-    apigw = boto3.client("apigateway")
-    tenant = Tenant(slugify(name), name, plan, time.time())
-    value = secrets.token_urlsafe(30)
-    key = apigw.create_api_key(name=f"{tenant.tenant_id}-1", value=value, enabled=True,
-                               tags={"tenant_id": tenant.tenant_id})
-    apigw.create_usage_plan_key(usagePlanId=plan_ids[plan], keyId=key["id"], keyType="API_KEY")
-    store = TenantStore(tenants_table)
-    store.put_tenant(tenant)
-    store.bind_key(key["id"], tenant.tenant_id)
-    return tenant, value, key["id"]
+    issued = TenantAdmin(ApiKeys(), TenantStore(tenants_table), plan_ids).create_tenant(name, plan)
+    return issued.tenant, issued.value, issued.key_id
 
 
 def template_description() -> str:

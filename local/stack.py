@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,26 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def log(message: str) -> None:
     print(f"[stack] {message}", flush=True)
+
+
+STATE_FILE = ROOT / ".local-stack" / "state.json"
+
+
+def write_state(path: Path, state: dict) -> None:
+    """Where the running stack is (moto endpoint, table names, usage plans): the admin CLI's
+    `--local` reads it, and the gateway re-reads API keys whenever the CLI touches it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+def remove_state(path: Path) -> None:
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "POWERTOOLS_SERVICE_NAME": "recengine", "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
     })
     log(f"moto server on {os.environ['AWS_ENDPOINT_URL']}")
+    os.environ["RECENGINE_LOCAL_STATE"] = str(STATE_FILE)
 
     from local import demo, provision
     from local.gateway import Gateway, serve
@@ -65,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from recengine.services.container import container
 
     os.environ.update(provision.create_resources("local"))
-    _, plan_ids = provision.create_api("local")
+    api_id, plan_ids = provision.create_api("local")
     c = container()
     tenant, api_key, _ = provision.create_tenant(c.settings.tenants_table, "Demo Shop", "growth", plan_ids)
     log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}")
@@ -77,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     for start in range(0, len(data.interactions), 500):
         ingest.record_interactions(c.interactions, tenant.tenant_id, data.interactions[start:start + 500])
         log(f"loaded {min(start + 500, len(data.interactions))}/{len(data.interactions)} interactions")
-    record = training.train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, tenant.tenant_id)
+    record = training.train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, tenant.tenant_id,
+                                   items=c.items)
     log(f"trained {record['model_id']} on {record['interactions']} interactions "
         f"({record['meta']['items']} items, {record['meta']['users']} users)")
 
@@ -86,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or free_port(args.host)
     server = serve(gateway, args.host, port)
     base = f"http://{args.host}:{server.server_address[1]}"
+    write_state(STATE_FILE, {
+        "pid": os.getpid(), "base_url": base, "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+        "region": os.environ["AWS_REGION"], "api_id": api_id, "usage_plan_ids": plan_ids,
+        "env": {k: os.environ[k] for k in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "MODELS_TABLE",
+                                           "TENANTS_TABLE", "USAGE_TABLE", "MODEL_BUCKET")}})
     user = next(iter(data.user_tastes))
     print(f"""
 recengine local stack is ready in {time.monotonic() - started:.1f}s
@@ -117,6 +145,7 @@ Ctrl-C stops everything.""", flush=True)
     server.shutdown()
     server.server_close()
     moto.stop()
+    remove_state(STATE_FILE)
     shutil.rmtree(state_dir, ignore_errors=True)
     log("stopped")
     return 0

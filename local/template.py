@@ -105,13 +105,23 @@ class UsagePlan:
     burst_limit: int
 
 
+def find_in_map(value: Any, template: dict | None = None) -> Any:
+    """Resolves `!FindInMap [Map, Key, Field]` against the template's Mappings; other values pass through."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        mapping, key, field = value["Fn::FindInMap"]
+        return (template or load_template())["Mappings"][mapping][key][field]
+    return value
+
+
 def usage_plans(template: dict | None = None) -> dict[str, UsagePlan]:
     plans = {}
     for logical_id, res in resources("AWS::ApiGateway::UsagePlan", template).items():
         props = res["Properties"]
         name = logical_id.removesuffix("UsagePlan").lower()
-        plans[name] = UsagePlan(logical_id, name, int(props["Quota"]["Limit"]), props["Quota"]["Period"],
-                                float(props["Throttle"]["RateLimit"]), int(props["Throttle"]["BurstLimit"]))
+        quota, throttle = props["Quota"], props["Throttle"]
+        plans[name] = UsagePlan(logical_id, name, int(find_in_map(quota["Limit"], template)), quota["Period"],
+                                float(find_in_map(throttle["RateLimit"], template)),
+                                int(find_in_map(throttle["BurstLimit"], template)))
     return plans
 
 

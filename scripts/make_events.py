@@ -25,11 +25,16 @@ BODIES = {
          "event_id": "evt-0002", "request_id": "rec-7c2d", "context": {"device_type": "mobile"}}]},
     ("POST", "/v1/recommend"): {"user_id": "u-42", "session_id": "s-9f1c", "limit": 5},
     ("POST", "/v1/similar"): {"item_id": "sku-1001", "limit": 5},
+    ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 250.0},
+    ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
 }
 NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("GET", "/v1/items"): "items_list",
          ("GET", "/v1/items/{item_id}"): "items_get", ("DELETE", "/v1/items/{item_id}"): "items_delete",
          ("POST", "/v1/interactions"): "interactions_post", ("POST", "/v1/recommend"): "recommend",
-         ("POST", "/v1/similar"): "similar", ("GET", "/v1/billing/plans"): "billing_plans"}
+         ("POST", "/v1/similar"): "similar", ("GET", "/v1/billing/plans"): "billing_plans",
+         ("GET", "/v1/billing/current"): "billing_current", ("GET", "/v1/billing/usage"): "billing_usage",
+         ("PUT", "/v1/billing/overage-cap"): "billing_overage_cap", ("GET", "/v1/billing/invoices"): "billing_invoices",
+         ("POST", "/v1/billing/checkout"): "billing_checkout"}
 
 
 def main() -> None:

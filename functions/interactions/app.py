@@ -4,6 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.api.http import create_app, current_tenant, json_response, parse_body
+from recengine.api.metering import metered, user_limit
 from recengine.api.schemas import InteractionsRequest
 from recengine.services.container import container
 from recengine.services.ingest import record_interactions
@@ -17,7 +18,8 @@ def post_interactions():
     tenant = current_tenant(app)
     body = parse_body(app, InteractionsRequest)
     events = [e.model_dump() for e in body.interactions]
-    result = record_interactions(container().interactions, tenant.tenant_id, events)
+    with metered(tenant):
+        result = record_interactions(container().interactions, tenant.tenant_id, events, users=user_limit(tenant))
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result["accepted"],
                                                 "duplicates": result["duplicates"]})
     return json_response(app, 201 if result["accepted"] else 200, result)

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.api.http import create_app, current_tenant, json_response, parse_body, parse_query, request_id
+from recengine.api.metering import item_limit
 from recengine.api.problems import BadRequest
 from recengine.api.schemas import ListItemsQuery, UpsertItemsRequest
 from recengine.services import catalogue
@@ -20,7 +21,8 @@ app = create_app(logger)
 def upsert_items():
     tenant = current_tenant(app)
     body = parse_body(app, UpsertItemsRequest)
-    result = catalogue.upsert_items(container().items, tenant.tenant_id, [i.model_dump() for i in body.items])
+    result = catalogue.upsert_items(container().items, tenant.tenant_id, [i.model_dump() for i in body.items],
+                                    limit=item_limit(tenant))
     return json_response(app, 200, result)
 
 

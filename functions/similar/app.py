@@ -4,6 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.api.http import create_app, current_tenant, json_response, parse_body, request_id
+from recengine.api.metering import metered
 from recengine.api.schemas import SimilarRequest
 from recengine.services import recommend as service
 from recengine.services.container import container
@@ -17,7 +18,8 @@ def similar():
     tenant = current_tenant(app)
     body = parse_body(app, SimilarRequest)
     c = container()
-    result = service.similar(c.models, c.items, tenant.tenant_id, body.item_id, body.limit)
+    with metered(tenant):
+        result = service.similar(c.models, c.items, tenant.tenant_id, body.item_id, body.limit)
     return json_response(app, 200, {"rec_id": request_id(app), "item_id": body.item_id, "items": result.items,
                                     "warnings": result.warnings, "model_id": result.model_id})
 

@@ -51,16 +51,16 @@ def test_unknown_route_is_404_problem():
 
 def test_throttle_answers_429_with_retry_after():
     gw = _gateway(rate=1.0, burst=2)
-    gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")  # noqa: the function itself may 401
-    gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
-    status, headers, body = gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
+    gw.handle("GET", "/v1/billing/usage", {"x-api-key": "good"}, b"")  # noqa: the function itself may 401
+    gw.handle("GET", "/v1/billing/usage", {"x-api-key": "good"}, b"")
+    status, headers, body = gw.handle("GET", "/v1/billing/usage", {"x-api-key": "good"}, b"")
     assert status == 429 and int(headers["Retry-After"]) >= 1 and b"rate-limited" in body
 
 
 def test_quota_answers_429_until_the_period_ends():
     gw = _gateway(quota=1)
-    gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
-    status, headers, body = gw.handle("GET", "/v1/billing/plans", {"x-api-key": "good"}, b"")
+    gw.handle("GET", "/v1/billing/usage", {"x-api-key": "good"}, b"")
+    status, headers, body = gw.handle("GET", "/v1/billing/usage", {"x-api-key": "good"}, b"")
     assert status == 429 and b"quota-exceeded" in body and int(headers["Retry-After"]) > 0
 
 

@@ -6,9 +6,10 @@ from local.template import load_template, resources, routes, table_env_names, us
 from recengine.plans import PLANS
 
 
-def test_every_route_but_health_requires_an_api_key():
+def test_every_route_but_health_and_the_price_list_requires_an_api_key():
     found = {(r.method, r.path): r.api_key_required for r in routes()}
     assert found.pop(("GET", "/health")) is False
+    assert found.pop(("GET", "/v1/billing/plans")) is False  # public, like a pricing page
     assert found and all(found.values())
 
 
@@ -28,7 +29,8 @@ def test_usage_plans_match_the_billing_plans():
     plans = usage_plans()
     assert set(plans) == set(PLANS) == {"starter", "growth", "enterprise"}
     for name, plan in plans.items():
-        assert plan.quota_limit == PLANS[name].request_limit
+        assert plan.quota_limit == PLANS[name].quota_limit  # the hard ceiling; overage is billed below it
+        assert plan.quota_limit > PLANS[name].request_limit
         assert plan.quota_period == "MONTH"
         assert plan.rate_limit == PLANS[name].rate_limit
         assert plan.burst_limit == PLANS[name].burst_limit

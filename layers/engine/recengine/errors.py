@@ -23,3 +23,23 @@ class StoreError(DomainError):
     """An AWS call failed after the SDK's own retries."""
 
     code = "store-unavailable"
+
+
+class PaymentRequiredError(DomainError):
+    """The call needs more than the tenant's plan or overage budget allows (402)."""
+
+    code = "payment-required"
+
+
+class OverageBudgetExceededError(PaymentRequiredError):
+    """A metered call would take the period's overage amount past the tenant's cap."""
+
+
+class PlanLimitExceededError(PaymentRequiredError):
+    """Ingestion would take the tenant's item or user count past the plan's limit."""
+
+
+class PaymentProviderUnavailableError(DomainError):
+    """No payment provider is configured for this deployment (checkout cannot be offered)."""
+
+    code = "payment-provider-not-configured"

@@ -6,6 +6,7 @@ import time
 
 from ..errors import NotFoundError
 from ..stores.dynamo import ItemStore
+from .billing import CountLimit
 
 
 def item_view(row: dict) -> dict:
@@ -13,9 +14,31 @@ def item_view(row: dict) -> dict:
             "created_at": row.get("created_at"), "updated_at": row.get("updated_at")}
 
 
-def upsert_items(store: ItemStore, tenant_id: str, items: list[dict]) -> dict:
-    created, updated = store.upsert(tenant_id, items, time.time())
-    return {"created": created, "updated": updated, "ids": [i["id"] for i in items]}
+def upsert_items(store: ItemStore, tenant_id: str, items: list[dict], limit: CountLimit | None = None) -> dict:
+    """Creates or updates items. With a plan `limit`, new items are counted exactly (each is created
+    by a conditional put) and a batch that would pass the limit is refused (402) before any write."""
+    now = time.time()
+    if limit is None:
+        created, updated = store.upsert(tenant_id, items, now)
+        return {"created": created, "updated": updated, "ids": [i["id"] for i in items]}
+    existing = store.get_many(tenant_id, (i["id"] for i in items))
+    fresh = [i for i in items if i["id"] not in existing]
+    limit.reserve(len(fresh))
+    try:
+        results = store.insert_absent(tenant_id, fresh, now)
+    except BaseException:
+        limit.release(len(fresh))
+        raise
+    created = sum(1 for r in results if r is True)
+    limit.release(len(fresh) - created)  # created by a concurrent call meanwhile, or failed
+    raced = [i for i, r in zip(fresh, results) if r is False]
+    if raced:
+        store.upsert(tenant_id, raced, now)
+    failed = [r for r in results if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]
+    store.write(tenant_id, [i for i in items if i["id"] in existing], existing, now)
+    return {"created": created, "updated": len(items) - created, "ids": [i["id"] for i in items]}
 
 
 def list_items(store: ItemStore, tenant_id: str, limit: int, cursor: str | None, search: str | None) -> dict:

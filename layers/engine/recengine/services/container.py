@@ -5,10 +5,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..config import Settings, settings
 from ..stores.artefacts import ArtefactStore
 from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantStore
+from ..stores.usage import UsageStore
+
+if TYPE_CHECKING:
+    from .billing import PaymentProvider
 
 
 @dataclass
@@ -40,6 +45,16 @@ class Container:
         from .serving import ModelCache
 
         return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s)
+
+    @cached_property
+    def usage(self) -> UsageStore:
+        return UsageStore(self.settings.usage_table)
+
+    @cached_property
+    def payments(self) -> "PaymentProvider | None":
+        # No payment provider is reachable from this deployment: checkout answers 501 until one is
+        # wired in here. Tests set an InMemoryPaymentProvider; nothing fakes a real payment.
+        return None
 
     @cached_property
     def tenant_cache(self) -> "TenantResolver":

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-from ..errors import StoreError
+from ..errors import ConflictError, NotFoundError, StoreError
 from .aws import client, deserialize, serialize
 
 def _fail(action: str, exc: ClientError) -> StoreError:
@@ -100,6 +100,28 @@ def _batch_put_rows(db: Any, rows: list[tuple[str, dict]]) -> None:
                 time.sleep(min(0.05 * 2 ** attempt, 2.0))
 
 
+
+_put_pool: ThreadPoolExecutor | None = None
+
+
+def _put_if_absent(db: Any, table: str, rows: list[dict], key_attr: str) -> list[bool | StoreError]:
+    """One conditional put per row (in parallel): True if written, False if a row with that key
+    already existed (nothing written), or the StoreError of a failed call."""
+    global _put_pool
+    if _put_pool is None:
+        _put_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="put-if-absent")
+
+    def put(row: dict) -> bool | StoreError:
+        try:
+            db.put_item(TableName=table, Item=serialize(row), ConditionExpression=f"attribute_not_exists({key_attr})")
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            return _fail("put_item", exc)
+
+    return list(_put_pool.map(put, rows)) if len(rows) > 1 else [put(r) for r in rows]
+
 # ---------------------------------------------------------------------- tenants
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -152,6 +174,59 @@ class TenantStore(_Table):
                 return tenants
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
+    def insert_tenant(self, tenant: Tenant) -> None:
+        """Records a new tenant; ConflictError if the id is taken."""
+        try:
+            self.db.put_item(TableName=self.name, Item=serialize({
+                "pk": f"tenant#{tenant.tenant_id}", "tenant_id": tenant.tenant_id, "name": tenant.name,
+                "plan": tenant.plan, "created_at": tenant.created_at}), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(f"tenant {tenant.tenant_id!r} already exists") from exc
+            raise _fail("put_item", exc) from exc
+
+    def set_plan(self, tenant_id: str, plan: str) -> None:
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize({"pk": f"tenant#{tenant_id}"}),
+                                UpdateExpression="SET #plan = :p", ConditionExpression="attribute_exists(pk)",
+                                ExpressionAttributeNames={"#plan": "plan"},
+                                ExpressionAttributeValues=serialize({":p": plan}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError(f"tenant {tenant_id!r} not found") from exc
+            raise _fail("update_item", exc) from exc
+
+    def key_binding(self, api_key_id: str) -> dict | None:
+        """The `key#<id>` row (tenant_id, created_at, revoked) or None."""
+        return self._get({"pk": f"key#{api_key_id}"}, consistent=True)
+
+    def revoke_key(self, api_key_id: str, now: float) -> None:
+        """Marks the key revoked: tenant_for_key stops resolving it."""
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize({"pk": f"key#{api_key_id}"}),
+                                UpdateExpression="SET revoked = :t, revoked_at = :n",
+                                ConditionExpression="attribute_exists(pk)",
+                                ExpressionAttributeValues=serialize({":t": True, ":n": now}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError(f"API key {api_key_id!r} is not bound to a tenant") from exc
+            raise _fail("update_item", exc) from exc
+
+    def key_bindings(self) -> list[dict]:
+        """Every `key#<id>` row, with `api_key_id` added (a scan of a small table; admin CLI only)."""
+        rows, kwargs = [], {"TableName": self.name}
+        while True:
+            try:
+                out = self.db.scan(**kwargs)
+            except ClientError as exc:
+                raise _fail("scan", exc) from exc
+            for row in map(deserialize, out.get("Items", [])):
+                if row["pk"].startswith("key#"):
+                    rows.append({**row, "api_key_id": row["pk"].removeprefix("key#")})
+            if "LastEvaluatedKey" not in out:
+                return rows
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
     def trained_marker(self, tenant_id: str) -> str:
         row = self._get({"pk": f"tenant#{tenant_id}"}, consistent=True) or {}
         return row.get("trained_through", "")
@@ -187,17 +262,25 @@ class ItemStore(_Table):
 
     def upsert(self, tenant_id: str, items: list[dict], now: float) -> tuple[int, int]:
         """Writes items, keeping each existing item's created_at; returns (created, updated)."""
-        existing = {r["item_id"]: r for r in self._batch_get(
-            [{"tenant_id": tenant_id, "item_id": i["id"]} for i in items])}
-        rows = []
-        for item in items:
-            old = existing.get(item["id"])
-            rows.append({"tenant_id": tenant_id, "item_id": item["id"], "metadata": item.get("metadata") or {},
-                         "active": bool(item.get("active", True)),
-                         "created_at": old["created_at"] if old else now, "updated_at": now})
-        self._batch_put(rows)
+        existing = self.get_many(tenant_id, (i["id"] for i in items))
+        self.write(tenant_id, items, existing, now)
         created = sum(1 for i in items if i["id"] not in existing)
         return created, len(items) - created
+
+    @staticmethod
+    def _row(tenant_id: str, item: dict, old: dict | None, now: float) -> dict:
+        return {"tenant_id": tenant_id, "item_id": item["id"], "metadata": item.get("metadata") or {},
+                "active": bool(item.get("active", True)),
+                "created_at": old["created_at"] if old else now, "updated_at": now}
+
+    def write(self, tenant_id: str, items: list[dict], existing: dict[str, dict], now: float) -> None:
+        """Batch-writes items; those in `existing` keep their created_at."""
+        self._batch_put([self._row(tenant_id, i, existing.get(i["id"]), now) for i in items])
+
+    def insert_absent(self, tenant_id: str, items: list[dict], now: float) -> list[bool | StoreError]:
+        """Creates each item only if the tenant has no item with its id (a conditional put each):
+        per item, True if created, False if it already existed (nothing written), or the error."""
+        return _put_if_absent(self.db, self.name, [self._row(tenant_id, i, None, now) for i in items], "item_id")
 
     def get(self, tenant_id: str, item_id: str) -> dict | None:
         return self._get({"tenant_id": tenant_id, "item_id": item_id})
@@ -236,6 +319,10 @@ class ItemStore(_Table):
             if not last_key:
                 return found, None
             kwargs["ExclusiveStartKey"] = last_key
+
+    def iter_items(self, tenant_id: str) -> Iterator[dict]:
+        """Every item of the tenant (training reads the catalogue once per run)."""
+        return self._query(KeyConditionExpression="tenant_id = :t", ExpressionAttributeValues=serialize({":t": tenant_id}))
 
     def deactivate(self, tenant_id: str, item_id: str, now: float) -> bool:
         """Marks an item inactive; False if the tenant has no such item."""
@@ -332,6 +419,22 @@ class InteractionStore:
                 rows.extend(self._rows(tenant_id, event))
         _batch_put_rows(self.db, rows)
         return accepted, duplicates
+
+    @staticmethod
+    def _seen_user_key(tenant_id: str, user_id: str) -> dict:
+        return {"pk": f"{tenant_id}#seenuser#{user_id}", "sk": "-"}
+
+    def unseen_users(self, tenant_id: str, user_ids: Iterable[str]) -> list[str]:
+        """The user ids that have no seen-user marker yet, in the given order."""
+        ids = list(dict.fromkeys(user_ids))
+        found = {r["pk"] for r in self.interactions._batch_get([self._seen_user_key(tenant_id, u) for u in ids])}
+        return [u for u in ids if self._seen_user_key(tenant_id, u)["pk"] not in found]
+
+    def mark_users_seen(self, tenant_id: str, user_ids: list[str], now: float) -> list[bool | StoreError]:
+        """Writes each user's seen marker unless present: per user, True if this call wrote it,
+        False if another writer had, or the error. Markers carry no tenant_id, so stay out of by_tenant."""
+        rows = [{**self._seen_user_key(tenant_id, u), "first_seen_at": now} for u in user_ids]
+        return _put_if_absent(self.db, self.interactions.name, rows, "pk")
 
     def recent_for_user(self, tenant_id: str, user_id: str, limit: int) -> list[dict]:
         """The user's latest events, newest first."""

@@ -1,0 +1,1 @@
+"""Tenant administration: `python -m recengine.admin` creates tenants, rotates and revokes API keys, changes plans."""

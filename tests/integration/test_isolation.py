@@ -1,0 +1,118 @@
+"""Tenant isolation: tenant B's key, on every route, aimed at tenant A's items, users, sessions,
+models, usage and invoices, sees none of it and changes none of it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.demo import generate
+from local.template import routes
+from recengine.services import billing
+from recengine.services.container import container
+from recengine.services.training import train_tenant
+from tests.integration.conftest import set_requests
+
+# Every route the template declares must be exercised below; a new route fails this test until it is.
+COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GET", "/v1/items/{item_id}"),
+           ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/v1/recommend"),
+           ("POST", "/v1/similar"), ("GET", "/v1/billing/plans"), ("GET", "/v1/billing/current"),
+           ("GET", "/v1/billing/usage"), ("PUT", "/v1/billing/overage-cap"), ("GET", "/v1/billing/invoices"),
+           ("POST", "/v1/billing/checkout")}
+
+
+def load(api, caller, data, prefix=""):
+    rename = (lambda s: f"{prefix}{s}") if prefix else (lambda s: s)
+    items = [{**i, "id": rename(i["id"])} for i in data.items]
+    events = [{**e, "item_id": rename(e["item_id"]), "user_id": rename(e["user_id"]),
+               "session_id": rename(e["session_id"]), "event_id": rename(e["event_id"])} for e in data.interactions]
+    assert api("POST", "/v1/items", caller=caller, body={"items": items})[0] == 200
+    for start in range(0, len(events), 500):
+        status, _, _ = api("POST", "/v1/interactions", caller=caller, body={"interactions": events[start:start + 500]})
+        assert status == 201
+    c = container()
+    return train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id)
+
+
+@pytest.fixture
+def two_tenants(aws, api, billing_clock, monkeypatch):
+    a, b = aws.tenant("alpha"), aws.tenant("beta")
+    data = generate(n_users=40, n_items=60, events_per_user=10, seed=5)
+    billing_clock.set_month(2026, 2)
+    model_a = load(api, a, data)
+    load(api, b, generate(n_users=30, n_items=50, events_per_user=10, seed=9), prefix="b-")
+    set_requests(a.tenant_id, "2026-02", 123_456)
+    api("PUT", "/v1/billing/overage-cap", caller=a, body={"cap_amount": 77.0})
+    billing_clock.set_month(2026, 3)
+    monkeypatch.setattr(container(), "payments", billing.InMemoryPaymentProvider())
+    return a, b, data, model_a
+
+
+def test_the_isolation_suite_covers_every_route():
+    assert {(r.method, r.path) for r in routes()} == COVERED
+
+
+def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
+    a, b, data, model_a = two_tenants
+    item = data.items[0]["id"]
+    user = data.interactions[0]["user_id"]
+    session = data.interactions[0]["session_id"]
+    a_usage_before = api("GET", "/v1/billing/usage", caller=a)[2]
+    seen: set[tuple[str, str]] = set()
+
+    def b_calls(method, path, **kwargs):
+        seen.add((method, path))
+        return api(method, path, caller=b, **kwargs)
+
+    # Catalogue.
+    assert b_calls("GET", "/v1/items/{item_id}", path_params={"item_id": item})[0] == 404
+    listed = b_calls("GET", "/v1/items", query={"limit": "100"})[2]["items"]
+    assert listed and all(i["id"].startswith("b-") for i in listed)
+    assert b_calls("GET", "/v1/items", query={"search": data.items[0]["title"]})[2]["items"] == []
+    assert b_calls("DELETE", "/v1/items/{item_id}", path_params={"item_id": item})[0] == 404
+    assert container().items.get(a.tenant_id, item)["active"] is True
+
+    # Users, sessions and models: B's model answers, knowing nothing of A's users or sessions.
+    status, _, rec = b_calls("POST", "/v1/recommend", body={"user_id": user, "limit": 5})
+    assert status == 200 and rec["warnings"][0]["code"] == "unknown_user"
+    assert rec["model_id"] != model_a["model_id"] and all(i["id"].startswith("b-") for i in rec["items"])
+    _, _, rec = b_calls("POST", "/v1/recommend", body={"session_id": session, "limit": 5})
+    assert rec["warnings"][0]["code"] == "new_session" and all(i["id"].startswith("b-") for i in rec["items"])
+    assert b_calls("POST", "/v1/similar", body={"item_id": item})[0] == 404
+
+    # Writes under A's ids land in B's space only.
+    a_history = container().interactions.recent_for_user(a.tenant_id, user, 500)
+    a_session = container().interactions.recent_for_session(a.tenant_id, session, 50)
+    assert b_calls("POST", "/v1/items", body={"items": [{"id": item, "title": "B's own"}]})[0] == 200
+    assert container().items.get(a.tenant_id, item)["metadata"]["title"] == data.items[0]["title"]
+    assert b_calls("POST", "/v1/interactions", body={"user_id": user, "session_id": session, "item_id": item,
+                                                     "type": "purchase"})[0] == 201
+    assert container().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
+    assert container().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
+
+    # Billing: B's own plan, usage, cap and invoices; A's are untouched.
+    current = b_calls("GET", "/v1/billing/current")[2]
+    assert current["tenant_id"] == b.tenant_id
+    b_usage = b_calls("GET", "/v1/billing/usage")[2]
+    # B's own March calls: two recommends and one interaction (the similar 404 is not billed).
+    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 3
+    assert b_usage["items_used"] == 51 and b_usage["users_used"] == 31  # its 50 and 30, plus A's ids sent by B
+    assert b_calls("PUT", "/v1/billing/overage-cap", body={"cap_amount": 1.0})[0] == 200
+    b_invoices = b_calls("GET", "/v1/billing/invoices")[2]["invoices"]
+    assert [(i["period"], i["requests"]) for i in b_invoices] == [("2026-02", 1)]  # B's one loading call
+    a_invoices = api("GET", "/v1/billing/invoices", caller=a)[2]["invoices"]
+    assert a_invoices[0]["requests"] == 123_456 and a_invoices[0]["overage_budget_cap"] == 77.0
+    checkout = b_calls("POST", "/v1/billing/checkout", body={"plan_id": "enterprise"})[2]
+    assert container().payments.sessions[checkout["session_id"]][0] == b.tenant_id
+
+    # Public routes carry no tenant data.
+    seen.add(("GET", "/health"))
+    assert set(api("GET", "/health")[2]) == {"status", "version"}
+    seen.add(("GET", "/v1/billing/plans"))
+    assert b.tenant_id not in json.dumps(api("GET", "/v1/billing/plans")[2])
+    assert a.tenant_id not in json.dumps(api("GET", "/v1/billing/plans")[2])
+
+    a_usage_after = api("GET", "/v1/billing/usage", caller=a)[2]
+    assert a_usage_after == a_usage_before
+    assert seen == COVERED

@@ -1,0 +1,136 @@
+"""Concurrent writers against moto: metered calls, the overage cap, and item and user counts stay
+exact because every change is one conditional UpdateItem (or PutItem), never a read then a write."""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from recengine.errors import OverageBudgetExceededError, PlanLimitExceededError
+from recengine.plans import PLANS
+from recengine.services import billing, catalogue, ingest
+from recengine.services.container import container
+from tests.integration.conftest import set_requests
+
+THREADS = 8
+GROWTH = PLANS["growth"]
+
+
+def tenant_of(caller):
+    return container().tenants.get_tenant(caller.tenant_id)
+
+
+def run_threads(work, n=THREADS):
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(work, range(n)))
+
+
+def test_8_writers_x_250_metered_calls_are_counted_exactly(aws, atomic_item_writes, billing_clock):
+    tenant = tenant_of(aws.tenant())
+    usage = container().usage
+    calls = 250
+
+    def work(_):
+        for _ in range(calls):
+            billing.meter_call(usage, tenant)
+
+    started = time.perf_counter()
+    run_threads(work)
+    elapsed = time.perf_counter() - started
+    report = billing.usage_report(usage, tenant)
+    print(f"\nmetering: {THREADS} threads x {calls} calls -> {report['requests_used']} counted in {elapsed:.2f}s")
+    assert report["requests_used"] == THREADS * calls
+
+
+def test_the_overage_cap_holds_exactly_under_a_concurrent_race(aws, atomic_item_writes, billing_clock):
+    tenant = tenant_of(aws.tenant())
+    usage = container().usage
+    billing.set_overage_cap(usage, tenant, 2.0)  # one unit of 1,000 requests past the included ones
+    start = GROWTH.request_limit - 100
+    set_requests(tenant.tenant_id, billing.period_of(billing_clock()), start)
+    attempts = 200
+
+    def work(_):
+        admitted = refused = 0
+        for _ in range(attempts):
+            try:
+                billing.meter_call(usage, tenant)
+                admitted += 1
+            except OverageBudgetExceededError:
+                refused += 1
+        return admitted, refused
+
+    results = run_threads(work)
+    admitted, refused = sum(a for a, _ in results), sum(r for _, r in results)
+    allowance = GROWTH.request_limit + 1_000
+    print(f"\ncap race: {THREADS} threads x {attempts} attempts -> {admitted} admitted, {refused} refused, "
+          f"final count {billing.usage_report(usage, tenant)['requests_used']} (allowance {allowance})")
+    assert admitted == allowance - start and refused == THREADS * attempts - admitted
+    report = billing.usage_report(usage, tenant)
+    assert report["requests_used"] == allowance and report["budget_exceeded"] is True
+    assert report["overage_amount"] == 2.0
+
+
+def test_concurrent_ingestion_counts_each_new_user_once(aws, atomic_item_writes):
+    tenant = tenant_of(aws.tenant())
+    c = container()
+    limit = billing.user_limit(c.usage, tenant)
+    users = [f"user-{n:03d}" for n in range(60)]
+
+    def work(seed):
+        rng, sent = random.Random(seed), set()
+        for batch in range(10):
+            events = [{"user_id": rng.choice(users), "item_id": f"i{rng.randrange(20)}", "type": "view",
+                       "event_id": f"t{seed}-b{batch}-e{n}"} for n in range(12)]
+            ingest.record_interactions(c.interactions, tenant.tenant_id, events, users=limit)
+            sent.update(e["user_id"] for e in events)
+        return sent
+
+    sent = set().union(*run_threads(work))
+    assert c.usage.totals(tenant.tenant_id)["users"] == len(sent)
+    assert c.interactions.unseen_users(tenant.tenant_id, sorted(sent)) == []
+
+
+def test_concurrent_upserts_of_the_same_new_items_count_each_item_once(aws, atomic_item_writes):
+    tenant = tenant_of(aws.tenant())
+    c = container()
+    limit = billing.item_limit(c.usage, tenant)
+    items = [{"id": f"sku-{n:03d}", "metadata": {"n": n}} for n in range(40)]
+
+    def work(seed):
+        batch = random.Random(seed).sample(items, 30)
+        return catalogue.upsert_items(c.items, tenant.tenant_id, batch, limit=limit)["created"]
+
+    created = run_threads(work)
+    stored = c.items.get_many(tenant.tenant_id, (i["id"] for i in items))
+    assert sum(created) == len(stored) == c.usage.totals(tenant.tenant_id)["items"]
+
+
+def test_the_user_limit_holds_under_concurrency(aws, atomic_item_writes, monkeypatch):
+    monkeypatch.setitem(PLANS, "starter", PLANS["starter"].model_copy(update={"user_limit": 25}))
+    tenant = tenant_of(aws.tenant("small", plan="starter"))
+    c = container()
+    limit = billing.user_limit(c.usage, tenant)
+
+    def work(thread):
+        events = [{"user_id": f"t{thread}-u{n}", "item_id": "a", "type": "view"} for n in range(5)]
+        try:
+            ingest.record_interactions(c.interactions, tenant.tenant_id, events, users=limit)
+            return True
+        except PlanLimitExceededError:
+            return False
+
+    accepted = run_threads(work)
+    assert sum(accepted) == 5 and c.usage.totals(tenant.tenant_id)["users"] == 25
+
+
+@pytest.mark.parametrize("counter", ["items", "users"])
+def test_a_reservation_past_the_limit_changes_nothing(aws, counter):
+    usage = container().usage
+    assert usage.reserve("t1", counter, 3, limit=4)
+    assert not usage.reserve("t1", counter, 2, limit=4)
+    assert not usage.reserve("t2", counter, 5, limit=4)
+    assert usage.totals("t1")[counter] == 3 and usage.totals("t2")[counter] == 0
