@@ -4,6 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.api.http import create_app, current_tenant, json_response, parse_body, request_id
+from recengine.api.metering import metered
 from recengine.api.schemas import RecommendRequest
 from recengine.services import recommend as service
 from recengine.services.container import container
@@ -17,12 +18,14 @@ def recommend():
     tenant = current_tenant(app)
     body = parse_body(app, RecommendRequest)
     c = container()
-    result = service.recommend(c.models, c.interactions, c.items, tenant.tenant_id, user_id=body.user_id,
-                               session_id=body.session_id, limit=body.limit, candidates=body.item_ids)
+    with metered(tenant):
+        result = service.recommend(c.models, c.interactions, c.items, tenant.tenant_id, user_id=body.user_id,
+                                   session_id=body.session_id, limit=body.limit, candidates=body.item_ids,
+                                   algorithm=body.algorithm)
     logger.info("recommended", extra={"tenant_id": tenant.tenant_id, "model_id": result.model_id,
                                       "source": result.source, "returned": len(result.items)})
     return json_response(app, 200, {"rec_id": request_id(app), "items": result.items, "warnings": result.warnings,
-                                    "model_id": result.model_id})
+                                    "model_id": result.model_id, "algorithm": result.source})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -11,7 +11,7 @@ logger = Logger()
 @logger.inject_lambda_context
 def lambda_handler(event, context):
     c = container()
-    summary = train_all(c.tenants, c.interactions, c.registry, c.artefacts)
+    summary = train_all(c.tenants, c.interactions, c.registry, c.artefacts, items=c.items)
     logger.info("training run finished", extra=summary)
     if summary["failed"]:
         # Fail the invocation so the scheduler's retry policy and alarms see it.

@@ -26,7 +26,7 @@ def seed(call, caller, users=60, items=160, events=15, seed=3):
 
 def train(caller, force=False):
     c = container()
-    return train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id, force=force)
+    return train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id, items=c.items, force=force)
 
 
 @pytest.fixture
@@ -337,3 +337,46 @@ def test_a_retrained_model_is_picked_up_after_the_refresh_interval(trained, call
     monkeypatch.setattr(container().models, "refresh_s", 0.0)
     _, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": "u-late"})
     assert body["model_id"] == second["model_id"]
+
+
+# ------------------------------------------------------------------ algorithms and reasons
+@pytest.mark.parametrize("algorithm", ["hybrid", "collaborative", "content-based", "popular", "trending"])
+def test_every_algorithm_answers_with_reasons(trained, call, algorithm):
+    caller, data, _ = trained
+    user = next(iter(data.user_tastes))
+    status, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": user, "limit": 5, "algorithm": algorithm})
+    assert status == 200 and len(body["items"]) == 5 and body["algorithm"] == algorithm
+    assert all(isinstance(i["reason"], str) and i["reason"] for i in body["items"])
+    if algorithm in ("popular", "trending"):
+        assert all(i["reason"].startswith(algorithm) for i in body["items"])
+
+
+def test_collaborative_reasons_name_a_liked_item_by_title(trained, call):
+    caller, data, _ = trained
+    user = next(iter(data.user_tastes))
+    titles = {i["title"] for i in data.items}
+    _, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": user, "limit": 5, "algorithm": "collaborative"})
+    liked = [i["reason"].removeprefix("because you liked ") for i in body["items"] if i["reason"].startswith("because")]
+    assert liked and all(t in titles for t in liked)
+
+
+def test_unknown_algorithm_is_a_422(aws, call):
+    status, _, body = call("POST", "/v1/recommend", caller=aws.tenant(), body={"user_id": "u", "algorithm": "deep-learning"})
+    assert status == 422 and body["errors"][0]["field"] == "algorithm"
+
+
+def test_a_catalogue_item_without_interactions_can_be_recommended_and_has_similar_items(aws, call):
+    caller = aws.tenant()
+    data = seed(call, caller)
+    books = [i for i in data.items if i["category"] == "books"]
+    call("POST", "/v1/items", caller=caller, body={"items": [
+        {"id": "new-book", "title": "Brand new book", "category": "books", "tags": books[0]["tags"]}]})
+    train(caller)
+    reader = next(u for u, t in data.user_tastes.items() if t == ("books",))
+    _, _, body = call("POST", "/v1/recommend", caller=caller,
+                      body={"user_id": reader, "item_ids": ["new-book", "item-00001"], "algorithm": "content-based"})
+    assert body["items"][0]["id"] == "new-book"
+    status, _, similar = call("POST", "/v1/similar", caller=caller, body={"item_id": "new-book", "limit": 5})
+    assert status == 200 and similar["warnings"] == []
+    category = {i["id"]: i["category"] for i in data.items}
+    assert sum(category.get(i["id"]) == "books" for i in similar["items"]) >= 3

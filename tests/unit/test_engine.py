@@ -99,7 +99,7 @@ def test_recommendations_follow_the_planted_taste_and_skip_seen_items(model):
     data = planted_blocks()
     history = [i for u, i in zip(data.user_ids, data.item_ids) if u == "u4"]  # block 1
     ranked = model.recommend(history, [1.0] * len(history), 5)
-    assert ranked.source == "collaborative"
+    assert ranked.source == "hybrid"  # the default algorithm
     assert not set(history) & {i for i, _ in ranked.items}
     assert all(block_of(i) == 1 for i, _ in ranked.items)
     scores = [s for _, s in ranked.items]

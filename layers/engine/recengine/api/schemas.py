@@ -20,6 +20,7 @@ FUTURE_SKEW_S = 300.0
 Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ShortId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 InteractionType = Literal["view", "click", "like", "add_to_cart", "purchase"]
+Algorithm = Literal["hybrid", "collaborative", "content-based", "popular", "trending"]
 
 
 class _Strict(BaseModel):
@@ -116,6 +117,7 @@ class RecommendRequest(_Strict):
     session_id: ShortId | None = None
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
     item_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_CANDIDATES)
+    algorithm: Algorithm = "hybrid"
 
     @model_validator(mode="after")
     def _identity(self) -> "RecommendRequest":

@@ -39,9 +39,9 @@ def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, s
 
 
 def _active_top(items: ItemStore, tenant_id: str, limit: int, exclude: set[str],
-                rank: Callable[[int, set[str]], list[tuple[str, float]]]) -> list[tuple[str, float]]:
+                rank: Callable[[int, set[str]], list[tuple[str, float]]]) -> tuple[list[tuple[str, float]], dict]:
     """The best `limit` active items from `rank(n, exclude)`, over-fetching past deactivated ones
-    (items never sent to the catalogue count as active)."""
+    (items never sent to the catalogue count as active); also their catalogue rows."""
     want = limit * 2 + 10
     while True:
         ranked = rank(want, exclude)
@@ -49,14 +49,41 @@ def _active_top(items: ItemStore, tenant_id: str, limit: int, exclude: set[str],
         inactive = {i for i, row in rows.items() if not row.get("active", True)}
         kept = [(i, s) for i, s in ranked if i not in inactive]
         if len(kept) >= limit or len(ranked) < want or not inactive:
-            return kept[:limit]
+            return kept[:limit], rows
         exclude = exclude | inactive
         want *= 2
 
 
+def _title(row: dict | None, item_id: str) -> str:
+    meta = (row or {}).get("metadata", {})
+    title = meta.get("title") or meta.get("name")
+    return str(title) if title else item_id
+
+
+def reasons(model: RecommenderModel, items: ItemStore, tenant_id: str, history: Sequence[str],
+            kept: list[tuple[str, float]], rows: dict, source: str) -> list[str]:
+    """One short, human-readable reason per item (titles and categories from the catalogue)."""
+    anchors = model.explain(history, [i for i, _ in kept], source)
+    missing = [a for a in anchors if a and a not in rows]
+    if missing:
+        rows = {**rows, **items.get_many(tenant_id, missing)}
+    out = []
+    for (item, _), anchor in zip(kept, anchors):
+        category = (rows.get(item) or {}).get("metadata", {}).get("category")
+        if source in ("popular", "trending"):
+            word = "popular" if source == "popular" else "trending"
+            out.append(f"{word} in {category}" if category else f"{word} right now")
+        elif anchor:
+            verb = "similar to" if source == "content-based" else "because you liked"
+            out.append(f"{verb} {_title(rows.get(anchor), anchor)}")
+        else:
+            out.append("recommended for you")
+    return out
+
+
 def recommend(models: ModelCache, interactions: InteractionStore, items: ItemStore, tenant_id: str, *,
               user_id: str | None, session_id: str | None, limit: int,
-              candidates: Sequence[str] | None = None) -> Result:
+              candidates: Sequence[str] | None = None, algorithm: str = "hybrid") -> Result:
     history, weights = load_history(interactions, tenant_id, user_id, session_id)
     model = models.get(tenant_id)
     if model is None:
@@ -70,19 +97,21 @@ def recommend(models: ModelCache, interactions: InteractionStore, items: ItemSto
     sources: list[str] = []
 
     def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
-        ranked = model.recommend(history, weights, n, exclude=exclude, candidates=candidates)
+        ranked = model.recommend(history, weights, n, exclude=exclude, candidates=candidates, algorithm=algorithm)
         sources.append(ranked.source)
         return ranked.items
 
-    kept = _active_top(items, tenant_id, limit, set(), rank)
+    kept, rows = _active_top(items, tenant_id, limit, set(), rank)
     source = sources[-1]
-    if source == "popular":
+    explained = reasons(model, items, tenant_id, history, kept, rows, source)
+    if source in ("popular", "trending") and algorithm not in ("popular", "trending"):
         if not history:
             code = "unknown_user" if user_id else "new_session"
             warnings.append(_warn(code, "no history for this user or session yet: popular items returned"))
         else:
             warnings.append(_warn("no_known_history", "history has no items known to the model: popular items returned"))
-    return Result([{"id": i, "score": round(s, 6)} for i, s in kept], warnings, model.model_id, source)
+    return Result([{"id": i, "score": round(s, 6), "reason": r} for (i, s), r in zip(kept, explained)], warnings,
+                  model.model_id, source)
 
 
 def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int) -> Result:
@@ -95,7 +124,7 @@ def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, 
     warnings: list[dict] = []
     rank = (lambda n, ex: model.similar(item_id, n, exclude=ex)) if in_model else \
         (lambda n, ex: model.popular(n, exclude=ex))
-    kept = _active_top(items, tenant_id, limit, {item_id}, rank)
+    kept, _ = _active_top(items, tenant_id, limit, {item_id}, rank)
     if not in_model:
         warnings.append(_warn("item_not_in_model", "the item has no interactions in the current model: "
                               "popular items returned"))

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 
 from ..engine.model import TrainingData, TrainParams, train_model
 from ..stores.artefacts import ArtefactStore
-from ..stores.dynamo import InteractionStore, ModelRegistry, TenantStore
+from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantStore
 
 logger = Logger(child=True)
 _ALPHABET = string.ascii_letters + string.digits
@@ -41,7 +41,7 @@ def read_training_data(store: InteractionStore, tenant_id: str, progress: Callab
 
 
 def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
-                 artefacts: ArtefactStore, tenant_id: str, *, force: bool = False,
+                 artefacts: ArtefactStore, tenant_id: str, *, items: ItemStore | None = None, force: bool = False,
                  params: TrainParams | None = None, tune_budget_s: float = 90.0) -> dict | None:
     """Trains and publishes one tenant's model; None when there is nothing new to learn from."""
     latest = interactions.latest_sort_key(tenant_id)
@@ -54,13 +54,16 @@ def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry:
 
     started = time.time()
     data, last_sk = read_training_data(interactions, tenant_id, progress)
+    # Active catalogue items feed content vectors; those without interactions become cold items.
+    catalogue = {row["item_id"]: row.get("metadata", {}) for row in (items.iter_items(tenant_id) if items else ())
+                 if row.get("active", True)}
     version = len(registry.versions(tenant_id)) + 1
     model_id = new_model_id("hybrid", version)
     record = {"model_id": model_id, "algorithm": "hybrid", "version": version, "status": "training",
               "created_at": started, "interactions": len(data)}
     registry.put_version(tenant_id, record)
     try:
-        model = train_model(data, model_id, params, progress, tune_budget_s=tune_budget_s)
+        model = train_model(data, model_id, params, progress, tune_budget_s=tune_budget_s, catalogue=catalogue)
         with tempfile.TemporaryDirectory() as tmp:
             files = model.save(Path(tmp))
             location = artefacts.upload(tenant_id, model_id, files)
@@ -78,12 +81,12 @@ def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry:
 
 
 def train_all(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
-              artefacts: ArtefactStore) -> dict:
+              artefacts: ArtefactStore, items: ItemStore | None = None) -> dict:
     """Trains each tenant with new data; one tenant's failure does not stop the others."""
     trained, skipped, failed = [], [], []
     for tenant in tenants.list_tenants():
         try:
-            record = train_tenant(tenants, interactions, registry, artefacts, tenant.tenant_id)
+            record = train_tenant(tenants, interactions, registry, artefacts, tenant.tenant_id, items=items)
         except Exception:  # noqa: BLE001 - logged with traceback in train_tenant; keep going
             failed.append(tenant.tenant_id)
             continue
