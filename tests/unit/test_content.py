@@ -8,6 +8,7 @@ import pytest
 from recengine.engine.als import ALSParams
 from recengine.engine.content import DIM, content_matrix, raw_vector, tokens
 from recengine.engine.model import RecommenderModel, TrainingData, train_model
+from tests.unit.test_engine import planted_blocks
 
 
 def catalogue(n_items=60, blocks=3) -> dict[str, dict]:
@@ -17,20 +18,6 @@ def catalogue(n_items=60, blocks=3) -> dict[str, dict]:
                       "tags": [genres[i // size], "paperback"]} for i in range(n_items)}
 
 
-def planted(n_users=120, n_items=60, blocks=3, per_user=12, seed=1, skip=()) -> TrainingData:
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    size = n_items // blocks
-    for u in range(n_users):
-        b = u % blocks
-        for i in rng.choice(size, per_user, replace=False):
-            if f"i{b * size + i}" in skip:
-                continue
-            users.append(f"u{u}")
-            items.append(f"i{b * size + i}")
-    return TrainingData(users, items, np.ones(len(users)), np.linspace(1.7e9, 1.7e9 + 30 * 86400, len(users)))
-
-
 def genre(item: str) -> int:
     return int(item[1:]) // 20
 
@@ -38,7 +25,7 @@ def genre(item: str) -> int:
 @pytest.fixture(scope="module")
 def model() -> RecommenderModel:
     cold = {"i5", "i25", "i45"}  # in the catalogue, never interacted with
-    return train_model(planted(skip=cold), "model_hybrid-v1_c", ALSParams(factors=8, regularization=1.0, iterations=8),
+    return train_model(planted_blocks(skip=cold, days=30), "model_hybrid-v1_c", ALSParams(factors=8, regularization=1.0, iterations=8),
                        catalogue=catalogue())
 
 
