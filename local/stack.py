@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
         "MODEL_CACHE_DIR": str(state_dir / "models"),
         "POWERTOOLS_SERVICE_NAME": "recengine", "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        # POST /v1/models/train: no train Lambda to invoke here, so the job runs on a background
+        # thread of this process (in AWS it is an asynchronous invoke of the train function).
+        "TRAIN_LAUNCH": "thread",
+        # POST /v1/recommendations/generate: no SQS queue here, so the chunks run in-process.
+        "BATCH_DISPATCH": "inline",
     })
     log(f"moto server on {os.environ['AWS_ENDPOINT_URL']}")
     os.environ["RECENGINE_LOCAL_STATE"] = str(STATE_FILE)

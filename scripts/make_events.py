@@ -27,6 +27,7 @@ BODIES = {
     ("POST", "/v1/similar"): {"item_id": "sku-1001", "limit": 5},
     ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 250.0},
     ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
+    ("POST", "/v1/recommendations/generate"): {"algorithm": "hybrid", "count": 10},
 }
 NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("GET", "/v1/items"): "items_list",
          ("GET", "/v1/items/{item_id}"): "items_get", ("DELETE", "/v1/items/{item_id}"): "items_delete",
@@ -34,7 +35,14 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("POST", "/v1/similar"): "similar", ("GET", "/v1/billing/plans"): "billing_plans",
          ("GET", "/v1/billing/current"): "billing_current", ("GET", "/v1/billing/usage"): "billing_usage",
          ("PUT", "/v1/billing/overage-cap"): "billing_overage_cap", ("GET", "/v1/billing/invoices"): "billing_invoices",
-         ("POST", "/v1/billing/checkout"): "billing_checkout"}
+         ("POST", "/v1/billing/checkout"): "billing_checkout", ("GET", "/v1/models"): "models_list",
+         ("GET", "/v1/models/{model_id}"): "models_get", ("POST", "/v1/models/{model_id}/promote"): "models_promote",
+         ("POST", "/v1/models/{model_id}/rollback"): "models_rollback", ("POST", "/v1/models/train"): "models_train",
+         ("GET", "/v1/models/jobs/{job_id}"): "models_job",
+         ("POST", "/v1/recommendations/generate"): "batch_generate",
+         ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job"}
+PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
+               "job_id": "train-4k2m9x7q1z8c3v5b"}
 
 
 def main() -> None:
@@ -42,7 +50,10 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     for route in routes():
         body = BODIES.get((route.method, route.path))
-        path = route.path.replace("{item_id}", "sku-1001")
+        params = {k: v for k, v in PATH_PARAMS.items() if "{" + k + "}" in route.path}
+        path = route.path
+        for k, v in params.items():
+            path = path.replace("{" + k + "}", v)
         query = [("limit", "2"), ("search", "shoes")] if NAMES[(route.method, route.path)] == "items_list" else []
         headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
                    "User-Agent": "curl/8.5.0", "X-Forwarded-For": "203.0.113.10", "X-Forwarded-Proto": "https"}
@@ -52,7 +63,7 @@ def main() -> None:
         if key:
             headers["x-api-key"] = key
         event = proxy_event(route, route.method, path, headers, query, json.dumps(body).encode() if body else b"",
-                            {"item_id": "sku-1001"} if "{item_id}" in route.path else {}, key, key_id,
+                            params, key, key_id,
                             "203.0.113.10", stage_name())
         event["requestContext"]["requestId"] = f"example-{NAMES[(route.method, route.path)]}"
         event["requestContext"]["requestTimeEpoch"] = 1795600000000
@@ -63,6 +74,18 @@ def main() -> None:
                 "region": "us-east-1", "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/train"],
                 "detail": "{}"}
     (out / "train_schedule.json").write_text(json.dumps(schedule, indent=2) + "\n")
+    # What POST /v1/models/train sends the train function (an asynchronous invoke).
+    job = {"tenant_id": "acme-shop", "job_id": PATH_PARAMS["job_id"]}
+    (out / "train_job.json").write_text(json.dumps(job, indent=2) + "\n")
+    # One batch-generation chunk as the worker receives it from SQS.
+    chunk = {"tenant_id": "acme-shop", "job_id": "batch-7h3k9q2m5x8c1v4b", "chunk": 0, "user_ids": ["u-42", "u-43"]}
+    sqs = {"Records": [{"messageId": "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f", "receiptHandle": "AQEBexample",
+                        "body": json.dumps(chunk), "attributes": {"ApproximateReceiveCount": "1",
+                                                                   "SentTimestamp": "1795600000000"},
+                        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:recengine-BatchQueue",
+                        "awsRegion": "us-east-1"}]}
+    (out / "batch_chunk.json").write_text(json.dumps(sqs, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,14 @@ def recommend():
     with metered(tenant):
         result = service.recommend(c.models, c.interactions, c.items, tenant.tenant_id, user_id=body.user_id,
                                    session_id=body.session_id, limit=body.limit, candidates=body.item_ids,
-                                   algorithm=body.algorithm)
+                                   algorithm=body.algorithm, model_id=body.model_id, popularity=c.popularity,
+                                   source=body.source)
     logger.info("recommended", extra={"tenant_id": tenant.tenant_id, "model_id": result.model_id,
                                       "source": result.source, "returned": len(result.items)})
     return json_response(app, 200, {"rec_id": request_id(app), "items": result.items, "warnings": result.warnings,
-                                    "model_id": result.model_id, "algorithm": result.source})
+                                    "model_id": result.model_id,
+                                    "algorithm": body.algorithm if result.source == "batch" else result.source,
+                                    "source": "batch" if result.source == "batch" else "model"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -19,7 +19,8 @@ def similar():
     body = parse_body(app, SimilarRequest)
     c = container()
     with metered(tenant):
-        result = service.similar(c.models, c.items, tenant.tenant_id, body.item_id, body.limit)
+        result = service.similar(c.models, c.items, tenant.tenant_id, body.item_id, body.limit,
+                                 model_id=body.model_id)
     return json_response(app, 200, {"rec_id": request_id(app), "item_id": body.item_id, "items": result.items,
                                     "warnings": result.warnings, "model_id": result.model_id})
 

@@ -19,7 +19,10 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/v1/recommend"),
            ("POST", "/v1/similar"), ("GET", "/v1/billing/plans"), ("GET", "/v1/billing/current"),
            ("GET", "/v1/billing/usage"), ("PUT", "/v1/billing/overage-cap"), ("GET", "/v1/billing/invoices"),
-           ("POST", "/v1/billing/checkout")}
+           ("POST", "/v1/billing/checkout"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
+           ("POST", "/v1/models/{model_id}/promote"), ("POST", "/v1/models/{model_id}/rollback"),
+           ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
+           ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}")}
 
 
 def load(api, caller, data, prefix=""):
@@ -46,6 +49,10 @@ def two_tenants(aws, api, billing_clock, monkeypatch):
     api("PUT", "/v1/billing/overage-cap", caller=a, body={"cap_amount": 77.0})
     billing_clock.set_month(2026, 3)
     monkeypatch.setattr(container(), "payments", billing.InMemoryPaymentProvider())
+    launched = []
+    # cached_property: the launcher is swapped in the instance dict, without building the real one.
+    monkeypatch.setitem(container().__dict__, "training_launcher", lambda tenant_id, job_id: launched.append(tenant_id))
+    monkeypatch.setenv("BATCH_DISPATCH", "inline")
     return a, b, data, model_a
 
 
@@ -90,6 +97,32 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
                                                      "type": "purchase"})[0] == 201
     assert container().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert container().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
+
+    # Model registry and training jobs: B sees, promotes, rolls back and trains only its own.
+    a_job = api("POST", "/v1/models/train", caller=a)[2]["job_id"]
+    a_live = container().registry.live_model_id(a.tenant_id)
+    listed = b_calls("GET", "/v1/models")[2]
+    assert listed["live_model_id"] != model_a["model_id"]
+    assert model_a["model_id"] not in {m["model_id"] for m in listed["models"]}
+    for method, route in (("GET", "/v1/models/{model_id}"), ("POST", "/v1/models/{model_id}/promote"),
+                          ("POST", "/v1/models/{model_id}/rollback")):
+        status, _, problem = b_calls(method, route, path_params={"model_id": model_a["model_id"]})
+        assert status == 404 and problem["type"] == "/problems/model-not-found"
+    assert b_calls("GET", "/v1/models/jobs/{job_id}", path_params={"job_id": a_job})[0] == 404
+    status, _, b_job = b_calls("POST", "/v1/models/train")
+    assert status == 202 and container().registry.get_job(b.tenant_id, b_job["job_id"])
+    assert container().registry.get_job(a.tenant_id, b_job["job_id"]) is None
+    assert container().registry.live_model_id(a.tenant_id) == a_live == model_a["model_id"]
+
+    # Batch generation: B's job covers B's users only; A's job and lists are out of reach.
+    a_batch = api("POST", "/v1/recommendations/generate", caller=a, body={"count": 3})[2]["job_id"]
+    assert b_calls("GET", "/v1/recommendations/jobs/{job_id}", path_params={"job_id": a_batch})[0] == 404
+    status, _, b_batch = b_calls("POST", "/v1/recommendations/generate", body={"count": 3})
+    assert status == 202 and b_batch["total_users"] == 31  # its 30, plus A's user id it sent an event for
+    b_list = container().interactions.batch_list(b.tenant_id, user, "hybrid")
+    assert b_list["job_id"] == b_batch["job_id"] and all(i["id"].startswith("b-") or i["id"] == item
+                                                         for i in b_list["items"])
+    assert container().interactions.batch_list(a.tenant_id, user, "hybrid")["job_id"] == a_batch
 
     # Billing: B's own plan, usage, cap and invoices; A's are untouched.
     current = b_calls("GET", "/v1/billing/current")[2]

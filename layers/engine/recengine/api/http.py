@@ -12,15 +12,18 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFound
 from pydantic import BaseModel, ValidationError
 
-from ..errors import (DomainError, NotFoundError, PaymentProviderUnavailableError, PaymentRequiredError, StoreError,
+from ..errors import (ConflictError, DomainError, NotFoundError, PaymentProviderUnavailableError, PaymentRequiredError, StoreError,
                       UnauthorizedError)
 from ..services.container import container
+from ..services.registry import ModelNotFoundError
 from ..stores.dynamo import Tenant
 from .problems import MalformedJson, Problem, UnsupportedMediaType, ValidationFailed, problem_response
 
 M = TypeVar("M", bound=BaseModel)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_DOMAIN_STATUS = {NotFoundError: (404, "not-found"), UnauthorizedError: (401, "unauthorized"),
+# Checked in order: subclasses before their bases.
+_DOMAIN_STATUS = {ModelNotFoundError: (404, "model-not-found"), NotFoundError: (404, "not-found"),
+                  ConflictError: (409, "conflict"), UnauthorizedError: (401, "unauthorized"),
                   PaymentRequiredError: (402, "payment-required"),
                   PaymentProviderUnavailableError: (501, "payment-provider-not-configured"),
                   StoreError: (503, "service-unavailable")}

@@ -21,6 +21,7 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[
 ShortId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 InteractionType = Literal["view", "click", "like", "add_to_cart", "purchase"]
 Algorithm = Literal["hybrid", "collaborative", "content-based", "popular", "trending"]
+ModelId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^model_[A-Za-z0-9._-]+$")]
 
 
 class _Strict(BaseModel):
@@ -118,6 +119,8 @@ class RecommendRequest(_Strict):
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
     item_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_CANDIDATES)
     algorithm: Algorithm = "hybrid"
+    model_id: ModelId | None = None  # pin a version (GET /v1/models); default: the live one
+    source: Literal["model", "batch"] = "model"  # batch: the list precomputed by /v1/recommendations/generate
 
     @model_validator(mode="after")
     def _identity(self) -> "RecommendRequest":
@@ -129,3 +132,63 @@ class RecommendRequest(_Strict):
 class SimilarRequest(_Strict):
     item_id: Id
     limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
+    model_id: ModelId | None = None
+
+
+MAX_SEGMENT_USERS = 10_000
+
+
+class GenerateRequest(_Strict):
+    """A batch generation: `user_ids` (a segment) or, when absent, every user with events."""
+
+    algorithm: Algorithm = "hybrid"
+    count: int = Field(default=10, ge=1, le=MAX_LIMIT)
+    user_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_SEGMENT_USERS)
+
+
+class ModelView(BaseModel):
+    """One model version as `GET /v1/models` shows it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model_id: str
+    algorithm: str | None = None
+    version: int | None = None
+    status: Literal["training", "candidate", "live", "retired", "failed"]
+    live: bool = False
+    created_at: float | None = None
+    finished_at: float | None = None
+    live_at: float | None = None
+    retired_at: float | None = None
+    metrics: dict[str, float | int | None] = Field(default_factory=dict)
+    artefact: str | None = None
+    artefact_deleted: bool = False
+    promotion_reason: str | None = None
+    replaced_model_id: str | None = None
+    interactions: int | None = None
+    error: str | None = None
+
+
+class JobView(BaseModel):
+    """A training job (`GET /v1/models/jobs/{job_id}`) or batch job (`GET /v1/recommendations/jobs/{job_id}`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    kind: Literal["train", "batch"]
+    status: Literal["queued", "running", "succeeded", "skipped", "failed"]
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    result_model_id: str | None = None
+    model_status: str | None = None
+    detail: str | None = None
+    error: str | None = None
+    # batch generation
+    algorithm: str | None = None
+    count: int | None = None
+    total_users: int | None = None
+    chunks: int | None = None
+    chunks_done: int | None = None
+    progress: float | None = None
+    output: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,7 +14,13 @@ from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantSt
 from ..stores.usage import UsageStore
 
 if TYPE_CHECKING:
+    from .batch import Dispatcher
     from .billing import PaymentProvider
+    from .serving import ModelCache, PopularityCache
+    from .tenancy import TenantResolver
+    from .training import Launcher, TrainingPolicy
+
+LAUNCH_MODES = ("lambda", "thread", "inline")
 
 
 @dataclass
@@ -45,6 +52,54 @@ class Container:
         from .serving import ModelCache
 
         return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s)
+
+    @cached_property
+    def popularity(self) -> "PopularityCache":
+        from .serving import PopularityCache
+
+        return PopularityCache(self.interactions, self.settings.model_refresh_s)
+
+    @cached_property
+    def training_policy(self) -> "TrainingPolicy":
+        from .training import TrainingPolicy
+
+        return TrainingPolicy.from_env()
+
+    @cached_property
+    def training_launcher(self) -> "Launcher":
+        """How `POST /v1/models/train` starts its job, by TRAIN_LAUNCH: `lambda` (the default: an
+        asynchronous invoke of TRAIN_FUNCTION_NAME), `thread` (the local stack) or `inline` (tests)."""
+        from .training import inline_launcher, run_training_job, thread_launcher
+
+        mode = os.environ.get("TRAIN_LAUNCH") or "lambda"
+        if mode not in LAUNCH_MODES:
+            raise RuntimeError(f"TRAIN_LAUNCH must be one of {', '.join(LAUNCH_MODES)}, not {mode!r}")
+        if mode == "lambda":
+            from ..stores.functions import AsyncInvoker
+
+            return AsyncInvoker(os.environ.get("TRAIN_FUNCTION_NAME", ""))
+
+        def run(tenant_id: str, job_id: str) -> None:
+            run_training_job(self.tenants, self.interactions, self.registry, self.artefacts, tenant_id, job_id,
+                             items=self.items, policy=self.training_policy)
+
+        return thread_launcher(run) if mode == "thread" else inline_launcher(run)
+
+    @cached_property
+    def batch_dispatcher(self) -> "Dispatcher":
+        """How batch chunks reach the workers, by BATCH_DISPATCH: `sqs` (the default: messages to
+        BATCH_QUEUE_URL, consumed by the batch worker function) or `inline` (local stack, tests)."""
+        from .batch import inline_dispatcher, process_chunk
+
+        mode = os.environ.get("BATCH_DISPATCH") or "sqs"
+        if mode == "sqs":
+            from ..stores.functions import QueueSender
+
+            return QueueSender(os.environ.get("BATCH_QUEUE_URL", ""))
+        if mode != "inline":
+            raise RuntimeError(f"BATCH_DISPATCH must be sqs or inline, not {mode!r}")
+        return inline_dispatcher(lambda message: process_chunk(self.models, self.interactions, self.items,
+                                                               self.artefacts, self.registry, message))
 
     @cached_property
     def usage(self) -> UsageStore:

@@ -1,14 +1,16 @@
-"""Personalised recommendations and similar items over the tenant's live model."""
+"""Personalised recommendations and similar items over the tenant's live (or a pinned) model."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from ..engine.errors import ArtefactError
 from ..engine.model import RecommenderModel
 from ..errors import NotFoundError
 from ..stores.dynamo import InteractionStore, ItemStore
-from .serving import ModelCache
+from .registry import ModelNotFoundError
+from .serving import ModelCache, PopularityCache
 
 HISTORY_LIMIT = 200  # latest user events folded in per request
 SESSION_LIMIT = 50
@@ -81,14 +83,76 @@ def reasons(model: RecommenderModel, items: ItemStore, tenant_id: str, history: 
     return out
 
 
+def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> tuple[RecommenderModel | None, list[dict]]:
+    """The pinned version when `model_id` is given (ModelNotFoundError if the tenant has none such;
+    the live model with a warning if it cannot be loaded), else the live model."""
+    if not model_id:
+        return models.get(tenant_id), []
+    try:
+        return models.get_version(tenant_id, model_id), []
+    except (ArtefactError, NotFoundError) as exc:
+        if isinstance(exc, ModelNotFoundError):
+            raise
+        return models.get(tenant_id), [_warn("pinned_model_unavailable", f"model {model_id} could not be loaded: "
+                                              "the live model answered")]
+
+
+def popular_without_model(popularity: PopularityCache, items: ItemStore, tenant_id: str, history: Sequence[str],
+                          limit: int, candidates: Sequence[str] | None) -> Result:
+    """Before the first training: the tenant's recently popular items, never ones already consumed."""
+    consumed = set(history)
+    allowed = set(candidates) if candidates is not None else None
+    ranked_all = [(i, s) for i, s in popularity.top(tenant_id)
+                  if i not in consumed and (allowed is None or i in allowed)]
+
+    def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
+        return [(i, s) for i, s in ranked_all if i not in exclude][:n]
+
+    kept, rows = _active_top(items, tenant_id, limit, set(), rank)
+    out = []
+    for item, score in kept:
+        category = (rows.get(item) or {}).get("metadata", {}).get("category")
+        out.append({"id": item, "score": round(score, 6),
+                    "reason": f"popular in {category}" if category else "popular right now"})
+    warning = "no model has been trained for this tenant yet" + (": popular items returned" if out else "")
+    return Result(out, [_warn("no_model", warning)], None, "popular" if out else "none")
+
+
 def recommend(models: ModelCache, interactions: InteractionStore, items: ItemStore, tenant_id: str, *,
               user_id: str | None, session_id: str | None, limit: int,
-              candidates: Sequence[str] | None = None, algorithm: str = "hybrid") -> Result:
+              candidates: Sequence[str] | None = None, algorithm: str = "hybrid", model_id: str | None = None,
+              popularity: PopularityCache | None = None, source: str = "model") -> Result:
+    batch_warnings: list[dict] = []
+    if source == "batch":
+        precomputed = interactions.batch_list(tenant_id, user_id, algorithm) if user_id else None
+        if precomputed is not None:
+            return from_batch(items, tenant_id, precomputed, limit, candidates)
+        batch_warnings.append(_warn("no_batch", "no precomputed list for this user and algorithm: computed live"))
+    result = _recommend_live(models, interactions, items, tenant_id, user_id=user_id, session_id=session_id,
+                             limit=limit, candidates=candidates, algorithm=algorithm, model_id=model_id,
+                             popularity=popularity)
+    result.warnings[:0] = batch_warnings
+    return result
+
+
+def from_batch(items: ItemStore, tenant_id: str, precomputed: dict, limit: int,
+               candidates: Sequence[str] | None) -> Result:
+    """A precomputed list (POST /v1/recommendations/generate), minus items deactivated since."""
+    listed = [i for i in precomputed.get("items", []) if candidates is None or i["id"] in set(candidates)]
+    rows = items.get_many(tenant_id, [i["id"] for i in listed])
+    kept = [i for i in listed if (rows.get(i["id"]) or {}).get("active", True)][:limit]
+    return Result(kept, [], precomputed.get("model_id"), "batch")
+
+
+def _recommend_live(models: ModelCache, interactions: InteractionStore, items: ItemStore, tenant_id: str, *,
+                    user_id: str | None, session_id: str | None, limit: int, candidates: Sequence[str] | None,
+                    algorithm: str, model_id: str | None, popularity: PopularityCache | None) -> Result:
     history, weights = load_history(interactions, tenant_id, user_id, session_id)
-    model = models.get(tenant_id)
+    model, warnings = resolve_model(models, tenant_id, model_id)
     if model is None:
-        return Result([], [_warn("no_model", "no model has been trained for this tenant yet")])
-    warnings: list[dict] = []
+        if popularity is None:
+            return Result([], [_warn("no_model", "no model has been trained for this tenant yet")])
+        return popular_without_model(popularity, items, tenant_id, history, limit, candidates)
     if candidates is not None:
         unknown = [c for c in dict.fromkeys(candidates) if c not in model.item_index]
         if unknown:
@@ -114,14 +178,15 @@ def recommend(models: ModelCache, interactions: InteractionStore, items: ItemSto
                   model.model_id, source)
 
 
-def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int) -> Result:
-    model: RecommenderModel | None = models.get(tenant_id)
+def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int,
+            model_id: str | None = None) -> Result:
+    model, pin_warnings = resolve_model(models, tenant_id, model_id)
     in_model = model is not None and item_id in model.item_index
     if not in_model and items.get(tenant_id, item_id) is None:
         raise NotFoundError(f"item {item_id!r} not found")
     if model is None:
         return Result([], [_warn("no_model", "no model has been trained for this tenant yet")])
-    warnings: list[dict] = []
+    warnings: list[dict] = list(pin_warnings)
     rank = (lambda n, ex: model.similar(item_id, n, exclude=ex)) if in_model else \
         (lambda n, ex: model.popular(n, exclude=ex))
     kept, _ = _active_top(items, tenant_id, limit, {item_id}, rank)

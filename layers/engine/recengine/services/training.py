@@ -1,20 +1,28 @@
-"""Training: every tenant with interactions newer than its last model gets a new live model."""
+"""Training: every tenant with interactions newer than its last model gets a new evaluated version,
+made live by the promotion guard; on-demand training jobs."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 from aws_lambda_powertools import Logger
 
+from ..engine.als import ALSParams
+from ..engine.ease import EaseParams
 from ..engine.model import TrainingData, TrainParams, train_model
+from ..errors import NotFoundError
 from ..stores.artefacts import ArtefactStore
 from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantStore
+from .registry import apply_retention, evaluate_on_holdout, live_record, make_live, promotion_decision, split_holdout
 
 logger = Logger(child=True)
 _ALPHABET = string.ascii_letters + string.digits
@@ -40,55 +48,190 @@ def read_training_data(store: InteractionStore, tenant_id: str, progress: Callab
     return data, last_sk
 
 
+@dataclass(frozen=True)
+class TrainingPolicy:
+    """How a new version is judged and how many are kept (PROMOTION_TOLERANCE, KEEP_MODEL_VERSIONS)."""
+
+    tolerance: float = 0.02
+    keep_versions: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "TrainingPolicy":
+        env = os.environ if env is None else env
+        try:
+            policy = cls(float(env.get("PROMOTION_TOLERANCE") or cls.tolerance),
+                         int(env.get("KEEP_MODEL_VERSIONS") or cls.keep_versions))
+        except ValueError as exc:
+            raise RuntimeError(f"invalid training settings: {exc}") from exc
+        if not 0 <= policy.tolerance < 1 or policy.keep_versions < 1:
+            raise RuntimeError("PROMOTION_TOLERANCE must be in [0, 1) and KEEP_MODEL_VERSIONS >= 1")
+        return policy
+
+
+def _params_of(model_meta: dict) -> TrainParams:
+    """The hyper-parameters a model was trained with (so the full fit need not tune again)."""
+    p = model_meta["params"]
+    return TrainParams(als=ALSParams(**p["als"]), ease=EaseParams(**p["ease"]) if p.get("ease") else None,
+                       w_ease=float(p["w_ease"]))
+
+
 def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
                  artefacts: ArtefactStore, tenant_id: str, *, items: ItemStore | None = None, force: bool = False,
-                 params: TrainParams | None = None, tune_budget_s: float = 90.0) -> dict | None:
-    """Trains and publishes one tenant's model; None when there is nothing new to learn from."""
+                 params: TrainParams | None = None, tune_budget_s: float = 90.0,
+                 policy: TrainingPolicy | None = None) -> dict | None:
+    """Trains, evaluates and registers one tenant's model; it goes live only past the promotion
+    guard. None when there is nothing new to learn from.
+
+    Evaluation: the last 20% of events (by time) of users with >= 5 events are held out; a model
+    with the same settings is fitted on the rest (tuning runs there) and scored on them. The
+    published model is then fitted on everything with the hyper-parameters that tuning chose."""
+    policy = policy or TrainingPolicy()
     latest = interactions.latest_sort_key(tenant_id)
     if not latest or (latest <= tenants.trained_marker(tenant_id) and not force):
         return None
     log_extra = {"tenant_id": tenant_id}
 
     def progress(info: dict) -> None:
-        logger.info("training progress", extra={**log_extra, **info})
+        logger.info("training progress", extra={**log_extra, **info,
+                                                 "elapsed_s": round(time.time() - started, 2)})
 
     started = time.time()
     data, last_sk = read_training_data(interactions, tenant_id, progress)
     # Active catalogue items feed content vectors; those without interactions become cold items.
     catalogue = {row["item_id"]: row.get("metadata", {}) for row in (items.iter_items(tenant_id) if items else ())
                  if row.get("active", True)}
-    version = len(registry.versions(tenant_id)) + 1
+    versions = registry.versions(tenant_id)
+    version = max((v.get("version", 0) for v in versions), default=0) + 1
     model_id = new_model_id("hybrid", version)
     record = {"model_id": model_id, "algorithm": "hybrid", "version": version, "status": "training",
               "created_at": started, "interactions": len(data)}
     registry.put_version(tenant_id, record)
     try:
+        holdout = split_holdout(data)
+        metrics: dict = {"eval_users": 0}
+        if holdout.users:
+            progress({"stage": "evaluate", "eval_users": holdout.users, "holdout_events": holdout.held_events})
+            eval_model = train_model(holdout.train, model_id, params, progress, tune_budget_s=tune_budget_s,
+                                     catalogue=catalogue)
+            metrics = evaluate_on_holdout(eval_model, holdout)
+            params = _params_of(eval_model.meta)
+            progress({"stage": "evaluated", **metrics})
+        fit_started = time.time()
         model = train_model(data, model_id, params, progress, tune_budget_s=tune_budget_s, catalogue=catalogue)
+        metrics.update({"train_s": round(time.time() - fit_started, 3), "total_s": round(time.time() - started, 3),
+                        "interactions": len(data), "users": model.meta.get("users"), "items": model.n_items})
         with tempfile.TemporaryDirectory() as tmp:
             files = model.save(Path(tmp))
             location = artefacts.upload(tenant_id, model_id, files)
-    except Exception:
-        registry.put_version(tenant_id, {**record, "status": "failed", "finished_at": time.time()})
+    except Exception as exc:
+        registry.put_version(tenant_id, {**record, "status": "failed", "finished_at": time.time(),
+                                         "error": type(exc).__name__})
         logger.exception("training failed", extra={**log_extra, "model_id": model_id})
         raise
-    record = {**record, "status": "live", "artefact": location, "finished_at": time.time(), "meta": model.meta}
+    record = {**record, "status": "candidate", "artefact": location, "finished_at": time.time(), "meta": model.meta,
+              "metrics": metrics}
     registry.put_version(tenant_id, record)
-    registry.set_live(tenant_id, model_id, time.time())
+    promote_it, reason = promotion_decision(record, live_record(registry, tenant_id), policy.tolerance)
+    if promote_it:
+        record = make_live(registry, tenant_id, model_id, time.time(), reason)
+    else:
+        registry.update_version(tenant_id, model_id, {"promotion_reason": reason})
+        record = {**record, "promotion_reason": reason}
+        logger.warning("model stays candidate", extra={**log_extra, "model_id": model_id, "reason": reason})
     tenants.set_trained_marker(tenant_id, last_sk)
-    logger.info("model published", extra={**log_extra, "model_id": model_id, "items": model.n_items,
-                                          "interactions": len(data), "elapsed_s": round(time.time() - started, 2)})
+    apply_retention(registry, artefacts, tenant_id, policy.keep_versions)
+    logger.info("model trained", extra={**log_extra, "model_id": model_id, "status": record["status"],
+                                        "items": model.n_items, "interactions": len(data), **metrics,
+                                        "elapsed_s": round(time.time() - started, 2)})
     return record
 
 
 def train_all(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
-              artefacts: ArtefactStore, items: ItemStore | None = None) -> dict:
+              artefacts: ArtefactStore, items: ItemStore | None = None, policy: TrainingPolicy | None = None) -> dict:
     """Trains each tenant with new data; one tenant's failure does not stop the others."""
     trained, skipped, failed = [], [], []
     for tenant in tenants.list_tenants():
         try:
-            record = train_tenant(tenants, interactions, registry, artefacts, tenant.tenant_id, items=items)
+            record = train_tenant(tenants, interactions, registry, artefacts, tenant.tenant_id, items=items,
+                                  policy=policy)
         except Exception:  # noqa: BLE001 - logged with traceback in train_tenant; keep going
             failed.append(tenant.tenant_id)
             continue
         (trained if record else skipped).append(tenant.tenant_id)
     return {"trained": trained, "skipped": skipped, "failed": failed}
+
+
+# ---------------------------------------------------------------------- on-demand training jobs
+JOB_STATUSES = ("queued", "running", "succeeded", "skipped", "failed")
+Launcher = Callable[[str, str], None]  # (tenant_id, job_id): starts run_training_job elsewhere
+
+
+def new_job_id() -> str:
+    return "train-" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(16))
+
+
+def start_training_job(registry: ModelRegistry, launch: Launcher, tenant_id: str, now: float | None = None) -> dict:
+    """Records a queued job and hands it to `launch` (an async Lambda invoke in AWS)."""
+    job = {"job_id": new_job_id(), "kind": "train", "status": "queued", "created_at": now or time.time()}
+    registry.put_job(tenant_id, job)
+    try:
+        launch(tenant_id, job["job_id"])
+    except Exception as exc:
+        registry.update_job(tenant_id, job["job_id"], {"status": "failed", "finished_at": time.time(),
+                                                       "error": "the training could not be started"})
+        logger.exception("training job could not be started", extra={"tenant_id": tenant_id, "job_id": job["job_id"]})
+        raise
+    return registry.get_job(tenant_id, job["job_id"]) or job
+
+
+def run_training_job(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
+                     artefacts: ArtefactStore, tenant_id: str, job_id: str, *, items: ItemStore | None = None,
+                     policy: TrainingPolicy | None = None) -> dict:
+    """Runs one queued job (force-trains the tenant) and records the outcome on the job row. A job
+    that is not queued any more (an at-least-once redelivery) is left alone."""
+    job = registry.get_job(tenant_id, job_id)
+    if job is None:
+        raise NotFoundError(f"training job {job_id!r} not found")
+    if job.get("status") != "queued":
+        logger.warning("training job already started; ignoring the repeat", extra={"tenant_id": tenant_id,
+                                                                                  "job_id": job_id})
+        return job
+    registry.update_job(tenant_id, job_id, {"status": "running", "started_at": time.time()})
+    try:
+        record = train_tenant(tenants, interactions, registry, artefacts, tenant_id, items=items, force=True,
+                              policy=policy)
+    except Exception as exc:
+        registry.update_job(tenant_id, job_id, {"status": "failed", "finished_at": time.time(),
+                                                "error": f"training failed ({type(exc).__name__})"})
+        raise
+    if record is None:
+        fields = {"status": "skipped", "finished_at": time.time(), "detail": "the tenant has no interactions yet"}
+    else:
+        fields = {"status": "succeeded", "finished_at": time.time(), "result_model_id": record["model_id"],
+                  "model_status": record["status"], "detail": record.get("promotion_reason")}
+    registry.update_job(tenant_id, job_id, fields)
+    return registry.get_job(tenant_id, job_id) or {}
+
+
+def thread_launcher(run: Launcher) -> Launcher:
+    """Local stack: runs the job on a background thread of this process (no Lambda to invoke)."""
+
+    def launch(tenant_id: str, job_id: str) -> None:
+        threading.Thread(target=_logged(run), args=(tenant_id, job_id), name=f"train-{job_id}", daemon=True).start()
+
+    return launch
+
+
+def _logged(run: Launcher) -> Launcher:
+    def wrapped(tenant_id: str, job_id: str) -> None:
+        try:
+            run(tenant_id, job_id)
+        except Exception:  # noqa: BLE001 - recorded on the job row by run_training_job
+            logger.exception("training job failed", extra={"tenant_id": tenant_id, "job_id": job_id})
+
+    return wrapped
+
+
+def inline_launcher(run: Launcher) -> Launcher:
+    """Tests: runs the job before the 202 is returned (deterministic; failures land on the job row)."""
+    return _logged(run)

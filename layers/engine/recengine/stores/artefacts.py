@@ -37,6 +37,29 @@ class ArtefactStore:
             raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
         return f"s3://{self.bucket}/{prefix}"
 
+    def delete(self, tenant_id: str, model_id: str) -> int:
+        """Deletes every object under the model's prefix (retention); returns how many."""
+        prefix = model_prefix(tenant_id, model_id)
+        deleted = 0
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
+        except ClientError as exc:
+            raise StoreError(f"artefact delete failed ({exc.response['Error']['Code']})") from exc
+        return deleted
+
+    def put_object(self, key: str, body: bytes) -> str:
+        """Writes one object at `key` (batch output); returns its s3:// location."""
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        except ClientError as exc:
+            raise StoreError(f"object upload failed ({exc.response['Error']['Code']})") from exc
+        return f"s3://{self.bucket}/{key}"
+
     def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path) -> Path:
         """Fetches the named files into directory atomically (a partial download is never used)."""
         directory = Path(directory)

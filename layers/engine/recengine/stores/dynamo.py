@@ -59,6 +59,19 @@ class _Table:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
+    def _scan(self) -> Iterator[dict]:
+        """Every item of the table across pages (small tables only)."""
+        kwargs: dict[str, Any] = {"TableName": self.name}
+        while True:
+            try:
+                out = self.db.scan(**kwargs)
+            except ClientError as exc:
+                raise _fail("scan", exc) from exc
+            yield from map(deserialize, out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
     def _batch_get(self, keys: list[dict]) -> list[dict]:
         found: list[dict] = []
         for start in range(0, len(keys), 100):
@@ -161,18 +174,8 @@ class TenantStore(_Table):
 
     def list_tenants(self) -> list[Tenant]:
         # A scan of a small table (one row per tenant and key); run by the scheduled trainer only.
-        tenants, kwargs = [], {"TableName": self.name}
-        while True:
-            try:
-                out = self.db.scan(**kwargs)
-            except ClientError as exc:
-                raise _fail("scan", exc) from exc
-            for row in map(deserialize, out.get("Items", [])):
-                if row["pk"].startswith("tenant#"):
-                    tenants.append(Tenant(row["tenant_id"], row["name"], row["plan"], row["created_at"]))
-            if "LastEvaluatedKey" not in out:
-                return tenants
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return [Tenant(row["tenant_id"], row["name"], row["plan"], row["created_at"])
+                for row in self._scan() if row["pk"].startswith("tenant#")]
 
     def insert_tenant(self, tenant: Tenant) -> None:
         """Records a new tenant; ConflictError if the id is taken."""
@@ -214,18 +217,8 @@ class TenantStore(_Table):
 
     def key_bindings(self) -> list[dict]:
         """Every `key#<id>` row, with `api_key_id` added (a scan of a small table; admin CLI only)."""
-        rows, kwargs = [], {"TableName": self.name}
-        while True:
-            try:
-                out = self.db.scan(**kwargs)
-            except ClientError as exc:
-                raise _fail("scan", exc) from exc
-            for row in map(deserialize, out.get("Items", [])):
-                if row["pk"].startswith("key#"):
-                    rows.append({**row, "api_key_id": row["pk"].removeprefix("key#")})
-            if "LastEvaluatedKey" not in out:
-                return rows
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return [{**row, "api_key_id": row["pk"].removeprefix("key#")} for row in self._scan()
+                if row["pk"].startswith("key#")]
 
     def trained_marker(self, tenant_id: str) -> str:
         row = self._get({"pk": f"tenant#{tenant_id}"}, consistent=True) or {}
@@ -463,6 +456,40 @@ class InteractionStore:
         return self.interactions._query(IndexName="by_tenant", KeyConditionExpression=cond,
                                         ExpressionAttributeValues=serialize(values))
 
+    def recent_tenant_events(self, tenant_id: str, limit: int) -> list[dict]:
+        """The tenant's latest `limit` user events, newest first (one bounded GSI query)."""
+        return list(self._limited_index(tenant_id, limit))
+
+    def _limited_index(self, tenant_id: str, limit: int) -> Iterator[dict]:
+        rows = self.interactions._query(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t",
+                                        ExpressionAttributeValues=serialize({":t": tenant_id}),
+                                        ScanIndexForward=False, Limit=min(limit, 1000))
+        for n, row in enumerate(rows):
+            if n >= limit:
+                return
+            yield row
+
+    def tenant_user_ids(self, tenant_id: str) -> list[str]:
+        """Every user with events, sorted (one pass over the by_tenant index; batch planning)."""
+        rows = self.interactions._query(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t",
+                                        ExpressionAttributeValues=serialize({":t": tenant_id}),
+                                        ProjectionExpression="user_id")
+        return sorted({r["user_id"] for r in rows if r.get("user_id")})
+
+    @staticmethod
+    def _batch_key(tenant_id: str, user_id: str, algorithm: str) -> dict:
+        # No tenant_id attribute: precomputed lists stay out of the by_tenant index.
+        return {"pk": f"{tenant_id}#batch#{user_id}", "sk": f"algorithm#{algorithm}"}
+
+    def put_batch_lists(self, tenant_id: str, lists: list[dict]) -> None:
+        """Writes precomputed lists ({user_id, algorithm, items, model_id, job_id, generated_at}),
+        one row per user and algorithm: a rewrite replaces the row, so retries add nothing."""
+        rows = [{**lst, **self._batch_key(tenant_id, lst["user_id"], lst["algorithm"])} for lst in lists]
+        _batch_put_rows(self.db, [(self.interactions.name, r) for r in rows])
+
+    def batch_list(self, tenant_id: str, user_id: str, algorithm: str) -> dict | None:
+        return self.interactions._get(self._batch_key(tenant_id, user_id, algorithm))
+
     def latest_sort_key(self, tenant_id: str) -> str:
         rows = self.interactions._query(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t",
                                         ExpressionAttributeValues=serialize({":t": tenant_id}),
@@ -491,5 +518,56 @@ class ModelRegistry(_Table):
         return row["live_model_id"] if row else None
 
     def versions(self, tenant_id: str) -> list[dict]:
-        rows = self._query(KeyConditionExpression="tenant_id = :t", ExpressionAttributeValues=serialize({":t": tenant_id}))
-        return [r for r in rows if r["model_id"] != self.LIVE]
+        """The tenant's model versions (not the LIVE pointer nor job rows), oldest first."""
+        rows = self._query(KeyConditionExpression="tenant_id = :t AND begins_with(model_id, :m)",
+                           ExpressionAttributeValues=serialize({":t": tenant_id, ":m": self.VERSION_PREFIX}))
+        return sorted(rows, key=lambda r: (r.get("version", 0), r.get("created_at", 0)))
+
+    def update_version(self, tenant_id: str, model_id: str, fields: dict) -> None:
+        """Sets fields on an existing row (a None value removes the field); NotFoundError if none."""
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        sets = [f"{n} = :v{i}" for i, (n, k) in enumerate(names.items()) if fields[k] is not None]
+        removed = [n for n, k in names.items() if fields[k] is None]
+        expression = " ".join(part for part in (f"SET {', '.join(sets)}" if sets else "",
+                                                 f"REMOVE {', '.join(removed)}" if removed else "") if part)
+        kwargs: dict[str, Any] = {"ExpressionAttributeNames": names}
+        values = {f":v{i}": fields[k] for i, k in enumerate(names.values()) if fields[k] is not None}
+        if values:
+            kwargs["ExpressionAttributeValues"] = serialize(values)
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize({"tenant_id": tenant_id, "model_id": model_id}),
+                                UpdateExpression=expression, ConditionExpression="attribute_exists(model_id)",
+                                **kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError(f"{model_id!r} not found") from exc
+            raise _fail("update_item", exc) from exc
+
+    # Jobs (on-demand training, batch generation) live beside the versions under `job#<id>`.
+    JOB_PREFIX = "job#"
+    VERSION_PREFIX = "model_"
+
+    def put_job(self, tenant_id: str, job: dict) -> None:
+        self._put({**job, "tenant_id": tenant_id, "model_id": self.JOB_PREFIX + job["job_id"]})
+
+    def get_job(self, tenant_id: str, job_id: str) -> dict | None:
+        row = self._get({"tenant_id": tenant_id, "model_id": self.JOB_PREFIX + job_id}, consistent=True)
+        if row:
+            row.pop("model_id", None)
+        return row
+
+    def update_job(self, tenant_id: str, job_id: str, fields: dict) -> None:
+        self.update_version(tenant_id, self.JOB_PREFIX + job_id, fields)
+
+    def mark_chunk_done(self, tenant_id: str, job_id: str, chunk: int) -> int:
+        """Adds the chunk to the job's set of finished chunks (idempotent); returns the set's size."""
+        try:
+            out = self.db.update_item(
+                TableName=self.name, Key=serialize({"tenant_id": tenant_id, "model_id": self.JOB_PREFIX + job_id}),
+                UpdateExpression="ADD done_chunks :c", ConditionExpression="attribute_exists(model_id)",
+                ExpressionAttributeValues={":c": {"NS": [str(chunk)]}}, ReturnValues="UPDATED_NEW")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError(f"job {job_id!r} not found") from exc
+            raise _fail("update_item", exc) from exc
+        return len(out["Attributes"]["done_chunks"]["NS"])
