@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: run test eval venv annoy-wheel build deploy lint clean
+.PHONY: run test eval bench venv annoy-wheel build deploy lint clean
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ eval: $(STAMP) $(VENV)/.bench-installed
 $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	@touch $@
+
+## make bench: engine speed, training and model-load figures on synthetic data vs the targets, JSON to OUT=<path>
+bench: $(STAMP)
+	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
 
 ## make annoy-wheel: a manylinux2014 annoy wheel that loads on Lambda (glibc 2.26, no AVX-512)
 annoy-wheel: $(STAMP)

@@ -147,14 +147,16 @@ class RecommenderModel:
 
     def content_profile(self, uniq: np.ndarray, summed: np.ndarray) -> np.ndarray:
         profile = (self.content[uniq] * summed[:, None]).sum(axis=0)
-        return profile / max(float(np.linalg.norm(profile)), 1e-12)
+        # float32 like the content matrix: a float64 profile would upcast all n x 256 on every request.
+        return (profile / max(float(np.linalg.norm(profile)), 1e-12)).astype(np.float32)
 
     def collaborative_scores(self, uniq: np.ndarray, summed: np.ndarray, items: np.ndarray | None = None,
                              algorithm: str = "collaborative") -> np.ndarray:
         """Scores of `items` (all items when None) for a known history under `algorithm`."""
         sel = slice(None) if items is None else items
         content = None
-        if algorithm in ("hybrid", "content-based"):
+        # A hybrid whose content weight is 0 skips the (items x 256) content product (most of its cost).
+        if algorithm == "content-based" or (algorithm == "hybrid" and self.blend.w_content > 0):
             content = self.content[sel] @ self.content_profile(uniq, summed)
             if algorithm == "content-based":
                 return content.astype(np.float64)
