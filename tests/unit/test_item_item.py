@@ -127,3 +127,14 @@ def test_too_little_validation_data_keeps_the_defaults():
     model = train_model(planted_blocks(n_users=60), "model_auto-v1_small")
     assert "defaults used" in model.meta["tuning"]["skipped"]
     assert model.meta["params"]["als"]["factors"] == ALS_GRID[0].factors and model.meta["algorithm"] == "als"
+
+
+def test_gram_counts_heavy_users_with_dense_products_identically(monkeypatch):
+    import recengine.engine.ease as ease_module
+
+    m = small_matrix(users=50, items=30)
+    kept = np.arange(30)
+    light = gram(m, kept)
+    monkeypatch.setattr(ease_module, "_HEAVY_USER", 3)  # almost every user takes the dense path
+    monkeypatch.setattr(ease_module, "_HEAVY_BLOCK", 4)
+    np.testing.assert_array_equal(gram(m, kept), light)

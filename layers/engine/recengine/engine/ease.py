@@ -15,7 +15,10 @@ import numpy as np
 from .als import Progress
 from .sparse import CSR
 
-_USER_CHUNK = 4096
+_PAIR_CHUNK = 4_000_000  # co-occurring pairs counted per batch
+_PRUNE_ROWS = 512  # rows of the inverse pruned at a time (bounds the argpartition buffers)
+_HEAVY_USER = 512  # users with more kept items than this are counted with dense products
+_HEAVY_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class EaseParams:
     l2: float = 30.0  # lambda: ridge penalty on every weight
     kappa: float = 0.2  # extra penalty per unit of item popularity (diag of the Gram matrix)
     min_count: int = 5  # items with fewer interactions get no item-item weights
-    max_items: int = 12_000  # bound on the dense inverse: the most popular items are kept
+    max_items: int = 8_000  # bound on the dense inverse (n^2 floats, O(n^3)): the most popular are kept
     top_k: int = 200  # weights kept per item (by magnitude)
 
     def as_dict(self) -> dict:
@@ -39,21 +42,41 @@ def kept_items(user_items: CSR, params: EaseParams) -> np.ndarray:
 
 
 def gram(user_items: CSR, kept: np.ndarray) -> np.ndarray:
-    """X^T X over the kept items for a binary X, accumulated over dense user chunks (BLAS)."""
+    """X^T X over the kept items for a binary X, counted from each user's co-occurring pairs:
+    O(sum of squared history lengths) instead of the users x items^2 of dense products."""
     column = np.full(user_items.shape[1], -1, dtype=np.int64)
     column[kept] = np.arange(kept.size)
-    g = np.zeros((kept.size, kept.size), dtype=np.float32)
-    rows = user_items.row_ids()
+    m = kept.size
+    g = np.zeros((m, m), dtype=np.float32)
+    flat = g.reshape(-1)
     cols = column[user_items.indices]
-    mask = cols >= 0
-    rows, cols = rows[mask], cols[mask]
-    for start in range(0, user_items.shape[0], _USER_CHUNK):
-        stop = min(start + _USER_CHUNK, user_items.shape[0])
-        sel = (rows >= start) & (rows < stop)
-        if not sel.any():
-            continue
-        x = np.zeros((stop - start, kept.size), dtype=np.float32)
-        x[rows[sel] - start, cols[sel]] = 1.0
+    pending: list[np.ndarray] = []
+    size = 0
+
+    def flush() -> None:
+        if pending:
+            uniq, counts = np.unique(np.concatenate(pending), return_counts=True)
+            flat[uniq] += counts
+            pending.clear()
+
+    heavy: list[np.ndarray] = []
+    for user in np.flatnonzero(np.diff(user_items.indptr)):
+        c = cols[user_items.indptr[user]:user_items.indptr[user + 1]]
+        c = c[c >= 0]
+        if c.size > _HEAVY_USER:
+            heavy.append(c)  # L^2 pairs would be too many: these go through dense products below
+        elif c.size:
+            pending.append((c[:, None] * m + c[None, :]).ravel())
+            size += c.size * c.size
+            if size > _PAIR_CHUNK:
+                flush()
+                size = 0
+    flush()
+    for start in range(0, len(heavy), _HEAVY_BLOCK):
+        block = heavy[start:start + _HEAVY_BLOCK]
+        x = np.zeros((len(block), m), dtype=np.float32)
+        for row, c in enumerate(block):
+            x[row, c] = 1.0
         g += x.T @ x
     return g
 
@@ -70,15 +93,19 @@ def fit_ease(user_items: CSR, params: EaseParams = EaseParams(), progress: Progr
     diag = np.diag(g).copy()
     g[np.diag_indices_from(g)] += params.l2 + params.kappa * diag
     p = np.linalg.inv(g)
-    del g
+    del g  # the inverse is the only n x n array kept from here on
     p /= -np.diag(p)[None, :]  # B = -P diag(1/diag P), column-wise
     np.fill_diagonal(p, 0.0)
     k = min(params.top_k, kept.size - 1)
-    top = np.argpartition(-np.abs(p), k - 1, axis=1)[:, :k]
-    values = np.take_along_axis(p, top, axis=1)
+    tops, values = [], []
+    for lo in range(0, kept.size, _PRUNE_ROWS):
+        block = p[lo:lo + _PRUNE_ROWS]
+        top = np.argpartition(-np.abs(block), k - 1, axis=1)[:, :k]
+        tops.append(top.astype(np.int32))
+        values.append(np.take_along_axis(block, top, axis=1))
     del p
-    rows = np.repeat(kept, k)
-    matrix = CSR.from_coo(rows, kept[top.ravel()], values.ravel(), (n_items, n_items))
+    top, vals = np.concatenate(tops), np.concatenate(values)
+    matrix = CSR.from_coo(np.repeat(kept, k), kept[top.ravel()], vals.ravel(), (n_items, n_items))
     if progress:
         progress({"stage": "ease", "items": int(kept.size), "nnz": matrix.nnz,
                   "elapsed_s": round(time.perf_counter() - started, 3)})
