@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: run test eval bench venv annoy-wheel build deploy lint clean
+.PHONY: run test eval admin bench venv annoy-wheel build deploy lint clean
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 ## make bench: engine speed, training and model-load figures on synthetic data vs the targets, JSON to OUT=<path>
 bench: $(STAMP)
 	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
+
+## make admin ARGS="--local tenant list": the tenant admin CLI (python -m recengine.admin)
+admin: $(STAMP)
+	$(PY) -m recengine.admin $(ARGS)
 
 ## make annoy-wheel: a manylinux2014 annoy wheel that loads on Lambda (glibc 2.26, no AVX-512)
 annoy-wheel: $(STAMP)
