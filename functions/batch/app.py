@@ -6,7 +6,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from recengine.api.http import create_app, current_tenant, json_response, parse_body
+from recengine.api.http import accepted, create_app, current_tenant, json_response, parse_body
 from recengine.api.schemas import GenerateRequest, JobView
 from recengine.errors import NotFoundError
 from recengine.services import batch
@@ -25,10 +25,7 @@ def generate():
                                 algorithm=body.algorithm, count=body.count, user_ids=body.user_ids,
                                 bucket=c.settings.model_bucket)
     view = JobView.model_validate(batch.job_view(job)).model_dump(exclude_none=True)
-    view["status_url"] = f"/v1/recommendations/jobs/{job['job_id']}"
-    response = json_response(app, 202, view)
-    response.headers["Location"] = view["status_url"]
-    return response
+    return accepted(app, view, f"/v1/recommendations/jobs/{job['job_id']}")
 
 
 @app.get("/v1/recommendations/jobs/<job_id>")

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from recengine.api.http import create_app, current_tenant, json_response
+from recengine.api.http import accepted, create_app, current_tenant, json_response
 from recengine.api.schemas import JobView, ModelView
 from recengine.errors import NotFoundError
 from recengine.services import registry as models
@@ -63,10 +63,7 @@ def train():
     c = container()
     job = start_training_job(c.registry, c.training_launcher, tenant.tenant_id)
     body = JobView.model_validate(job).model_dump(exclude_none=True)
-    body["status_url"] = f"/v1/models/jobs/{job['job_id']}"
-    response = json_response(app, 202, body)
-    response.headers["Location"] = body["status_url"]
-    return response
+    return accepted(app, body, f"/v1/models/jobs/{job['job_id']}")
 
 
 @app.get("/v1/models/jobs/<job_id>")

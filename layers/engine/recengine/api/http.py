@@ -113,3 +113,10 @@ def current_tenant(app: APIGatewayRestResolver) -> Tenant:
 def json_response(app: APIGatewayRestResolver, status: int, body: dict) -> Response:
     return Response(status_code=status, content_type="application/json", body=json.dumps(body),
                     headers={"X-Request-Id": request_id(app)})
+
+
+def accepted(app: APIGatewayRestResolver, body: dict, status_url: str) -> Response:
+    """202 for work that runs on: the body names where to poll, and so does the Location header."""
+    response = json_response(app, 202, {**body, "status_url": status_url})
+    response.headers["Location"] = status_url
+    return response
