@@ -75,6 +75,16 @@ def lambda_context():
     return LambdaContext("test-function")
 
 
+def load_script(name: str):
+    """Imports scripts/<name>.py (the scripts folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / f"{name}.json").read_text())
 

@@ -4,13 +4,14 @@ AVX-512 instructions (numpy's AVX-512 kernels sit behind runtime CPU dispatch, s
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.sys.executable).parent
@@ -25,10 +26,7 @@ def _env() -> dict:
 
 
 def _check_so():
-    spec = importlib.util.spec_from_file_location("check_so", ROOT / "scripts" / "check_so.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_so")
 
 
 def test_sam_validate_lint():

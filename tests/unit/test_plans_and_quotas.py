@@ -3,21 +3,18 @@ gateway throttles and counts quota per key; the money rules are exact at their b
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from local.gateway import Gateway, KeyRegistry, KeyState, TokenBucket
+from local.gateway import Gateway, KeyState, TokenBucket
 from local.template import ROOT, load_template, resources, usage_plans
 from recengine.plans import OVERAGE_BLOCK, PLANS, usage_plan_mapping
 from recengine.services import billing
+from tests.conftest import load_script
+from tests.unit.test_gateway import StaticKeys
 
 
 def _sync_plans():
-    spec = importlib.util.spec_from_file_location("sync_plans", ROOT / "scripts" / "sync_plans.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sync_plans")
 
 
 # ------------------------------------------------------------------ one source of plan numbers
@@ -82,15 +79,6 @@ def test_periods_are_utc_calendar_months():
 
 
 # ------------------------------------------------------------------ the local gateway, per key
-class StaticKeys(KeyRegistry):
-    def __init__(self, states):
-        super().__init__(apigw=object())
-        self.states = states
-
-    def lookup(self, value):
-        return self.states.get(value)
-
-
 def test_the_throttle_is_per_key():
     gw = Gateway(keys=StaticKeys({"a": KeyState("ka", TokenBucket(0.001, 2), 1000, "MONTH"),
                                   "b": KeyState("kb", TokenBucket(0.001, 2), 1000, "MONTH")}))
