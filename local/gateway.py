@@ -23,12 +23,12 @@ import boto3
 
 from recengine.admin.target import STATE_ENV  # the local stack's state file (written by local/stack.py)
 
-from .template import ROOT, Route, routes, stage_name
+from .template import ROOT, Authorizer, Route, routes, stage_name
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
-def load_handler(route: Route) -> Callable[[dict, Any], dict]:
+def load_handler(route: Route | Authorizer) -> Callable[[dict, Any], dict]:
     """Imports functions/<name>/app.py under a unique module name (each file is called app.py)."""
     module_name = f"fn_{route.function}"
     module = sys.modules.get(module_name)
@@ -39,6 +39,22 @@ def load_handler(route: Route) -> Callable[[dict, Any], dict]:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     return getattr(module, route.handler.split(".")[1])
+
+
+def authorize(authorizer: Authorizer, method: str, path: str, headers: dict[str, str], query: list[tuple[str, str]],
+              stage: str) -> tuple[bool, str | None]:
+    """Runs the REQUEST authorizer as API Gateway would: (allowed, usageIdentifierKey). A raised
+    "Unauthorized" is a 401; a Deny policy a 403."""
+    event = {"type": "REQUEST", "methodArn": f"arn:aws:execute-api:local:000000000000:local/{stage}/{method}{path}",
+             "resource": path, "path": path, "httpMethod": method, "headers": dict(headers),
+             "queryStringParameters": dict(query) or None, "requestContext": {"stage": stage}}
+    try:
+        answer = load_handler(authorizer)(event, LambdaContext(authorizer.function))
+    except Exception:  # noqa: BLE001 - any authorizer failure is API Gateway's 401
+        return False, None
+    statements = answer.get("policyDocument", {}).get("Statement", [])
+    allowed = bool(statements) and all(st.get("Effect") == "Allow" for st in statements)
+    return allowed, answer.get("usageIdentifierKey")
 
 
 @dataclass
@@ -258,6 +274,15 @@ class Gateway:
         lower = {k.lower(): v for k, v in headers.items()}
         api_key = lower.get("x-api-key")
         key_id = None
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if route.authorizer is not None:
+            allowed, usage_key = authorize(route.authorizer, method, path, headers, query, self.stage)
+            if usage_key is None and not allowed:
+                return _problem(401, "unauthorized", "Unauthorized", "API key is missing or invalid")
+            if not allowed:
+                return _problem(403, "forbidden", "Forbidden", "the API key may not call this route")
+            if route.authorizer.supplies_api_key:
+                api_key = usage_key
         if route.api_key_required:
             state = self.keys.lookup(api_key)
             if state is None:
@@ -270,7 +295,7 @@ class Gateway:
                 hdrs["Retry-After"] = str(retry)
                 return status, hdrs, payload
             key_id = state.key_id
-        event = proxy_event(route, method, path, headers, parse_qsl(parts.query, keep_blank_values=True), body,
+        event = proxy_event(route, method, path, headers, query, body,
                             match.groupdict(), api_key, key_id, source_ip, self.stage)
         handler = self._handler(route)
         with self._locks[route.function]:

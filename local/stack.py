@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     write_state(STATE_FILE, {
         "pid": os.getpid(), "base_url": base, "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
         "region": os.environ["AWS_REGION"], "api_id": api_id, "usage_plan_ids": plan_ids,
-        "env": {k: os.environ[k] for k in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "MODELS_TABLE",
+        "env": {k: os.environ[k] for k in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "EXPOSURES_TABLE", "MODELS_TABLE",
                                            "TENANTS_TABLE", "USAGE_TABLE", "MODEL_BUCKET")}})
     user = next(iter(data.user_tastes))
     print(f"""

@@ -72,6 +72,7 @@ class Route:
     method: str
     path: str  # e.g. /v1/items/{item_id}
     api_key_required: bool
+    authorizer: "Authorizer | None" = None
 
     @property
     def pattern(self) -> re.Pattern:
@@ -79,10 +80,33 @@ class Route:
         return re.compile(f"^{regex}$")
 
 
+@dataclass(frozen=True)
+class Authorizer:
+    """A Lambda REQUEST authorizer; with ApiKeySourceType AUTHORIZER its `usageIdentifierKey` is the API key."""
+
+    function: str
+    code_uri: str
+    handler: str
+    supplies_api_key: bool
+
+
+def _default_authorizer(template: dict) -> Authorizer | None:
+    api = next(iter(resources("AWS::Serverless::Api", template).values()))["Properties"]
+    auth = api.get("Auth", {})
+    name = auth.get("DefaultAuthorizer")
+    if not name:
+        return None
+    arn = auth["Authorizers"][name]["FunctionArn"]
+    logical_id = arn["Fn::GetAtt"].split(".")[0] if isinstance(arn["Fn::GetAtt"], str) else arn["Fn::GetAtt"][0]
+    props = template["Resources"][logical_id]["Properties"]
+    return Authorizer(logical_id, props["CodeUri"], props["Handler"], api.get("ApiKeySourceType") == "AUTHORIZER")
+
+
 def routes(template: dict | None = None) -> list[Route]:
     template = template or load_template()
     api = next(iter(resources("AWS::Serverless::Api", template).values()))
     default_key = api["Properties"].get("Auth", {}).get("ApiKeyRequired", False)
+    default_authorizer = _default_authorizer(template)
     found = []
     for name, fn in resources("AWS::Serverless::Function", template).items():
         props = fn["Properties"]
@@ -90,8 +114,11 @@ def routes(template: dict | None = None) -> list[Route]:
             if event["Type"] != "Api":
                 continue
             ep = event["Properties"]
-            required = ep.get("Auth", {}).get("ApiKeyRequired", default_key)
-            found.append(Route(name, props["CodeUri"], props["Handler"], ep["Method"].upper(), ep["Path"], required))
+            auth = ep.get("Auth", {})
+            required = auth.get("ApiKeyRequired", default_key)
+            authorizer = None if auth.get("Authorizer") == "NONE" else default_authorizer
+            found.append(Route(name, props["CodeUri"], props["Handler"], ep["Method"].upper(), ep["Path"], required,
+                               authorizer))
     return found
 
 

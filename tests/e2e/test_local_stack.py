@@ -79,7 +79,7 @@ def test_personalised_recommendations_over_http(stack):
     base, key, _, _ = stack
     status, headers, body = request("POST", f"{base}/v1/recommend", key, {"user_id": "user-0003", "limit": 5})
     assert status == 200 and len(body["items"]) == 5 and body["warnings"] == []
-    assert body["model_id"].startswith("model_hybrid-v1_") and headers["X-Request-Id"] == body["rec_id"]
+    assert body["meta"]["model_id"].startswith("model_hybrid-v1_") and headers["X-Request-Id"] == body["rec_id"]
 
 
 def test_interaction_then_recommendation_changes_over_http(stack):
@@ -104,13 +104,95 @@ def test_similar_items_and_catalogue_over_http(stack):
 
 def test_errors_over_http(stack):
     base, key, _, _ = stack
-    assert request("POST", f"{base}/v1/recommend", key, {"limit": 1000})[0] == 422
+    assert request("POST", f"{base}/v1/recommend", key, {"user_id": "u", "limit": 0})[0] == 422
     assert request("GET", f"{base}/v1/nothing-here", key)[0] == 404
     req = urllib.request.Request(f"{base}/v1/recommend", data=b"{oops", method="POST",
                                  headers={"x-api-key": key, "Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 400
+
+
+# ------------------------------------------------------------------ the reference APIs' own examples
+def tenant_of(output: str) -> str:
+    return re.search(r"tenant\s*:\s*(\S+)", output).group(1)
+
+
+def test_reference_000_example_with_a_bearer_key(stack):
+    """The hosted recommend API's example, host and key changed: its model id is not this tenant's (404);
+    without it, its unknown candidates are dropped with a warning."""
+    base, key, _, _ = stack
+    example = {"user_id": "2f396d29fb98", "item_ids": ["EC5792", "FC7890", "QW1234"], "limit": 10,
+               "model_id": "model_baseline-v1_4jbsb1qkzFJx3tQY7hB5",
+               "context": {"user_region": "US-CA", "os_platform": "iOS", "device_type": "mobile",
+                           "referrer_source": "email_campaign"}}
+    bearer = {"Authorization": f"Bearer {key}"}
+    status, headers, problem = request("POST", f"{base}/v1/recommend", body=example, headers=bearer)
+    assert status == 404 and problem["type"] == "/problems/model-not-found"
+    assert headers["Content-Type"] == "application/problem+json"
+    example.pop("model_id")
+    status, _, body = request("POST", f"{base}/v1/recommend", body=example, headers=bearer)
+    assert status == 200 and body["rec_id"] and body["items"] == []
+    assert "unknown_candidates" in {w["code"] for w in body["warnings"]}
+    example["item_ids"] = ["item-00001", "item-00002", "QW1234"]
+    status, _, body = request("POST", f"{base}/v1/recommend", body=example, headers=bearer)
+    assert status == 200 and {i["id"] for i in body["items"]} == {"item-00001", "item-00002"}
+    assert request("POST", f"{base}/v1/recommend", body=example, headers={"Authorization": "Bearer wrong"})[0] == 401
+
+
+def test_reference_001_decisioning_requests(stack):
+    """The offer-decisioning API's fields: customer, channel and placements, rules inputs, exclusions,
+    debug; its GET variant; 415 on a non-JSON body; an anonymous customer."""
+    base, key, output, _ = stack
+    tenant = {"X-Tenant-Id": tenant_of(output)}
+    body = {"customerId": "user-0005", "channel": "web", "limit": 5, "sessionId": "3f9a6c1e0b7d4e21",
+            "context": {"device": "mobile", "pageUrl": "/home"}, "segments": ["loyal"],
+            "attributes": {"propensityScores": {"books": 0.8}}, "locale": "en-US", "currency": "USD",
+            "placements": [{"placementId": "hero_banner", "limit": 2}, {"placementId": "sidebar", "limit": 3}],
+            "deduplicate": True, "excludeOffers": ["item-00001"], "excludeCreatives": ["c-1"], "debug": True}
+    status, _, got = request("POST", f"{base}/api/v1/recommend", key, body, headers=tenant)
+    assert status == 200 and [p["placement_id"] for p in got["placements"]] == ["hero_banner", "sidebar"]
+    shown = [i["id"] for p in got["placements"] for i in p["items"]]
+    assert len(shown) == 5 == len(set(shown)) and "item-00001" not in shown and "placements" in got["debug"]
+    assert "ignored_fields" in {w["code"] for w in got["warnings"]}  # excludeCreatives: no creatives here
+    status, _, got = request("GET", f"{base}/api/v1/recommend?customerId=anonymous&channel=web&limit=5&debug=true", key)
+    assert status == 200 and len(got["items"]) == 5 and got["meta"]["anonymous_id"] and "debug" in got
+    req = urllib.request.Request(f"{base}/api/v1/recommend", data=b"customerId=x", method="POST",
+                                 headers={"x-api-key": key, "Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 415
+    assert request("POST", f"{base}/api/v1/recommend", key, {"customerId": "x"}, headers={"X-Tenant-Id": "other"})[0] == 403
+
+
+def test_reference_002_recommend_example(stack):
+    base, key, _, _ = stack
+    status, _, got = request("POST", f"{base}/api/v1/recommend", body={"userId": "user-abc", "count": 10,
+                                                                         "algorithm": "hybrid"},
+                             headers={"X-API-Key": key})
+    assert status == 200 and len(got["items"]) == 10 and all(i["reason"] for i in got["items"])
+    status, _, problem = request("POST", f"{base}/api/v1/recommend", body={"userId": "u", "count": 5,
+                                                                             "algorithm": "deep-learning"},
+                                 headers={"X-API-Key": key})
+    assert status == 422 and problem["errors"][0]["field"] == "algorithm"
+
+
+def test_reference_003_surface_contract(stack):
+    """The open recsys service's minimal body, tenant header and request id, and its validate call."""
+    base, key, output, _ = stack
+    headers = {"X-Request-Id": "integ-spec-1", "X-Dev-User-Id": "dev-user-1", "X-Dev-Org-Id": "demo",
+               "X-Org-Id": tenant_of(output)}
+    status, _, got = request("POST", f"{base}/v1/recommend/validate", key,
+                             {"surface": "home", "k": 5, "user": {"user_id": "u_1"}}, headers=headers)
+    assert status == 200 and got["valid"] is True and got["meta"]["request_id"] == "integ-spec-1"
+    status, resp_headers, got = request("POST", f"{base}/v1/recommend", key,
+                                        {"surface": "home", "k": 10, "user": {"user_id": "u_123", "session_id": "s_456"}},
+                                        headers=headers)
+    assert status == 200 and got["meta"]["request_id"] == "integ-spec-1" == resp_headers["X-Request-Id"]
+    assert got["meta"]["surface"] == "home" and len(got["items"]) == 10 and isinstance(got["warnings"], list)
+    status, _, problem = request("POST", f"{base}/v1/recommend", key, {"surface": "home", "k": 5, "user": {"user_id": "u"}},
+                                 headers={**headers, "X-Org-Id": "someone-else"})
+    assert status == 403 and problem["type"] == "/problems/forbidden"
 
 
 def test_ctrl_c_stops_the_stack_cleanly(stack):

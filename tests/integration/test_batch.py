@@ -82,11 +82,11 @@ def test_a_segment_is_generated_and_recommend_serves_the_precomputed_list(traine
     mine = next(r for r in rows if r["user_id"] == user)
     status, _, body = api("POST", "/v1/recommend", caller=caller,
                           body={"user_id": user, "source": "batch", "algorithm": "collaborative", "limit": 3})
-    assert status == 200 and body["source"] == "batch" and body["items"] == mine["items"][:3]
-    assert body["model_id"] == mine["model_id"]
+    assert status == 200 and body["meta"]["source"] == "batch" and body["items"] == mine["items"][:3]
+    assert body["meta"]["model_id"] == mine["model_id"]
     # Without a precomputed list (another algorithm), the live model answers with a warning.
     _, _, live = api("POST", "/v1/recommend", caller=caller, body={"user_id": user, "source": "batch"})
-    assert live["source"] == "model" and live["warnings"][0]["code"] == "no_batch" and live["items"]
+    assert live["meta"]["source"] == "model" and live["warnings"][0]["code"] == "no_batch" and live["items"]
 
 
 def test_a_failed_chunk_is_redelivered_and_resumes_without_duplicates(trained, monkeypatch):

@@ -253,7 +253,7 @@ def test_similar_for_a_catalogue_item_without_interactions_falls_back(trained, c
 @pytest.mark.parametrize("kwargs,status,slug", [
     ({"raw_body": "{not json"}, 400, "malformed-json"),
     ({"body": {"user_id": "u"}, "headers": {"Content-Type": "text/plain"}}, 415, "unsupported-media-type"),
-    ({"body": {"limit": 500}}, 422, "validation-error"),
+    ({"body": {"user_id": "u", "limit": 0}}, 422, "validation-error"),  # above 100 is clipped, not refused
     ({"body": ["a", "list"]}, 422, "validation-error"),
 ])
 def test_bad_requests_get_problem_details(aws, call, kwargs, status, slug):
@@ -288,7 +288,7 @@ def test_unexpected_errors_are_500_without_internals(aws, call, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyError("secret-internal-detail")
 
-    monkeypatch.setattr(service, "recommend", boom)
+    monkeypatch.setattr(service, "serve", boom)
     status, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": "u"})
     assert status == 500 and "secret" not in json.dumps(body) and body["type"] == "/problems/internal-error"
 
@@ -320,13 +320,13 @@ def test_a_corrupt_new_version_is_skipped_and_the_previous_keeps_serving(trained
     caller, _, first = trained
     c = container()
     _, _, before = call("POST", "/v1/recommend", caller=caller, body={"user_id": "user-0002"})
-    assert before["model_id"] == first["model_id"]
+    assert before["meta"]["model_id"] == first["model_id"]
     # A new live version whose artefact is missing from S3.
     c.registry.put_version(caller.tenant_id, {"model_id": "model_als-v9_broken", "status": "live"})
     c.registry.set_live(caller.tenant_id, "model_als-v9_broken", 0)
     monkeypatch.setattr(c.models, "refresh_s", 0.0)
     status, _, after = call("POST", "/v1/recommend", caller=caller, body={"user_id": "user-0002"})
-    assert status == 200 and after["model_id"] == first["model_id"] and after["items"] == before["items"]
+    assert status == 200 and after["meta"]["model_id"] == first["model_id"] and after["items"] == before["items"]
 
 
 def test_a_retrained_model_is_picked_up_after_the_refresh_interval(trained, call, monkeypatch):
@@ -336,7 +336,7 @@ def test_a_retrained_model_is_picked_up_after_the_refresh_interval(trained, call
     assert second["model_id"] != first["model_id"]
     monkeypatch.setattr(container().models, "refresh_s", 0.0)
     _, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": "u-late"})
-    assert body["model_id"] == second["model_id"]
+    assert body["meta"]["model_id"] == second["model_id"]
 
 
 # ------------------------------------------------------------------ algorithms and reasons
@@ -345,7 +345,7 @@ def test_every_algorithm_answers_with_reasons(trained, call, algorithm):
     caller, data, _ = trained
     user = next(iter(data.user_tastes))
     status, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": user, "limit": 5, "algorithm": algorithm})
-    assert status == 200 and len(body["items"]) == 5 and body["algorithm"] == algorithm
+    assert status == 200 and len(body["items"]) == 5 and body["meta"]["algorithm"] == algorithm
     assert all(isinstance(i["reason"], str) and i["reason"] for i in body["items"])
     if algorithm in ("popular", "trending"):
         assert all(i["reason"].startswith(algorithm) for i in body["items"])

@@ -16,7 +16,8 @@ from tests.integration.conftest import set_requests
 
 # Every route the template declares must be exercised below; a new route fails this test until it is.
 COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GET", "/v1/items/{item_id}"),
-           ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/v1/recommend"),
+           ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/v1/recommend"), ("GET", "/v1/recommend"),
+           ("POST", "/v1/recommend/validate"), ("POST", "/api/v1/recommend"), ("GET", "/api/v1/recommend"),
            ("POST", "/v1/similar"), ("GET", "/v1/billing/plans"), ("GET", "/v1/billing/current"),
            ("GET", "/v1/billing/usage"), ("PUT", "/v1/billing/overage-cap"), ("GET", "/v1/billing/invoices"),
            ("POST", "/v1/billing/checkout"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
@@ -83,10 +84,19 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     # Users, sessions and models: B's model answers, knowing nothing of A's users or sessions.
     status, _, rec = b_calls("POST", "/v1/recommend", body={"user_id": user, "limit": 5})
     assert status == 200 and rec["warnings"][0]["code"] == "unknown_user"
-    assert rec["model_id"] != model_a["model_id"] and all(i["id"].startswith("b-") for i in rec["items"])
+    assert rec["meta"]["model_id"] != model_a["model_id"] and all(i["id"].startswith("b-") for i in rec["items"])
     _, _, rec = b_calls("POST", "/v1/recommend", body={"session_id": session, "limit": 5})
-    assert rec["warnings"][0]["code"] == "new_session" and all(i["id"].startswith("b-") for i in rec["items"])
+    assert "new_session" in {w["code"] for w in rec["warnings"]} and all(i["id"].startswith("b-") for i in rec["items"])
     assert b_calls("POST", "/v1/similar", body={"item_id": item})[0] == 404
+    _, _, got = b_calls("GET", "/v1/recommend", query={"user_id": user, "limit": "5"})
+    assert all(i["id"].startswith("b-") for i in got["items"])
+    _, _, got = b_calls("GET", "/api/v1/recommend", query={"customerId": user})
+    assert all(i["id"].startswith("b-") for i in got["items"])
+    _, _, got = b_calls("POST", "/api/v1/recommend", body={"userId": user, "model_id": model_a["model_id"]})
+    assert got["type"] == "/problems/model-not-found"
+    _, _, got = b_calls("POST", "/v1/recommend/validate", body={"user_id": user, "model_id": model_a["model_id"]})
+    assert "unknown_model" in {w["code"] for w in got["warnings"]}
+    assert b_calls("POST", "/v1/recommend", body={"user_id": user}, query=None)[0] == 200
 
     # Writes under A's ids land in B's space only.
     a_history = container().interactions.recent_for_user(a.tenant_id, user, 500)
@@ -128,8 +138,9 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     current = b_calls("GET", "/v1/billing/current")[2]
     assert current["tenant_id"] == b.tenant_id
     b_usage = b_calls("GET", "/v1/billing/usage")[2]
-    # B's own March calls: two recommends and one interaction (the similar 404 is not billed).
-    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 3
+    # B's own March calls: five answered recommends and one interaction (the similar and model 404s and the
+    # validation are not billed).
+    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 6
     assert b_usage["items_used"] == 51 and b_usage["users_used"] == 31  # its 50 and 30, plus A's ids sent by B
     assert b_calls("PUT", "/v1/billing/overage-cap", body={"cap_amount": 1.0})[0] == 200
     b_invoices = b_calls("GET", "/v1/billing/invoices")[2]["invoices"]

@@ -198,10 +198,10 @@ def test_a_request_can_pin_a_model_version(tenant, api, monkeypatch):
     first, second = train(caller), train(caller)
     user = next(iter(data.user_tastes))
     _, _, live = api("POST", "/v1/recommend", caller=caller, body={"user_id": user, "limit": 5})
-    assert live["model_id"] == second["model_id"]
+    assert live["meta"]["model_id"] == second["model_id"]
     status, _, pinned = api("POST", "/v1/recommend", caller=caller,
                             body={"user_id": user, "limit": 5, "model_id": first["model_id"]})
-    assert status == 200 and pinned["model_id"] == first["model_id"] and len(pinned["items"]) == 5
+    assert status == 200 and pinned["meta"]["model_id"] == first["model_id"] and len(pinned["items"]) == 5
     status, _, similar = api("POST", "/v1/similar", caller=caller,
                              body={"item_id": data.interactions[0]["item_id"], "model_id": first["model_id"]})
     assert status == 200 and similar["model_id"] == first["model_id"]
@@ -226,7 +226,7 @@ def test_after_promotion_the_next_request_past_the_ttl_uses_the_new_model(tenant
     monkeypatch.setattr(container().models, "clock", clock)
     first, second = train(caller), train(caller)  # the second stays candidate
     user = next(iter(data.user_tastes))
-    ask = lambda **extra: api("POST", "/v1/recommend", caller=caller, body={"user_id": user, **extra})[2]  # noqa: E731
+    ask = lambda **extra: api("POST", "/v1/recommend", caller=caller, body={"user_id": user, **extra})[2]["meta"]  # noqa: E731
     assert ask()["model_id"] == first["model_id"]
     assert api("POST", "/v1/models/{model_id}/promote", caller=caller,
                path_params={"model_id": second["model_id"]})[0] == 200
@@ -243,16 +243,16 @@ def test_a_corrupt_artefact_is_skipped_and_the_previous_version_keeps_serving(te
     first, second = train(caller), train(caller)
     user = next(iter(data.user_tastes))
     _, _, before = api("POST", "/v1/recommend", caller=caller, body={"user_id": user})
-    assert before["model_id"] == first["model_id"]
+    assert before["meta"]["model_id"] == first["model_id"]
     c = container()
     key = f"tenants/{caller.tenant_id}/models/{second['model_id']}/item_factors.npy"
     boto3.client("s3").put_object(Bucket=c.artefacts.bucket, Key=key, Body=b"\x93NUMPY garbage, not an array")
     api("POST", "/v1/models/{model_id}/promote", caller=caller, path_params={"model_id": second["model_id"]})
     monkeypatch.setattr(c.models, "refresh_s", 0.0)
     status, _, after = api("POST", "/v1/recommend", caller=caller, body={"user_id": user})
-    assert status == 200 and after["model_id"] == first["model_id"] and after["items"] == before["items"]
+    assert status == 200 and after["meta"]["model_id"] == first["model_id"] and after["items"] == before["items"]
     status, _, pinned = api("POST", "/v1/recommend", caller=caller, body={"user_id": user, "model_id": second["model_id"]})
-    assert status == 200 and pinned["model_id"] == first["model_id"]
+    assert status == 200 and pinned["meta"]["model_id"] == first["model_id"]
     assert "pinned_model_unavailable" in {w["code"] for w in pinned["warnings"]}
     # The corrupt copy is not kept on disk, so a re-uploaded artefact is fetched afresh next time.
     assert not c.models.cache_dir.joinpath(caller.tenant_id, second["model_id"]).exists()
@@ -263,8 +263,8 @@ def test_before_the_first_training_popular_items_are_served(tenant, api):
     caller, data = tenant
     user = data.interactions[0]["user_id"]
     status, _, body = api("POST", "/v1/recommend", caller=caller, body={"user_id": user, "limit": 5})
-    assert status == 200 and body["warnings"][0]["code"] == "no_model" and body["model_id"] is None
-    assert len(body["items"]) == 5 and body["algorithm"] == "popular"
+    assert status == 200 and body["warnings"][0]["code"] == "no_model" and body["meta"]["model_id"] is None
+    assert len(body["items"]) == 5 and body["meta"]["algorithm"] == "popular"
     consumed = {e["item_id"] for e in data.interactions if e["user_id"] == user}
     assert not consumed & {i["id"] for i in body["items"]}
     assert all(i["reason"].startswith("popular") for i in body["items"])

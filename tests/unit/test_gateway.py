@@ -73,3 +73,18 @@ def test_proxy_event_carries_key_id_path_parameters_and_query():
     assert event["queryStringParameters"] == {"x": "2"}
     assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
     assert event["resource"] == "/v1/items/{item_id}"
+
+
+def test_the_key_may_come_as_a_bearer_token_through_the_authorizer():
+    gw = _gateway(rate=1.0, burst=1)
+    # The bearer key reaches the usage plan: a second call in the same second is throttled.
+    assert gw.handle("GET", "/v1/billing/usage", {"Authorization": "Bearer good"}, b"")[0] != 401
+    assert gw.handle("GET", "/v1/billing/usage", {"authorization": "bearer good"}, b"")[0] == 429
+    for headers in ({"Authorization": "Bearer bad"}, {"Authorization": "Basic good"}, {"Authorization": "Bearer "}):
+        assert gw.handle("GET", "/v1/billing/usage", headers, b"")[0] == 401
+
+
+def test_public_routes_skip_the_authorizer():
+    route = next(r for r in routes() if r.path == "/health")
+    assert route.authorizer is None and not route.api_key_required
+    assert all(r.authorizer is not None for r in routes() if r.api_key_required)

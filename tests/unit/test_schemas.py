@@ -48,10 +48,35 @@ def test_a_bare_event_is_a_batch_of_one_and_batches_are_capped():
 
 def test_recommend_limits():
     assert RecommendRequest.model_validate({"user_id": "u"}).limit == 10
-    for bad in ({"user_id": "u", "limit": 101}, {"user_id": "u", "limit": 0}, {"limit": 5},
-                {"user_id": "u", "item_ids": ["x"] * 1001}, {"user_id": "u", "surprise": 1}, {"user_id": ""}):
+    for bad in ({"user_id": "u", "limit": 0}, {"user_id": "u", "item_ids": ["x"] * 1001}, {"user_id": ""},
+                {"user_id": "u", "exclude_items": ["x"] * 1001}, {"user_id": "u", "segments": ["s"] * 51},
+                {"user_id": "u", "context": {f"k{i}": i for i in range(33)}},
+                {"user_id": "u", "attributes": {"blob": "x" * 5000}}, {"user_id": "u", "surface": "s" * 65},
+                {"user_id": "u", "placements": [{"placement_id": f"p{i}"} for i in range(11)]},
+                {"user_id": "u", "rules": [{"field": "a", "op": "exists"}] * 21},
+                {"user_id": "u", "frequency_cap": {"max_impressions": 0, "window_hours": 1}},
+                {"user_id": "u", "timeout_ms": 1}):
         with pytest.raises(ValidationError):
             RecommendRequest.model_validate(bad)
+    # Accepted and explained in warnings instead: too large a limit (clipped), no identity
+    # (anonymous), fields other APIs send.
+    loose = RecommendRequest.model_validate({"limit": 101, "surprise": 1})
+    assert loose.limit == 101 and loose.user_id is None and loose.ignored_fields == ["surprise"]
+
+
+def test_recommend_aliases_name_one_canonical_request():
+    canonical = RecommendRequest.model_validate({"user_id": "u", "session_id": "s", "limit": 3, "model_id": "model_a-v1_x",
+                                                 "surface": "home", "exclude_items": ["a"], "item_ids": ["b"]})
+    for aliased in ({"userId": "u", "sessionId": "s", "k": 3, "model_name": "model_a-v1_x", "placement": "home",
+                     "excludeOffers": ["a"], "itemIds": ["b"]},
+                    {"customerId": "u", "user": {"session_id": "s"}, "count": 3, "modelId": "model_a-v1_x",
+                     "channel": "home", "excludeItems": ["a"], "candidates": ["b"]},
+                    {"user": {"user_id": "u", "session_id": "s"}, "limit": 3, "model_id": "model_a-v1_x",
+                     "surface": "home", "exclude_items": ["a"], "item_ids": ["b"]}):
+        got = RecommendRequest.model_validate(aliased)
+        assert got.model_dump(exclude={"channel"}) == canonical.model_dump(exclude={"channel"})
+    both = RecommendRequest.model_validate({"user_id": "u", "placement": "hero", "channel": "web"})
+    assert (both.surface, both.channel) == ("hero", "web")
 
 
 def test_tenant_ids_cannot_carry_key_separators():

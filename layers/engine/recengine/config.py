@@ -14,6 +14,7 @@ class Settings(BaseModel):
     items_table: str = Field(min_length=1)
     interactions_table: str = Field(min_length=1)
     sessions_table: str = Field(min_length=1)
+    exposures_table: str = Field(min_length=1)
     models_table: str = Field(min_length=1)
     tenants_table: str = Field(min_length=1)
     usage_table: str = Field(min_length=1)
@@ -21,17 +22,18 @@ class Settings(BaseModel):
     model_cache_dir: str = Field(min_length=1)
     model_refresh_s: float = 60.0
     tenant_cache_s: float = 60.0
+    request_budget_ms: int = 5000  # recommend answers 408 past this (a request may ask for less)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        names = ("items_table", "interactions_table", "sessions_table", "models_table", "tenants_table",
+        names = ("items_table", "interactions_table", "sessions_table", "exposures_table", "models_table", "tenants_table",
                  "usage_table", "model_bucket", "model_cache_dir")
         missing = [n.upper() for n in names if not env.get(n.upper())]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
         values = {n: env[n.upper()] for n in names}
-        for optional in ("model_refresh_s", "tenant_cache_s"):
+        for optional in ("model_refresh_s", "tenant_cache_s", "request_budget_ms"):
             if env.get(optional.upper()):
                 values[optional] = env[optional.upper()]
         try:

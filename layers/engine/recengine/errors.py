@@ -43,3 +43,15 @@ class PaymentProviderUnavailableError(DomainError):
     """No payment provider is configured for this deployment (checkout cannot be offered)."""
 
     code = "payment-provider-not-configured"
+
+
+class DeadlineExceededError(DomainError):
+    """The request ran past its time budget (408): nothing was served or billed."""
+
+    code = "request-timeout"
+
+
+class ForbiddenError(DomainError):
+    """The caller's key is valid but may not act on what the request names (403)."""
+
+    code = "forbidden"

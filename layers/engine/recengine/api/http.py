@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFound
 from pydantic import BaseModel, ValidationError
 
-from ..errors import (ConflictError, DomainError, NotFoundError, PaymentProviderUnavailableError, PaymentRequiredError, StoreError,
+from ..errors import (ConflictError, DeadlineExceededError, DomainError, ForbiddenError, NotFoundError, PaymentProviderUnavailableError, PaymentRequiredError, StoreError,
                       UnauthorizedError)
 from ..services.container import container
 from ..services.registry import ModelNotFoundError
@@ -23,6 +23,7 @@ M = TypeVar("M", bound=BaseModel)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Checked in order: subclasses before their bases.
 _DOMAIN_STATUS = {ModelNotFoundError: (404, "model-not-found"), NotFoundError: (404, "not-found"),
+                  ForbiddenError: (403, "forbidden"), DeadlineExceededError: (408, "request-timeout"),
                   ConflictError: (409, "conflict"), UnauthorizedError: (401, "unauthorized"),
                   PaymentRequiredError: (402, "payment-required"),
                   PaymentProviderUnavailableError: (501, "payment-provider-not-configured"),
@@ -55,6 +56,8 @@ def create_app(logger: Logger) -> APIGatewayRestResolver:
     def _domain(exc: DomainError) -> Response:
         for cls, (status, slug) in _DOMAIN_STATUS.items():
             if isinstance(exc, cls):
+                if status == 408:
+                    return respond(status, slug, str(exc), headers={"Retry-After": "1"})
                 if status >= 500:
                     logger.error("dependency failure", extra={"error": str(exc)})
                     return respond(status, slug, "a backing service is unavailable; retry with backoff",
@@ -104,10 +107,19 @@ def parse_query(app: APIGatewayRestResolver, model: type[M]) -> M:
     return validate(model, params)
 
 
+TENANT_HEADERS = ("x-org-id", "x-tenant-id")
+
+
 def current_tenant(app: APIGatewayRestResolver) -> Tenant:
-    """The caller's tenant, from the API key id API Gateway verified; never from the body."""
-    identity = app.current_event.request_context.identity
-    return container().tenant_cache.resolve(identity.api_key_id)
+    """The caller's tenant, from the API key id API Gateway verified; never from the body. A tenant
+    header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403."""
+    event = app.current_event
+    tenant = container().tenant_cache.resolve(event.request_context.identity.api_key_id)
+    for header in TENANT_HEADERS:
+        claimed = event.get_header_value(header, case_sensitive=False)
+        if claimed is not None and claimed.strip() != tenant.tenant_id:
+            raise ForbiddenError(f"the {header} header does not match the API key's tenant")
+    return tenant
 
 
 def json_response(app: APIGatewayRestResolver, status: int, body: dict) -> Response:

@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 MAX_BATCH = 500
 MAX_LIMIT = 100
@@ -21,6 +21,7 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[
 ShortId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 InteractionType = Literal["view", "click", "like", "add_to_cart", "purchase"]
 Algorithm = Literal["hybrid", "collaborative", "content-based", "popular", "trending"]
+SlotName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^model_[A-Za-z0-9._-]+$")]
 
 
@@ -113,19 +114,186 @@ class InteractionsRequest(_Strict):
         return data
 
 
-class RecommendRequest(_Strict):
-    user_id: Id | None = None
-    session_id: ShortId | None = None
-    limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
-    item_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_CANDIDATES)
-    algorithm: Algorithm = "hybrid"
-    model_id: ModelId | None = None  # pin a version (GET /v1/models); default: the live one
-    source: Literal["model", "batch"] = "model"  # batch: the list precomputed by /v1/recommendations/generate
+Scalar = str | int | float | bool
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ContextValue = Annotated[str, StringConstraints(max_length=256)] | int | float | bool | None
+MAX_RULES = 20
+MAX_PLACEMENTS = 10
+MAX_SEGMENTS = 50
+MAX_ATTRIBUTES_BYTES = 4096
+# Where the same thing has different names in the APIs clients come from: canonical name first.
+RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessionId",),
+                     "limit": ("k", "count"), "model_id": ("model_name", "modelId"),
+                     "exclude_items": ("excludeOffers", "excludeItems"),
+                     "item_ids": ("itemIds", "candidates"), "frequency_cap": ("frequencyCap",),
+                     "timeout_ms": ("timeoutMs",)}
+
+
+class AttributeRef(_Strict):
+    """A rule value taken from the request: `segments` or `attributes.<name>`."""
+
+    value_from: Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A-Za-z0-9_.:-]{1,64})$")]
+
+
+class Condition(_Strict):
+    """When a rule applies: the request is in any of `segments`, and/or an attribute has a value."""
+
+    segments: list[ShortId] | None = Field(default=None, min_length=1, max_length=MAX_SEGMENTS)
+    attribute: FieldName | None = None
+    equals: Scalar | list[Scalar] | None = None
 
     @model_validator(mode="after")
-    def _identity(self) -> "RecommendRequest":
-        if not self.user_id and not self.session_id:
-            raise ValueError("user_id or session_id is required")
+    def _something(self) -> "Condition":
+        if self.segments is None and self.attribute is None:
+            raise ValueError("a condition needs `segments` or `attribute`")
+        return self
+
+
+class Rule(_Strict):
+    """A filter on item metadata: `field op value` (or `value_from` the request); optional `when`."""
+
+    field: FieldName
+    op: Literal["in", "not_in", "eq", "ne", "lt", "lte", "gt", "gte", "between", "exists", "missing"]
+    value: Scalar | list[Scalar] | None = None
+    value_from: Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A-Za-z0-9_.:-]{1,64})$")] | None = None
+    when: Condition | None = None
+
+    @model_validator(mode="after")
+    def _operand(self) -> "Rule":
+        needs_value = self.op not in ("exists", "missing")
+        has_value = self.value is not None or self.value_from is not None
+        if needs_value and not has_value:
+            raise ValueError(f"op {self.op!r} needs `value` or `value_from`")
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("give `value` or `value_from`, not both")
+        if isinstance(self.value, list) and len(self.value) > MAX_CANDIDATES:
+            raise ValueError(f"at most {MAX_CANDIDATES} values")
+        if self.op == "between" and self.value is not None and (not isinstance(self.value, list) or len(self.value) != 2):
+            raise ValueError("op 'between' takes [low, high]")
+        return self
+
+
+class Filters(_Strict):
+    """Shorthand for common rules: include/exclude by field values, numeric ranges."""
+
+    include: dict[FieldName, Scalar | list[Scalar]] | None = None
+    exclude: dict[FieldName, Scalar | list[Scalar]] | None = None
+    range: dict[FieldName, dict[Literal["min", "max"], float]] | None = None
+
+    def rules(self) -> list[Rule]:
+        out = [Rule(field=f, op="in", value=v if isinstance(v, list) else [v]) for f, v in (self.include or {}).items()]
+        out += [Rule(field=f, op="not_in", value=v if isinstance(v, list) else [v]) for f, v in (self.exclude or {}).items()]
+        for f, bounds in (self.range or {}).items():
+            if "min" in bounds:
+                out.append(Rule(field=f, op="gte", value=bounds["min"]))
+            if "max" in bounds:
+                out.append(Rule(field=f, op="lte", value=bounds["max"]))
+        return out
+
+
+class PlacementIn(_Strict):
+    placement_id: SlotName = Field(validation_alias=AliasChoices("placement_id", "placementId"))
+    limit: int | None = Field(default=None, ge=1)
+
+
+class FrequencyCap(_Strict):
+    """Contact policy: an item shown to the user `max_impressions` times on this surface in the last
+    `window_hours` is not shown again."""
+
+    max_impressions: int = Field(ge=1, le=1000, validation_alias=AliasChoices("max_impressions", "maxImpressions"))
+    window_hours: float = Field(gt=0, le=24 * 30, validation_alias=AliasChoices("window_hours", "windowHours"))
+
+
+class RecommendRequest(BaseModel):
+    """The one recommend request; other APIs' field names are accepted as aliases (RECOMMEND_ALIASES),
+    `user: {user_id, session_id}` is flattened, unknown fields are reported in warnings, not refused."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    user_id: Id | None = None
+    session_id: ShortId | None = None
+    limit: int = Field(default=10, ge=1)
+    item_ids: list[Id] | None = Field(default=None, min_length=1, max_length=MAX_CANDIDATES)
+    algorithm: Algorithm = "hybrid"
+    model_id: ModelId | None = None
+    surface: SlotName | None = None
+    channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
+    context: dict[FieldName, ContextValue] | None = None
+    locale: ShortId | None = None
+    currency: ShortId | None = None
+    filters: Filters | list[Rule] | None = None
+    rules: list[Rule] | None = Field(default=None, max_length=MAX_RULES)
+    exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)
+    segments: list[ShortId] | None = Field(default=None, max_length=MAX_SEGMENTS)
+    attributes: dict[FieldName, Any] | None = None
+    placements: list[PlacementIn] | None = Field(default=None, min_length=1, max_length=MAX_PLACEMENTS)
+    deduplicate: bool = False
+    debug: bool = False
+    frequency_cap: FrequencyCap | None = None
+    timeout_ms: int | None = Field(default=None, ge=10, le=29_000)
+    source: Literal["model", "batch"] = "model"  # batch: the list precomputed by /v1/recommendations/generate
+    ignored_fields: list[str] = Field(default_factory=list, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        user = data.pop("user", None)
+        if isinstance(user, dict):
+            for key, alias in (("user_id", "user_id"), ("session_id", "session_id"),
+                               ("user_id", "userId"), ("session_id", "sessionId")):
+                if user.get(alias) is not None:
+                    data.setdefault(key, user[alias])
+        elif user is not None:
+            data["user_id"] = user  # a bare `user: "u1"` reads as the user id
+        # Where the list is shown: `surface`, else `placement`, else `channel` (which also stays itself).
+        placement = data.pop("placement", None)
+        if data.get("surface") is None:
+            data["surface"] = placement if placement is not None else data.get("channel")
+        for canonical, aliases in RECOMMEND_ALIASES.items():
+            for alias in aliases:
+                if alias in data:
+                    data.setdefault(canonical, data.pop(alias))
+        known = set(cls.model_fields) - {"ignored_fields"}
+        ignored = sorted(k for k in data if k not in known)
+        for k in ignored:
+            data.pop(k)
+        data["ignored_fields"] = ignored
+        return data
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes_size(cls, value: dict | None) -> dict | None:
+        if value is not None and (len(value) > MAX_CONTEXT_KEYS or _json_size(value) > MAX_ATTRIBUTES_BYTES):
+            raise ValueError(f"attributes: at most {MAX_CONTEXT_KEYS} keys and {MAX_ATTRIBUTES_BYTES} bytes")
+        return value
+
+    @field_validator("context")
+    @classmethod
+    def _context_size(cls, value: dict | None) -> dict | None:
+        if value is not None and len(value) > MAX_CONTEXT_KEYS:
+            raise ValueError(f"context has more than {MAX_CONTEXT_KEYS} keys")
+        return value
+
+    def all_rules(self) -> list[Rule]:
+        """Filter rules from `filters` (shorthand or list) and `rules`, in that order."""
+        out: list[Rule] = []
+        if isinstance(self.filters, Filters):
+            out += self.filters.rules()
+        elif self.filters:
+            out += self.filters
+        out += self.rules or []
+        if len(out) > MAX_RULES:
+            raise ValueError(f"at most {MAX_RULES} rules")
+        return out
+
+    @model_validator(mode="after")
+    def _rules_count(self) -> "RecommendRequest":
+        self.all_rules()
+        if self.placements and len({p.placement_id for p in self.placements}) != len(self.placements):
+            raise ValueError("placement ids must be unique")
         return self
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Settings, settings
 from ..stores.artefacts import ArtefactStore
-from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantStore
+from ..stores.dynamo import ExposureStore, InteractionStore, ItemStore, ModelRegistry, TenantStore
 from ..stores.usage import UsageStore
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ class Container:
     @cached_property
     def interactions(self) -> InteractionStore:
         return InteractionStore(self.settings.interactions_table, self.settings.sessions_table)
+
+    @cached_property
+    def exposures(self) -> ExposureStore:
+        return ExposureStore(self.settings.exposures_table)
 
     @cached_property
     def registry(self) -> ModelRegistry:

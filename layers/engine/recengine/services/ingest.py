@@ -42,5 +42,8 @@ def record_interactions(store: InteractionStore, tenant_id: str, events: list[di
     if users is not None:
         count_new_users(store, tenant_id, {e["user_id"] for e in prepared if e.get("user_id")}, users, now)
     accepted, duplicates = store.append(tenant_id, prepared)
+    from .attribution import log_outcomes
+
+    log_outcomes(tenant_id, prepared, set(accepted))
     return {"accepted": len(accepted), "duplicates": len(duplicates), "event_ids": [e["event_id"] for e in prepared],
             "duplicate_event_ids": duplicates}

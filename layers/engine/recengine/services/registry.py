@@ -71,8 +71,9 @@ def split_holdout(data: TrainingData, fraction: float = HOLDOUT_FRACTION, min_ev
             histories.append((history, [float(weights[i]) for i in seen]))
             hidden.append(targets)
     kept = np.flatnonzero(keep)
+    contexts = [data.contexts[i] for i in kept] if data.contexts is not None else None
     train = TrainingData([data.user_ids[i] for i in kept], [item_ids[i] for i in kept], weights[kept],
-                         stamps[kept])
+                         stamps[kept], contexts)
     return Holdout(train, histories, hidden, held_events)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from aws_lambda_powertools import Logger
 
 from ..engine.errors import ArtefactError
-from ..engine.model import ARTEFACT_FILES, RecommenderModel
+from ..engine.model import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, RecommenderModel
 from ..errors import NotFoundError
 from ..stores.artefacts import ArtefactStore
 from ..stores.dynamo import InteractionStore, ModelRegistry
@@ -110,7 +110,7 @@ class ModelCache:
     def _load(self, tenant_id: str, model_id: str) -> RecommenderModel:
         started = time.perf_counter()
         directory = self.cache_dir / tenant_id / model_id
-        self.artefacts.download(tenant_id, model_id, ARTEFACT_FILES, directory)
+        self.artefacts.download(tenant_id, model_id, ARTEFACT_FILES, directory, OPTIONAL_ARTEFACT_FILES)
         try:
             model = RecommenderModel.load(directory)
         except ArtefactError:

@@ -36,15 +36,18 @@ def new_model_id(algorithm: str, version: int) -> str:
 def read_training_data(store: InteractionStore, tenant_id: str, progress: Callable[[dict], None] | None = None
                        ) -> tuple[TrainingData, str]:
     users, items, weights, stamps, last_sk = [], [], [], [], ""
+    contexts: list[dict | None] = []  # what context-aware ranking learns from (None: the event had none)
     for n, row in enumerate(store.tenant_events(tenant_id), start=1):
         users.append(row["user_id"])
         items.append(row["item_id"])
         weights.append(float(row["weight"]))
         stamps.append(float(row.get("ts", 0.0)))
+        contexts.append(row.get("context") or None)
         last_sk = row["sk"]
         if progress and n % 50_000 == 0:
             progress({"stage": "read", "events": n})
-    data = TrainingData(users, items, np.asarray(weights, dtype=np.float64), np.asarray(stamps, dtype=np.float64))
+    data = TrainingData(users, items, np.asarray(weights, dtype=np.float64), np.asarray(stamps, dtype=np.float64),
+                        contexts)
     return data, last_sk
 
 

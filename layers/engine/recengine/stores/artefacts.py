@@ -60,8 +60,10 @@ class ArtefactStore:
             raise StoreError(f"object upload failed ({exc.response['Error']['Code']})") from exc
         return f"s3://{self.bucket}/{key}"
 
-    def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path) -> Path:
-        """Fetches the named files into directory atomically (a partial download is never used)."""
+    def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path,
+                 optional: Iterable[str] = ()) -> Path:
+        """Fetches the named files into directory atomically (a partial download is never used);
+        `optional` ones may be absent (artefacts written before those files existed)."""
         directory = Path(directory)
         if directory.exists():
             return directory
@@ -69,9 +71,15 @@ class ArtefactStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         prefix = model_prefix(tenant_id, model_id)
+        optional = set(optional)
         try:
             for name in names:
-                self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
+                try:
+                    self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
+                except ClientError as exc:
+                    if name in optional and exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
+                        continue
+                    raise
         except ClientError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             code = exc.response["Error"]["Code"]

@@ -232,6 +232,31 @@ class TenantStore(_Table):
         except ClientError as exc:
             raise _fail("update_item", exc) from exc
 
+    # The nightly batch generation setting lives on the tenant record, beside the plan: one row
+    # read per tenant by the schedule, and no other table for the admin CLI to keep in step.
+    def set_nightly_batch(self, tenant_id: str, setting: dict | None) -> None:
+        """Sets (or, with None, removes) `nightly_batch`; NotFoundError for an unknown tenant."""
+        kwargs: dict[str, Any] = {"UpdateExpression": "REMOVE nightly_batch"}
+        if setting is not None:
+            kwargs = {"UpdateExpression": "SET nightly_batch = :s",
+                      "ExpressionAttributeValues": serialize({":s": setting})}
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize({"pk": f"tenant#{tenant_id}"}),
+                                ConditionExpression="attribute_exists(pk)", **kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFoundError(f"tenant {tenant_id!r} not found") from exc
+            raise _fail("update_item", exc) from exc
+
+    def nightly_batch(self, tenant_id: str) -> dict | None:
+        row = self._get({"pk": f"tenant#{tenant_id}"}, consistent=True) or {}
+        return row.get("nightly_batch")
+
+    def nightly_batches(self) -> list[tuple[str, dict]]:
+        """(tenant id, setting) of every tenant that enabled nightly batches (a scan of a small table)."""
+        return sorted(((row["tenant_id"], row["nightly_batch"]) for row in self._scan()
+                       if row["pk"].startswith("tenant#") and row.get("nightly_batch")), key=lambda r: r[0])
+
 
 # ---------------------------------------------------------------------- catalogue
 def encode_cursor(key: dict | None) -> str | None:
@@ -571,3 +596,52 @@ class ModelRegistry(_Table):
                 raise NotFoundError(f"job {job_id!r} not found") from exc
             raise _fail("update_item", exc) from exc
         return len(out["Attributes"]["done_chunks"]["NS"])
+
+
+class ExposureStore(_Table):
+    """Every served list, keyed by tenant and pseudonymous user: read back for frequency caps and
+    exported for attribution (joined with outcomes by request id). Rows expire after RETENTION_S."""
+
+    RETENTION_S = 30 * 86400
+
+    @staticmethod
+    def _pk(tenant_id: str, user_key: str) -> str:
+        return f"{tenant_id}#{user_key}"
+
+    def put(self, record: dict) -> None:
+        """Writes one exposure.v1 record (as records.exposure_record builds it)."""
+        sk = f"{int(record['ts'] * 1000):015d}#{record['request_id']}#{record.get('placement') or '-'}"
+        self._put({**record, "pk": self._pk(record["tenant_id"], record["user_key"]), "sk": sk,
+                   "expires_at": int(record["ts"]) + self.RETENTION_S})
+
+    NULLABLE = ("session_key", "surface", "placement", "model_id")
+
+    @classmethod
+    def as_record(cls, row: dict) -> dict:
+        """The exposure.v1 record a row holds (the store drops nulls and adds its keys)."""
+        record = {k: v for k, v in row.items() if k not in ("pk", "sk", "expires_at")}
+        for name in cls.NULLABLE:
+            record.setdefault(name, None)
+        record["items"] = [{"id": i["id"], "position": int(i["position"]), "score": float(i["score"])}
+                           for i in record.get("items") or ()]
+        record["ts"] = float(record["ts"])
+        return record
+
+    def recent(self, tenant_id: str, user_key: str, since_ts: float, limit: int = 500) -> list[dict]:
+        """The user's exposures since `since_ts`, newest first (at most `limit`)."""
+        rows = self._query(KeyConditionExpression="pk = :p AND sk >= :s",
+                           ExpressionAttributeValues=serialize({":p": self._pk(tenant_id, user_key),
+                                                                ":s": f"{int(since_ts * 1000):015d}"}),
+                           ScanIndexForward=False, Limit=min(limit, 1000))
+        out = []
+        for row in rows:
+            out.append(row)
+            if len(out) >= limit:
+                break
+        return out
+
+    def tenant_exposures(self, tenant_id: str, since_ts: float = 0.0) -> Iterator[dict]:
+        """All the tenant's exposures in time order (GSI by_tenant), for export."""
+        return self._query(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t AND sk >= :s",
+                           ExpressionAttributeValues=serialize({":t": tenant_id,
+                                                                ":s": f"{int(since_ts * 1000):015d}"}))

@@ -1,0 +1,66 @@
+"""Attribution: interactions that name a served list's request id are its outcomes. Outcome
+records go to the log as they arrive; both logs can be exported as JSONL for the report CLI."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from aws_lambda_powertools import Logger
+
+from ..attribution.records import outcome_record, pseudonymous_id
+from ..stores.dynamo import ExposureStore, InteractionStore
+
+logger = Logger(child=True)
+
+
+def user_key(tenant_id: str, user_id: str | None, session_id: str | None) -> str | None:
+    """The pseudonymous key recommend used for the same caller (see recommend_request.identity)."""
+    if user_id and user_id.lower() != "anonymous":
+        return pseudonymous_id(tenant_id, f"user:{user_id}")
+    if session_id:
+        return pseudonymous_id(tenant_id, f"session:{session_id}")
+    return None
+
+
+def outcome_of(tenant_id: str, event: dict) -> dict | None:
+    """The outcome.v1 record of an interaction event that carries a request id, else None."""
+    key = user_key(tenant_id, event.get("user_id"), event.get("session_id"))
+    if not event.get("request_id") or key is None:
+        return None
+    try:
+        return outcome_record(request_id=event["request_id"], tenant_id=tenant_id, user_key=key,
+                              item_id=event["item_id"], type=event["type"],
+                              value=float(event["value"]) if event.get("value") is not None else None,
+                              ts=float(event.get("timestamp") or event.get("ts")), event_id=event["event_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def log_outcomes(tenant_id: str, events: Iterable[dict], accepted: set[str]) -> int:
+    """One structured `outcome` line per newly accepted event with a request id (retries of the
+    same event id are not logged twice)."""
+    n = 0
+    for event in events:
+        if event["event_id"] not in accepted:
+            continue
+        record = outcome_of(tenant_id, event)
+        if record is not None:
+            logger.info("outcome", extra={"outcome": record})
+            n += 1
+    return n
+
+
+def export_exposures(store: ExposureStore, tenant_id: str, since_ts: float = 0.0) -> Iterator[dict]:
+    for row in store.tenant_exposures(tenant_id, since_ts):
+        yield store.as_record(row)
+
+
+def export_outcomes(store: InteractionStore, tenant_id: str) -> Iterator[dict]:
+    """Outcomes of identified users (events with a user id; session-only events are in the log)."""
+    for row in store.tenant_events(tenant_id):
+        if not row.get("request_id"):
+            continue
+        event_id = row.get("event_id") or row["sk"].split("#", 1)[-1]  # the index keeps it in the sort key
+        record = outcome_of(tenant_id, {**row, "event_id": event_id, "value": None})
+        if record is not None:
+            yield record

@@ -1,0 +1,430 @@
+"""Generates docs/openapi.json from the code, so the published contract cannot drift from it.
+
+    python scripts/openapi.py           # writes docs/openapi.json
+    python scripts/openapi.py --check   # exits 1, with a diff summary, if the committed file is stale
+
+Where each part comes from:
+  * Powertools (`app.get_openapi_schema()` of every function's resolver, validation left off): the
+    paths, methods, operation ids and path parameters; summaries and descriptions come from the
+    route functions' docstrings (Powertools only takes them as decorator arguments).
+  * template.yaml: which functions serve the API and which routes are public (no API key).
+  * pydantic: request bodies and query parameters from the models the handlers parse (OPERATIONS),
+    response bodies from recengine.api.responses, all under components/schemas.
+  * recengine.api.problems: the problem+json error responses.
+"""
+
+# No `from __future__ import annotations`: tests load this file with importlib without registering
+# it in sys.modules, and dataclasses then cannot resolve string annotations.
+import argparse
+import difflib
+import inspect
+import json
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT / "layers" / "engine", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver  # noqa: E402
+from aws_lambda_powertools.event_handler.openapi.models import (APIKey, APIKeyIn, HTTPBearer, OpenAPI,  # noqa: E402
+                                                                Server, ServerVariable)
+from pydantic import AliasChoices, BaseModel  # noqa: E402
+
+import recengine  # noqa: E402
+from local.gateway import load_handler  # noqa: E402
+from local.template import Route, routes, stage_name  # noqa: E402
+from recengine.api import responses as r  # noqa: E402
+from recengine.api.problems import PROBLEM_JSON, TITLES  # noqa: E402
+from recengine.api.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
+
+OUTPUT = ROOT / "docs" / "openapi.json"
+TITLE = "recengine API"
+REF = "#/components/schemas/{model}"
+SECURITY = [{"ApiKey": []}, {"BearerKey": []}]  # either one: the authorizer accepts both
+
+
+@dataclass(frozen=True)
+class Op:
+    """What Powertools cannot see: the handler parses its input by hand and answers a plain dict."""
+
+    body: str | None = None  # the request body model, by its name in the handler's module
+    query: str | None = None  # the query-string model, by its name in the handler's module
+    ok: dict[int, str] = field(default_factory=lambda: {200: "OK."})
+    response: tuple[type[BaseModel], ...] = ()  # the success body; several: one of them
+    errors: tuple[int, ...] = ()  # beyond what every route of its kind can answer (see _error_statuses)
+
+
+_RECOMMEND = Op(body="RecommendRequest", response=(r.RecommendResponse, r.GroupedRecommendResponse),
+                errors=(402, 404, 408))
+# GET cannot carry objects (placements), so it always answers a single list.
+_RECOMMEND_GET = Op(query="RecommendRequest", response=(r.RecommendResponse,), errors=(402, 404, 408))
+_ACCEPTED = {202: "Accepted: the job runs on; poll `status_url` (also the Location header)."}
+
+# The one table of what each route parses and answers; keyed like template.yaml's routes.
+OPERATIONS: dict[tuple[str, str], Op] = {
+    ("GET", "/health"): Op(response=(r.Health,)),
+    ("POST", "/v1/items"): Op(body="UpsertItemsRequest", errors=(402,)),
+    ("GET", "/v1/items"): Op(query="ListItemsQuery", errors=(400,)),
+    ("GET", "/v1/items/{item_id}"): Op(),
+    ("DELETE", "/v1/items/{item_id}"): Op(ok={204: "Deactivated: the item is no longer recommended."}),
+    ("POST", "/v1/interactions"): Op(body="InteractionsRequest", errors=(402,),
+                                     ok={200: "OK: every event was a duplicate (by `event_id`).",
+                                         201: "Created: at least one event was new."}),
+    ("POST", "/v1/recommend"): _RECOMMEND,
+    ("GET", "/v1/recommend"): _RECOMMEND_GET,
+    ("POST", "/api/v1/recommend"): _RECOMMEND,
+    ("GET", "/api/v1/recommend"): _RECOMMEND_GET,
+    ("POST", "/v1/recommend/validate"): Op(body="RecommendRequest", response=(r.ValidateResponse,)),
+    ("POST", "/v1/similar"): Op(body="SimilarRequest", response=(r.SimilarResponse,), errors=(402, 404)),
+    ("GET", "/v1/billing/plans"): Op(),
+    ("GET", "/v1/billing/current"): Op(),
+    ("GET", "/v1/billing/usage"): Op(),
+    ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest"),
+    ("GET", "/v1/billing/invoices"): Op(),
+    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501,)),
+    ("GET", "/v1/models"): Op(response=(r.ModelList,)),
+    ("GET", "/v1/models/{model_id}"): Op(response=(r.ModelView,)),
+    ("POST", "/v1/models/{model_id}/promote"): Op(response=(r.ModelView,), errors=(409,)),
+    ("POST", "/v1/models/{model_id}/rollback"): Op(response=(r.ModelView,), errors=(409,)),
+    ("POST", "/v1/models/train"): Op(ok=_ACCEPTED, response=(r.JobAccepted,)),
+    ("GET", "/v1/models/jobs/{job_id}"): Op(response=(r.JobView,)),
+    ("POST", "/v1/recommendations/generate"): Op(body="GenerateRequest", ok=_ACCEPTED, response=(r.JobAccepted,)),
+    ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(r.JobView,)),
+}
+
+# Why each error happens; the body is always problem+json (API Gateway's own errors included).
+ERRORS: dict[int, str] = {
+    400: "the body is not valid JSON, or a parameter is malformed.",
+    401: "no API key (`x-api-key` or `Authorization: Bearer`), or an unknown or disabled one.",
+    402: "the overage budget or the plan's item/user limit is spent; nothing was counted.",
+    403: "the API key may not call this route, or a tenant header (X-Org-Id / X-Tenant-Id) names another tenant.",
+    404: "what the path or body names (item, model, job) does not exist for this tenant.",
+    408: "the request ran past its time budget (`timeout_ms`); nothing was served or billed. Retry.",
+    409: "the model is not in a state that allows this.",
+    415: "the body is not `application/json`.",
+    422: "the request does not match the schema: `errors[]` names each invalid field.",
+    429: "the usage plan's rate limit or monthly quota is reached.",
+    500: "an unexpected error; quote `request_id`.",
+    501: "no payment provider is configured for this deployment.",
+    503: "a backing service is unavailable; retry with backoff.",
+}
+RETRY_AFTER = (408, 429, 503)
+
+# `_canonical` in schemas.py flattens these by code, not from a table, so they are described here.
+RECOMMEND_SHAPES = ("`user: {user_id | userId, session_id | sessionId}` (e.g. `user.user_id`), or a bare "
+                    "`user: \"u1\"`, is read as `user_id`/`session_id`. Where the list is shown is `surface`, "
+                    "else `placement`, else `channel` (which is also kept as itself). Unknown fields are "
+                    "ignored and reported in the `ignored_fields` warning.")
+
+
+def _function_modules() -> dict[str, tuple[dict[str, Any], list[Route]]]:
+    """Each API function's module namespace (from its handler) and its template routes, by logical id."""
+    found: dict[str, tuple[dict[str, Any], list[Route]]] = {}
+    for route in routes():
+        if route.function not in found:
+            handler = inspect.unwrap(load_handler(route))  # past Logger's decorator, to the module
+            found[route.function] = (handler.__globals__, [])
+        found[route.function][1].append(route)
+    return dict(sorted(found.items()))
+
+
+def _tag(function: str) -> str:
+    return function.removesuffix("Function").lower()
+
+
+def _doc_parts(doc: str | None) -> tuple[str | None, str | None]:
+    """(summary, description) from a docstring: its first sentence, and the whole when longer."""
+    if not doc:
+        return None, None
+    text = inspect.cleandoc(doc)
+    first = " ".join(text.split("\n\n")[0].split())
+    summary = first.split(". ")[0].rstrip(".") + "."
+    description = "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+    return summary, (description if description != summary else None)
+
+
+def _add_model(schemas: dict[str, Any], model: type[BaseModel], mode: str) -> dict[str, str]:
+    """Puts the model and its `$defs` under components/schemas; returns a $ref to it."""
+    schema = model.model_json_schema(by_alias=True, mode=mode, ref_template=REF)
+    # Fields excluded from dumps (e.g. RecommendRequest.ignored_fields) are internal: never sent.
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            schema.get("properties", {}).pop(info.alias or name, None)
+            if name in schema.get("required", []):
+                schema["required"].remove(name)
+    for name, value in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+        if schemas.setdefault(name, value) != value:
+            raise SystemExit(f"two different schemas are named {name}: rename one of the models")
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _nested_alias_choices(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """(alias, canonical) for every AliasChoices in `model` and the models nested in it."""
+    out: list[tuple[str, str]] = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.validation_alias, AliasChoices):
+            aliases = [a for a in info.validation_alias.choices[1:] if isinstance(a, str)]
+            out += [(f"{prefix}{a}", f"{prefix}{name}") for a in aliases]
+        stack, nested = [(info.annotation, "")], {}
+        while stack:
+            t, suffix = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                nested[t] = suffix
+            inner = "[]" if typing.get_origin(t) is list else suffix
+            stack += [(arg, inner) for arg in typing.get_args(t)]
+        for sub, suffix in sorted(nested.items(), key=lambda kv: kv[0].__name__):
+            out += _nested_alias_choices(sub, f"{prefix}{name}{suffix}.")
+    return out
+
+
+def recommend_aliases() -> str:
+    """The aliases RecommendRequest accepts, from RECOMMEND_ALIASES and the nested models' AliasChoices."""
+    top = "; ".join(f"{', '.join(f'`{a}`' for a in aliases)} → `{canonical}`"
+                    for canonical, aliases in RECOMMEND_ALIASES.items())
+    nested = "; ".join(f"`{alias}` → `{canonical}`" for alias, canonical in _nested_alias_choices(RecommendRequest))
+    return (f"Other APIs' field names are accepted as aliases (the canonical name wins when both are sent): {top}; "
+            f"{nested}. {RECOMMEND_SHAPES}")
+
+
+def _scalar(schema: dict) -> bool:
+    options = schema.get("anyOf", [schema])
+    return all("$ref" not in o and o.get("type") in ("string", "integer", "number", "boolean", "null")
+               for o in options)
+
+
+def _scalar_list(schema: dict) -> bool:
+    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") != "null"]
+    return len(options) == 1 and options[0].get("type") == "array" and _scalar(options[0].get("items", {}))
+
+
+def _not_null(schema: dict) -> dict:
+    """A query parameter is absent, never null: drops the `null` option pydantic gives optional fields."""
+    options = [o for o in schema.get("anyOf", []) if o.get("type") != "null"]
+    if len(options) != 1:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**options[0], **rest}
+
+
+def query_parameters(model: type[BaseModel], list_fields: tuple[str, ...]) -> list[dict]:
+    """The model's fields a query string can carry: scalars, and comma-separated lists where the
+    handler splits them; objects (rules, placements...) need the POST body."""
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema["properties"].items():
+        if model.model_fields.get(name) is not None and model.model_fields[name].exclude:
+            continue
+        prop = _not_null(prop)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if name in list_fields and _scalar_list(prop):
+            param.update(style="form", explode=False, description="Comma-separated.")
+        elif not _scalar(prop):
+            continue
+        params.append(param)
+    return params
+
+
+def _error_statuses(route: Route, op: Op) -> list[int]:
+    statuses = {500, *op.errors}
+    if route.api_key_required:
+        statuses |= {401, 403, 429, 503}  # the gateway's key checks; the tenant lookup's table
+    if op.body:
+        statuses |= {400, 415, 422}
+    if op.query:
+        statuses.add(422)
+    if "{" in route.path:
+        statuses.add(404)
+    return sorted(statuses)
+
+
+def _response_name(status: int) -> str:
+    return "".join(TITLES[status].split())
+
+
+def _components(schemas: dict[str, Any]) -> dict[str, Any]:
+    problem = _add_model(schemas, r.Problem, "serialization")
+    responses = {}
+    for status, why in ERRORS.items():
+        response: dict[str, Any] = {"description": f"{TITLES[status]}: {why}",
+                                    "content": {PROBLEM_JSON: {"schema": problem}}}
+        if status in RETRY_AFTER:
+            response["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
+        responses[_response_name(status)] = response
+    return {
+        "schemas": schemas,
+        "responses": responses,
+        "headers": {
+            "RetryAfter": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+            "RequestId": {"description": "The request id (the caller's X-Request-Id when well formed); quote it "
+                                         "in support requests.", "schema": {"type": "string"}},
+            "Location": {"description": "Where to poll the job.", "schema": {"type": "string"}},
+        },
+        "securitySchemes": {
+            name: scheme.model_dump(by_alias=True, exclude_none=True, mode="json") for name, scheme in (
+                ("ApiKey", APIKey(**{"in": APIKeyIn.header}, name="x-api-key", description="The tenant's API key.")),
+                ("BearerKey", HTTPBearer(description="The same API key as `Authorization: Bearer <key>`.")))
+        },
+    }
+
+
+def _success(op: Op, schemas: dict[str, Any]) -> dict[str, Any]:
+    refs = [_add_model(schemas, m, "serialization") for m in op.response]
+    schema: dict[str, Any] = refs[0] if len(refs) == 1 else {"oneOf": refs} if refs else {"type": "object"}
+    out = {}
+    for status, why in sorted(op.ok.items()):
+        response: dict[str, Any] = {"description": why,
+                                    "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}}
+        if status != 204:
+            response["content"] = {"application/json": {"schema": schema}}
+        if status == 202:
+            response["headers"]["Location"] = {"$ref": "#/components/headers/Location"}
+        out[str(status)] = response
+    return out
+
+
+def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, schemas: dict[str, Any]) -> None:
+    """Adds to Powertools' operation what it cannot know: bodies, responses, errors, security."""
+    summary, description = _doc_parts(func.__doc__)
+    if summary:
+        operation["summary"] = summary
+    if description:
+        operation["description"] = description
+    operation["tags"] = [_tag(route.function)]
+    operation["security"] = SECURITY if route.api_key_required else []
+    if op.body:
+        model = namespace[op.body]
+        body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": _add_model(
+            schemas, model, "validation")}}}
+        if model is RecommendRequest:
+            body["description"] = recommend_aliases()
+        operation["requestBody"] = body
+    if op.query:
+        model = namespace[op.query]
+        operation["parameters"] = operation.get("parameters", []) + query_parameters(
+            model, tuple(namespace.get("LIST_QUERY_FIELDS", ())))
+        if model is RecommendRequest:
+            operation["description"] = "\n\n".join(filter(None, [operation.get("description"), recommend_aliases()]))
+    operation["responses"] = {**_success(op, schemas), **{
+        str(s): {"$ref": f"#/components/responses/{_response_name(s)}"} for s in _error_statuses(route, op)}}
+
+
+def _referenced(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            _referenced(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced(value, found)
+
+
+def _prune(document: dict) -> None:
+    """Drops schemas nothing refers to (Powertools adds its own validation-error models)."""
+    schemas = document["components"]["schemas"]
+    keep: set[str] = set()
+    _referenced({k: v for k, v in document.items() if k != "components"}, keep)
+    _referenced(document["components"]["responses"], keep)
+    frontier = set(keep)
+    while frontier:
+        found: set[str] = set()
+        _referenced([schemas[name] for name in frontier], found)
+        frontier = found - keep
+        keep |= found
+    document["components"]["schemas"] = {k: v for k, v in schemas.items() if k in keep}
+
+
+def _servers() -> list[dict]:
+    deployed = Server(url=f"https://{{api_id}}.execute-api.{{region}}.amazonaws.com/{stage_name()}",
+                      description="The deployed API (the stack's ApiUrl output).",
+                      variables={"api_id": ServerVariable(default="api_id", description="The ApiId output."),
+                                 "region": ServerVariable(default="us-east-1")})
+    local = Server(url="http://127.0.0.1:3000", description="The local stack (`make local`).")
+    return [s.model_dump(by_alias=True, exclude_none=True, mode="json") for s in (deployed, local)]
+
+
+def generate() -> dict:
+    """The merged OpenAPI document of every API function, as a plain dict."""
+    version = getattr(recengine, "__version__", "1.0.0")
+    schemas: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    tags = []
+    template_routes: dict[tuple[str, str], Route] = {}
+    for function, (namespace, function_routes) in _function_modules().items():
+        app = namespace.get("app")
+        if not isinstance(app, APIGatewayRestResolver):
+            raise SystemExit(f"{function}: its module has no APIGatewayRestResolver named `app`")
+        template_routes.update({(rt.method, rt.path): rt for rt in function_routes})
+        summary, description = _doc_parts(namespace.get("__doc__"))
+        tags.append({"name": _tag(function), "description": description or summary or function})
+        doc = app.get_openapi_schema(title=TITLE, version=version).model_dump(by_alias=True, exclude_none=True,
+                                                                              mode="json")
+        schemas.update(doc.get("components", {}).get("schemas", {}))
+        funcs = {(rt.method, rt.openapi_path): rt.func for rt in app._static_routes + app._dynamic_routes}
+        for path, item in doc["paths"].items():
+            for method, operation in item.items():
+                key = (method.upper(), path)
+                route = template_routes.get(key)
+                if route is None:
+                    raise SystemExit(f"{function} serves {method.upper()} {path}, which template.yaml lacks")
+                if key not in OPERATIONS:
+                    raise SystemExit(f"{method.upper()} {path} is not in OPERATIONS in scripts/openapi.py: add it")
+                _enrich(operation, route, OPERATIONS[key], namespace, funcs[key], schemas)
+                if method in paths.setdefault(path, {}):
+                    raise SystemExit(f"{method.upper()} {path} is served by two functions")
+                paths[path][method] = operation
+    operation_ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    if len(set(operation_ids)) != len(operation_ids):
+        raise SystemExit("duplicate operation ids: two route functions share a name and path")
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": version,
+                 "description": "Recommendations as a service: one API key per tenant, problem+json errors "
+                                "(RFC 9457). Generated from the code by scripts/openapi.py; do not edit."},
+        "servers": _servers(),
+        "security": SECURITY,
+        "tags": sorted(tags, key=lambda t: t["name"]),
+        "paths": paths,
+        "components": _components(schemas),
+    }
+    _prune(document)
+    OpenAPI.model_validate(document)  # Powertools' own models: the merged document is still OpenAPI
+    return document
+
+
+def render(document: dict) -> str:
+    """Pretty, key-sorted and newline-terminated, so the committed file diffs cleanly."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/openapi.json is stale")
+    args = parser.parse_args(argv)
+    fresh = render(generate())
+    if args.check:
+        current = OUTPUT.read_text() if OUTPUT.exists() else ""
+        if current == fresh:
+            print(f"{OUTPUT.relative_to(ROOT)} is up to date")
+            return 0
+        diff = list(difflib.unified_diff(current.splitlines(), fresh.splitlines(), "committed", "generated",
+                                         lineterm="", n=1))
+        changed = sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+        print(f"{OUTPUT.relative_to(ROOT)} is stale ({changed} lines differ); run `python scripts/openapi.py`")
+        print("\n".join(diff[:60]) + ("\n..." if len(diff) > 60 else ""))
+        return 1
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(fresh)
+    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(fresh)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
