@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: run test eval admin bench venv annoy-wheel build deploy lint clean
+.PHONY: run test eval admin bench venv annoy-wheel build deploy lint clean openapi
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ build: annoy-wheel
 ## make deploy: build, then a guided deploy into your own account
 deploy: build
 	$(VENV)/bin/sam deploy --guided --template-file $(SAM_BUILD_DIR)/template.yaml
+
+## make openapi: regenerate docs/openapi.json from the functions' routes and the pydantic models
+openapi: $(STAMP)
+	$(PY) scripts/openapi.py
 
 lint: $(STAMP)
 	$(VENV)/bin/sam validate --lint --region $(AWS_REGION)

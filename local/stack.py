@@ -130,6 +130,9 @@ Paste these:
   curl -s {base}/health
   curl -s -X POST {base}/v1/recommend -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "limit": 5}}'
+  curl -s -X POST {base}/v1/recommend -H 'Authorization: Bearer {api_key}' -H 'content-type: application/json' \\
+       -d '{{"user_id": "{user}", "surface": "home", "placements": [{{"placement_id": "hero", "limit": 2}}, {{"placement_id": "feed", "limit": 4}}], "deduplicate": true, "filters": {{"range": {{"price": {{"max": 100}}}}}}, "debug": true}}'
+  curl -s '{base}/v1/recommend?user_id={user}&limit=3&surface=home' -H 'x-api-key: {api_key}'
   curl -s -X POST {base}/v1/similar -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
        -d '{{"item_id": "item-00001", "limit": 5}}'
   curl -s -X POST {base}/v1/interactions -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\

@@ -14,7 +14,9 @@ app = create_app(logger)
 
 
 @app.post("/v1/interactions")
+@app.post("/api/v1/interactions")
 def post_interactions():
+    """Records a batch of events (or one bare event); an event with a `request_id` is an outcome of that list."""
     tenant = current_tenant(app)
     body = parse_body(app, InteractionsRequest)
     events = [e.model_dump() for e in body.interactions]

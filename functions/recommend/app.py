@@ -79,6 +79,7 @@ def _debug(query: service.Query, result: service.Result) -> dict:
 @app.post("/v1/recommend")
 @app.post("/api/v1/recommend")
 def recommend_post():
+    """A ranked list (or one per placement) for a user or session; see the request schema for aliases."""
     return _answer(parse_body(app, RecommendRequest))
 
 

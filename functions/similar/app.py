@@ -1,4 +1,4 @@
-"""POST /v1/similar: items similar to a given item."""
+"""POST /v1/similar (also /api/v1/similar): items similar to a given item."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,7 +14,9 @@ app = create_app(logger)
 
 
 @app.post("/v1/similar")
+@app.post("/api/v1/similar")
 def similar():
+    """Items most similar to `item_id` (alias `itemId`), best first; `limit` (alias `count`)."""
     tenant = current_tenant(app)
     body = parse_body(app, SimilarRequest)
     c = container()

@@ -175,6 +175,13 @@ def test_reference_002_recommend_example(stack):
                                                                              "algorithm": "deep-learning"},
                                  headers={"X-API-Key": key})
     assert status == 422 and problem["errors"][0]["field"] == "algorithm"
+    status, _, similar = request("POST", f"{base}/api/v1/similar", body={"itemId": "item-00001", "count": 5},
+                                 headers={"X-API-Key": key})
+    assert status == 200 and len(similar["items"]) == 5
+    status, _, recorded = request("POST", f"{base}/api/v1/interactions", headers={"X-API-Key": key},
+                                  body={"userId": "user-abc", "itemId": got["items"][0]["id"],
+                                        "interactionType": "purchase", "value": 1.0})
+    assert status == 201 and recorded["accepted"] == 1
 
 
 def test_reference_003_surface_contract(stack):

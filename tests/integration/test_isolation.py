@@ -16,7 +16,7 @@ from tests.integration.conftest import set_requests
 
 # Every route the template declares must be exercised below; a new route fails this test until it is.
 COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GET", "/v1/items/{item_id}"),
-           ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/v1/recommend"), ("GET", "/v1/recommend"),
+           ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/api/v1/interactions"), ("POST", "/api/v1/similar"), ("POST", "/v1/recommend"), ("GET", "/v1/recommend"),
            ("POST", "/v1/recommend/validate"), ("POST", "/api/v1/recommend"), ("GET", "/api/v1/recommend"),
            ("POST", "/v1/similar"), ("GET", "/v1/billing/plans"), ("GET", "/v1/billing/current"),
            ("GET", "/v1/billing/usage"), ("PUT", "/v1/billing/overage-cap"), ("GET", "/v1/billing/invoices"),
@@ -88,6 +88,7 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     _, _, rec = b_calls("POST", "/v1/recommend", body={"session_id": session, "limit": 5})
     assert "new_session" in {w["code"] for w in rec["warnings"]} and all(i["id"].startswith("b-") for i in rec["items"])
     assert b_calls("POST", "/v1/similar", body={"item_id": item})[0] == 404
+    assert b_calls("POST", "/api/v1/similar", body={"itemId": item, "count": 3})[0] == 404
     _, _, got = b_calls("GET", "/v1/recommend", query={"user_id": user, "limit": "5"})
     assert all(i["id"].startswith("b-") for i in got["items"])
     _, _, got = b_calls("GET", "/api/v1/recommend", query={"customerId": user})
@@ -105,6 +106,8 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     assert container().items.get(a.tenant_id, item)["metadata"]["title"] == data.items[0]["title"]
     assert b_calls("POST", "/v1/interactions", body={"user_id": user, "session_id": session, "item_id": item,
                                                      "type": "purchase"})[0] == 201
+    assert b_calls("POST", "/api/v1/interactions", body={"userId": user, "itemId": item,
+                                                         "interactionType": "click"})[0] == 201
     assert container().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert container().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
 
@@ -138,9 +141,9 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     current = b_calls("GET", "/v1/billing/current")[2]
     assert current["tenant_id"] == b.tenant_id
     b_usage = b_calls("GET", "/v1/billing/usage")[2]
-    # B's own March calls: five answered recommends and one interaction (the similar and model 404s and the
-    # validation are not billed).
-    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 6
+    # B's own March calls: five answered recommends and two interaction batches (the similar and model
+    # 404s and the validation are not billed).
+    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 7
     assert b_usage["items_used"] == 51 and b_usage["users_used"] == 31  # its 50 and 30, plus A's ids sent by B
     assert b_calls("PUT", "/v1/billing/overage-cap", body={"cap_amount": 1.0})[0] == 200
     b_invoices = b_calls("GET", "/v1/billing/invoices")[2]["invoices"]

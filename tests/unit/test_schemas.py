@@ -86,3 +86,17 @@ def test_tenant_ids_cannot_carry_key_separators():
     for bad in ("a#b", "", "UPPER", "-lead", "x" * 64):
         with pytest.raises(ValueError):
             Tenant(bad, "n", "growth", 0.0)
+
+
+def test_similar_and_interactions_accept_camel_case_names():
+    from recengine.api.schemas import SimilarRequest
+
+    assert SimilarRequest.model_validate({"itemId": "i", "count": 5}).model_dump() == \
+        SimilarRequest.model_validate({"item_id": "i", "limit": 5}).model_dump()
+    camel = InteractionsRequest.model_validate({"userId": "u", "itemId": "i", "interactionType": "purchase",
+                                                "value": 1.0, "requestId": "r-1", "eventId": "e-1"})
+    snake = InteractionsRequest.model_validate({"user_id": "u", "item_id": "i", "type": "purchase", "value": 1.0,
+                                                "request_id": "r-1", "event_id": "e-1"})
+    assert camel.model_dump() == snake.model_dump()
+    with pytest.raises(ValidationError):
+        InteractionsRequest.model_validate({"userId": "u", "itemId": "i", "interactionType": "purchase", "colour": 1})

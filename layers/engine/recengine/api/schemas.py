@@ -77,15 +77,25 @@ class ListItemsQuery(_Strict):
     search: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
 class InteractionIn(_Strict):
-    user_id: Id | None = None
-    session_id: ShortId | None = None
-    item_id: Id
-    type: InteractionType
+    """One event; camelCase names (userId, itemId, interactionType, ...) are accepted too."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    user_id: Id | None = Field(default=None, validation_alias=_alias("user_id", "userId", "customerId"))
+    session_id: ShortId | None = Field(default=None, validation_alias=_alias("session_id", "sessionId"))
+    item_id: Id = Field(validation_alias=_alias("item_id", "itemId"))
+    type: InteractionType = Field(validation_alias=_alias("type", "interactionType", "interaction_type"))
     value: float | None = Field(default=None, ge=0, le=1000)
     timestamp: float | datetime | None = None
-    event_id: ShortId | None = None
-    request_id: ShortId | None = None
+    event_id: ShortId | None = Field(default=None, validation_alias=_alias("event_id", "eventId"))
+    # The served list this event answers (recommend's rec_id / meta.request_id): makes it an outcome.
+    request_id: ShortId | None = Field(default=None, validation_alias=_alias("request_id", "requestId", "rec_id",
+                                                                               "recId", "interactionId"))
     context: dict[str, str | int | float | bool | None] | None = None
 
     @model_validator(mode="after")
@@ -109,7 +119,7 @@ class InteractionsRequest(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _single(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "interactions" not in data and "item_id" in data:
+        if isinstance(data, dict) and "interactions" not in data and ("item_id" in data or "itemId" in data):
             return {"interactions": [data]}
         return data
 
@@ -298,9 +308,11 @@ class RecommendRequest(BaseModel):
 
 
 class SimilarRequest(_Strict):
-    item_id: Id
-    limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
-    model_id: ModelId | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    item_id: Id = Field(validation_alias=_alias("item_id", "itemId"))
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, validation_alias=_alias("limit", "count", "k"))
+    model_id: ModelId | None = Field(default=None, validation_alias=_alias("model_id", "model_name", "modelId"))
 
 
 MAX_SEGMENT_USERS = 10_000
