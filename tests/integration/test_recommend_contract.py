@@ -335,3 +335,31 @@ def test_outcomes_join_their_exposures_in_the_exported_logs(shop, api, tmp_path,
     assert group["lists"] == 3 and group["impressions"] == 12
     assert group["ctr"] == pytest.approx(2 / 12) and group["conversion"] == pytest.approx(1 / 12)
     assert "user-0010" not in exposures.read_text() + outcomes.read_text()
+
+
+def test_deduplicate_without_placements_is_explained(shop, api):
+    caller, _, _ = shop
+    body = rec(api, caller, {"user_id": "user-0001", "deduplicate": True})[2]
+    assert "deduplicate_without_placements" in codes(body) and len(body["items"]) == 10
+
+
+def test_a_failed_exposure_write_still_serves_and_says_so(shop, api, monkeypatch):
+    from recengine.errors import StoreError
+    from recengine.stores.dynamo import ExposureStore
+
+    caller, _, _ = shop
+
+    def down(self, record):
+        raise StoreError("put_item failed (ProvisionedThroughputExceededException)")
+
+    monkeypatch.setattr(ExposureStore, "put", down)
+    status, _, body = rec(api, caller, {"user_id": "user-0001", "limit": 3})
+    assert status == 200 and len(body["items"]) == 3 and "exposure_not_stored" in codes(body)
+
+
+def test_a_frequency_cap_without_an_exposure_log_is_reported(shop):
+    caller, _, _ = shop
+    c = container()
+    query = service.Query(caller.tenant_id, "user-0001", user_key=None, frequency_cap=(1, 3600.0))
+    result = service.serve(service.Deps(c.models, c.interactions, c.items, c.popularity, None), query)
+    assert "frequency_cap_unavailable" in codes({"warnings": result.warnings}) and result.items
