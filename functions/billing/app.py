@@ -38,21 +38,25 @@ class CheckoutRequest(BaseModel):
 
 @app.get("/v1/billing/plans")
 def plans():
+    """The plans and their limits and prices (public)."""
     return json_response(app, 200, {"plans": billing.plan_catalogue()})
 
 
 @app.get("/v1/billing/current")
 def current():
+    """The tenant's plan and the current billing period."""
     return json_response(app, 200, billing.subscription(current_tenant(app)))
 
 
 @app.get("/v1/billing/usage")
 def usage():
+    """This period's metered calls, overage, and item and user counts against the plan."""
     return json_response(app, 200, billing.usage_report(container().usage, current_tenant(app)))
 
 
 @app.put("/v1/billing/overage-cap")
 def overage_cap():
+    """Sets this period's overage budget (402 once it is spent)."""
     tenant = current_tenant(app)
     body = parse_body(app, OverageCapRequest)
     report = billing.set_overage_cap(container().usage, tenant, body.cap_amount)
@@ -62,11 +66,13 @@ def overage_cap():
 
 @app.get("/v1/billing/invoices")
 def invoices():
+    """One invoice per closed billing period."""
     return json_response(app, 200, {"invoices": billing.invoices(container().usage, current_tenant(app))})
 
 
 @app.post("/v1/billing/checkout")
 def checkout():
+    """Starts a plan change through the payment provider (501 until one is configured)."""
     tenant = current_tenant(app)
     body = parse_body(app, CheckoutRequest)
     return json_response(app, 200, billing.checkout(container().payments, tenant, body.plan_id, body.interval))

@@ -12,6 +12,7 @@ app = create_app(logger)
 
 @app.get("/health")
 def health():
+    """Liveness: the service answers (no key needed)."""
     return json_response(app, 200, {"status": "ok", "version": __version__})
 
 

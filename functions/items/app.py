@@ -19,6 +19,7 @@ app = create_app(logger)
 
 @app.post("/v1/items")
 def upsert_items():
+    """Creates or updates up to 500 items; fields other than id and active become metadata."""
     tenant = current_tenant(app)
     body = parse_body(app, UpsertItemsRequest)
     result = catalogue.upsert_items(container().items, tenant.tenant_id, [i.model_dump() for i in body.items],
@@ -28,6 +29,7 @@ def upsert_items():
 
 @app.get("/v1/items")
 def list_items():
+    """One page of the catalogue in id order, optionally filtered by a search string."""
     tenant = current_tenant(app)
     query = parse_query(app, ListItemsQuery)
     try:
@@ -39,12 +41,14 @@ def list_items():
 
 @app.get("/v1/items/<item_id>")
 def get_item(item_id: str):
+    """One catalogue item."""
     tenant = current_tenant(app)
     return json_response(app, 200, catalogue.get_item(container().items, tenant.tenant_id, unquote(item_id)))
 
 
 @app.delete("/v1/items/<item_id>")
 def delete_item(item_id: str):
+    """Deactivates the item: it is never recommended again."""
     tenant = current_tenant(app)
     catalogue.deactivate_item(container().items, tenant.tenant_id, unquote(item_id))
     return Response(status_code=204, body="", headers={"X-Request-Id": request_id(app)})

@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from recengine.api.http import accepted, create_app, current_tenant, json_response
 from recengine.api.schemas import JobView, ModelView
 from recengine.errors import NotFoundError
+from recengine.services import jobs
 from recengine.services import registry as models
 from recengine.services.container import container
 from recengine.services.training import start_training_job
@@ -69,8 +70,9 @@ def train():
 @app.get("/v1/models/jobs/<job_id>")
 def get_job(job_id: str):
     tenant = current_tenant(app)
-    job = container().registry.get_job(tenant.tenant_id, unquote(job_id))
-    if job is None:
+    # A job whose Lambda died stays `running` in its row: reported (and recorded) as timed out.
+    job = jobs.get_job(container().registry, tenant.tenant_id, unquote(job_id), timeouts=jobs.JobTimeouts.from_env())
+    if job is None or job.get("kind", "train") != "train":
         raise NotFoundError(f"training job {unquote(job_id)!r} not found")
     return json_response(app, 200, JobView.model_validate(job).model_dump(exclude_none=True))
 

@@ -5,25 +5,34 @@
   key rotate --tenant ID                                   new key on the same plan; older keys disabled
   key revoke --key-id ID                                   disable one key
   plan change --tenant ID --plan PLAN                      move the tenant's keys to another usage plan
+  tenant nightly --tenant ID [--algorithm A] [--count N]   nightly batch generation for the tenant's users
+  tenant nightly --tenant ID --off                         stop the tenant's nightly batch generation
+  train --tenant ID [--force]                              train the tenant's model now, with a progress bar
 
 Target: --stack-name NAME reads a deployed stack's outputs (CloudFormation); --local reads the running
 local stack's .local-stack/state.json (or --state-file); otherwise TENANTS_TABLE, USAGE_TABLE and
-USAGE_PLAN_IDS ("starter=<id>,growth=<id>,enterprise=<id>") from the environment."""
+USAGE_PLAN_IDS ("starter=<id>,growth=<id>,enterprise=<id>") from the environment (train reads the
+functions' ITEMS_TABLE, INTERACTIONS_TABLE, SESSIONS_TABLE, MODELS_TABLE, TENANTS_TABLE, MODEL_BUCKET)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Mapping
 
+from ..engine.model import ALGORITHMS
 from ..errors import DomainError
 from ..plans import PLANS
-from ..stores.dynamo import TenantStore
+from ..stores.artefacts import ArtefactStore
+from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantStore
 from ..stores.usage import UsageStore
-from .aws import ApiKeys, make_client
-from .target import Target, from_env, from_stack, from_state_file
+from .aws import ApiKeys, make_client, stack_outputs
+from .target import Target, default_state_file, from_env, from_stack, from_state_file
 from .tenants import TenantAdmin
 
 REVOKE_NOTE = "Revoked keys are disabled in API Gateway and marked revoked in the tenants table; they are not deleted."
@@ -56,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--plan", required=True, choices=list(PLANS))
     create.add_argument("--tenant-id", help="lowercase letters, digits and dashes (default: from the name)")
     leaf(tenant, "list", "List tenants with their plans and API key ids.")
+    nightly = leaf(tenant, "nightly", "Turn the tenant's nightly batch generation (every user with events, "
+                                      "at 03:00 UTC) on or off.")
+    nightly.add_argument("--tenant", required=True)
+    nightly.add_argument("--algorithm", choices=list(ALGORITHMS), default="hybrid")
+    nightly.add_argument("--count", type=int, default=10, help="recommendations per user (1-100)")
+    nightly.add_argument("--off", action="store_true", help="stop the nightly generation")
 
     key = groups.add_parser("key", help="rotate and revoke API keys").add_subparsers(dest="action", required=True)
     rotate = leaf(key, "rotate", "Issue a new key on the tenant's plan, then revoke every older key. " + REVOKE_NOTE)
@@ -67,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     change = leaf(plan, "change", "Move the tenant's keys to the plan's usage plan and record the new plan.")
     change.add_argument("--tenant", required=True)
     change.add_argument("--plan", required=True, choices=list(PLANS))
+
+    train = groups.add_parser("train", help="train a tenant's model now",
+                              description="Train the tenant's model as the scheduled train function does (read, "
+                                          "evaluate on a holdout, fit, publish past the promotion guard), showing "
+                                          "progress on stderr.")
+    _target_options(train, defaults=False)
+    train.add_argument("--tenant", required=True)
+    train.add_argument("--force", action="store_true", help="train even without interactions newer than the live "
+                                                            "model's")
+    train.set_defaults(action=None)
     return parser
 
 
@@ -101,6 +126,12 @@ def run(args: argparse.Namespace, admin: TenantAdmin) -> dict:
                 "api_key": issued.value, "revoked_key_ids": revoked}
     if command == ("key", "revoke"):
         return {"tenant_id": admin.revoke_key(args.key_id), "revoked_key_ids": [args.key_id]}
+    if command == ("tenant", "nightly"):
+        if args.off:
+            admin.disable_nightly_batch(args.tenant)
+            return {"tenant_id": args.tenant, "nightly_batch": None}
+        return {"tenant_id": args.tenant,
+                "nightly_batch": admin.enable_nightly_batch(args.tenant, args.algorithm, args.count)}
     if command == ("plan", "change"):
         tenant = admin.change_plan(args.tenant, args.plan)
         return {"tenant_id": tenant.tenant_id, "plan": tenant.plan,
@@ -112,11 +143,17 @@ def render(args: argparse.Namespace, result: dict) -> str:
     if args.json:
         return json.dumps(result, indent=2, default=str)
     if "tenants" in result:
-        lines = [f"{'TENANT':<34} {'PLAN':<11} {'NAME':<24} ACTIVE KEYS"]
+        lines = [f"{'TENANT':<34} {'PLAN':<11} {'NAME':<24} {'NIGHTLY':<18} ACTIVE KEYS"]
         for t in result["tenants"]:
             active = [k["key_id"] for k in t["keys"] if not k["revoked"]]
-            lines.append(f"{t['tenant_id']:<34} {t['plan']:<11} {t['name'][:24]:<24} {', '.join(active) or '-'}")
+            lines.append(f"{t['tenant_id']:<34} {t['plan']:<11} {t['name'][:24]:<24} "
+                         f"{_nightly_text(t.get('nightly_batch')):<18} {', '.join(active) or '-'}")
         return "\n".join(lines)
+    if "trained" in result:
+        return _render_training(result)
+    if "nightly_batch" in result:
+        return f"tenant   {result['tenant_id']}\nnightly  {_nightly_text(result['nightly_batch'])}" + (
+            " per user, every night at 03:00 UTC" if result["nightly_batch"] else "")
     lines = [f"tenant   {result['tenant_id']}" + (f" (plan {result['plan']})" if "plan" in result else "")]
     if "key_id" in result:
         lines.append(f"key id   {result['key_id']}")
@@ -129,10 +166,169 @@ def render(args: argparse.Namespace, result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None, admin: TenantAdmin | None = None) -> int:
+def _nightly_text(setting: dict | None) -> str:
+    return f"{setting['algorithm']} x{setting['count']}" if setting else "off"
+
+
+# ---------------------------------------------------------------------- train
+TRAINING_VARS = {"TENANTS_TABLE": "TenantsTableName", "INTERACTIONS_TABLE": "InteractionsTableName",
+                 "SESSIONS_TABLE": "SessionsTableName", "ITEMS_TABLE": "ItemsTableName",
+                 "MODELS_TABLE": "ModelsTableName", "MODEL_BUCKET": "ModelBucketName"}
+
+
+@dataclass(frozen=True)
+class TrainingTarget:
+    """The tables and bucket a training reads and writes, with the endpoint and region to reach them."""
+
+    names: dict[str, str]  # TRAINING_VARS key -> physical name
+    source: str
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    def stores(self) -> dict[str, Any]:
+        """train_tenant's keyword arguments for these resources; clients are built on first use."""
+        dynamodb = make_client("dynamodb", self.endpoint_url, self.region) if self.endpoint_url or self.region \
+            else None
+        s3 = make_client("s3", self.endpoint_url, self.region) if self.endpoint_url or self.region else None
+        n = self.names
+        return {"tenants": TenantStore(n["TENANTS_TABLE"], dynamodb),
+                "interactions": InteractionStore(n["INTERACTIONS_TABLE"], n["SESSIONS_TABLE"], dynamodb),
+                "registry": ModelRegistry(n["MODELS_TABLE"], dynamodb),
+                "artefacts": ArtefactStore(n["MODEL_BUCKET"], s3), "items": ItemStore(n["ITEMS_TABLE"], dynamodb)}
+
+
+def _training_names(found: Mapping[str, str | None], where: str) -> dict[str, str]:
+    missing = [var for var in TRAINING_VARS if not found.get(var)]
+    if missing:
+        raise ValueError(f"{where} names no {', '.join(missing)}")
+    return {var: str(found[var]) for var in TRAINING_VARS}
+
+
+def resolve_training_target(args: argparse.Namespace) -> TrainingTarget:
+    """The same three targets as the tenant commands, read for the training's tables (the usage
+    plans are not needed, so the environment target needs no USAGE_PLAN_IDS)."""
+    if args.stack_name:
+        outputs = stack_outputs(args.stack_name, region=args.region)
+        found = {var: outputs.get(output) for var, output in TRAINING_VARS.items()}
+        return TrainingTarget(_training_names(found, f"stack {args.stack_name!r}"), f"stack {args.stack_name}",
+                              region=args.region)
+    if args.local or args.state_file:
+        path = args.state_file or default_state_file()
+        if not path.exists():
+            raise ValueError(f"no local stack state at {path}: is `make run` running?")
+        state = json.loads(path.read_text())
+        return TrainingTarget(_training_names(state.get("env", {}), str(path)), "local",
+                              endpoint_url=state.get("endpoint_url"), region=state.get("region"))
+    return TrainingTarget(_training_names(os.environ, "the environment"), "env")
+
+
+# Counts shown after the stage, in this order, when the record has them.
+_COUNTS = (("events", "events"), ("catalogue_items", "catalogue items"), ("interactions", "events"),
+           ("users", "users"), ("items", "items"), ("nnz", "user-item pairs"), ("eval_users", "eval users"),
+           ("holdout_events", "held-out events"))
+_METRICS = ("recall@20", "ndcg@10", "coverage@20")
+
+
+def _bar(fraction: float, width: int = 20) -> str:
+    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def describe_progress(info: dict) -> str:
+    """One line for one progress record of train_tenant: elapsed, stage, bar (ALS epochs), counts, loss."""
+    stage = str(info.get("stage", "?"))
+    label = stage + (f" ({info['fit']} fit)" if info.get("fit") else "")
+    parts = [f"{float(info.get('elapsed_s', 0.0)):7.1f}s", f"{label:<20}"]
+    if info.get("iteration") is not None and info.get("of"):
+        parts.append(f"{_bar(int(info['iteration']) / int(info['of']))} epoch {info['iteration']}/{info['of']}")
+    if info.get("round") is not None:
+        parts.append(f"round {info['round']}")
+    names = dict(_COUNTS, **({"nnz": "item-item weights"} if stage == "ease" else {}))
+    parts.extend(f"{int(info[key]):,} {names[key]}" for key, _ in _COUNTS if info.get(key) is not None)
+    if info.get("loss") is not None:
+        parts.append(f"loss {float(info['loss']):.5g}")
+    parts.extend(f"{m} {float(info[m]):.4f}" for m in _METRICS if info.get(m) is not None)
+    if stage == "done":
+        parts.append(f"{info.get('model_id')} is {info.get('status')}" + (f": {info['reason']}"
+                                                                         if info.get("reason") else ""))
+    return "  ".join(parts).rstrip()
+
+
+class ProgressDisplay:
+    """Draws train_tenant's progress on a terminal as one line redrawn in place (a new line per
+    finished phase); anywhere else (a pipe, CI's log) as one plain line per record."""
+
+    KEEP = ("loaded", "evaluated", "done")  # records whose line stays on screen
+
+    def __init__(self, stream: IO[str] | None = None, tty: bool | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) if tty is None else tty
+        self._drawn = 0
+
+    def __call__(self, info: dict) -> None:
+        line = describe_progress(info)
+        if not self.tty:
+            self.stream.write(line + "\n")
+        else:
+            columns = shutil.get_terminal_size((100, 20)).columns - 1
+            line = line[:columns]  # a wrapped line cannot be redrawn with \r
+            self.stream.write("\r" + line + " " * max(0, self._drawn - len(line)))
+            self._drawn = len(line)
+            if info.get("stage") in self.KEEP:
+                self.stream.write("\n")
+                self._drawn = 0
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = 0
+
+
+def run_training(args: argparse.Namespace, target: TrainingTarget, display: ProgressDisplay) -> dict:
+    from ..services.training import TrainingPolicy, train_tenant
+
+    stores = target.stores()
+    if stores["tenants"].get_tenant(args.tenant) is None:
+        raise DomainError(f"tenant {args.tenant!r} not found")
+    display.stream.write(f"training {args.tenant} ({target.source}){' --force' if args.force else ''}\n")
+    try:
+        record = train_tenant(**stores, tenant_id=args.tenant, force=args.force, policy=TrainingPolicy.from_env(),
+                              progress=display)
+    finally:
+        display.close()
+    if record is None:
+        return {"tenant_id": args.tenant, "trained": False,
+                "detail": "the tenant has no interactions yet" if args.force
+                else "no interactions newer than the last training (--force trains anyway)"}
+    return {"tenant_id": args.tenant, "trained": True, "model_id": record["model_id"], "status": record["status"],
+            "promotion_reason": record.get("promotion_reason"), "artefact": record.get("artefact"),
+            "metrics": record.get("metrics", {})}
+
+
+def _render_training(result: dict) -> str:
+    lines = [f"tenant   {result['tenant_id']}"]
+    if not result["trained"]:
+        return "\n".join(lines + [f"skipped  {result['detail']}"])
+    metrics = result["metrics"]
+    lines += [f"model    {result['model_id']} ({result['status']})",
+              f"why      {result.get('promotion_reason') or '-'}",
+              "metrics  " + ", ".join(f"{m} {float(metrics[m]):.4f}" for m in _METRICS if m in metrics)
+              + f"; {metrics.get('interactions', 0):,} events, {metrics.get('users', 0):,} users, "
+                f"{metrics.get('items', 0):,} items; {float(metrics.get('total_s', 0)):.1f} s",
+              f"artefact {result.get('artefact') or '-'}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, admin: TenantAdmin | None = None,
+         progress: ProgressDisplay | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = run(args, admin or admin_for(resolve_target(args)))
+        if args.group == "train":
+            result = run_training(args, resolve_training_target(args), progress or ProgressDisplay())
+        else:
+            result = run(args, admin or admin_for(resolve_target(args)))
     except (DomainError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

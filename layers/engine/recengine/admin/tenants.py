@@ -13,6 +13,7 @@ from typing import Callable
 from ..errors import NotFoundError
 from ..plans import PLANS
 from ..services import billing
+from ..services.jobs import NightlyBatch
 from ..stores.dynamo import Tenant, TenantStore
 from ..stores.usage import UsageStore
 from .aws import ApiKeys
@@ -69,13 +70,28 @@ class TenantAdmin:
 
     def list_tenants(self) -> list[dict]:
         bindings = self.tenants.key_bindings()
+        nightly = dict(self.tenants.nightly_batches())
         out = []
         for tenant in sorted(self.tenants.list_tenants(), key=lambda t: t.tenant_id):
             keys = [{"key_id": k["api_key_id"], "created_at": k.get("created_at"), "revoked": bool(k.get("revoked"))}
                     for k in bindings if k["tenant_id"] == tenant.tenant_id]
             out.append({"tenant_id": tenant.tenant_id, "name": tenant.name, "plan": tenant.plan,
-                        "created_at": tenant.created_at, "keys": sorted(keys, key=lambda k: k["created_at"] or 0)})
+                        "created_at": tenant.created_at, "keys": sorted(keys, key=lambda k: k["created_at"] or 0),
+                        "nightly_batch": nightly.get(tenant.tenant_id)})
         return out
+
+    def enable_nightly_batch(self, tenant_id: str, algorithm: str = "hybrid", count: int = 10) -> dict:
+        """Turns on (or changes) the tenant's nightly batch generation; returns the stored setting.
+        Validated here, at the CLI's edge, with the model the schedule reads it back with."""
+        self._tenant(tenant_id)
+        setting = NightlyBatch(algorithm=algorithm, count=count)
+        stored = {**setting.model_dump(), "updated_at": time.time()}
+        self.tenants.set_nightly_batch(tenant_id, stored)
+        return stored
+
+    def disable_nightly_batch(self, tenant_id: str) -> None:
+        self._tenant(tenant_id)
+        self.tenants.set_nightly_batch(tenant_id, None)
 
     def rotate_key(self, tenant_id: str) -> tuple[IssuedKey, list[str]]:
         """Issues a new key on the tenant's plan, then revokes (disables) every older key."""

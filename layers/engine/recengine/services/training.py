@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 
 from ..engine.als import ALSParams
 from ..engine.ease import EaseParams
-from ..engine.model import TrainingData, TrainParams, train_model
+from ..engine.model import RecommenderModel, TrainingData, TrainParams, train_model
 from ..errors import NotFoundError
 from ..stores.artefacts import ArtefactStore
 from ..stores.dynamo import InteractionStore, ItemStore, ModelRegistry, TenantStore
@@ -26,6 +26,7 @@ from .registry import apply_retention, evaluate_on_holdout, live_record, make_li
 
 logger = Logger(child=True)
 _ALPHABET = string.ascii_letters + string.digits
+Progress = Callable[[dict], None]
 
 
 def new_model_id(algorithm: str, version: int) -> str:
@@ -78,31 +79,93 @@ def _params_of(model_meta: dict) -> TrainParams:
                        w_ease=float(p["w_ease"]))
 
 
-def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
-                 artefacts: ArtefactStore, tenant_id: str, *, items: ItemStore | None = None, force: bool = False,
-                 params: TrainParams | None = None, tune_budget_s: float = 90.0,
-                 policy: TrainingPolicy | None = None) -> dict | None:
-    """Trains, evaluates and registers one tenant's model; it goes live only past the promotion
-    guard. None when there is nothing new to learn from.
+@dataclass(frozen=True)
+class FittedModel:
+    """A trained and evaluated model, not yet stored."""
+
+    model: RecommenderModel
+    metrics: dict  # holdout metrics, train_s and data counts, as stored with the version
+    stages_s: dict[str, float]  # wall time per stage (the scale bench reports them)
+
+
+def _tagged(progress: Progress, **tags: str) -> Progress:
+    """Tells the holdout fit's progress records from the full fit's (both report ALS iterations)."""
+    return lambda info: progress({**info, **tags})
+
+
+def fit_tenant_model(data: TrainingData, model_id: str, *, params: TrainParams | None = None,
+                     tune_budget_s: float = 90.0, catalogue: Mapping[str, Mapping] | None = None,
+                     progress: Progress | None = None) -> FittedModel:
+    """Everything a training does between reading the events and storing the artefact, with no
+    store involved, so that bench/train_scale.py measures exactly what the train function runs.
 
     Evaluation: the last 20% of events (by time) of users with >= 5 events are held out; a model
     with the same settings is fitted on the rest (tuning runs there) and scored on them. The
     published model is then fitted on everything with the hyper-parameters that tuning chose."""
+    emit: Progress = progress or (lambda info: None)
+    stages: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        stages[stage] = round(now - mark, 3)
+        mark = now
+
+    holdout = split_holdout(data)
+    lap("holdout_split")
+    metrics: dict = {"eval_users": 0}
+    if holdout.users:
+        emit({"stage": "evaluate", "eval_users": holdout.users, "holdout_events": holdout.held_events})
+        eval_model = train_model(holdout.train, model_id, params, _tagged(emit, fit="holdout"),
+                                 tune_budget_s=tune_budget_s, catalogue=catalogue)
+        lap("eval_fit")
+        metrics = evaluate_on_holdout(eval_model, holdout)
+        params = _params_of(eval_model.meta)
+        lap("evaluate")
+        emit({"stage": "evaluated", **metrics})
+        # Freed before the full fit: the peak is then one model and one copy of the events, not two.
+        del eval_model
+    del holdout
+    model = train_model(data, model_id, params, _tagged(emit, fit="full"), tune_budget_s=tune_budget_s,
+                        catalogue=catalogue)
+    lap("full_fit")
+    metrics.update({"train_s": stages["full_fit"], "interactions": len(data), "users": model.meta.get("users"),
+                    "items": model.n_items})
+    return FittedModel(model, metrics, stages)
+
+
+def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry: ModelRegistry,
+                 artefacts: ArtefactStore, tenant_id: str, *, items: ItemStore | None = None, force: bool = False,
+                 params: TrainParams | None = None, tune_budget_s: float = 90.0,
+                 policy: TrainingPolicy | None = None, progress: Progress | None = None) -> dict | None:
+    """Trains, evaluates (see fit_tenant_model) and registers one tenant's model; it goes live only
+    past the promotion guard. None when there is nothing new to learn from.
+
+    `progress` (the admin CLI's progress bar, a job's heartbeat) gets every progress record the log
+    gets, with the elapsed time; an error in it is logged and never fails the training."""
     policy = policy or TrainingPolicy()
     latest = interactions.latest_sort_key(tenant_id)
     if not latest or (latest <= tenants.trained_marker(tenant_id) and not force):
         return None
     log_extra = {"tenant_id": tenant_id}
-
-    def progress(info: dict) -> None:
-        logger.info("training progress", extra={**log_extra, **info,
-                                                 "elapsed_s": round(time.time() - started, 2)})
-
     started = time.time()
-    data, last_sk = read_training_data(interactions, tenant_id, progress)
+
+    def report(info: dict) -> None:
+        info = {**info, "elapsed_s": round(time.time() - started, 2)}
+        logger.info("training progress", extra={**log_extra, **info})
+        if progress is not None:
+            try:
+                progress(info)
+            except Exception:  # noqa: BLE001 - a display or heartbeat must not cost the training
+                logger.warning("progress callback failed", exc_info=True, extra=log_extra)
+
+    report({"stage": "read"})
+    data, last_sk = read_training_data(interactions, tenant_id, report)
     # Active catalogue items feed content vectors; those without interactions become cold items.
     catalogue = {row["item_id"]: row.get("metadata", {}) for row in (items.iter_items(tenant_id) if items else ())
                  if row.get("active", True)}
+    report({"stage": "loaded", "events": len(data), "catalogue_items": len(catalogue)})
     versions = registry.versions(tenant_id)
     version = max((v.get("version", 0) for v in versions), default=0) + 1
     model_id = new_model_id("hybrid", version)
@@ -110,19 +173,11 @@ def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry:
               "created_at": started, "interactions": len(data)}
     registry.put_version(tenant_id, record)
     try:
-        holdout = split_holdout(data)
-        metrics: dict = {"eval_users": 0}
-        if holdout.users:
-            progress({"stage": "evaluate", "eval_users": holdout.users, "holdout_events": holdout.held_events})
-            eval_model = train_model(holdout.train, model_id, params, progress, tune_budget_s=tune_budget_s,
-                                     catalogue=catalogue)
-            metrics = evaluate_on_holdout(eval_model, holdout)
-            params = _params_of(eval_model.meta)
-            progress({"stage": "evaluated", **metrics})
-        fit_started = time.time()
-        model = train_model(data, model_id, params, progress, tune_budget_s=tune_budget_s, catalogue=catalogue)
-        metrics.update({"train_s": round(time.time() - fit_started, 3), "total_s": round(time.time() - started, 3),
-                        "interactions": len(data), "users": model.meta.get("users"), "items": model.n_items})
+        fitted = fit_tenant_model(data, model_id, params=params, tune_budget_s=tune_budget_s, catalogue=catalogue,
+                                  progress=report)
+        model = fitted.model
+        metrics = {**fitted.metrics, "total_s": round(time.time() - started, 3)}
+        report({"stage": "upload", "model_id": model_id})
         with tempfile.TemporaryDirectory() as tmp:
             files = model.save(Path(tmp))
             location = artefacts.upload(tenant_id, model_id, files)
@@ -146,6 +201,8 @@ def train_tenant(tenants: TenantStore, interactions: InteractionStore, registry:
     logger.info("model trained", extra={**log_extra, "model_id": model_id, "status": record["status"],
                                         "items": model.n_items, "interactions": len(data), **metrics,
                                         "elapsed_s": round(time.time() - started, 2)})
+    report({"stage": "done", "model_id": model_id, "status": record["status"],
+            "reason": record.get("promotion_reason") or reason})
     return record
 
 
@@ -202,7 +259,7 @@ def run_training_job(tenants: TenantStore, interactions: InteractionStore, regis
     registry.update_job(tenant_id, job_id, {"status": "running", "started_at": time.time()})
     try:
         record = train_tenant(tenants, interactions, registry, artefacts, tenant_id, items=items, force=True,
-                              policy=policy)
+                              policy=policy, progress=job_heartbeat(registry, tenant_id, job_id))
     except Exception as exc:
         registry.update_job(tenant_id, job_id, {"status": "failed", "finished_at": time.time(),
                                                 "error": f"training failed ({type(exc).__name__})"})
@@ -214,6 +271,24 @@ def run_training_job(tenants: TenantStore, interactions: InteractionStore, regis
                   "model_status": record["status"], "detail": record.get("promotion_reason")}
     registry.update_job(tenant_id, job_id, fields)
     return registry.get_job(tenant_id, job_id) or {}
+
+
+HEARTBEAT_S = 30.0
+
+
+def job_heartbeat(registry: ModelRegistry, tenant_id: str, job_id: str, every_s: float = HEARTBEAT_S) -> Progress:
+    """Stamps `progress_at` on the job row (at most every `every_s`), so that the stuck-job check
+    (services/jobs.py) measures how long a job has been silent, not how long it has run."""
+    last = 0.0
+
+    def beat(info: dict) -> None:
+        nonlocal last
+        now = time.time()
+        if now - last >= every_s:
+            last = now
+            registry.update_job(tenant_id, job_id, {"progress_at": now})
+
+    return beat
 
 
 def thread_launcher(run: Launcher) -> Launcher:
