@@ -78,7 +78,7 @@ def test_only_answered_recommend_similar_and_interaction_calls_are_metered(aws, 
     api("GET", "/v1/items", caller=caller, query={})
     api("GET", "/health")
     api("GET", "/v1/billing/current", caller=caller)
-    assert api("POST", "/v1/recommend", caller=caller, body={"limit": 500})[0] == 422
+    assert api("POST", "/v1/recommend", caller=caller, body={"user_id": "u", "limit": 0})[0] == 422
     assert api("POST", "/v1/similar", caller=caller, body={"item_id": "missing"})[0] == 404
 
     report = usage(api, caller)
