@@ -92,7 +92,7 @@ def _params(kind: str):
 
     if kind == "als":  # ALS only, ALSParams() defaults
         return ALSParams()
-    if kind == "hybrid":  # the production default: ALS + pruned EASE (on <= 12k most popular items), w_ease 0.7
+    if kind == "hybrid":  # TrainParams defaults: ALS + pruned EASE (on <= 8k most popular items), w_ease 0.7
         return TrainParams(als=ALSParams(), ease=EaseParams(), w_ease=0.7)
     raise ValueError(kind)
 
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                                "recommend_10k_hybrid_content": "the same hybrid trained with synthetic item "
                                                                "metadata: the default algorithm adds content scores",
                                "recommend_1m": "random ALS-shaped factors (clustered, log-normal norms), annoy path",
-                               "train_<size>": "TrainParams() default: ALS + EASE on the <= 12k most popular items",
+                               "train_<size>": "TrainParams() default: ALS + EASE on the <= 8k most popular items",
                                "train_<size>_als": "ALSParams() only",
                                "peak_mb": "peak RSS of a fresh process, including the generated events as numpy str arrays",
                                "similar_100k": "the 1M-interaction 100k-item model (hybrid if it trained), default exact_limit",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.engine.ease import EaseParams, ease_scores, fit_ease, gram
+from recengine.engine.ease import EaseParams, ease_scores, fit_ease, gram, prune_inverse, spd_inverse
 from recengine.engine.model import RecommenderModel, TrainParams, train_model
 from recengine.engine.als import ALSParams
 from recengine.engine.sparse import CSR
-from recengine.engine.tuning import holdout, ndcg_at_10
+from recengine.engine.tuning import POP_NORMS, POP_PENALTIES, TOP_KS, holdout, ndcg_at_10, tune
 from tests.unit.test_engine import block_of, planted_blocks
 
 
@@ -41,6 +41,94 @@ def test_unpruned_ease_equals_the_closed_form():
     got = np.zeros(m.shape[::-1][:1] * 2)
     got[b.row_ids(), b.indices] = b.data
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def dense_of(m: CSR) -> np.ndarray:
+    out = np.zeros(m.shape)
+    out[m.row_ids(), m.indices] = m.data
+    return out
+
+
+def closed_form(m: CSR, l2: float, kappa: float, pop_norm: float, pop_penalty: float) -> np.ndarray:
+    """W = D^-a B D^(a-p), B the EASE weights of X D^-a (D: item counts), straight from the definition."""
+    x = (dense_of(m) > 0).astype(float)
+    counts = x.sum(axis=0)
+    xs = x * counts ** -pop_norm
+    g = xs.T @ xs
+    p = np.linalg.inv(g + np.diag(l2 + kappa * np.diag(g)))
+    b = -p / np.diag(p)
+    np.fill_diagonal(b, 0)
+    return b * (counts ** -pop_norm)[:, None] * (counts ** (pop_norm - pop_penalty))[None, :]
+
+
+def test_spd_inverse_is_in_place_and_matches_numpy():
+    rng = np.random.default_rng(4)
+    x = (rng.random((90, 37)) < 0.2).astype(np.float32)
+    a = x.T @ x + 3.0 * np.eye(37, dtype=np.float32)
+    want = np.linalg.inv(a.astype(np.float64))
+    work = a.copy()
+    got = spd_inverse(work, block=8)  # 37 = 4 blocks of 8 and one of 5
+    assert got is work and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
+def test_popularity_exponents_give_the_closed_form():
+    m = small_matrix(users=60, items=15)
+    for a, p in ((0.3, 0.0), (0.0, 0.25), (0.2, 0.1)):
+        b = fit_ease(m, EaseParams(l2=4.0, kappa=0.1, min_count=1, top_k=1000, pop_norm=a, pop_penalty=p))
+        np.testing.assert_allclose(dense_of(b), closed_form(m, 4.0, 0.1, a, p), rtol=1e-4, atol=1e-6)
+
+
+def test_the_penalty_is_applied_before_pruning():
+    m = small_matrix(users=80, items=20, seed=2)
+    k = 4
+    full = closed_form(m, 4.0, 0.1, 0.15, 0.3)
+    b = fit_ease(m, EaseParams(l2=4.0, kappa=0.1, min_count=1, top_k=k, pop_norm=0.15, pop_penalty=0.3))
+    for row in range(20):
+        cols, vals = b.row(row)
+        assert cols.size == k and np.all(np.diff(cols) > 0)  # sorted CSR rows
+        cut = np.sort(np.abs(full[row]))[-k]
+        assert set(cols.tolist()) == set(np.flatnonzero(np.abs(full[row]) >= cut).tolist())
+        np.testing.assert_allclose(vals, full[row, cols], rtol=1e-4, atol=1e-7)
+
+
+def test_pruning_one_inverse_at_several_k_gives_nested_top_weights():
+    m = small_matrix(users=60, items=16, seed=5)
+    kept = np.arange(16)
+    g = gram(m, kept)
+    counts = np.diag(g).astype(np.float64)
+    from recengine.engine.ease import ease_inverse
+
+    params = EaseParams(l2=3.0, kappa=0.0)
+    p = ease_inverse(g.copy(), counts, params)
+    before = p.copy()
+    pruned = prune_inverse(p, kept, counts, 16, 0.0, 0.2, (3, 6))
+    np.testing.assert_array_equal(p, before)  # the inverse is left for the next penalty
+    for row in range(16):
+        small, large = set(pruned[3].row(row)[0].tolist()), set(pruned[6].row(row)[0].tolist())
+        assert len(small) == 3 and len(large) == 6 and small < large
+
+
+def test_ease_fit_keeps_one_gram_sized_array(monkeypatch):
+    """The inverse is computed in place: peak numpy memory stays near one n x n float32 array, where
+    np.linalg.inv needed ~6 of them (the float64 copy, identity and result)."""
+    import tracemalloc
+
+    import recengine.engine.ease as ease_module
+
+    # Panels and buffers small against n^2, as they are at thousands of items (not under test here).
+    monkeypatch.setattr(ease_module, "_PAIR_CHUNK", 50_000)
+    monkeypatch.setattr(ease_module, "_SWEEP_BLOCK", 64)
+    monkeypatch.setattr(ease_module, "_PRUNE_ROWS", 64)
+    rng = np.random.default_rng(0)
+    users, items = 400, 1200
+    r, c = np.nonzero(rng.random((users, items)) < 0.05)
+    m = CSR.from_coo(r, c, np.ones(r.size), (users, items))
+    tracemalloc.start()
+    fit_ease(m, EaseParams(l2=10.0, min_count=1, top_k=50))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * items * items * 4
 
 
 def test_pruning_keeps_the_largest_weights_per_item_and_drops_rare_items():
@@ -119,6 +207,24 @@ def test_training_without_params_tunes_on_a_validation_split():
     tuning = model.meta["tuning"]
     assert tuning["validation_users"] == 250 and 0 < tuning["best_ndcg@10"] <= 1
     assert model.meta["params"]["als"]["factors"] > 0
+
+
+def test_tuning_chooses_the_item_item_family_on_validation_within_the_budget():
+    data = planted_blocks(n_users=300, n_items=90)
+    items, item_idx = np.unique(np.asarray(data.item_ids), return_inverse=True)
+    users, user_idx = np.unique(np.asarray(data.user_ids), return_inverse=True)
+    matrix = CSR.from_coo(user_idx, item_idx, data.weights, (users.size, items.size))
+    params, report = tune(matrix, budget_s=30.0)
+    assert report["validation_users"] == 300 and 0 < report["best_ndcg@10"] <= 1
+    chosen = report["item_item"]["params"]
+    assert chosen["pop_norm"] in POP_NORMS and chosen["pop_penalty"] in POP_PENALTIES
+    assert chosen["top_k"] in {min(k, items.size - 1) for k in TOP_KS}
+    if params.ease is not None:
+        assert params.ease.as_dict() == chosen and params.w_ease > 0
+    # No time left after the first candidate: one item-item candidate and the default ALS only.
+    _, hurried = tune(matrix, budget_s=0.0)
+    assert len({t["ease"]["l2"] for t in hurried["tried"] if "als" not in t}) == 1
+    assert len({t["als"]["factors"] for t in hurried["tried"] if "als" in t}) == 1
 
 
 def test_too_little_validation_data_keeps_the_defaults():
