@@ -142,3 +142,12 @@ def call():
         return invoke(method, path, api_event(method, path, **kwargs))
 
     return _call
+
+
+def local_state_file(aws, tmp_path: Path) -> Path:
+    """A local-stack state file naming the moto tables, bucket and plans (as `make run` writes it)."""
+    path = tmp_path / ".local-stack" / "state.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"pid": 0, "endpoint_url": None, "region": None, "usage_plan_ids": aws.plan_ids,
+                                "env": aws.env}))
+    return path

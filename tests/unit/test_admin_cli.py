@@ -13,15 +13,13 @@ from local.gateway import Gateway, KeyRegistry
 from recengine.admin import target as targets
 from recengine.admin.cli import main
 from recengine.services.container import container
+from tests.conftest import local_state_file
 
 
 @pytest.fixture
 def stack(aws, tmp_path):
     """A local-stack state file naming the moto resources, and a gateway watching it."""
-    state = tmp_path / ".local-stack" / "state.json"
-    state.parent.mkdir()
-    state.write_text(json.dumps({"pid": 0, "endpoint_url": None, "region": None, "usage_plan_ids": aws.plan_ids,
-                                 "env": aws.env}))
+    state = local_state_file(aws, tmp_path)
     return state, Gateway(keys=KeyRegistry(refresh_s=3600, state_file=state))
 
 

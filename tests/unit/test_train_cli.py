@@ -12,6 +12,7 @@ import pytest
 from recengine.admin import cli
 from recengine.admin.cli import ProgressDisplay, describe_progress, main
 from recengine.services.container import container
+from tests.conftest import local_state_file
 from tests.integration.test_promotion import seed_tenant
 
 
@@ -23,11 +24,7 @@ class Tty(io.StringIO):
 @pytest.fixture
 def state(aws, tmp_path):
     """A local-stack state file naming the moto tables and bucket (as `make run` writes it)."""
-    path = tmp_path / ".local-stack" / "state.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps({"pid": 0, "endpoint_url": None, "region": None, "usage_plan_ids": aws.plan_ids,
-                                "env": aws.env}))
-    return path
+    return local_state_file(aws, tmp_path)
 
 
 @pytest.fixture
