@@ -11,15 +11,12 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Literal, Mapping
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine.model import ALGORITHMS
-from ..errors import StoreError
-from ..stores.aws import serialize
 from ..stores.dynamo import InteractionStore, ModelRegistry, TenantStore
 from .batch import Dispatcher, start_batch_job
 
@@ -91,38 +88,12 @@ def _observe_chunks(registry: ModelRegistry, tenant_id: str, job: dict, now: flo
 def _record_timeout(registry: ModelRegistry, tenant_id: str, job: dict, now: float) -> bool:
     """Sets the job failed only if the row is still as read (same status, no newer heartbeat, no
     more chunks done): a job that finished or moved meanwhile keeps its own outcome. False when
-    the row had changed.
-
-    The conditional update is written here because ModelRegistry.update_job only conditions on
-    the row existing."""
-    names = {"#s": "status"}
-    values: dict[str, Any] = {":s": job["status"], ":failed": "failed", ":e": TIMED_OUT, ":now": now,
-                              ":idle": round(now - last_sign_of_life(job), 1)}
-    conditions = ["#s = :s"]
-    if job.get("progress_at") is not None:
-        conditions.append("progress_at = :p")
-        values[":p"] = job["progress_at"]
-    else:
-        conditions.append("attribute_not_exists(progress_at)")
-    if job.get("kind") == "batch":
-        done = _chunks_done(job)
-        if done:
-            conditions.append("size(done_chunks) = :n")
-            values[":n"] = done
-        else:
-            conditions.append("attribute_not_exists(done_chunks)")
-    key = {"tenant_id": tenant_id, "model_id": ModelRegistry.JOB_PREFIX + job["job_id"]}
-    try:
-        registry.db.update_item(
-            TableName=registry.name, Key=serialize(key),
-            UpdateExpression="SET #s = :failed, #err = :e, finished_at = :now, timed_out_after_s = :idle",
-            ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames={**names, "#err": "error"},
-            ExpressionAttributeValues=serialize(values))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise StoreError(f"update_item failed ({exc.response['Error'].get('Code', 'Unknown')})") from exc
-    return True
+    the row had changed."""
+    idle = round(now - last_sign_of_life(job), 1)
+    return registry.update_job_if_unchanged(
+        tenant_id, job["job_id"], {"status": "failed", "error": TIMED_OUT, "finished_at": now, "timed_out_after_s": idle},
+        status=job["status"], progress_at=job.get("progress_at"),
+        done_chunks=_chunks_done(job) if job.get("kind") == "batch" else None)
 
 
 def check_job(registry: ModelRegistry, tenant_id: str, job: dict, *, timeouts: JobTimeouts | None = None,
@@ -152,12 +123,8 @@ def get_job(registry: ModelRegistry, tenant_id: str, job_id: str, *, timeouts: J
 
 
 def tenant_jobs(registry: ModelRegistry, tenant_id: str, kind: str) -> list[dict]:
-    """The tenant's job rows of one kind (one query on the tenant's partition)."""
-    rows = registry._query(  # noqa: SLF001 - ModelRegistry has no job listing yet
-        KeyConditionExpression="tenant_id = :t AND begins_with(model_id, :j)", FilterExpression="#k = :k",
-        ExpressionAttributeNames={"#k": "kind"},
-        ExpressionAttributeValues=serialize({":t": tenant_id, ":j": ModelRegistry.JOB_PREFIX, ":k": kind}))
-    return [{k: v for k, v in row.items() if k != "model_id"} for row in rows]
+    """The tenant's job rows of one kind."""
+    return registry.jobs(tenant_id, kind)
 
 
 # ---------------------------------------------------------------------- nightly batch generation

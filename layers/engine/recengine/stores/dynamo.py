@@ -584,6 +584,43 @@ class ModelRegistry(_Table):
     def update_job(self, tenant_id: str, job_id: str, fields: dict) -> None:
         self.update_version(tenant_id, self.JOB_PREFIX + job_id, fields)
 
+    def update_job_if_unchanged(self, tenant_id: str, job_id: str, fields: dict, *, status: str,
+                                progress_at: float | None, done_chunks: int | None) -> bool:
+        """Writes `fields` only if the row still has this status, this heartbeat (None: none) and
+        this many finished chunks (None: none); False when it has moved on meanwhile."""
+        names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(fields)}}
+        values: dict[str, Any] = {":s": status, **{f":f{i}": v for i, v in enumerate(fields.values())}}
+        conditions = ["#s = :s"]
+        if progress_at is None:
+            conditions.append("attribute_not_exists(progress_at)")
+        else:
+            conditions.append("progress_at = :p")
+            values[":p"] = progress_at
+        if done_chunks:
+            conditions.append("size(done_chunks) = :n")
+            values[":n"] = done_chunks
+        else:
+            conditions.append("attribute_not_exists(done_chunks)")
+        try:
+            self.db.update_item(
+                TableName=self.name, Key=serialize({"tenant_id": tenant_id, "model_id": self.JOB_PREFIX + job_id}),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _fail("update_item", exc) from exc
+        return True
+
+    def jobs(self, tenant_id: str, kind: str) -> list[dict]:
+        """The tenant's job rows of one kind (one query on the tenant's partition)."""
+        rows = self._query(
+            KeyConditionExpression="tenant_id = :t AND begins_with(model_id, :j)", FilterExpression="#k = :k",
+            ExpressionAttributeNames={"#k": "kind"},
+            ExpressionAttributeValues=serialize({":t": tenant_id, ":j": self.JOB_PREFIX, ":k": kind}))
+        return [{k: v for k, v in row.items() if k != "model_id"} for row in rows]
+
     def mark_chunk_done(self, tenant_id: str, job_id: str, chunk: int) -> int:
         """Adds the chunk to the job's set of finished chunks (idempotent); returns the set's size."""
         try:
