@@ -5,7 +5,7 @@ frequency caps, debug traces and an exposure log entry per served list."""
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from recengine.api.http import create_app, current_tenant, json_response, parse_body, parse_query, request_id
+from recengine.api.http import create_app, current_tenant, json_response, parse_body, request_id, validate
 from recengine.api.metering import metered
 from recengine.api.schemas import RecommendRequest
 from recengine.services import recommend as service
@@ -91,8 +91,6 @@ def recommend_get():
     for name in LIST_QUERY_FIELDS:
         if name in params:
             params[name] = [v for v in params[name].split(",") if v]
-    from recengine.api.http import validate
-
     return _answer(validate(RecommendRequest, params))
 
 

@@ -139,10 +139,8 @@ RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessio
                      "timeout_ms": ("timeoutMs",)}
 
 
-class AttributeRef(_Strict):
-    """A rule value taken from the request: `segments` or `attributes.<name>`."""
-
-    value_from: Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A-Za-z0-9_.:-]{1,64})$")]
+# A rule value taken from the request: its `segments`, or one of its `attributes.<name>`.
+ValueFrom = Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A-Za-z0-9_.:-]{1,64})$")]
 
 
 class Condition(_Strict):
@@ -165,7 +163,7 @@ class Rule(_Strict):
     field: FieldName
     op: Literal["in", "not_in", "eq", "ne", "lt", "lte", "gt", "gte", "between", "exists", "missing"]
     value: Scalar | list[Scalar] | None = None
-    value_from: Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A-Za-z0-9_.:-]{1,64})$")] | None = None
+    value_from: ValueFrom | None = None
     when: Condition | None = None
 
     @model_validator(mode="after")

@@ -14,7 +14,8 @@ logger = Logger(child=True)
 
 
 def user_key(tenant_id: str, user_id: str | None, session_id: str | None) -> str | None:
-    """The pseudonymous key recommend used for the same caller (see recommend_request.identity)."""
+    """The pseudonymous key of a caller, the same for its exposures (recommend) and its outcomes
+    (interactions); None for a caller with neither id (recommend then derives one from the client)."""
     if user_id and user_id.lower() != "anonymous":
         return pseudonymous_id(tenant_id, f"user:{user_id}")
     if session_id:

@@ -189,6 +189,7 @@ class ServedList:
     items: list[dict]
     filtered: dict[str, str] = field(default_factory=dict)  # id -> why it was held back
     contributions: list[dict] | None = None
+    source: str = "popular"  # how it was ranked: the algorithm, or popular/trending as a fallback
 
 
 def recommend(models: ModelCache, interactions: InteractionStore, items: ItemStore, tenant_id: str, *,
@@ -207,7 +208,7 @@ def serve(deps: Deps, q: Query) -> Result:
         precomputed = deps.interactions.batch_list(q.tenant_id, q.user_id, q.algorithm)
         if precomputed is not None:
             result = from_batch(deps.items, q.tenant_id, precomputed, q.limit, q.candidates)
-            result.lists = [ServedList(None, result.items)]
+            result.lists = [ServedList(None, result.items, source="batch")]
             return result
     warnings: list[dict] = []
     if q.source == "batch":
@@ -232,14 +233,13 @@ def serve(deps: Deps, q: Query) -> Result:
     excluded.update({i: "frequency cap" for i in capped if i not in excluded})
     slots = list(q.placements) if q.placements else [(None, q.limit)]
     lists: list[ServedList] = []
-    sources: list[str] = []
     for placement, limit in slots:
-        served = _one_list(deps, q, model, history, weights, limit, excluded, sources, placement)
+        served = _one_list(deps, q, model, history, weights, limit, excluded, placement)
         lists.append(served)
         if q.deduplicate:
             excluded.update({item["id"]: f"deduplicated: shown in placement {placement}" for item in served.items})
         q.check("ranking")
-    source = sources[-1] if sources else "none"
+    source = lists[-1].source
     if model is None:
         warnings.append(_warn("no_model", "no model has been trained for this tenant yet"
                               + (": popular items returned" if any(s.items for s in lists) else "")))
@@ -257,8 +257,7 @@ def serve(deps: Deps, q: Query) -> Result:
     if capped:
         warnings.append(_warn("frequency_capped", f"{len(capped)} item(s) reached the frequency cap on this surface "
                               "and were not shown again"))
-    return Result(lists[0].items, warnings, model.model_id if model is not None else None,
-                  source if model is not None else ("popular" if source != "none" else "none"), lists)
+    return Result(lists[0].items, warnings, model.model_id if model is not None else None, source, lists)
 
 
 def _frequency_capped(deps: Deps, q: Query, warnings: list[dict]) -> set[str]:
@@ -280,8 +279,9 @@ def _frequency_capped(deps: Deps, q: Query, warnings: list[dict]) -> set[str]:
 
 def _rejecter(q: Query) -> Reject:
     def reject(item_id: str, row: dict | None) -> str | None:
-        if row is not None and not row.get("active", True):
-            return "inactive"
+        inactive = _keep_active(item_id, row)
+        if inactive:
+            return inactive
         if q.rules:
             failed = first_failed(q.rules, (row or {}).get("metadata") or {})
             if failed is not None:
@@ -292,7 +292,7 @@ def _rejecter(q: Query) -> Reject:
 
 
 def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: list[str], weights: list[float],
-              limit: int, excluded: dict[str, str], sources: list[str], placement: str | None) -> ServedList:
+              limit: int, excluded: dict[str, str], placement: str | None) -> ServedList:
     dropped: dict[str, str] = {}
     ranking_context = dict(q.context)
     if placement is not None:
@@ -304,7 +304,6 @@ def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: lis
                       if i not in consumed and (allowed is None or i in allowed)]
 
         def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
-            sources.append("popular")
             return [(i, s) for i, s in ranked_all if i not in exclude][:n]
 
         kept, rows = _active_top(deps.items, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
@@ -327,7 +326,6 @@ def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: lis
 
     kept, rows = _active_top(deps.items, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
     source = used[-1] if used else q.algorithm
-    sources.append(source)
     explained = reasons(model, deps.items, q.tenant_id, history, kept, rows, source)
     out = [{"id": i, "score": round(s, 6), "reason": r} for (i, s), r in zip(kept, explained)]
     contributions = None
@@ -335,7 +333,7 @@ def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: lis
         parts = model.contributions(history, weights, [i for i, _ in kept], q.algorithm, ranking_context or None)
         contributions = [{"id": i, **{k: round(v, 6) for k, v in (p or {}).items()}}
                          for (i, _), p in zip(kept, parts)]
-    return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions)
+    return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions, source)
 
 
 def _debug_filtered(excluded: dict[str, str], dropped: dict[str, str], cap: int = 100) -> dict[str, str]:

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger
 
 from ..api.schemas import MAX_LIMIT, RecommendRequest
 from ..attribution.records import exposure_record, pseudonymous_id
+from .attribution import user_key as caller_key
 from ..errors import StoreError
 from ..stores.dynamo import ExposureStore
 from .recommend import Deadline, Query, Result, _warn
@@ -25,10 +26,10 @@ def identity(tenant_id: str, user_id: str | None, session_id: str | None, source
     """(user id for history, pseudonymous user key, warning). Without a user id (or with the
     literal "anonymous"), a stable anonymous id is derived from the session, else from the
     client address and user agent, so caps and attribution still see one visitor."""
+    key = caller_key(tenant_id, user_id, session_id)  # the key outcomes of this caller will carry
     if user_id and user_id.lower() != ANONYMOUS:
-        return user_id, pseudonymous_id(tenant_id, f"user:{user_id}"), None
-    if session_id:
-        key = pseudonymous_id(tenant_id, f"session:{session_id}")
+        return user_id, key, None
+    if key is not None:
         return None, key, _warn("anonymous_user", "no user_id: an anonymous id was derived from the session id")
     seed = hashlib.sha256(f"{source_ip or '-'}\x00{user_agent or '-'}".encode()).hexdigest()
     key = pseudonymous_id(tenant_id, f"client:{seed}")
@@ -87,13 +88,13 @@ def log_exposures(store: ExposureStore | None, q: Query, result: Result, request
     nothing (the log line holds the record) and answers a warning instead of failing the request."""
     now = time.time() if now is None else now
     failed = False
+    session_key = caller_key(q.tenant_id, None, q.session_id)
     for served in result.lists:
         if not served.items:
             continue
         try:
             record = exposure_record(request_id=request_id, tenant_id=q.tenant_id, user_key=q.user_key,
-                                     session_key=pseudonymous_id(q.tenant_id, f"session:{q.session_id}")
-                                     if q.session_id else None,
+                                     session_key=session_key,
                                      surface=q.surface, placement=served.placement, model_id=result.model_id,
                                      algorithm=result.source, items=served.items, ts=now)
         except ValueError as exc:  # a record the schema would refuse: say so, keep serving
