@@ -7,7 +7,7 @@
   lightly tuned on the validation split.
 
 Each model has ``name``, ``params`` (the chosen ones), ``fit(task, validation, log)`` and
-``rank(users, k)`` (a ``recengine.evaluation.metrics.Ranker``). EASE needs numpy only (scipy's
+``rank(users, k)`` (a ``recengine.engine.metrics.Ranker``). EASE needs numpy only (scipy's
 Cholesky routines are used when present: about 4x faster than ``np.linalg.inv`` here).
 """
 
@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from recengine.evaluation.metrics import dense_ranker
-from recengine.evaluation.protocol import EvalTask, UserItemMatrix, Validation
+from recengine.engine.metrics import dense_ranker
+from tools.evaluation.protocol import EvalTask, UserItemMatrix, Validation
 
 Log = Callable[[str], None]
 

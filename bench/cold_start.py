@@ -23,9 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "engine"))
 
+from recengine.engine.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from recengine.engine.model import TrainingData, train_model  # noqa: E402
-from recengine.evaluation.loaders import load_ratings  # noqa: E402
-from recengine.evaluation.metrics import ndcg_at_k, recall_at_k  # noqa: E402
+from tools.evaluation.loaders import load_ratings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "goodbooks-10k"
 

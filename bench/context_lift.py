@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "engine"))
 
+from recengine.engine.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from recengine.engine.model import RecommenderModel, TrainingData, train_model  # noqa: E402
-from recengine.evaluation.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 
 DEVICES = ("mobile", "desktop", "tablet")
 PLATFORMS = {"mobile": ("ios", "android"), "desktop": ("windows", "macos"), "tablet": ("ipados", "android")}

@@ -49,28 +49,34 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
                        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench", "AWS_REGION": "us-east-1",
                        "AWS_DEFAULT_REGION": "us-east-1", "MODEL_CACHE_DIR": cache,
-                       "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_SERVICE_NAME": "recengine-bench"})
+                       "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_SERVICE_NAME": "recengine-bench",
+                       "POWERTOOLS_METRICS_DISABLED": "true", "PSEUDONYM_KEY": "bench-pseudonym-key-0123456789"})
     try:
         from local import demo, provision
         from local.gateway import LambdaContext, load_handler, proxy_event
         from local.template import routes, stage_name
-        from recengine.api.schemas import ItemIn
-        from recengine.services import billing, catalogue, ingest, training
-        from recengine.services.container import container
+        from recengine.billing import metering, service as billing
+        from recengine.catalogue.schemas import ItemIn
+        from recengine.catalogue.service import upsert_items
+        from recengine.events.schemas import InteractionIn
+        from recengine.events.service import record_interactions
+        from recengine.models.training import train_tenant
+        from recengine.ranking import service as module  # where recommend meters its calls
+        from recengine.runtime import runtime
 
         os.environ.update(provision.create_resources("bench"))
         _, plan_ids = provision.create_api("bench")
-        c = container()
+        c = runtime()
         tenant, _, key_id = provision.create_tenant(c.settings.tenants_table, "Bench", "enterprise", plan_ids)
         data = demo.generate(n_users=120, n_items=200, events_per_user=20)
-        catalogue.upsert_items(c.items, tenant.tenant_id, [ItemIn.model_validate(i).model_dump() for i in data.items])
-        for start in range(0, len(data.interactions), 500):
-            ingest.record_interactions(c.interactions, tenant.tenant_id, data.interactions[start:start + 500])
-        training.train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, tenant.tenant_id)
+        upsert_items(c.items, tenant.tenant_id, [ItemIn.model_validate(i).draft() for i in data.items])
+        events = [InteractionIn.model_validate(e).to_event() for e in data.interactions]
+        for start in range(0, len(events), 500):
+            record_interactions(c.interactions, c.seen_users, c.pseudonyms, tenant.tenant_id, events[start:start + 500])
+        train_tenant(c.training, tenant.tenant_id)
 
         route = next(r for r in routes() if r.path == "/v1/recommend")
         handler = load_handler(route)
-        module = sys.modules[f"fn_{route.function}"]
         real_metered = module.metered
         users = list(data.user_tastes)
 
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             call(n)
         timings: dict[str, list[float]] = {"without": [], "with": []}
         for n in range(args.calls):  # alternate, so drift in moto or the cache hits both variants alike
-            module.metered = lambda tenant: contextlib.nullcontext()
+            module.metered = lambda usage, tenant: contextlib.nullcontext()
             timings["without"].append(call(n))
             module.metered = real_metered
             timings["with"].append(call(n))
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         alone = []
         for _ in range(args.calls):
             started = time.perf_counter()
-            billing.meter_call(c.usage, tenant)
+            metering.meter_call(c.usage, tenant)
             alone.append((time.perf_counter() - started) * 1000)
 
         counted = billing.usage_report(c.usage, tenant)["requests_used"]

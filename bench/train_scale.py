@@ -66,8 +66,8 @@ class MemoryStore:
 
 
 def _deserialise_s_per_row(store: MemoryStore, sample: int = 20_000) -> float:
-    """The CPU time DynamoDB rows cost to deserialise (what stores.aws.deserialize does per row)."""
-    from recengine.stores.aws import deserialize, serialize
+    """The CPU time DynamoDB rows cost to deserialise (what recengine.aws.dynamo.deserialize does per row)."""
+    from recengine.aws.dynamo import deserialize, serialize
 
     rows = []
     for row in store.tenant_events(TENANT):
@@ -82,8 +82,8 @@ def _deserialise_s_per_row(store: MemoryStore, sample: int = 20_000) -> float:
 
 def worker(cfg: dict) -> dict:
     from bench.synthetic import SyntheticSpec, catalogue, generate
-    from recengine.admin.cli import ProgressDisplay
-    from recengine.services.training import fit_tenant_model, new_model_id, read_training_data
+    from recengine.models.training import fit_tenant_model, new_model_id, read_training_data
+    from tools.admin.training import ProgressDisplay
 
     out: dict = {"interactions": cfg["n_interactions"], "n_items": cfg["n_items"]}
     started = time.perf_counter()

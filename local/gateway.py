@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 
-from recengine.admin.target import STATE_ENV  # the local stack's state file (written by local/stack.py)
+from tools.admin.target import STATE_ENV  # the local stack's state file (written by local/stack.py)
 
 from .template import ROOT, Authorizer, Route, routes, stage_name
 

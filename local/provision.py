@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import boto3
 
-from recengine.admin.aws import ApiKeys
-from recengine.admin.tenants import TenantAdmin
-from recengine.stores.dynamo import Tenant, TenantStore
+from recengine.tenancy.model import Tenant
+from tools.admin.aws import ApiKeys
+from tools.admin.tenants import TenantAdmin
 
 from .template import create_table_kwargs, load_template, resources, stage_name, table_env_names, usage_plans
 
@@ -46,7 +46,7 @@ def create_tenant(tenants_table: str, name: str, plan: str, plan_ids: dict[str, 
     """Creates a tenant with one API key on its plan (as the admin CLI does); returns (tenant, key value, key id)."""
     if plan not in plan_ids:
         raise ValueError(f"unknown plan {plan!r}")
-    issued = TenantAdmin(ApiKeys(), TenantStore(tenants_table), plan_ids).create_tenant(name, plan)
+    issued = TenantAdmin(ApiKeys(), tenants_table, plan_ids).create_tenant(name, plan)
     return issued.tenant, issued.value, issued.key_id
 
 

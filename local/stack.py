@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),
         "MODEL_CACHE_DIR": str(state_dir / "models"),
         "POWERTOOLS_SERVICE_NAME": "recengine", "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        # EMF metrics go to CloudWatch in AWS; here they would only fill the terminal.
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        # A fresh secret per run: the demo data lives only as long as this process.
+        "PSEUDONYM_KEY": secrets.token_hex(32),
         # POST /v1/models/train: no train Lambda to invoke here, so the job runs on a background
         # thread of this process (in AWS it is an asynchronous invoke of the train function).
         "TRAIN_LAUNCH": "thread",
@@ -87,25 +92,28 @@ def main(argv: list[str] | None = None) -> int:
 
     from local import demo, provision
     from local.gateway import Gateway, serve
-    from recengine.api.schemas import ItemIn
-    from recengine.services import catalogue, ingest, training
-    from recengine.services.container import container
+    from recengine.catalogue.schemas import ItemIn
+    from recengine.catalogue.service import upsert_items
+    from recengine.events.schemas import InteractionIn
+    from recengine.events.service import record_interactions
+    from recengine.models.training import train_tenant
+    from recengine.runtime import runtime
 
     os.environ.update(provision.create_resources("local"))
     api_id, plan_ids = provision.create_api("local")
-    c = container()
-    tenant, api_key, _ = provision.create_tenant(c.settings.tenants_table, "Demo Shop", "growth", plan_ids)
+    rt = runtime()
+    tenant, api_key, _ = provision.create_tenant(rt.settings.tenants_table, "Demo Shop", "growth", plan_ids)
     log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}")
 
     data = demo.generate(n_users=args.users, n_items=args.items, events_per_user=args.events_per_user)
-    items = [ItemIn.model_validate(i).model_dump() for i in data.items]  # the API's own validation
-    for start in range(0, len(items), 500):
-        catalogue.upsert_items(c.items, tenant.tenant_id, items[start:start + 500])
-    for start in range(0, len(data.interactions), 500):
-        ingest.record_interactions(c.interactions, tenant.tenant_id, data.interactions[start:start + 500])
-        log(f"loaded {min(start + 500, len(data.interactions))}/{len(data.interactions)} interactions")
-    record = training.train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, tenant.tenant_id,
-                                   items=c.items)
+    drafts = [ItemIn.model_validate(i).draft() for i in data.items]  # the API's own validation
+    for start in range(0, len(drafts), 500):
+        upsert_items(rt.items, tenant.tenant_id, drafts[start:start + 500])
+    events = [InteractionIn.model_validate(e).to_event() for e in data.interactions]
+    for start in range(0, len(events), 500):
+        record_interactions(rt.interactions, rt.seen_users, rt.pseudonyms, tenant.tenant_id, events[start:start + 500])
+        log(f"loaded {min(start + 500, len(events))}/{len(events)} interactions")
+    record = train_tenant(rt.training, tenant.tenant_id)
     log(f"trained {record['model_id']} on {record['interactions']} interactions "
         f"({record['meta']['items']} items, {record['meta']['users']} users)")
 
@@ -117,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     write_state(STATE_FILE, {
         "pid": os.getpid(), "base_url": base, "endpoint_url": os.environ["AWS_ENDPOINT_URL"],
         "region": os.environ["AWS_REGION"], "api_id": api_id, "usage_plan_ids": plan_ids,
-        "env": {k: os.environ[k] for k in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "EXPOSURES_TABLE", "MODELS_TABLE",
-                                           "TENANTS_TABLE", "USAGE_TABLE", "MODEL_BUCKET")}})
+        "env": {k: os.environ[k] for k in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "EXPOSURES_TABLE",
+                                           "MODELS_TABLE", "TENANTS_TABLE", "USAGE_TABLE", "MODEL_BUCKET",
+                                           "PSEUDONYM_KEY")}})
     user = next(iter(data.user_tastes))
     print(f"""
 recengine local stack is ready in {time.monotonic() - started:.1f}s

@@ -9,8 +9,8 @@ Where each part comes from:
     route functions' docstrings (Powertools only takes them as decorator arguments).
   * template.yaml: which functions serve the API and which routes are public (no API key).
   * pydantic: request bodies and query parameters from the models the handlers parse (OPERATIONS),
-    response bodies from recengine.api.responses, all under components/schemas.
-  * recengine.api.problems: the problem+json error responses.
+    response bodies from each domain's response models, all under components/schemas.
+  * recengine.http.problems: the problem+json error responses.
 """
 
 # No `from __future__ import annotations`: tests load this file with importlib without registering
@@ -38,9 +38,11 @@ from pydantic import AliasChoices, BaseModel  # noqa: E402
 import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
-from recengine.api import responses as r  # noqa: E402
-from recengine.api.problems import PROBLEM_JSON, TITLES  # noqa: E402
-from recengine.api.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
+from recengine.http import schemas as shared  # noqa: E402
+from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
+from recengine.models import schemas as models  # noqa: E402
+from recengine.ranking import responses as ranking  # noqa: E402
+from recengine.ranking.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 TITLE = "recengine API"
@@ -59,15 +61,15 @@ class Op:
     errors: tuple[int, ...] = ()  # beyond what every route of its kind can answer (see _error_statuses)
 
 
-_RECOMMEND = Op(body="RecommendRequest", response=(r.RecommendResponse, r.GroupedRecommendResponse),
+_RECOMMEND = Op(body="RecommendRequest", response=(ranking.RecommendResponse, ranking.GroupedRecommendResponse),
                 errors=(402, 404, 408))
 # GET cannot carry objects (placements), so it always answers a single list.
-_RECOMMEND_GET = Op(query="RecommendRequest", response=(r.RecommendResponse,), errors=(402, 404, 408))
+_RECOMMEND_GET = Op(query="RecommendRequest", response=(ranking.RecommendResponse,), errors=(402, 404, 408))
 _ACCEPTED = {202: "Accepted: the job runs on; poll `status_url` (also the Location header)."}
 
 # The one table of what each route parses and answers; keyed like template.yaml's routes.
 OPERATIONS: dict[tuple[str, str], Op] = {
-    ("GET", "/health"): Op(response=(r.Health,)),
+    ("GET", "/health"): Op(response=(shared.Health,)),
     ("POST", "/v1/items"): Op(body="UpsertItemsRequest", errors=(402,)),
     ("GET", "/v1/items"): Op(query="ListItemsQuery", errors=(400,)),
     ("GET", "/v1/items/{item_id}"): Op(),
@@ -82,23 +84,23 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/recommend"): _RECOMMEND_GET,
     ("POST", "/api/v1/recommend"): _RECOMMEND,
     ("GET", "/api/v1/recommend"): _RECOMMEND_GET,
-    ("POST", "/v1/recommend/validate"): Op(body="RecommendRequest", response=(r.ValidateResponse,)),
-    ("POST", "/v1/similar"): Op(body="SimilarRequest", response=(r.SimilarResponse,), errors=(402, 404)),
-    ("POST", "/api/v1/similar"): Op(body="SimilarRequest", response=(r.SimilarResponse,), errors=(402, 404)),
+    ("POST", "/v1/recommend/validate"): Op(body="RecommendRequest", response=(ranking.ValidateResponse,)),
+    ("POST", "/v1/similar"): Op(body="SimilarRequest", response=(ranking.SimilarResponse,), errors=(402, 404)),
+    ("POST", "/api/v1/similar"): Op(body="SimilarRequest", response=(ranking.SimilarResponse,), errors=(402, 404)),
     ("GET", "/v1/billing/plans"): Op(),
     ("GET", "/v1/billing/current"): Op(),
     ("GET", "/v1/billing/usage"): Op(),
     ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest"),
     ("GET", "/v1/billing/invoices"): Op(),
     ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501,)),
-    ("GET", "/v1/models"): Op(response=(r.ModelList,)),
-    ("GET", "/v1/models/{model_id}"): Op(response=(r.ModelView,)),
-    ("POST", "/v1/models/{model_id}/promote"): Op(response=(r.ModelView,), errors=(409,)),
-    ("POST", "/v1/models/{model_id}/rollback"): Op(response=(r.ModelView,), errors=(409,)),
-    ("POST", "/v1/models/train"): Op(ok=_ACCEPTED, response=(r.JobAccepted,)),
-    ("GET", "/v1/models/jobs/{job_id}"): Op(response=(r.JobView,)),
-    ("POST", "/v1/recommendations/generate"): Op(body="GenerateRequest", ok=_ACCEPTED, response=(r.JobAccepted,)),
-    ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(r.JobView,)),
+    ("GET", "/v1/models"): Op(response=(models.ModelList,)),
+    ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
+    ("POST", "/v1/models/{model_id}/promote"): Op(response=(models.ModelView,), errors=(409,)),
+    ("POST", "/v1/models/{model_id}/rollback"): Op(response=(models.ModelView,), errors=(409,)),
+    ("POST", "/v1/models/train"): Op(ok=_ACCEPTED, response=(models.JobAccepted,)),
+    ("GET", "/v1/models/jobs/{job_id}"): Op(response=(models.JobView,)),
+    ("POST", "/v1/recommendations/generate"): Op(body="GenerateRequest", ok=_ACCEPTED, response=(models.JobAccepted,)),
+    ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(models.JobView,)),
 }
 
 # Why each error happens; the body is always problem+json (API Gateway's own errors included).
@@ -252,7 +254,7 @@ def _response_name(status: int) -> str:
 
 
 def _components(schemas: dict[str, Any]) -> dict[str, Any]:
-    problem = _add_model(schemas, r.Problem, "serialization")
+    problem = _add_model(schemas, shared.Problem, "serialization")
     responses = {}
     for status, why in ERRORS.items():
         response: dict[str, Any] = {"description": f"{TITLES[status]}: {why}",

@@ -1,4 +1,4 @@
-"""Writes template.yaml's `Mappings: Plans` section from recengine/plans.py (the one place where
+"""Writes template.yaml's `Mappings: Plans` section from recengine/billing/plans.py (the one place where
 plan numbers are edited). `--check` exits 1 when the template is out of date, without writing."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 sys.path[:0] = [str(ROOT / "layers" / "engine")]
 
-from recengine.plans import usage_plan_mapping  # noqa: E402
+from recengine.billing.plans import usage_plan_mapping  # noqa: E402
 
 _SECTION = re.compile(r"^Mappings:\n(?:(?:[ \t]+.*|[ \t]*)\n)*", re.MULTILINE)
 
 
 def mappings_block() -> str:
     lines = ["Mappings:",
-             "  # Generated from layers/engine/recengine/plans.py by scripts/sync_plans.py: edit the plans there.",
+             "  # Generated from layers/engine/recengine/billing/plans.py by scripts/sync_plans.py: edit the plans there.",
              "  Plans:"]
     for plan, values in usage_plan_mapping().items():
         fields = ", ".join(f"{k}: {v}" for k, v in values.items())

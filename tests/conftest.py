@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,22 @@ from moto import mock_aws
 from local.gateway import LambdaContext, load_handler
 from local.template import routes
 
+# Powertools' Logger reads these when recengine.observability is first imported, which is before any
+# fixture runs: set here so that test logs carry the test service name and level.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "recengine-test")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
+
+
+def settings_env(**overrides: str) -> dict[str, str]:
+    """A complete environment for recengine.settings (tables named, a pseudonym key), plus overrides."""
+    env = {name: f"test-{name.lower()}" for name in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE",
+                                                     "EXPOSURES_TABLE", "MODELS_TABLE", "TENANTS_TABLE",
+                                                     "USAGE_TABLE", "MODEL_BUCKET", "MODEL_CACHE_DIR")}
+    return {**env, "PSEUDONYM_KEY": TEST_PSEUDONYM_KEY, **overrides}
 
 
 @pytest.fixture(autouse=True)
@@ -29,27 +44,30 @@ def aws_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "recengine-test")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "recengine-test")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would mix with CLI output
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+    monkeypatch.setenv("PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
 
 @pytest.fixture
 def aws(monkeypatch):
     """moto for every AWS call; the template's tables and bucket; fresh clients and caches."""
-    from recengine.services.container import reset_container
-    from recengine.stores.aws import reset_clients
+    from recengine.aws.clients import reset_clients
+    from recengine.runtime import reset_runtime
 
     from local.provision import create_api, create_resources
 
     with mock_aws():
         reset_clients()
-        reset_container()
+        reset_runtime()
         env = create_resources("test")
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         _, plan_ids = create_api("test")
         yield Aws(env, plan_ids)
         reset_clients()
-        reset_container()
+        reset_runtime()
 
 
 @dataclass
@@ -151,3 +169,20 @@ def local_state_file(aws, tmp_path: Path) -> Path:
     path.write_text(json.dumps({"pid": 0, "endpoint_url": None, "region": None, "usage_plan_ids": aws.plan_ids,
                                 "env": aws.env}))
     return path
+
+
+@pytest.fixture
+def configure(monkeypatch):
+    """configure(VAR="value", OTHER=None): sets (None: removes) function environment variables and
+    rebuilds the runtime from them, as a new execution environment reads its settings."""
+    from recengine.runtime import reset_runtime
+
+    def _configure(**env: str | None) -> None:
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        reset_runtime()
+
+    return _configure

@@ -3,22 +3,17 @@ back (partial batch response) and redelivered; a chunk already finished is skipp
 
 import json
 
-from aws_lambda_powertools import Logger
-
-from recengine.services.batch import process_chunk
-from recengine.services.container import container
-
-logger = Logger()
+from recengine.observability import lambda_handler as instrumented, logger
+from recengine.runtime import runtime
 
 
-@logger.inject_lambda_context
+@instrumented
 def lambda_handler(event, context):
-    c = container()
     failures = []
     for record in event.get("Records", []):
         try:
             message = json.loads(record["body"])
-            outcome = process_chunk(c.models, c.interactions, c.items, c.artefacts, c.registry, message)
+            outcome = runtime().process_chunk(message)
             logger.info("chunk processed", extra={"job_id": message["job_id"], "chunk": message["chunk"],
                                                   "outcome": outcome})
         except Exception:  # noqa: BLE001 - this message is retried by SQS, the others are not

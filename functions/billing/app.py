@@ -1,83 +1,56 @@
 """Billing: GET /v1/billing/plans (public), GET current / usage / invoices, PUT overage-cap,
 POST checkout (501 until a payment provider is configured)."""
 
-from typing import Literal
-
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recengine.api.http import create_app, current_tenant, json_response, parse_body
-from recengine.plans import PLANS
-from recengine.services import billing
-from recengine.services.container import container
+from recengine.billing import service as billing
+from recengine.billing.payments import checkout as start_checkout
+from recengine.billing.schemas import CheckoutRequest, OverageCapRequest
+from recengine.http.app import Api
+from recengine.observability import lambda_handler as instrumented
+from recengine.runtime import runtime
 
-logger = Logger()
-app = create_app(logger)
-
-
-class OverageCapRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cap_amount: float = Field(ge=0, le=billing.MAX_OVERAGE_CAP, allow_inf_nan=False)
-
-
-class CheckoutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    plan_id: str
-    interval: Literal["monthly", "annual"] = "monthly"
-
-    @field_validator("plan_id")
-    @classmethod
-    def _known(cls, plan_id: str) -> str:
-        if plan_id not in PLANS:
-            raise ValueError(f"plan_id must be one of {', '.join(PLANS)}")
-        return plan_id
+app = Api(lambda key_id: runtime().resolve_tenant(key_id))
 
 
 @app.get("/v1/billing/plans")
 def plans():
     """The plans and their limits and prices (public)."""
-    return json_response(app, 200, {"plans": billing.plan_catalogue()})
+    return app.json(200, {"plans": billing.plan_catalogue()})
 
 
 @app.get("/v1/billing/current")
 def current():
     """The tenant's plan and the current billing period."""
-    return json_response(app, 200, billing.subscription(current_tenant(app)))
+    return app.json(200, billing.subscription(app.caller()))
 
 
 @app.get("/v1/billing/usage")
 def usage():
     """This period's metered calls, overage, and item and user counts against the plan."""
-    return json_response(app, 200, billing.usage_report(container().usage, current_tenant(app)))
+    return app.json(200, billing.usage_report(runtime().usage, app.caller()))
 
 
 @app.put("/v1/billing/overage-cap")
 def overage_cap():
     """Sets this period's overage budget (402 once it is spent)."""
-    tenant = current_tenant(app)
-    body = parse_body(app, OverageCapRequest)
-    report = billing.set_overage_cap(container().usage, tenant, body.cap_amount)
-    logger.info("overage cap set", extra={"tenant_id": tenant.tenant_id, "cap": report["overage_budget_cap"]})
-    return json_response(app, 200, report)
+    tenant, body = app.caller(), app.body(OverageCapRequest)
+    return app.json(200, billing.set_overage_cap(runtime().usage, tenant, body.cap_amount))
 
 
 @app.get("/v1/billing/invoices")
 def invoices():
     """One invoice per closed billing period."""
-    return json_response(app, 200, {"invoices": billing.invoices(container().usage, current_tenant(app))})
+    return app.json(200, {"invoices": billing.invoices(runtime().usage, app.caller())})
 
 
 @app.post("/v1/billing/checkout")
 def checkout():
     """Starts a plan change through the payment provider (501 until one is configured)."""
-    tenant = current_tenant(app)
-    body = parse_body(app, CheckoutRequest)
-    return json_response(app, 200, billing.checkout(container().payments, tenant, body.plan_id, body.interval))
+    tenant, body = app.caller(), app.body(CheckoutRequest)
+    return app.json(200, start_checkout(runtime().payments, tenant, body.plan_id, body.interval))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event, context):
     return app.resolve(event, context)

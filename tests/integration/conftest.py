@@ -57,7 +57,7 @@ class Clock:
 
 @pytest.fixture
 def billing_clock(monkeypatch):
-    from recengine.services import billing
+    from recengine.billing import periods as billing
 
     clock = Clock(float(calendar.timegm((2026, 3, 15, 12, 0, 0))))
     monkeypatch.setattr(billing, "clock", clock)
@@ -66,9 +66,9 @@ def billing_clock(monkeypatch):
 
 def set_requests(tenant_id: str, period: str, requests: int) -> None:
     """Puts a tenant's counter for a period straight to `requests` (to reach the overage quickly)."""
-    from recengine.services.container import container
+    from recengine.runtime import runtime
 
-    usage = container().usage
+    usage = runtime().usage
     usage.db.update_item(TableName=usage.name, Key={"tenant_id": {"S": tenant_id}, "period": {"S": period}},
                          UpdateExpression="SET #r = :n", ExpressionAttributeNames={"#r": "requests"},
                          ExpressionAttributeValues={":n": {"N": str(requests)}})

@@ -10,9 +10,9 @@ import pytest
 
 from local.gateway import LambdaContext, load_handler
 from local.template import Route
-from recengine.services import batch
-from recengine.services.container import container
-from recengine.stores.functions import QueueSender
+from recengine.batch import service as batch
+from recengine.batch.queue import QueueSender
+from recengine.runtime import runtime
 from tests.conftest import load_event
 from tests.integration.test_promotion import seed_tenant, train
 
@@ -26,7 +26,7 @@ def trained(aws, api):
 
 
 def parts(caller, job_id):
-    c = container()
+    c = runtime()
     s3 = boto3.client("s3")
     listed = s3.list_objects_v2(Bucket=c.artefacts.bucket, Prefix=batch.output_prefix(caller.tenant_id, job_id))
     keys = sorted(o["Key"] for o in listed.get("Contents", []))
@@ -36,20 +36,20 @@ def parts(caller, job_id):
 
 def capture_messages(monkeypatch):
     sent: list[dict] = []
-    monkeypatch.setitem(container().__dict__, "batch_dispatcher", sent.extend)
+    monkeypatch.setitem(runtime().__dict__, "batch_dispatcher", sent.extend)
     return sent
 
 
 def run(message):
-    c = container()
-    return batch.process_chunk(c.models, c.interactions, c.items, c.artefacts, c.registry, message)
+    c = runtime()
+    return batch.process_chunk(c.ranking, c.jobs, c.stored_lists, c.artefacts, message)
 
 
 def test_a_job_is_split_into_chunks_of_users(trained, monkeypatch):
     caller, data = trained
     sent = capture_messages(monkeypatch)
-    c = container()
-    job = batch.start_batch_job(c.registry, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
+    c = runtime()
+    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
                                 count=5, chunk_users=10)
     users = sorted({e["user_id"] for e in data.interactions})
     assert job["total_users"] == len(users) == 23 and job["chunks"] == 3 and job["status"] == "queued"
@@ -57,9 +57,9 @@ def test_a_job_is_split_into_chunks_of_users(trained, monkeypatch):
     assert sum((m["user_ids"] for m in sent), []) == users
 
 
-def test_generate_answers_202_and_the_job_reports_progress_and_output(trained, api, monkeypatch):
+def test_generate_answers_202_and_the_job_reports_progress_and_output(trained, api, configure):
     caller, data = trained
-    monkeypatch.setenv("BATCH_DISPATCH", "inline")
+    configure(BATCH_DISPATCH="inline")
     status, headers, job = api("POST", "/v1/recommendations/generate", caller=caller,
                                body={"algorithm": "hybrid", "count": 5})
     assert status == 202 and headers["Location"] == job["status_url"] and job["job_id"].startswith("batch-")
@@ -71,9 +71,9 @@ def test_generate_answers_202_and_the_job_reports_progress_and_output(trained, a
     assert len(keys) == 1 and len(rows) == 23 and all(len(r["items"]) == 5 for r in rows)
 
 
-def test_a_segment_is_generated_and_recommend_serves_the_precomputed_list(trained, api, monkeypatch):
+def test_a_segment_is_generated_and_recommend_serves_the_precomputed_list(trained, api, configure):
     caller, data = trained
-    monkeypatch.setenv("BATCH_DISPATCH", "inline")
+    configure(BATCH_DISPATCH="inline")
     user = data.interactions[0]["user_id"]
     _, _, job = api("POST", "/v1/recommendations/generate", caller=caller,
                     body={"user_ids": [user, "someone-new"], "count": 4, "algorithm": "collaborative"})
@@ -92,10 +92,10 @@ def test_a_segment_is_generated_and_recommend_serves_the_precomputed_list(traine
 def test_a_failed_chunk_is_redelivered_and_resumes_without_duplicates(trained, monkeypatch):
     caller, data = trained
     sent = capture_messages(monkeypatch)
-    c = container()
-    job = batch.start_batch_job(c.registry, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
+    c = runtime()
+    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
                                 count=3, chunk_users=10)
-    original = c.interactions.put_batch_lists
+    original = c.stored_lists.put_lists
     calls = {"n": 0}
 
     def flaky(tenant_id, lists):
@@ -104,7 +104,7 @@ def test_a_failed_chunk_is_redelivered_and_resumes_without_duplicates(trained, m
             raise RuntimeError("worker lost mid-chunk")
         return original(tenant_id, lists)
 
-    monkeypatch.setattr(c.interactions, "put_batch_lists", flaky)
+    monkeypatch.setattr(c.stored_lists, "put_lists", flaky)
     outcomes = []
     for message in sent:  # first delivery: chunk 1 fails after writing its S3 part
         try:
@@ -112,10 +112,10 @@ def test_a_failed_chunk_is_redelivered_and_resumes_without_duplicates(trained, m
         except RuntimeError:
             outcomes.append("failed")
     assert outcomes == ["done", "failed", "done"]
-    progress = batch.job_view(c.registry.get_job(caller.tenant_id, job["job_id"]))
+    progress = batch.job_view(c.jobs.get_job(caller.tenant_id, job["job_id"]))
     assert progress["status"] == "running" and progress["chunks_done"] == 2
     assert [run(m) for m in sent] == ["skipped", "done", "skipped"]  # redelivery of every message
-    done = c.registry.get_job(caller.tenant_id, job["job_id"])
+    done = c.jobs.get_job(caller.tenant_id, job["job_id"])
     assert done["status"] == "succeeded" and batch.job_view(done)["progress"] == 1.0
     keys, rows = parts(caller, job["job_id"])
     users = [r["user_id"] for r in rows]
@@ -125,8 +125,8 @@ def test_a_failed_chunk_is_redelivered_and_resumes_without_duplicates(trained, m
 def test_the_worker_reports_only_failed_messages_for_redelivery(trained, monkeypatch):
     caller, _ = trained
     sent = capture_messages(monkeypatch)
-    c = container()
-    job = batch.start_batch_job(c.registry, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
+    c = runtime()
+    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
                                 count=3, chunk_users=20)
     template = load_event("batch_chunk")["Records"][0]
     records = [{**template, "messageId": f"m-{n}", "body": json.dumps(m)} for n, m in enumerate(sent)]
@@ -134,7 +134,7 @@ def test_the_worker_reports_only_failed_messages_for_redelivery(trained, monkeyp
     handler = load_handler(Route("BatchWorkerFunction", "functions/batch_worker/", "app.lambda_handler", "", "", False))
     out = handler({"Records": records}, LambdaContext("worker"))
     assert out == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
-    assert c.registry.get_job(caller.tenant_id, job["job_id"])["status"] == "succeeded"
+    assert c.jobs.get_job(caller.tenant_id, job["job_id"])["status"] == "succeeded"
 
 
 def test_chunks_are_sent_to_the_queue_ten_per_call(aws):
@@ -150,8 +150,12 @@ def test_chunks_are_sent_to_the_queue_ten_per_call(aws):
     QueueSender("https://sqs.us-east-1.amazonaws.com/1/q", sqs)([{"chunk": n} for n in range(23)])
     assert [len(c) for c in sqs.calls] == [10, 10, 3]
     assert json.loads(sqs.calls[2][2]["MessageBody"]) == {"chunk": 22}
+
+
+def test_the_sqs_dispatcher_needs_the_queue_url(aws, configure):
+    configure(BATCH_DISPATCH="sqs", BATCH_QUEUE_URL=None)
     with pytest.raises(RuntimeError, match="BATCH_QUEUE_URL"):
-        QueueSender("")
+        runtime().batch_dispatcher
 
 
 def test_a_batch_job_is_not_a_training_job_and_unknown_jobs_are_404(trained, api, monkeypatch):

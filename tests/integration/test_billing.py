@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from recengine.plans import PLANS
-from recengine.services import billing
-from recengine.services.container import container
+from recengine.billing.plans import PLANS
+from recengine.billing import payments as billing
+from recengine.runtime import runtime
 from tests.conftest import invoke, load_event
 from tests.integration.conftest import set_requests
 
@@ -120,7 +120,7 @@ def test_the_call_that_would_pass_the_overage_cap_gets_402_and_is_not_counted(aw
     report = usage(api, caller)
     assert report["requests_used"] == GROWTH.request_limit + 2_000 and report["budget_exceeded"] is True
     assert report["overage_amount"] == 4.0
-    assert container().interactions.recent_for_user(caller.tenant_id, "u", 5) == []  # the refused call wrote nothing
+    assert runtime().interactions.recent_for_user(caller.tenant_id, "u", 5) == []  # the refused call wrote nothing
     # Unmetered routes keep working.
     assert api("POST", "/v1/items", caller=caller, body={"items": [{"id": "x"}]})[0] == 200
 
@@ -192,8 +192,8 @@ def test_new_users_past_the_plan_limit_get_402_and_the_call_is_not_billed(aws, a
     assert send("u1", "u3")[0] == 201  # u1 is not new
     status, _, problem = send("u2", "u4")
     assert status == 402 and "3 users" in problem["detail"]
-    assert container().interactions.recent_for_user(caller.tenant_id, "u4", 5) == []
-    assert len(container().interactions.recent_for_user(caller.tenant_id, "u2", 5)) == 1  # the batch is all or nothing
+    assert runtime().interactions.recent_for_user(caller.tenant_id, "u4", 5) == []
+    assert len(runtime().interactions.recent_for_user(caller.tenant_id, "u2", 5)) == 1  # the batch is all or nothing
     assert api("POST", "/v1/interactions", caller=caller,
                body={"session_id": "s", "item_id": "a", "type": "view"})[0] == 201  # sessions are not users
     report = usage(api, caller)
@@ -240,7 +240,7 @@ def test_checkout_answers_501_while_no_payment_provider_is_configured(aws, api):
 def test_checkout_goes_through_the_configured_provider(aws, api, monkeypatch):
     caller = aws.tenant()
     provider = billing.InMemoryPaymentProvider()
-    monkeypatch.setattr(container(), "payments", provider)
+    monkeypatch.setattr(runtime(), "payments", provider)
     status, _, body = api("POST", "/v1/billing/checkout", caller=caller, body={"plan_id": "enterprise",
                                                                                "interval": "annual"})
     assert status == 200 and body["checkout_url"].startswith("memory://checkout/")
@@ -257,7 +257,7 @@ def test_checkout_goes_through_the_configured_provider(aws, api, monkeypatch):
     ("billing_checkout", "POST", "/v1/billing/checkout"), ("billing_plans", "GET", "/v1/billing/plans")])
 def test_every_billing_sample_event_is_answered_by_its_handler(aws, monkeypatch, name, method, path):
     caller = aws.tenant()
-    monkeypatch.setattr(container(), "payments", billing.InMemoryPaymentProvider())
+    monkeypatch.setattr(runtime(), "payments", billing.InMemoryPaymentProvider())
     event = copy.deepcopy(load_event(name))
     if event["requestContext"]["identity"]["apiKeyId"]:
         event["requestContext"]["identity"]["apiKeyId"] = caller.api_key_id

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from local.demo import generate
-from recengine.services.container import container
-from recengine.services.training import train_tenant
+from recengine.runtime import runtime
+from recengine.models.training import train_tenant
 from tests.conftest import api_event, invoke, load_event
 
 
@@ -25,8 +25,8 @@ def seed(call, caller, users=60, items=160, events=15, seed=3):
 
 
 def train(caller, force=False):
-    c = container()
-    return train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id, items=c.items, force=force)
+    c = runtime()
+    return train_tenant(c.training, caller.tenant_id, force=force)
 
 
 @pytest.fixture
@@ -117,16 +117,16 @@ def test_repeated_event_ids_are_not_counted_twice(aws, call):
     status, _, body = call("POST", "/v1/interactions", caller=caller,
                            body={"interactions": [event, {**event, "event_id": "e-2"}]})
     assert body["accepted"] == 1 and body["duplicate_event_ids"] == ["e-1"]
-    history = container().interactions.recent_for_user(caller.tenant_id, "u1", 10)
+    history = runtime().interactions.recent_for_user(caller.tenant_id, "u1", 10)
     assert sorted(r["event_id"] for r in history) == ["e-1", "e-2"]
     assert history[0]["weight"] == 4.0
-    session = container().interactions.recent_for_session(caller.tenant_id, "s1", 10)
+    session = runtime().interactions.recent_for_session(caller.tenant_id, "s1", 10)
     assert len(session) == 2
 
 
 def test_a_retry_completes_an_attempt_that_failed_after_claiming(aws, call, monkeypatch):
     from recengine.errors import StoreError
-    from recengine.stores import dynamo
+    from recengine.events import store as dynamo
 
     caller = aws.tenant()
     event = {"user_id": "u1", "item_id": "a", "type": "purchase", "event_id": "e-9", "timestamp": 1.7e9}
@@ -134,13 +134,13 @@ def test_a_retry_completes_an_attempt_that_failed_after_claiming(aws, call, monk
     def broken(db, rows):
         raise StoreError("batch_write_item failed (ProvisionedThroughputExceededException)")
 
-    monkeypatch.setattr(dynamo, "_batch_put_rows", broken)
+    monkeypatch.setattr(dynamo, "batch_put", broken)
     status, headers, body = call("POST", "/v1/interactions", caller=caller, body=event)
     assert status == 503 and headers["Retry-After"] and "Throughput" not in json.dumps(body)
     monkeypatch.undo()
     status, _, body = call("POST", "/v1/interactions", caller=caller, body=event)
     assert body["duplicates"] == 1
-    assert [r["event_id"] for r in container().interactions.recent_for_user(caller.tenant_id, "u1", 5)] == ["e-9"]
+    assert [r["event_id"] for r in runtime().interactions.recent_for_user(caller.tenant_id, "u1", 5)] == ["e-9"]
 
 
 # ------------------------------------------------------------------ recommend
@@ -281,7 +281,7 @@ def test_missing_or_unknown_api_key_is_401(aws, call):
 
 
 def test_unexpected_errors_are_500_without_internals(aws, call, monkeypatch):
-    from recengine.services import recommend as service
+    from recengine.ranking import service
 
     caller = aws.tenant()
 
@@ -311,14 +311,14 @@ def test_tenants_never_see_each_others_data(trained, aws, call):
     assert call("POST", "/v1/similar", caller=b, body={"item_id": item})[0] == 404
     # b's interactions with a's user id land in b's space only
     call("POST", "/v1/interactions", caller=b, body={"user_id": "user-0001", "item_id": "zzz", "type": "view"})
-    a_history = container().interactions.recent_for_user(a.tenant_id, "user-0001", 500)
+    a_history = runtime().interactions.recent_for_user(a.tenant_id, "user-0001", 500)
     assert "zzz" not in {r["item_id"] for r in a_history}
 
 
 # ------------------------------------------------------------------ serving cache
 def test_a_corrupt_new_version_is_skipped_and_the_previous_keeps_serving(trained, call, monkeypatch):
     caller, _, first = trained
-    c = container()
+    c = runtime()
     _, _, before = call("POST", "/v1/recommend", caller=caller, body={"user_id": "user-0002"})
     assert before["meta"]["model_id"] == first["model_id"]
     # A new live version whose artefact is missing from S3.
@@ -334,7 +334,7 @@ def test_a_retrained_model_is_picked_up_after_the_refresh_interval(trained, call
     call("POST", "/v1/interactions", caller=caller, body={"user_id": "u-late", "item_id": "item-00001", "type": "like"})
     second = train(caller)
     assert second["model_id"] != first["model_id"]
-    monkeypatch.setattr(container().models, "refresh_s", 0.0)
+    monkeypatch.setattr(runtime().models, "refresh_s", 0.0)
     _, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": "u-late"})
     assert body["meta"]["model_id"] == second["model_id"]
 

@@ -9,9 +9,9 @@ import pytest
 
 from local.demo import generate
 from local.template import routes
-from recengine.services import billing
-from recengine.services.container import container
-from recengine.services.training import train_tenant
+from recengine.billing import payments as billing
+from recengine.runtime import runtime
+from recengine.models.training import train_tenant
 from tests.integration.conftest import set_requests
 
 # Every route the template declares must be exercised below; a new route fails this test until it is.
@@ -35,12 +35,12 @@ def load(api, caller, data, prefix=""):
     for start in range(0, len(events), 500):
         status, _, _ = api("POST", "/v1/interactions", caller=caller, body={"interactions": events[start:start + 500]})
         assert status == 201
-    c = container()
-    return train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id)
+    c = runtime()
+    return train_tenant(c.training, caller.tenant_id)
 
 
 @pytest.fixture
-def two_tenants(aws, api, billing_clock, monkeypatch):
+def two_tenants(aws, api, billing_clock, monkeypatch, configure):
     a, b = aws.tenant("alpha"), aws.tenant("beta")
     data = generate(n_users=40, n_items=60, events_per_user=10, seed=5)
     billing_clock.set_month(2026, 2)
@@ -49,11 +49,11 @@ def two_tenants(aws, api, billing_clock, monkeypatch):
     set_requests(a.tenant_id, "2026-02", 123_456)
     api("PUT", "/v1/billing/overage-cap", caller=a, body={"cap_amount": 77.0})
     billing_clock.set_month(2026, 3)
-    monkeypatch.setattr(container(), "payments", billing.InMemoryPaymentProvider())
+    configure(BATCH_DISPATCH="inline")
+    monkeypatch.setattr(runtime(), "payments", billing.InMemoryPaymentProvider())
     launched = []
     # cached_property: the launcher is swapped in the instance dict, without building the real one.
-    monkeypatch.setitem(container().__dict__, "training_launcher", lambda tenant_id, job_id: launched.append(tenant_id))
-    monkeypatch.setenv("BATCH_DISPATCH", "inline")
+    monkeypatch.setitem(runtime().__dict__, "training_launcher", lambda tenant_id, job_id: launched.append(tenant_id))
     return a, b, data, model_a
 
 
@@ -79,7 +79,7 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     assert listed and all(i["id"].startswith("b-") for i in listed)
     assert b_calls("GET", "/v1/items", query={"search": data.items[0]["title"]})[2]["items"] == []
     assert b_calls("DELETE", "/v1/items/{item_id}", path_params={"item_id": item})[0] == 404
-    assert container().items.get(a.tenant_id, item)["active"] is True
+    assert runtime().items.get(a.tenant_id, item)["active"] is True
 
     # Users, sessions and models: B's model answers, knowing nothing of A's users or sessions.
     status, _, rec = b_calls("POST", "/v1/recommend", body={"user_id": user, "limit": 5})
@@ -100,20 +100,20 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     assert b_calls("POST", "/v1/recommend", body={"user_id": user}, query=None)[0] == 200
 
     # Writes under A's ids land in B's space only.
-    a_history = container().interactions.recent_for_user(a.tenant_id, user, 500)
-    a_session = container().interactions.recent_for_session(a.tenant_id, session, 50)
+    a_history = runtime().interactions.recent_for_user(a.tenant_id, user, 500)
+    a_session = runtime().interactions.recent_for_session(a.tenant_id, session, 50)
     assert b_calls("POST", "/v1/items", body={"items": [{"id": item, "title": "B's own"}]})[0] == 200
-    assert container().items.get(a.tenant_id, item)["metadata"]["title"] == data.items[0]["title"]
+    assert runtime().items.get(a.tenant_id, item)["metadata"]["title"] == data.items[0]["title"]
     assert b_calls("POST", "/v1/interactions", body={"user_id": user, "session_id": session, "item_id": item,
                                                      "type": "purchase"})[0] == 201
     assert b_calls("POST", "/api/v1/interactions", body={"userId": user, "itemId": item,
                                                          "interactionType": "click"})[0] == 201
-    assert container().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
-    assert container().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
+    assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
+    assert runtime().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
 
     # Model registry and training jobs: B sees, promotes, rolls back and trains only its own.
     a_job = api("POST", "/v1/models/train", caller=a)[2]["job_id"]
-    a_live = container().registry.live_model_id(a.tenant_id)
+    a_live = runtime().registry.live_model_id(a.tenant_id)
     listed = b_calls("GET", "/v1/models")[2]
     assert listed["live_model_id"] != model_a["model_id"]
     assert model_a["model_id"] not in {m["model_id"] for m in listed["models"]}
@@ -123,19 +123,19 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
         assert status == 404 and problem["type"] == "/problems/model-not-found"
     assert b_calls("GET", "/v1/models/jobs/{job_id}", path_params={"job_id": a_job})[0] == 404
     status, _, b_job = b_calls("POST", "/v1/models/train")
-    assert status == 202 and container().registry.get_job(b.tenant_id, b_job["job_id"])
-    assert container().registry.get_job(a.tenant_id, b_job["job_id"]) is None
-    assert container().registry.live_model_id(a.tenant_id) == a_live == model_a["model_id"]
+    assert status == 202 and runtime().jobs.get_job(b.tenant_id, b_job["job_id"])
+    assert runtime().jobs.get_job(a.tenant_id, b_job["job_id"]) is None
+    assert runtime().registry.live_model_id(a.tenant_id) == a_live == model_a["model_id"]
 
     # Batch generation: B's job covers B's users only; A's job and lists are out of reach.
     a_batch = api("POST", "/v1/recommendations/generate", caller=a, body={"count": 3})[2]["job_id"]
     assert b_calls("GET", "/v1/recommendations/jobs/{job_id}", path_params={"job_id": a_batch})[0] == 404
     status, _, b_batch = b_calls("POST", "/v1/recommendations/generate", body={"count": 3})
     assert status == 202 and b_batch["total_users"] == 31  # its 30, plus A's user id it sent an event for
-    b_list = container().interactions.batch_list(b.tenant_id, user, "hybrid")
+    b_list = runtime().stored_lists.get_list(b.tenant_id, user, "hybrid")
     assert b_list["job_id"] == b_batch["job_id"] and all(i["id"].startswith("b-") or i["id"] == item
                                                          for i in b_list["items"])
-    assert container().interactions.batch_list(a.tenant_id, user, "hybrid")["job_id"] == a_batch
+    assert runtime().stored_lists.get_list(a.tenant_id, user, "hybrid")["job_id"] == a_batch
 
     # Billing: B's own plan, usage, cap and invoices; A's are untouched.
     current = b_calls("GET", "/v1/billing/current")[2]
@@ -151,7 +151,7 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     a_invoices = api("GET", "/v1/billing/invoices", caller=a)[2]["invoices"]
     assert a_invoices[0]["requests"] == 123_456 and a_invoices[0]["overage_budget_cap"] == 77.0
     checkout = b_calls("POST", "/v1/billing/checkout", body={"plan_id": "enterprise"})[2]
-    assert container().payments.sessions[checkout["session_id"]][0] == b.tenant_id
+    assert runtime().payments.sessions[checkout["session_id"]][0] == b.tenant_id
 
     # Public routes carry no tenant data.
     seen.add(("GET", "/health"))

@@ -8,10 +8,12 @@ import time
 
 import pytest
 
-from recengine.services import jobs
-from recengine.services.batch import new_batch_job_id
-from recengine.services.container import container
-from recengine.services.training import job_heartbeat, new_job_id
+from recengine.batch.service import new_batch_job_id
+from recengine.models import job_status as jobs
+from recengine.models.jobs import job_heartbeat, new_job_id
+from recengine.runtime import runtime
+from recengine.settings import Settings
+from tests.conftest import settings_env
 
 TIMEOUTS = jobs.JobTimeouts(running_s=600.0, queued_s=300.0)
 
@@ -27,18 +29,18 @@ def put(caller, kind: str, status: str, age_s: float, **fields) -> dict:
         job.setdefault("chunks", 3)
         job.setdefault("count", 5)
         job.setdefault("algorithm", "hybrid")
-    container().registry.put_job(caller.tenant_id, job)
+    runtime().jobs.put_job(caller.tenant_id, job)
     return job
 
 
 def row(caller, job):
-    return container().registry.get_job(caller.tenant_id, job["job_id"])
+    return runtime().jobs.get_job(caller.tenant_id, job["job_id"])
 
 
 # ------------------------------------------------------------------ through the API
 @pytest.mark.parametrize("status", ["running", "queued"])
 def test_a_training_job_silent_past_the_timeout_is_reported_and_recorded_failed(aws, api, monkeypatch, status):
-    timeouts = jobs.JobTimeouts.from_env()
+    timeouts = runtime().job_timeouts
     caller = aws.tenant()
     limit = timeouts.running_s if status == "running" else timeouts.queued_s
     job = put(caller, "train", status, limit + 60)
@@ -50,18 +52,18 @@ def test_a_training_job_silent_past_the_timeout_is_reported_and_recorded_failed(
 
 
 def test_a_training_job_within_the_timeout_is_left_alone(aws, api):
-    timeouts = jobs.JobTimeouts.from_env()
+    timeouts = runtime().job_timeouts
     caller = aws.tenant()
     job = put(caller, "train", "running", timeouts.running_s / 2)
     _, _, body = api("GET", "/v1/models/jobs/{job_id}", caller=caller, path_params={"job_id": job["job_id"]})
     assert body["status"] == "running" and row(caller, job)["status"] == "running"
 
 
-def test_the_timeout_comes_from_the_environment(aws, api, monkeypatch):
+def test_the_timeout_comes_from_the_environment(aws, api, configure):
     caller = aws.tenant()
-    default = jobs.JobTimeouts.from_env().running_s
+    default = runtime().job_timeouts.running_s
     job = put(caller, "train", "running", default / 4)
-    monkeypatch.setenv("JOB_TIMEOUT_S", str(default / 8))
+    configure(JOB_TIMEOUT_S=str(default / 8))
     _, _, body = api("GET", "/v1/models/jobs/{job_id}", caller=caller, path_params={"job_id": job["job_id"]})
     assert body["status"] == "failed" and body["error"] == jobs.TIMED_OUT
 
@@ -69,21 +71,21 @@ def test_the_timeout_comes_from_the_environment(aws, api, monkeypatch):
 @pytest.mark.parametrize("raw", ["soon", "0", "-5", "nan"])
 def test_an_invalid_timeout_fails_loudly(raw):
     with pytest.raises(RuntimeError, match="JOB_TIMEOUT_S"):
-        jobs.JobTimeouts.from_env({"JOB_TIMEOUT_S": raw})
+        Settings.from_env(settings_env(JOB_TIMEOUT_S=raw))
 
 
 def test_a_stuck_batch_job_is_reported_failed_with_its_progress(aws, api):
-    timeouts = jobs.JobTimeouts.from_env()
+    timeouts = runtime().job_timeouts
     caller = aws.tenant()
     job = put(caller, "batch", "running", timeouts.running_s + 60)
-    container().registry.mark_chunk_done(caller.tenant_id, job["job_id"], 0)
+    runtime().jobs.mark_chunk_done(caller.tenant_id, job["job_id"], 0)
     # The first read sees a chunk done that no reader saw before: progress, so not failed yet.
     _, _, first = api("GET", "/v1/recommendations/jobs/{job_id}", caller=caller,
                       path_params={"job_id": job["job_id"]})
     assert first["status"] == "running" and first["chunks_done"] == 1
     # Nothing more happens for longer than the timeout.
-    container().registry.update_job(caller.tenant_id, job["job_id"],
-                                    {"observed_at": time.time() - timeouts.running_s - 60})
+    runtime().jobs.update_job(caller.tenant_id, job["job_id"],
+                              {"observed_at": time.time() - timeouts.running_s - 60})
     _, _, later = api("GET", "/v1/recommendations/jobs/{job_id}", caller=caller,
                       path_params={"job_id": job["job_id"]})
     assert later["status"] == "failed" and later["error"] == jobs.TIMED_OUT and later["chunks_done"] == 1
@@ -101,20 +103,20 @@ def test_a_batch_job_id_is_not_a_training_job(aws, api):
 def test_a_heartbeat_keeps_a_long_running_job_alive(aws):
     caller = aws.tenant()
     job = put(caller, "train", "running", TIMEOUTS.running_s * 3)
-    registry = container().registry
-    job_heartbeat(registry, caller.tenant_id, job["job_id"])({"stage": "als"})
-    checked = jobs.check_job(registry, caller.tenant_id, row(caller, job), timeouts=TIMEOUTS)
+    store = runtime().jobs
+    job_heartbeat(store, caller.tenant_id, job["job_id"])({"stage": "als"})
+    checked = jobs.check_job(store, caller.tenant_id, row(caller, job), timeouts=TIMEOUTS)
     assert checked["status"] == "running"
     later = time.time() + TIMEOUTS.running_s + 1
-    assert jobs.check_job(registry, caller.tenant_id, row(caller, job), timeouts=TIMEOUTS, now=later)["status"] \
+    assert jobs.check_job(store, caller.tenant_id, row(caller, job), timeouts=TIMEOUTS, now=later)["status"] \
         == "failed"
 
 
 def test_the_heartbeat_writes_at_most_once_per_interval(aws):
     caller = aws.tenant()
     job = put(caller, "train", "running", 0)
-    registry = container().registry
-    beat = job_heartbeat(registry, caller.tenant_id, job["job_id"], every_s=3600)
+    store = runtime().jobs
+    beat = job_heartbeat(store, caller.tenant_id, job["job_id"], every_s=3600)
     beat({"stage": "read"})
     first = row(caller, job)["progress_at"]
     beat({"stage": "als"})
@@ -123,34 +125,34 @@ def test_the_heartbeat_writes_at_most_once_per_interval(aws):
 
 def test_a_job_that_finished_after_it_was_read_keeps_its_outcome(aws):
     caller = aws.tenant()
-    registry = container().registry
+    store = runtime().jobs
     job = put(caller, "train", "running", TIMEOUTS.running_s + 60)
     stale = row(caller, job)
-    registry.update_job(caller.tenant_id, job["job_id"], {"status": "succeeded", "finished_at": time.time()})
-    checked = jobs.check_job(registry, caller.tenant_id, stale, timeouts=TIMEOUTS)
+    store.update_job(caller.tenant_id, job["job_id"], {"status": "succeeded", "finished_at": time.time()})
+    checked = jobs.check_job(store, caller.tenant_id, stale, timeouts=TIMEOUTS)
     assert checked["status"] == "succeeded" and "error" not in checked
     assert row(caller, job)["status"] == "succeeded"
 
 
 def test_a_heartbeat_after_the_read_keeps_the_job_running(aws):
     caller = aws.tenant()
-    registry = container().registry
+    store = runtime().jobs
     job = put(caller, "train", "running", TIMEOUTS.running_s + 60)
     stale = row(caller, job)
-    job_heartbeat(registry, caller.tenant_id, job["job_id"])({"stage": "als"})
-    assert jobs.check_job(registry, caller.tenant_id, stale, timeouts=TIMEOUTS)["status"] == "running"
+    job_heartbeat(store, caller.tenant_id, job["job_id"])({"stage": "als"})
+    assert jobs.check_job(store, caller.tenant_id, stale, timeouts=TIMEOUTS)["status"] == "running"
     assert row(caller, job)["status"] == "running"
 
 
 def test_a_batch_chunk_finished_after_the_read_keeps_the_job_running(aws):
     caller = aws.tenant()
-    registry = container().registry
+    store = runtime().jobs
     job = put(caller, "batch", "running", TIMEOUTS.running_s + 60)
-    registry.mark_chunk_done(caller.tenant_id, job["job_id"], 0)
-    stale = jobs.check_job(registry, caller.tenant_id, row(caller, job), timeouts=TIMEOUTS)  # observes chunk 0
+    store.mark_chunk_done(caller.tenant_id, job["job_id"], 0)
+    stale = jobs.check_job(store, caller.tenant_id, row(caller, job), timeouts=TIMEOUTS)  # observes chunk 0
     later = time.time() + TIMEOUTS.running_s + 1
-    registry.mark_chunk_done(caller.tenant_id, job["job_id"], 1)  # a worker finishes one more meanwhile
-    assert jobs.check_job(registry, caller.tenant_id, stale, timeouts=TIMEOUTS, now=later)["status"] == "running"
+    store.mark_chunk_done(caller.tenant_id, job["job_id"], 1)  # a worker finishes one more meanwhile
+    assert jobs.check_job(store, caller.tenant_id, stale, timeouts=TIMEOUTS, now=later)["status"] == "running"
     assert row(caller, job)["status"] == "running"
 
 
@@ -159,5 +161,5 @@ def test_finished_jobs_are_never_touched(aws, status):
     caller = aws.tenant()
     job = put(caller, "train", status, TIMEOUTS.running_s * 10)
     stored = row(caller, job)
-    assert jobs.check_job(container().registry, caller.tenant_id, stored, timeouts=TIMEOUTS) == stored
+    assert jobs.check_job(runtime().jobs, caller.tenant_id, stored, timeouts=TIMEOUTS) == stored
     assert row(caller, job) == stored

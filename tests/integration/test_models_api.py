@@ -10,16 +10,16 @@ import pytest
 
 from local.gateway import LambdaContext, load_handler
 from local.template import Route
-from recengine.services.container import container
-from recengine.services.training import run_training_job, start_training_job, thread_launcher
-from recengine.stores.functions import AsyncInvoker
+from recengine.models.jobs import run_training_job, start_training_job, thread_launcher
+from recengine.models.launch import AsyncInvoker
+from recengine.runtime import runtime
 from tests.conftest import load_event
 from tests.integration.test_promotion import seed_tenant, train
 
 
 @pytest.fixture
-def inline_training(monkeypatch):
-    monkeypatch.setenv("TRAIN_LAUNCH", "inline")
+def inline_training(configure):
+    configure(TRAIN_LAUNCH="inline")
 
 
 def test_models_are_listed_newest_first_with_their_metrics(aws, api):
@@ -52,7 +52,7 @@ def test_on_demand_training_answers_202_and_the_job_reports_the_new_model(aws, a
     assert status == 202 and job["job_id"].startswith("train-") and headers["Location"] == job["status_url"]
     status, _, done = api("GET", "/v1/models/jobs/{job_id}", caller=caller, path_params={"job_id": job["job_id"]})
     assert status == 200 and done["status"] == "succeeded" and done["model_status"] == "live"
-    assert container().registry.live_model_id(caller.tenant_id) == done["result_model_id"]
+    assert runtime().registry.live_model_id(caller.tenant_id) == done["result_model_id"]
     assert done["finished_at"] >= done["started_at"] >= done["created_at"]
 
 
@@ -68,7 +68,7 @@ def test_an_unknown_job_is_a_404(aws, api):
     assert status == 404 and body["type"] == "/problems/not-found"
 
 
-def test_in_aws_the_job_is_handed_to_the_train_function_asynchronously(aws, api, monkeypatch):
+def test_in_aws_the_job_is_handed_to_the_train_function_asynchronously(aws, api, monkeypatch, configure):
     class FakeLambda:
         calls = []
 
@@ -76,7 +76,7 @@ def test_in_aws_the_job_is_handed_to_the_train_function_asynchronously(aws, api,
             self.calls.append(kwargs)
             return {"StatusCode": 202}
 
-    monkeypatch.setenv("TRAIN_FUNCTION_NAME", "recengine-TrainFunction-abc")
+    configure(TRAIN_FUNCTION_NAME="recengine-TrainFunction-abc")
     monkeypatch.setattr(AsyncInvoker, "lambda_client", FakeLambda())
     caller = aws.tenant()
     status, _, job = api("POST", "/v1/models/train", caller=caller)
@@ -86,16 +86,17 @@ def test_in_aws_the_job_is_handed_to_the_train_function_asynchronously(aws, api,
     assert json.loads(call["Payload"]) == {"tenant_id": caller.tenant_id, "job_id": job["job_id"]}
 
 
-def test_the_lambda_launcher_needs_the_train_function_name():
+def test_the_lambda_launcher_needs_the_train_function_name(aws, configure):
+    configure(TRAIN_LAUNCH="lambda", TRAIN_FUNCTION_NAME=None)
     with pytest.raises(RuntimeError, match="TRAIN_FUNCTION_NAME"):
-        AsyncInvoker("")
+        runtime().training_launcher
 
 
 def test_the_train_function_runs_a_job_payload_once(aws, api, lambda_context):
     caller = aws.tenant()
     seed_tenant(api, caller, users=20, items=30, events=8)
-    c = container()
-    job = start_training_job(c.registry, lambda tenant_id, job_id: None, caller.tenant_id)
+    c = runtime()
+    job = start_training_job(c.jobs, lambda tenant_id, job_id: None, caller.tenant_id)
     handler = load_handler(Route("TrainFunction", "functions/train/", "app.lambda_handler", "", "", False))
     event = {**load_event("train_job"), "tenant_id": caller.tenant_id, "job_id": job["job_id"]}
     done = handler(event, lambda_context)
@@ -108,29 +109,29 @@ def test_the_train_function_runs_a_job_payload_once(aws, api, lambda_context):
 def test_locally_the_job_runs_on_a_background_thread(aws, api):
     caller = aws.tenant()
     seed_tenant(api, caller, users=20, items=30, events=8)
-    c = container()
+    c = runtime()
 
     def run(tenant_id, job_id):
-        run_training_job(c.tenants, c.interactions, c.registry, c.artefacts, tenant_id, job_id, items=c.items)
+        run_training_job(c.training, c.jobs, tenant_id, job_id)
 
-    job = start_training_job(c.registry, thread_launcher(run), caller.tenant_id)
+    job = start_training_job(c.jobs, thread_launcher(run), caller.tenant_id)
     deadline = time.monotonic() + 60
-    while c.registry.get_job(caller.tenant_id, job["job_id"])["status"] in ("queued", "running"):
+    while c.jobs.get_job(caller.tenant_id, job["job_id"])["status"] in ("queued", "running"):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert c.registry.get_job(caller.tenant_id, job["job_id"])["status"] == "succeeded"
+    assert c.jobs.get_job(caller.tenant_id, job["job_id"])["status"] == "succeeded"
 
 
 def test_a_job_that_cannot_be_started_is_marked_failed(aws):
     caller = aws.tenant()
-    registry = container().registry
+    jobs = runtime().jobs
 
     def broken(tenant_id, job_id):
         raise RuntimeError("no capacity")
 
     with pytest.raises(RuntimeError):
-        start_training_job(registry, broken, caller.tenant_id)
-    (row,) = [r for r in registry._query(KeyConditionExpression="tenant_id = :t",
+        start_training_job(jobs, broken, caller.tenant_id)
+    (row,) = [r for r in jobs.query_rows(KeyConditionExpression="tenant_id = :t",
                                          ExpressionAttributeValues={":t": {"S": caller.tenant_id}})]
     assert row["status"] == "failed" and "no capacity" not in row["error"]
 
@@ -142,12 +143,11 @@ def test_a_job_that_cannot_be_started_is_marked_failed(aws):
     ("models_train", "POST", "/v1/models/train", 202), ("models_job", "GET", "/v1/models/jobs/{job_id}", 404),
     ("batch_generate", "POST", "/v1/recommendations/generate", 202),
     ("batch_job", "GET", "/v1/recommendations/jobs/{job_id}", 404)])
-def test_every_new_sample_event_is_answered_by_its_handler(aws, monkeypatch, name, method, path, expected):
+def test_every_new_sample_event_is_answered_by_its_handler(aws, configure, name, method, path, expected):
     from tests.conftest import invoke
 
     caller = aws.tenant()
-    monkeypatch.setenv("TRAIN_LAUNCH", "inline")
-    monkeypatch.setenv("BATCH_DISPATCH", "inline")
+    configure(TRAIN_LAUNCH="inline", BATCH_DISPATCH="inline")
     event = load_event(name)
     event["requestContext"]["identity"]["apiKeyId"] = caller.api_key_id
     status, headers, body = invoke(method, path, event)

@@ -12,11 +12,12 @@ import pytest
 
 from local.gateway import LambdaContext, load_handler
 from local.template import Route
-from recengine.admin.cli import main
-from recengine.api.schemas import MAX_LIMIT
-from recengine.services import jobs
-from recengine.services.batch import new_batch_job_id
-from recengine.services.container import container
+from recengine.batch import nightly as nightly_batches
+from recengine.batch.service import new_batch_job_id
+from recengine.models import job_status as jobs
+from recengine.ranking.query import MAX_LIMIT
+from recengine.runtime import runtime
+from tools.admin.cli import main
 from tests.conftest import load_event
 from tests.integration.test_promotion import seed_tenant, train
 
@@ -41,13 +42,13 @@ def nightly(event: dict | None = None) -> dict:
 
 
 def batch_jobs(tenant_id: str) -> list[dict]:
-    return jobs.tenant_jobs(container().registry, tenant_id, "batch")
+    return jobs.tenant_jobs(runtime().jobs, tenant_id, "batch")
 
 
 @pytest.fixture
-def shops(aws, api, monkeypatch):
+def shops(aws, api, configure):
     """Two trained tenants with events, and batch chunks computed in-process."""
-    monkeypatch.setenv("BATCH_DISPATCH", "inline")
+    configure(BATCH_DISPATCH="inline")
     callers = []
     for n, name in enumerate(("north", "south")):
         caller = aws.tenant(name)
@@ -63,14 +64,14 @@ def test_the_cli_turns_nightly_batches_on_and_off(aws, state, capsys):
     on = cli(capsys, state, "tenant", "nightly", "--tenant", caller.tenant_id, "--count", "7",
              "--algorithm", "collaborative")
     assert on["nightly_batch"]["count"] == 7 and on["nightly_batch"]["algorithm"] == "collaborative"
-    assert container().tenants.nightly_batch(caller.tenant_id) == on["nightly_batch"]
+    assert runtime().nightly.get(caller.tenant_id) == on["nightly_batch"]
     (listed,) = cli(capsys, state, "tenant", "list")["tenants"]
     assert listed["nightly_batch"] == on["nightly_batch"]
     assert main(["--state-file", str(state), "tenant", "list"]) == 0
     assert "collaborative x7" in capsys.readouterr().out
     off = cli(capsys, state, "tenant", "nightly", "--tenant", caller.tenant_id, "--off")
-    assert off["nightly_batch"] is None and container().tenants.nightly_batch(caller.tenant_id) is None
-    assert container().tenants.get_tenant(caller.tenant_id).plan  # the tenant record itself is untouched
+    assert off["nightly_batch"] is None and runtime().nightly.get(caller.tenant_id) is None
+    assert runtime().tenants.get_tenant(caller.tenant_id).plan  # the tenant record itself is untouched
 
 
 def test_the_cli_refuses_an_unknown_tenant_and_a_count_out_of_range(aws, state, capsys):
@@ -80,8 +81,8 @@ def test_the_cli_refuses_an_unknown_tenant_and_a_count_out_of_range(aws, state, 
     for count in (0, MAX_LIMIT + 1):
         assert main(["--state-file", str(state), "tenant", "nightly", "--tenant", caller.tenant_id,
                      "--count", str(count)]) == 1
-    assert container().tenants.nightly_batch(caller.tenant_id) is None
-    assert jobs.MAX_NIGHTLY_COUNT == MAX_LIMIT  # the setting allows what a generate request allows
+    assert runtime().nightly.get(caller.tenant_id) is None
+    assert nightly_batches.MAX_NIGHTLY_COUNT == MAX_LIMIT  # the setting allows what a generate request allows
 
 
 # ------------------------------------------------------------------ the schedule
@@ -95,19 +96,19 @@ def test_the_schedule_starts_one_job_per_enabled_tenant(aws, shops, state, capsy
     assert summary["failed"] == [] and batch_jobs(quiet.tenant_id) == []
     for caller in (north, south):
         (job,) = batch_jobs(caller.tenant_id)
-        setting = container().tenants.nightly_batch(caller.tenant_id)
-        assert job["status"] == "succeeded" and job["trigger"] == jobs.NIGHTLY_TRIGGER
+        setting = runtime().nightly.get(caller.tenant_id)
+        assert job["status"] == "succeeded" and job["trigger"] == nightly_batches.NIGHTLY_TRIGGER
         assert job["count"] == setting["count"] and job["algorithm"] == setting["algorithm"]
-        assert job["total_users"] == len(container().interactions.tenant_user_ids(caller.tenant_id))
-    user = container().interactions.tenant_user_ids(north.tenant_id)[0]
+        assert job["total_users"] == len(runtime().interactions.tenant_user_ids(caller.tenant_id))
+    user = runtime().interactions.tenant_user_ids(north.tenant_id)[0]
     status, _, body = api("POST", "/v1/recommend", caller=north, body={"user_id": user, "source": "batch"})
     assert status == 200 and body["meta"]["source"] == "batch"
-    assert len(body["items"]) == container().tenants.nightly_batch(north.tenant_id)["count"]
+    assert len(body["items"]) == runtime().nightly.get(north.tenant_id)["count"]
 
 
 def test_a_retried_schedule_starts_no_second_job(aws, shops):
     north, _ = shops
-    container().tenants.set_nightly_batch(north.tenant_id, {"algorithm": "hybrid", "count": 5})
+    runtime().nightly.set(north.tenant_id, {"algorithm": "hybrid", "count": 5})
     assert [s["tenant_id"] for s in nightly()["started"]] == [north.tenant_id]
     again = nightly()
     assert again["started"] == [] and again["skipped"][0]["tenant_id"] == north.tenant_id
@@ -116,29 +117,29 @@ def test_a_retried_schedule_starts_no_second_job(aws, shops):
 
 def test_a_tenant_with_a_batch_job_running_is_skipped_unless_it_is_stuck(aws, shops):
     north, south = shops
-    registry = container().registry
-    timeouts = jobs.JobTimeouts.from_env()
+    store = runtime().jobs
+    timeouts = runtime().job_timeouts
     for caller in shops:
-        container().tenants.set_nightly_batch(caller.tenant_id, {"algorithm": "hybrid", "count": 5})
+        runtime().nightly.set(caller.tenant_id, {"algorithm": "hybrid", "count": 5})
     now = time.time()
     running = {"job_id": new_batch_job_id(), "kind": "batch", "status": "running", "created_at": now,
                "started_at": now, "chunks": 2, "count": 5, "algorithm": "hybrid"}
-    registry.put_job(north.tenant_id, running)
+    store.put_job(north.tenant_id, running)
     dead = {**running, "job_id": new_batch_job_id(), "created_at": now - timeouts.running_s - 60,
             "started_at": now - timeouts.running_s - 60}
-    registry.put_job(south.tenant_id, dead)
+    store.put_job(south.tenant_id, dead)
     summary = nightly()
     assert [s["tenant_id"] for s in summary["started"]] == [south.tenant_id]
     assert summary["skipped"] == [{"tenant_id": north.tenant_id,
                                    "reason": f"batch job {running['job_id']} is running"}]
-    assert registry.get_job(south.tenant_id, dead["job_id"])["error"] == jobs.TIMED_OUT
+    assert store.get_job(south.tenant_id, dead["job_id"])["error"] == jobs.TIMED_OUT
 
 
 def test_one_tenants_failure_does_not_stop_the_others(aws, shops):
     north, south = shops
     # A setting written by hand that no longer validates (say, an algorithm since removed).
-    container().tenants.set_nightly_batch(north.tenant_id, {"algorithm": "retired-algorithm", "count": 5})
-    container().tenants.set_nightly_batch(south.tenant_id, {"algorithm": "hybrid", "count": 5})
+    runtime().nightly.set(north.tenant_id, {"algorithm": "retired-algorithm", "count": 5})
+    runtime().nightly.set(south.tenant_id, {"algorithm": "hybrid", "count": 5})
     with pytest.raises(RuntimeError, match="1 tenant"):
         nightly()
     assert batch_jobs(north.tenant_id) == []
@@ -148,7 +149,7 @@ def test_one_tenants_failure_does_not_stop_the_others(aws, shops):
 
 def test_an_eventbridge_scheduled_event_also_runs_it_and_api_events_still_route(aws, shops, api):
     north, _ = shops
-    container().tenants.set_nightly_batch(north.tenant_id, {"algorithm": "hybrid", "count": 5})
+    runtime().nightly.set(north.tenant_id, {"algorithm": "hybrid", "count": 5})
     scheduled = {**load_event("train_schedule"), "resources": ["arn:aws:events:us-east-1:1:rule/nightly"],
                  "source": "aws.events"}
     assert [s["tenant_id"] for s in nightly(scheduled)["started"]] == [north.tenant_id]

@@ -10,10 +10,14 @@ import pytest
 from local.demo import generate
 from recengine.engine.als import ALSParams
 from recengine.engine.model import TrainingData, TrainParams
-from recengine.services import training
-from recengine.services.container import container
-from recengine.services.registry import promotion_decision, split_holdout
-from recengine.services.training import TrainingPolicy, train_tenant
+from recengine.models import training
+from recengine.runtime import runtime
+from recengine.models.evaluation import split_holdout
+from recengine.models.promotion import promotion_decision
+from recengine.models.training import TrainingPolicy, train_tenant
+from recengine.runtime import Runtime
+from recengine.settings import Settings
+from tests.conftest import settings_env
 
 FAST = TrainParams(als=ALSParams(factors=16, iterations=4), ease=None, w_ease=0.0)
 
@@ -29,8 +33,8 @@ def seed_tenant(api, caller, users=40, items=60, events=10, seed=5):
 
 
 def train(caller, *, policy=None, params=FAST):
-    c = container()
-    return train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id, items=c.items,
+    c = runtime()
+    return train_tenant(c.training, caller.tenant_id,
                         force=True, params=params, policy=policy)
 
 
@@ -70,7 +74,7 @@ def test_the_first_model_is_evaluated_on_a_holdout_and_goes_live(tenant):
     metrics = record["metrics"]
     assert {"recall@20", "ndcg@10", "coverage@20", "train_s", "interactions", "users", "items"} <= set(metrics)
     assert metrics["eval_users"] > 0 and 0 < metrics["recall@20"] <= 1 and 0 < metrics["coverage@20"] <= 1
-    assert container().registry.live_model_id(caller.tenant_id) == record["model_id"]
+    assert runtime().registry.live_model_id(caller.tenant_id) == record["model_id"]
 
 
 # ------------------------------------------------------------------ the promotion guard
@@ -90,7 +94,7 @@ def test_a_better_candidate_goes_live_and_the_old_live_is_retired(tenant, monkey
     caller, _ = tenant
     fixed_metrics(monkeypatch, (0.30, 0.20), (0.35, 0.22))
     first, second = train(caller), train(caller)
-    registry = container().registry
+    registry = runtime().registry
     assert second["status"] == "live" and registry.live_model_id(caller.tenant_id) == second["model_id"]
     assert registry.get_version(caller.tenant_id, first["model_id"])["status"] == "retired"
     assert second["replaced_model_id"] == first["model_id"] and second["version"] == 2
@@ -109,7 +113,7 @@ def test_a_worse_candidate_stays_candidate_and_the_log_says_why(tenant, monkeypa
     warnings = []
     monkeypatch.setattr(training.logger, "warning", lambda msg, **kw: warnings.append((msg, kw.get("extra", {}))))
     first, second = train(caller), train(caller)
-    registry = container().registry
+    registry = runtime().registry
     assert second["status"] == "candidate" and registry.live_model_id(caller.tenant_id) == first["model_id"]
     assert "below the live model" in registry.get_version(caller.tenant_id, second["model_id"])["promotion_reason"]
     assert [(m, e["model_id"]) for m, e in warnings] == [("model stays candidate", second["model_id"])]
@@ -121,9 +125,10 @@ def test_the_tolerance_is_configurable(tenant, monkeypatch):
     fixed_metrics(monkeypatch, (0.30, 0.20), (0.27, 0.18))
     train(caller)
     assert train(caller, policy=TrainingPolicy(tolerance=0.15))["status"] == "live"
-    assert TrainingPolicy.from_env({"PROMOTION_TOLERANCE": "0.1", "KEEP_MODEL_VERSIONS": "3"}) == TrainingPolicy(0.1, 3)
+    configured = Settings.from_env(settings_env(PROMOTION_TOLERANCE="0.1", KEEP_MODEL_VERSIONS="3"))
+    assert Runtime(configured).training_policy == TrainingPolicy(0.1, 3)
     with pytest.raises(RuntimeError):
-        TrainingPolicy.from_env({"PROMOTION_TOLERANCE": "2"})
+        Settings.from_env(settings_env(PROMOTION_TOLERANCE="2"))
 
 
 def test_a_failed_training_is_recorded_and_live_keeps_serving(tenant, monkeypatch):
@@ -136,15 +141,15 @@ def test_a_failed_training_is_recorded_and_live_keeps_serving(tenant, monkeypatc
     monkeypatch.setattr(training, "train_model", broken)
     with pytest.raises(MemoryError):
         train(caller)
-    rows = container().registry.versions(caller.tenant_id)
+    rows = runtime().registry.versions(caller.tenant_id)
     assert [r["status"] for r in rows] == ["live", "failed"] and rows[1]["error"] == "MemoryError"
-    assert container().registry.live_model_id(caller.tenant_id) == first["model_id"]
+    assert runtime().registry.live_model_id(caller.tenant_id) == first["model_id"]
 
 
 # ------------------------------------------------------------------ retention
 def test_only_the_last_versions_keep_their_artefacts(tenant, monkeypatch):
     caller, _ = tenant
-    c = container()
+    c = runtime()
     fixed_metrics(monkeypatch, (0.30, 0.20), (0.50, 0.40), (0.10, 0.10), (0.10, 0.10))  # v2 live, v3 v4 candidates
     records = [train(caller, policy=TrainingPolicy(keep_versions=2)) for _ in range(4)]
     s3 = boto3.client("s3")
@@ -186,7 +191,7 @@ def test_an_operator_promotes_a_candidate(tenant, api, monkeypatch):
     status, _, body = api("POST", "/v1/models/{model_id}/promote", caller=caller,
                           path_params={"model_id": second["model_id"]})
     assert status == 200 and body["status"] == "live" and body["live"] is True
-    assert container().registry.get_version(caller.tenant_id, first["model_id"])["status"] == "retired"
+    assert runtime().registry.get_version(caller.tenant_id, first["model_id"])["status"] == "retired"
     status, _, problem = api("POST", "/v1/models/{model_id}/promote", caller=caller,
                              path_params={"model_id": "model_hybrid-v9_nope"})
     assert status == 404 and problem["type"] == "/problems/model-not-found"
@@ -223,7 +228,7 @@ def test_after_promotion_the_next_request_past_the_ttl_uses_the_new_model(tenant
     caller, data = tenant
     fixed_metrics(monkeypatch, (0.30, 0.20), (0.10, 0.10))
     clock = Clock()
-    monkeypatch.setattr(container().models, "clock", clock)
+    monkeypatch.setattr(runtime().models, "clock", clock)
     first, second = train(caller), train(caller)  # the second stays candidate
     user = next(iter(data.user_tastes))
     ask = lambda **extra: api("POST", "/v1/recommend", caller=caller, body={"user_id": user, **extra})[2]["meta"]  # noqa: E731
@@ -244,7 +249,7 @@ def test_a_corrupt_artefact_is_skipped_and_the_previous_version_keeps_serving(te
     user = next(iter(data.user_tastes))
     _, _, before = api("POST", "/v1/recommend", caller=caller, body={"user_id": user})
     assert before["meta"]["model_id"] == first["model_id"]
-    c = container()
+    c = runtime()
     key = f"tenants/{caller.tenant_id}/models/{second['model_id']}/item_factors.npy"
     boto3.client("s3").put_object(Bucket=c.artefacts.bucket, Key=key, Body=b"\x93NUMPY garbage, not an array")
     api("POST", "/v1/models/{model_id}/promote", caller=caller, path_params={"model_id": second["model_id"]})
@@ -279,7 +284,7 @@ def test_before_the_first_training_popular_items_are_served(tenant, api):
 
 def test_popularity_is_computed_once_per_ttl(tenant, api, monkeypatch):
     caller, _ = tenant
-    c = container()
+    c = runtime()
     calls = []
     original = c.interactions.recent_tenant_events
     monkeypatch.setattr(c.interactions, "recent_tenant_events", lambda *a: calls.append(a) or original(*a))

@@ -9,10 +9,11 @@ import json
 import pytest
 
 from recengine.attribution.records import pseudonymous_id
-from recengine.services import recommend as service
-from recengine.services.container import container
+from recengine.ranking import query as request_query
+from recengine.ranking import serve as service
+from recengine.runtime import runtime
 from tests.integration.conftest import route_event
-from tests.conftest import invoke
+from tests.conftest import TEST_PSEUDONYM_KEY, invoke
 from tests.integration.test_promotion import seed_tenant, train
 
 URL = "/v1/recommend"
@@ -214,7 +215,7 @@ def test_context_without_a_learned_effect_is_reported(shop, api):
     caller, _, _ = shop
     status, _, body = rec(api, caller, {"user_id": "user-0001", "context": {"device_type": "mobile",
                                                                              "user_region": "US-CA"}})
-    model = container().models.get(caller.tenant_id)
+    model = runtime().models.get(caller.tenant_id)
     assert status == 200
     assert ("context_not_learned" in codes(body)) == (not model.blend.w_context > 0)
 
@@ -259,7 +260,7 @@ def test_a_request_past_its_time_budget_is_a_408_and_not_billed(shop, api, monke
     caller, _, _ = shop
     before = used_requests(api, caller)
     ticks = iter(range(0, 100_000, 5))  # each reading of the request clock is 5 s after the last
-    monkeypatch.setattr(service, "_monotonic", lambda: float(next(ticks)))
+    monkeypatch.setattr(request_query, "_monotonic", lambda: float(next(ticks)))
     status, headers, problem = rec(api, caller, {"user_id": "user-0001", "timeout_ms": 50})
     assert status == 408 and problem["type"] == "/problems/request-timeout" and headers["Retry-After"]
     monkeypatch.undo()
@@ -293,16 +294,17 @@ def test_no_key_is_a_401(aws, api):
 # ------------------------------------------------------------------ exposures and outcomes
 def test_every_served_list_is_logged_as_an_exposure_without_raw_user_ids(shop, api):
     jsonschema = pytest.importorskip("jsonschema")
-    from recengine.attribution.records import schema_path
+    from tools.attribution.report import schema_path
 
     caller, _, _ = shop
     _, _, body = rec(api, caller, {"user_id": "user-0008", "surface": "home",
                                    "placements": [{"placement_id": "hero", "limit": 2}, {"placement_id": "feed"}]})
-    rows = container().exposures.recent(caller.tenant_id, pseudonymous_id(caller.tenant_id, "user:user-0008"), 0)
+    key = pseudonymous_id(TEST_PSEUDONYM_KEY, caller.tenant_id, "user:user-0008")
+    rows = runtime().exposures.recent(caller.tenant_id, key, 0)
     assert {r["placement"] for r in rows} == {"hero", "feed"}
     schema = json.loads(schema_path("exposure.v1").read_text())
     for row in rows:
-        record = container().exposures.as_record(row)
+        record = runtime().exposures.as_record(row)
         jsonschema.validate(record, schema)
         assert record["request_id"] == body["rec_id"] and "user-0008" not in json.dumps(record)
         served = next(p for p in body["placements"] if p["placement_id"] == record["placement"])
@@ -311,7 +313,7 @@ def test_every_served_list_is_logged_as_an_exposure_without_raw_user_ids(shop, a
 
 
 def test_outcomes_join_their_exposures_in_the_exported_logs(shop, api, tmp_path, capsys):
-    from recengine.attribution.__main__ import main
+    from tools.attribution.__main__ import main
 
     caller, _, _ = shop
     clicked = []
@@ -345,7 +347,7 @@ def test_deduplicate_without_placements_is_explained(shop, api):
 
 def test_a_failed_exposure_write_still_serves_and_says_so(shop, api, monkeypatch):
     from recengine.errors import StoreError
-    from recengine.stores.dynamo import ExposureStore
+    from recengine.attribution.store import ExposureStore
 
     caller, _, _ = shop
 
@@ -359,7 +361,7 @@ def test_a_failed_exposure_write_still_serves_and_says_so(shop, api, monkeypatch
 
 def test_a_frequency_cap_without_an_exposure_log_is_reported(shop):
     caller, _, _ = shop
-    c = container()
-    query = service.Query(caller.tenant_id, "user-0001", user_key=None, frequency_cap=(1, 3600.0))
+    c = runtime()
+    query = request_query.Query(caller.tenant_id, "user-0001", user_key=None, frequency_cap=(1, 3600.0))
     result = service.serve(service.Deps(c.models, c.interactions, c.items, c.popularity, None), query)
     assert "frequency_cap_unavailable" in codes({"warnings": result.warnings}) and result.items

@@ -10,9 +10,9 @@ import pytest
 from botocore.stub import Stubber
 
 from local.gateway import Gateway, KeyRegistry
-from recengine.admin import target as targets
-from recengine.admin.cli import main
-from recengine.services.container import container
+from tools.admin import target as targets
+from tools.admin.cli import main
+from recengine.runtime import runtime
 from tests.conftest import local_state_file
 
 
@@ -42,7 +42,7 @@ def test_tenant_create_issues_a_key_on_the_plan_and_records_the_tenant(aws, stac
     out = cli(capsys, state, "tenant", "create", "--name", "Acme Corp", "--plan", "starter")
     assert out["tenant_id"].startswith("acme-corp-") and out["plan"] == "starter" and len(out["api_key"]) >= 30
     assert plan_keys(aws, "starter") == {out["key_id"]}
-    assert container().tenants.get_tenant(out["tenant_id"]).plan == "starter"
+    assert runtime().tenants.get_tenant(out["tenant_id"]).plan == "starter"
     status, body = get(gateway, out["api_key"])
     assert status == 200 and body["tenant_id"] == out["tenant_id"] and body["plan"]["id"] == "starter"
 
@@ -82,7 +82,7 @@ def test_key_revoke_is_refused_by_the_gateway_and_by_the_function(aws, stack, ca
     status, problem = get(gateway, out["api_key"])
     assert status == 401 and problem["type"] == "/problems/unauthorized"
     # Behind API Gateway, a warm function re-reads the binding after its tenant cache expires.
-    monkeypatch.setattr(container().tenant_cache, "ttl_s", 0.0)
+    monkeypatch.setattr(runtime().tenant_resolver, "ttl_s", 0.0)
     assert call("POST", "/v1/recommend", caller=caller, body={"user_id": "u"})[0] == 401
 
 
@@ -93,7 +93,7 @@ def test_plan_change_moves_the_keys_to_the_new_usage_plan(aws, stack, capsys):
     changed = cli(capsys, state, "plan", "change", "--tenant", "acme", "--plan", "enterprise")
     assert changed == {"tenant_id": "acme", "plan": "enterprise", "key_ids": [out["key_id"]]}
     assert out["key_id"] in plan_keys(aws, "enterprise") and out["key_id"] not in plan_keys(aws, "starter")
-    assert container().tenants.get_tenant("acme").plan == "enterprise"
+    assert runtime().tenants.get_tenant("acme").plan == "enterprise"
     assert gateway.keys.lookup(out["api_key"]).bucket.rate == 500  # the gateway throttles by the new plan
 
 

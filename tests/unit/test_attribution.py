@@ -17,23 +17,28 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from recengine.attribution import records as rec
-from recengine.attribution.__main__ import main
-from recengine.attribution.report import read_jsonl, report, validate
+from tools.attribution import report as reports
+from tools.attribution.__main__ import main
+from tools.attribution.report import read_jsonl, report, validate
 
 TENANTS = ("acme", "globex")
 MODELS = ("model_a", "model_b", None)
 SURFACES = ("home", "pdp", None)
 T0 = 1_700_000_000.0
+KEY = "unit-test-pseudonym-key-0123456789"
 
 
 @pytest.fixture(autouse=True)
-def _default_key(monkeypatch):
-    monkeypatch.delenv(rec.PSEUDONYM_KEY_ENV, raising=False)
-    monkeypatch.delenv(rec.SCHEMA_DIR_ENV, raising=False)
+def _default_schema_dir(monkeypatch):
+    monkeypatch.delenv(reports.SCHEMA_DIR_ENV, raising=False)
+
+
+def pid(tenant_id: str, raw: str) -> str:
+    return rec.pseudonymous_id(KEY, tenant_id, raw)
 
 
 def schema(name: str) -> dict:
-    return json.loads(rec.schema_path(name).read_text())
+    return json.loads(reports.schema_path(name).read_text())
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> Path:
@@ -52,8 +57,8 @@ def generate(seed: int = 7, n_exposures: int = 80, n_outcomes: int = 400) -> tup
         items = [{"id": f"item-{j}", "score": rng.random()} for j in rng.sample(range(40), n_items)]
         exposures.append(rec.exposure_record(
             request_id=f"req-{i // 2 if i % 5 == 0 else i}", tenant_id=tenant,
-            user_key=rec.pseudonymous_id(tenant, f"user-{rng.randrange(20)}@example.com"),
-            session_key=rng.choice([None, rec.pseudonymous_id(tenant, f"sess-{rng.randrange(50)}")]),
+            user_key=pid(tenant, f"user-{rng.randrange(20)}@example.com"),
+            session_key=rng.choice([None, pid(tenant, f"sess-{rng.randrange(50)}")]),
             surface=rng.choice(SURFACES), placement=rng.choice([None, "carousel", "grid"]),
             model_id=rng.choice(MODELS), algorithm=rng.choice(["hybrid", "popular"]), items=items,
             ts=T0 + i))
@@ -147,7 +152,7 @@ def test_schemas_reject_raw_ids_extra_fields_and_bad_positions():
 
 
 def test_builders_refuse_raw_user_ids_unknown_types_and_non_finite_numbers():
-    key = rec.pseudonymous_id("acme", "u1")
+    key = pid("acme", "u1")
     common = dict(request_id="r", tenant_id="acme", session_key=None, surface=None, placement=None,
                   model_id=None, algorithm="hybrid", ts=T0)
     with pytest.raises(ValueError):
@@ -161,40 +166,50 @@ def test_builders_refuse_raw_user_ids_unknown_types_and_non_finite_numbers():
                            ts=T0, event_id="e")
 
 
-def test_pseudonymous_id_is_stable_tenant_scoped_and_hides_the_raw_id(monkeypatch):
+def test_pseudonymous_id_is_stable_tenant_scoped_and_hides_the_raw_id():
     raw = "Alice.Smith+42@example.com"
-    key = rec.pseudonymous_id("acme", raw)
+    key = pid("acme", raw)
     assert rec.PSEUDONYM.fullmatch(key) and raw not in key and raw.lower() not in key
-    assert rec.pseudonymous_id("acme", raw) == key
-    assert rec.pseudonymous_id("globex", raw) != key
-    assert rec.pseudonymous_id("acme", raw + "x") != key
-    assert rec.pseudonymous_id("acm", "e\x00" + raw) != rec.pseudonymous_id("acme", raw + "\x00")
+    assert pid("acme", raw) == key
+    assert pid("globex", raw) != key
+    assert pid("acme", raw + "x") != key
+    assert pid("acm", "e\x00" + raw) != pid("acme", raw + "\x00")
 
-    env = {k: v for k, v in os.environ.items() if k != rec.PSEUDONYM_KEY_ENV}
+    env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(rec.__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
     code = ("import sys; from recengine.attribution.records import pseudonymous_id; "
             "print(pseudonymous_id(*sys.argv[1:]))")
-    other = subprocess.run([sys.executable, "-c", code, "acme", raw], env=env, capture_output=True, text=True,
+    other = subprocess.run([sys.executable, "-c", code, KEY, "acme", raw], env=env, capture_output=True, text=True,
                            check=True).stdout.strip()
-    assert other == key
+    assert other == key  # the same key gives the same pseudonym in every process
 
-    monkeypatch.setenv(rec.PSEUDONYM_KEY_ENV, "a-deployment-secret")
-    assert rec.pseudonymous_id("acme", raw) != key
+    assert rec.pseudonymous_id("a-deployment-secret", "acme", raw) != key
+
+
+def test_there_is_no_default_pseudonym_key():
+    from recengine.settings import Settings, SettingsError
+    from tests.conftest import settings_env
+
+    with pytest.raises(TypeError):
+        rec.pseudonymous_id("acme", "u1")  # type: ignore[call-arg]
+    env = {k: v for k, v in settings_env().items() if k != "PSEUDONYM_KEY"}
+    with pytest.raises(SettingsError, match="PSEUDONYM_KEY"):
+        Settings.from_env(env)
 
 
 def test_schema_dir_defaults_to_the_repo_and_honours_the_override(tmp_path, monkeypatch):
-    assert rec.schema_dir() == rec.SCHEMA_DIR and (rec.SCHEMA_DIR / "exposure.v1.json").is_file()
+    assert reports.schema_dir() == reports.SCHEMA_DIR and (reports.SCHEMA_DIR / "exposure.v1.json").is_file()
     exposures, _ = generate(n_exposures=3, n_outcomes=1)
     data = write_jsonl(tmp_path / "e.jsonl", exposures)
-    monkeypatch.setenv(rec.SCHEMA_DIR_ENV, str(tmp_path / "empty"))
-    assert rec.schema_dir() == tmp_path / "empty"
+    monkeypatch.setenv(reports.SCHEMA_DIR_ENV, str(tmp_path / "empty"))
+    assert reports.schema_dir() == tmp_path / "empty"
     with pytest.raises(FileNotFoundError):
         validate(data, "exposure.v1")
-    shutil.copytree(rec.SCHEMA_DIR, tmp_path / "copy")
-    monkeypatch.setenv(rec.SCHEMA_DIR_ENV, str(tmp_path / "copy"))
+    shutil.copytree(reports.SCHEMA_DIR, tmp_path / "copy")
+    monkeypatch.setenv(reports.SCHEMA_DIR_ENV, str(tmp_path / "copy"))
     assert validate(data, "exposure.v1") == []
     with pytest.raises(ValueError):
-        rec.schema_path("exposure.v2")
+        reports.schema_path("exposure.v2")
 
 
 # ---------------------------------------------------------------------------- validate
@@ -255,7 +270,7 @@ def test_report_figures_match_an_independent_recount():
 
 
 def _one_list(rng: random.Random) -> tuple[dict, str]:
-    user = rec.pseudonymous_id("acme", "someone")
+    user = pid("acme", "someone")
     exposure = rec.exposure_record(request_id="req-1", tenant_id="acme", user_key=user, session_key=None,
                                    surface="home", placement=None, model_id="model_a", algorithm="hybrid",
                                    items=[{"id": f"item-{j}", "score": rng.random()} for j in range(5)], ts=T0)

@@ -16,7 +16,7 @@ from recengine.engine.context import ContextModel, ContextParams, context_featur
 from recengine.engine.errors import ArtefactError
 from recengine.engine.model import (ALGORITHMS, CONTEXT_FILES, FORMAT_VERSION, Blend, RecommenderModel, TrainingData,
                                     train_model)
-from recengine.evaluation.metrics import ndcg_at_k, recall_at_k
+from recengine.engine.metrics import ndcg_at_k, recall_at_k
 
 PARAMS = ALSParams(factors=16, regularization=2.0, iterations=8)
 

@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recengine.evaluation import (METRICS, coverage_at_k, detect_format, encode, evaluate, load_ratings, n_holdout,
-                                  ndcg_at_k, positives, recall_at_k, train_test_split, validation_split)
-from recengine.evaluation.loaders import (CSV, GOODBOOKS, MOVIELENS_CSV, MOVIELENS_DAT, MOVIELENS_UDATA, Ratings,
-                                          parse_ratings)
-from recengine.evaluation.metrics import dense_ranker, top_k_rows
-from recengine.evaluation.protocol import Validation, holdout_split
+from recengine.engine.metrics import METRICS, coverage_at_k, dense_ranker, evaluate, ndcg_at_k, recall_at_k, top_k_rows
+from tools.evaluation.loaders import (CSV, GOODBOOKS, MOVIELENS_CSV, MOVIELENS_DAT, MOVIELENS_UDATA, Ratings,
+                                      detect_format, load_ratings, parse_ratings)
+from tools.evaluation.protocol import (Validation, encode, holdout_split, n_holdout, positives, train_test_split,
+                                       validation_split)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,7 +220,7 @@ def test_batch_evaluation_matches_the_definitions():
 def test_top_k_rows_and_dense_ranker_exclude_seen_items():
     scores = np.array([[0.1, 0.9, -np.inf, 0.5], [3.0, 2.0, 1.0, 0.0]])
     assert top_k_rows(scores, 5).tolist() == [[1, 3, 0, -1, -1], [0, 1, 2, 3, -1]]
-    from recengine.evaluation.protocol import UserItemMatrix
+    from tools.evaluation.protocol import UserItemMatrix
 
     train = UserItemMatrix.from_coo(np.array([0, 1, 1]), np.array([1, 0, 3]), np.ones(3), (2, 4))
     rank = dense_ranker(lambda u: np.tile(np.array([4.0, 3.0, 2.0, 1.0]), (u.size, 1)), train)
@@ -238,7 +237,7 @@ def _direct_ease(x: np.ndarray, lam: float) -> np.ndarray:
 @pytest.mark.parametrize("numpy_only", [False, True])
 def test_ease_closed_form_matches_a_direct_computation(monkeypatch, numpy_only):
     from bench.baselines import ease_weights, gram_matrix
-    from recengine.evaluation.protocol import UserItemMatrix
+    from tools.evaluation.protocol import UserItemMatrix
 
     if numpy_only:  # no scipy: the np.linalg.inv path
         monkeypatch.setitem(sys.modules, "scipy.linalg", None)
@@ -273,7 +272,7 @@ def _generated_ratings(path: Path, n_users: int = 90, n_items: int = 60, seed: i
 
 
 def test_models_never_recommend_training_items(tmp_path):
-    from recengine.evaluation.__main__ import build_models
+    from tools.evaluation.__main__ import build_models
 
     task = encode(train_test_split(load_ratings(_generated_ratings(tmp_path / "r.csv.gz")), seed=0))
     validation = Validation.from_task(task)
@@ -289,8 +288,8 @@ def test_models_never_recommend_training_items(tmp_path):
 def test_evaluation_command_end_to_end(tmp_path):
     data = _generated_ratings(tmp_path / "tiny_ratings.csv.gz")
     out = tmp_path / "out" / "eval.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "engine")}  # bench/ found from the repo root
-    proc = subprocess.run([sys.executable, "-m", "recengine.evaluation", "--data", str(data), "--out", str(out),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "engine"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "tools.evaluation", "--data", str(data), "--out", str(out),
                            "--models", "popularity,ease,default", "--seed", "0"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -313,8 +312,8 @@ def test_evaluation_command_end_to_end(tmp_path):
     assert "split:" in proc.stderr and "ease lambda=" in proc.stderr and "ranked" in proc.stderr
 
 
-def test_the_package_does_not_import_bench_code():
-    code = ("import sys, recengine.evaluation, recengine.evaluation.__main__; "
+def test_the_evaluation_tool_imports_bench_code_only_for_the_baselines():
+    code = ("import sys, tools.evaluation, tools.evaluation.__main__; "
             "sys.exit(any(m == 'bench' or m.startswith('bench.') for m in sys.modules))")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "engine")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "engine"), str(ROOT)])}
     assert subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT / "layers").returncode == 0

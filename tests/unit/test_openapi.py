@@ -10,8 +10,9 @@ import re
 import pytest
 
 from local.template import routes
-from recengine.api import responses
-from recengine.api.schemas import RECOMMEND_ALIASES
+from recengine.http.schemas import Problem
+from recengine.ranking import responses
+from recengine.ranking.schemas import RECOMMEND_ALIASES
 from tests.conftest import ROOT, invoke, load_script
 
 DOC_PATH = ROOT / "docs" / "openapi.json"
@@ -98,10 +99,9 @@ def test_the_operations_table_names_the_models_the_handlers_parse(script):
         app = namespace["app"]
         for route in app._static_routes + app._dynamic_routes:
             source = inspect.getsource(route.func)
-            body = re.search(r"parse_body\(app, (\w+)\)", source)
-            query = re.search(r"parse_query\(app, (\w+)\)|validate\((\w+), params\)", source)
-            seen[(route.method, route.openapi_path)] = (body and body.group(1),
-                                                        query and (query.group(1) or query.group(2)))
+            body = re.search(r"app\.body\((\w+)\)", source)
+            query = re.search(r"app\.query\((\w+)", source)
+            seen[(route.method, route.openapi_path)] = (body and body.group(1), query and query.group(1))
     table = {key: (op.body, op.query) for key, op in script.OPERATIONS.items()}
     assert seen == table
 
@@ -158,8 +158,8 @@ def trained_tenant(aws):
     from local.demo import generate
     from recengine.engine.als import ALSParams
     from recengine.engine.model import TrainParams
-    from recengine.services.container import container
-    from recengine.services.training import train_tenant
+    from recengine.runtime import runtime
+    from recengine.models.training import train_tenant
     from tests.integration.conftest import route_event
 
     caller = aws.tenant("openapi")
@@ -170,8 +170,8 @@ def trained_tenant(aws):
     status, _, body = invoke("POST", "/v1/interactions", route_event("POST", "/v1/interactions", caller=caller,
                                                                       body={"interactions": data.interactions}))
     assert status == 201, body
-    c = container()
-    train_tenant(c.tenants, c.interactions, c.registry, c.artefacts, caller.tenant_id, items=c.items, force=True,
+    c = runtime()
+    train_tenant(c.training, caller.tenant_id, force=True,
                  params=TrainParams(als=ALSParams(factors=8, iterations=2), ease=None, w_ease=0.0))
     return caller, data
 
@@ -204,4 +204,4 @@ def test_real_handler_bodies_validate_against_the_response_models(trained_tenant
     status, _, problem = invoke("POST", "/v1/recommend", route_event("POST", "/v1/recommend", caller=caller,
                                                                       body={"limit": 0}))
     assert status == 422
-    assert responses.Problem.model_validate(problem).errors
+    assert Problem.model_validate(problem).errors

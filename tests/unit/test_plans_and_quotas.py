@@ -7,8 +7,8 @@ import pytest
 
 from local.gateway import Gateway, KeyState, TokenBucket
 from local.template import ROOT, load_template, resources, usage_plans
-from recengine.plans import OVERAGE_BLOCK, PLANS, usage_plan_mapping
-from recengine.services import billing
+from recengine.billing.plans import OVERAGE_BLOCK, PLANS, usage_plan_mapping
+from recengine.billing import periods as billing
 from tests.conftest import load_script
 from tests.unit.test_gateway import StaticKeys
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recengine.api.schemas import Rule
-from recengine.services.rules import compile_rules, first_failed
+from recengine.ranking.schemas import Rule
+from recengine.ranking.rules import compile_rules, first_failed
 
 ITEM = {"category": "Books", "price": 12.5, "tags": ["sci-fi", "classic"], "stock": {"count": 3}, "new": False}
 

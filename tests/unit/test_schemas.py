@@ -7,8 +7,9 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from recengine.api.schemas import (InteractionIn, InteractionsRequest, ItemIn, RecommendRequest,
-                                   UpsertItemsRequest)
+from recengine.catalogue.schemas import ItemIn, UpsertItemsRequest
+from recengine.events.schemas import InteractionIn, InteractionsRequest
+from recengine.ranking.schemas import RecommendRequest
 
 
 def test_item_top_level_fields_become_metadata():
@@ -80,7 +81,7 @@ def test_recommend_aliases_name_one_canonical_request():
 
 
 def test_tenant_ids_cannot_carry_key_separators():
-    from recengine.stores.dynamo import Tenant
+    from recengine.tenancy.model import Tenant
 
     assert Tenant("acme-1", "Acme", "growth", 0.0).tenant_id == "acme-1"
     for bad in ("a#b", "", "UPPER", "-lead", "x" * 64):
@@ -89,7 +90,7 @@ def test_tenant_ids_cannot_carry_key_separators():
 
 
 def test_similar_and_interactions_accept_camel_case_names():
-    from recengine.api.schemas import SimilarRequest
+    from recengine.ranking.schemas import SimilarRequest
 
     assert SimilarRequest.model_validate({"itemId": "i", "count": 5}).model_dump() == \
         SimilarRequest.model_validate({"item_id": "i", "limit": 5}).model_dump()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from local.template import load_template, resources, routes, table_env_names, usage_plans
-from recengine.plans import PLANS
+from recengine.billing.plans import PLANS
 
 
 def test_every_route_but_health_and_the_price_list_requires_an_api_key():

@@ -9,9 +9,10 @@ import json
 
 import pytest
 
-from recengine.admin import cli
-from recengine.admin.cli import ProgressDisplay, describe_progress, main
-from recengine.services.container import container
+from tools.admin import cli, training
+from tools.admin.cli import main
+from tools.admin.training import ProgressDisplay, describe_progress
+from recengine.runtime import runtime
 from tests.conftest import local_state_file
 from tests.integration.test_promotion import seed_tenant
 
@@ -96,7 +97,7 @@ def test_train_trains_the_tenant_and_draws_progress(seeded, capsys):
     caller, state = seeded
     code, result, lines = train_cli(capsys, state, "--tenant", caller.tenant_id)
     assert code == 0 and result["trained"] is True and result["status"] == "live"
-    registry = container().registry
+    registry = runtime().registry
     assert registry.live_model_id(caller.tenant_id) == result["model_id"]
     stored = registry.get_version(caller.tenant_id, result["model_id"])
     assert result["metrics"] == stored["metrics"]
@@ -115,7 +116,7 @@ def test_train_without_new_events_is_skipped_unless_forced(seeded, capsys):
     assert code == 0 and again["trained"] is False and "--force" in again["detail"]
     code, forced, _ = train_cli(capsys, state, "--tenant", caller.tenant_id, "--force")
     assert code == 0 and forced["trained"] is True and forced["model_id"] != first["model_id"]
-    assert len(container().registry.versions(caller.tenant_id)) == 2
+    assert len(runtime().registry.versions(caller.tenant_id)) == 2
 
 
 def test_train_renders_a_summary_without_json(seeded, capsys):
@@ -124,7 +125,7 @@ def test_train_renders_a_summary_without_json(seeded, capsys):
     assert main(["--state-file", str(state), "train", "--tenant", caller.tenant_id],
                 progress=ProgressDisplay(stderr)) == 0
     out = capsys.readouterr().out
-    model_id = container().registry.live_model_id(caller.tenant_id)
+    model_id = runtime().registry.live_model_id(caller.tenant_id)
     assert f"model    {model_id} (live)" in out and "recall@20" in out
 
 
@@ -150,15 +151,15 @@ def test_the_environment_and_a_stack_name_their_tables(aws, monkeypatch):
     for var, value in aws.env.items():
         monkeypatch.setenv(var, value)
     args = cli.build_parser().parse_args(["train", "--tenant", "t"])
-    target = cli.resolve_training_target(args)
-    assert target.source == "env" and target.names == {v: aws.env[v] for v in cli.TRAINING_VARS}
+    target = training.resolve_training_target(args)
+    assert target.source == "env" and target.names == {v: aws.env[v] for v in training.TRAINING_VARS}
 
-    outputs = {output: f"physical-{output}" for output in cli.TRAINING_VARS.values()}
+    outputs = {output: f"physical-{output}" for output in training.TRAINING_VARS.values()}
     monkeypatch.setattr(cli, "stack_outputs", lambda name, region=None: outputs)
     args = cli.build_parser().parse_args(["train", "--stack-name", "prod", "--region", "eu-west-1", "--tenant", "t"])
-    target = cli.resolve_training_target(args)
-    assert target.region == "eu-west-1" and target.names == {v: outputs[o] for v, o in cli.TRAINING_VARS.items()}
+    target = training.resolve_training_target(args)
+    assert target.region == "eu-west-1" and target.names == {v: outputs[o] for v, o in training.TRAINING_VARS.items()}
 
     monkeypatch.setattr(cli, "stack_outputs", lambda name, region=None: {})
     with pytest.raises(ValueError, match="MODELS_TABLE"):
-        cli.resolve_training_target(args)
+        training.resolve_training_target(args)

@@ -1,4 +1,5 @@
-"""Domain errors raised by services and stores; the API layer maps them to problem+json."""
+"""Domain errors raised by services and stores. Each has a stable `code`, which the HTTP edge
+(recengine.http.app) maps to a status and uses as the problem `type` slug: one table, one place."""
 
 
 class DomainError(Exception):
@@ -13,6 +14,12 @@ class NotFoundError(DomainError):
 
 class UnauthorizedError(DomainError):
     code = "unauthorized"
+
+
+class ForbiddenError(DomainError):
+    """The caller's key is valid but may not act on what the request names (403)."""
+
+    code = "forbidden"
 
 
 class ConflictError(DomainError):
@@ -31,14 +38,6 @@ class PaymentRequiredError(DomainError):
     code = "payment-required"
 
 
-class OverageBudgetExceededError(PaymentRequiredError):
-    """A metered call would take the period's overage amount past the tenant's cap."""
-
-
-class PlanLimitExceededError(PaymentRequiredError):
-    """Ingestion would take the tenant's item or user count past the plan's limit."""
-
-
 class PaymentProviderUnavailableError(DomainError):
     """No payment provider is configured for this deployment (checkout cannot be offered)."""
 
@@ -51,7 +50,7 @@ class DeadlineExceededError(DomainError):
     code = "request-timeout"
 
 
-class ForbiddenError(DomainError):
-    """The caller's key is valid but may not act on what the request names (403)."""
+class InvalidArgumentError(DomainError):
+    """A value the schema allows but the service cannot use (e.g. a cursor that is not the caller's)."""
 
-    code = "forbidden"
+    code = "bad-request"

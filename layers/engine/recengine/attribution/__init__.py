@@ -1,8 +1,2 @@
-"""Exposure / outcome attribution logs: record builders (records.py, standard library only, used in the
-Lambda functions) and offline validation and reporting (report.py, `python -m recengine.attribution`)."""
-
-from .records import (EXPOSURE_SCHEMA, OUTCOME_SCHEMA, OUTCOME_TYPES, exposure_record, outcome_record,
-                      pseudonymous_id, schema_dir, to_jsonl)
-
-__all__ = ["EXPOSURE_SCHEMA", "OUTCOME_SCHEMA", "OUTCOME_TYPES", "exposure_record", "outcome_record",
-           "pseudonymous_id", "schema_dir", "to_jsonl"]
+"""Attribution: exposures (served lists) and outcomes (interactions naming a served list), with
+pseudonymous user keys; exported for the offline report (tools/attribution)."""

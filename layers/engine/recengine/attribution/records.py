@@ -12,10 +12,8 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 EXPOSURE_SCHEMA = "exposure.v1"
@@ -24,21 +22,13 @@ SCHEMAS = (EXPOSURE_SCHEMA, OUTCOME_SCHEMA)
 OUTCOME_TYPES = ("view", "click", "like", "add_to_cart", "purchase")
 MAX_ITEMS = 100  # exposure.v1 items.maxItems: the API's largest `limit`
 
-PSEUDONYM_KEY_ENV = "PSEUDONYM_KEY"
-# Used when PSEUDONYM_KEY is unset (local runs, tests). It is public, so keys made with it can be
-# recomputed by anyone holding a raw id: deployed stacks must set PSEUDONYM_KEY to a secret value.
-# Changing the key changes every user_key, which breaks joins across the change.
-DEFAULT_PSEUDONYM_KEY = "recengine-attribution-default-pseudonym-key-v1"
-SCHEMA_DIR_ENV = "ATTRIBUTION_SCHEMA_DIR"
-SCHEMA_DIR = Path(__file__).resolve().parents[4] / "schemas"  # <repo>/schemas
-
 PSEUDONYM = re.compile(r"p_[0-9a-f]{32}")
 
 
-def pseudonymous_id(tenant_id: str, raw: str) -> str:
-    """A stable, tenant-scoped stand-in for a user or session id: the same raw id in two tenants
-    gives two unrelated keys, so logs cannot be joined across tenants on it."""
-    key = os.environ.get(PSEUDONYM_KEY_ENV) or DEFAULT_PSEUDONYM_KEY
+def pseudonymous_id(key: str, tenant_id: str, raw: str) -> str:
+    """A stable, tenant-scoped stand-in for a user or session id, keyed by the deployment's secret
+    PSEUDONYM_KEY: the same raw id in two tenants gives two unrelated keys, so logs cannot be
+    joined across tenants on it. Changing the key breaks joins across the change."""
     message = f"{tenant_id}\x00{raw}".encode()
     return "p_" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:32]
 
@@ -89,17 +79,3 @@ def outcome_record(*, request_id: str, tenant_id: str, user_key: str, item_id: s
 def to_jsonl(record: Mapping[str, Any]) -> str:
     """One compact JSONL line; allow_nan=False so a bad number fails here, not in the analyst's reader."""
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def schema_dir() -> Path:
-    """Where the JSON Schemas live: $ATTRIBUTION_SCHEMA_DIR, else <repo>/schemas (this package sits at
-    layers/engine/recengine/attribution/). The Lambda layer does not ship them; only offline tools read them."""
-    override = os.environ.get(SCHEMA_DIR_ENV)
-    return Path(override) if override else SCHEMA_DIR
-
-
-def schema_path(name: str) -> Path:
-    """The file of a known schema; unknown names fail before any file is opened."""
-    if name not in SCHEMAS:
-        raise ValueError(f"unknown schema {name!r} (known: {', '.join(SCHEMAS)})")
-    return schema_dir() / f"{name}.json"

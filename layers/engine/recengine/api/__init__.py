@@ -1,1 +1,0 @@
-"""The HTTP edge shared by every function: request models, problem+json errors, resolver setup."""

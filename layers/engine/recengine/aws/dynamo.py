@@ -1,0 +1,194 @@
+"""DynamoDB plumbing every store shares: item (de)serialisation, a table with paged reads and
+retried batch writes, conditional puts, and ClientError turned into StoreError."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any, Iterator
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..errors import StoreError
+from .clients import client
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_decimal(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_decimal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_decimal(v) for v in value]
+    return value
+
+
+def _from_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_decimal(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [_from_decimal(v) for v in value]
+    return value
+
+
+def serialize(item: dict) -> dict:
+    return {k: _serializer.serialize(_to_decimal(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: dict) -> dict:
+    return {k: _from_decimal(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def store_error(action: str, exc: ClientError) -> StoreError:
+    """The StoreError for a failed call (the SDK has already retried it)."""
+    code = exc.response.get("Error", {}).get("Code", "Unknown")
+    return StoreError(f"{action} failed ({code})")
+
+
+def conditional_failure(exc: ClientError) -> bool:
+    """A condition refused the write: nothing was written (not a fault)."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class Table:
+    """One DynamoDB table; the client is built on first use unless one is injected."""
+
+    def __init__(self, name: str, dynamodb: Any = None):
+        self.name = name
+        self._client = dynamodb
+
+    @property
+    def db(self) -> Any:
+        if self._client is None:
+            self._client = client("dynamodb")
+        return self._client
+
+    def get_row(self, key: dict, consistent: bool = False) -> dict | None:
+        try:
+            out = self.db.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=consistent)
+        except ClientError as exc:
+            raise store_error("get_item", exc) from exc
+        return deserialize(out["Item"]) if "Item" in out else None
+
+    def put_row(self, item: dict, **kwargs: Any) -> None:
+        try:
+            self.db.put_item(TableName=self.name, Item=serialize(item), **kwargs)
+        except ClientError as exc:
+            raise store_error("put_item", exc) from exc
+
+    def query_rows(self, **kwargs: Any) -> Iterator[dict]:
+        """Yields every matching item across pages."""
+        kwargs["TableName"] = self.name
+        while True:
+            try:
+                out = self.db.query(**kwargs)
+            except ClientError as exc:
+                raise store_error("query", exc) from exc
+            for item in out.get("Items", []):
+                yield deserialize(item)
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def scan_rows(self) -> Iterator[dict]:
+        """Every item of the table across pages (small tables only)."""
+        kwargs: dict[str, Any] = {"TableName": self.name}
+        while True:
+            try:
+                out = self.db.scan(**kwargs)
+            except ClientError as exc:
+                raise store_error("scan", exc) from exc
+            yield from map(deserialize, out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def batch_get_rows(self, keys: list[dict]) -> list[dict]:
+        found: list[dict] = []
+        for start in range(0, len(keys), 100):
+            request = {self.name: {"Keys": [serialize(k) for k in keys[start:start + 100]]}}
+            attempt = 0
+            while request:
+                try:
+                    out = self.db.batch_get_item(RequestItems=request)
+                except ClientError as exc:
+                    raise store_error("batch_get_item", exc) from exc
+                found.extend(deserialize(i) for i in out.get("Responses", {}).get(self.name, []))
+                request = out.get("UnprocessedKeys") or {}
+                attempt += 1
+                if request:
+                    time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        return found
+
+    def update_fields(self, key: dict, fields: dict, exists: str) -> bool:
+        """Sets fields on the row at `key` if it exists (attribute `exists` present); a None value
+        removes the field. False when there is no such row (nothing written)."""
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        sets = [f"{n} = :v{i}" for i, (n, k) in enumerate(names.items()) if fields[k] is not None]
+        removed = [n for n, k in names.items() if fields[k] is None]
+        expression = " ".join(part for part in (f"SET {', '.join(sets)}" if sets else "",
+                                                 f"REMOVE {', '.join(removed)}" if removed else "") if part)
+        kwargs: dict[str, Any] = {"ExpressionAttributeNames": names}
+        values = {f":v{i}": fields[k] for i, k in enumerate(names.values()) if fields[k] is not None}
+        if values:
+            kwargs["ExpressionAttributeValues"] = serialize(values)
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize(key), UpdateExpression=expression,
+                                ConditionExpression=f"attribute_exists({exists})", **kwargs)
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("update_item", exc) from exc
+        return True
+
+    def batch_put_rows(self, items: list[dict]) -> None:
+        batch_put(self.db, [(self.name, i) for i in items])
+
+
+def batch_put(db: Any, rows: list[tuple[str, dict]]) -> None:
+    """BatchWriteItem across tables, 25 at a time, retrying unprocessed items with backoff."""
+    for start in range(0, len(rows), 25):
+        request: dict[str, list] = {}
+        for table, item in rows[start:start + 25]:
+            request.setdefault(table, []).append({"PutRequest": {"Item": serialize(item)}})
+        attempt = 0
+        while request:
+            try:
+                out = db.batch_write_item(RequestItems=request)
+            except ClientError as exc:
+                raise store_error("batch_write_item", exc) from exc
+            request = out.get("UnprocessedItems") or {}
+            attempt += 1
+            if request:
+                if attempt > 8:
+                    raise StoreError("batch_write_item left items unprocessed")
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+
+
+_put_pool: ThreadPoolExecutor | None = None
+
+
+def put_if_absent(db: Any, table: str, rows: list[dict], key_attr: str) -> list[bool | StoreError]:
+    """One conditional put per row (in parallel): True if written, False if a row with that key
+    already existed (nothing written), or the StoreError of a failed call."""
+    global _put_pool
+    if _put_pool is None:
+        _put_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="put-if-absent")
+
+    def put(row: dict) -> bool | StoreError:
+        try:
+            db.put_item(TableName=table, Item=serialize(row), ConditionExpression=f"attribute_not_exists({key_attr})")
+            return True
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            return store_error("put_item", exc)
+
+    return list(_put_pool.map(put, rows)) if len(rows) > 1 else [put(r) for r in rows]

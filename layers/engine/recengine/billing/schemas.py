@@ -1,0 +1,30 @@
+"""Billing request models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .periods import MAX_OVERAGE_CAP
+from .plans import PLANS
+
+
+class OverageCapRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cap_amount: float = Field(ge=0, le=MAX_OVERAGE_CAP, allow_inf_nan=False)
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: str
+    interval: Literal["monthly", "annual"] = "monthly"
+
+    @field_validator("plan_id")
+    @classmethod
+    def _known(cls, plan_id: str) -> str:
+        if plan_id not in PLANS:
+            raise ValueError(f"plan_id must be one of {', '.join(PLANS)}")
+        return plan_id

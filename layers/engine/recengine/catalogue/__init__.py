@@ -1,0 +1,1 @@
+"""Catalogue: the tenant's items, their metadata and active flag."""

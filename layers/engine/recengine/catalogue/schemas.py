@@ -1,0 +1,62 @@
+"""Catalogue request models: items (id, active, free-form metadata), batches, the list query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from ..http.schemas import MAX_BATCH, Id, Strict, json_size
+from .model import ItemDraft
+
+MAX_METADATA_BYTES = 16_384
+
+
+class ItemIn(Strict):
+    """An item: `id`, optional `active`, and free-form metadata (nested or at the top level)."""
+
+    id: Id
+    active: bool = True
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_extras(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("metadata", {}), dict):
+            known = ("id", "active", "metadata")
+            extras = {k: v for k, v in data.items() if k not in known}
+            if extras:
+                data = {k: data[k] for k in known if k in data}
+                data["metadata"] = {**data.get("metadata", {}), **extras}
+        return data
+
+    @field_validator("metadata")
+    @classmethod
+    def _size(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        if json_size(metadata) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+        return metadata
+
+    def draft(self) -> ItemDraft:
+        return ItemDraft(self.id, self.metadata, self.active)
+
+
+class UpsertItemsRequest(Strict):
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @field_validator("items")
+    @classmethod
+    def _unique(cls, items: list[ItemIn]) -> list[ItemIn]:
+        ids = [i.id for i in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("item ids must be unique within a batch")
+        return items
+
+    def drafts(self) -> list[ItemDraft]:
+        return [i.draft() for i in self.items]
+
+
+class ListItemsQuery(Strict):
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    search: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None

@@ -1,0 +1,59 @@
+"""Catalogue items: upsert, list, get, deactivate."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from ..billing.metering import CountLimit
+from ..errors import NotFoundError
+from .model import Item, ItemDraft, ItemPage, UpsertResult
+from .store import ItemStore
+
+
+def upsert_items(store: ItemStore, tenant_id: str, drafts: Sequence[ItemDraft], limit: CountLimit | None = None
+                 ) -> UpsertResult:
+    """Creates or updates items. With a plan `limit`, new items are counted exactly (each is created
+    by a conditional put) and a batch that would pass the limit is refused (402) before any write."""
+    now = time.time()
+    items = [d.as_row() for d in drafts]
+    ids = [i["id"] for i in items]
+    if limit is None:
+        created, updated = store.upsert(tenant_id, items, now)
+        return UpsertResult(created, updated, ids)
+    existing = store.get_many(tenant_id, (i["id"] for i in items))
+    fresh = [i for i in items if i["id"] not in existing]
+    limit.reserve(len(fresh))
+    try:
+        results = store.insert_absent(tenant_id, fresh, now)
+    except BaseException:
+        limit.release(len(fresh))
+        raise
+    created = sum(1 for r in results if r is True)
+    limit.release(len(fresh) - created)  # created by a concurrent call meanwhile, or failed
+    raced = [i for i, r in zip(fresh, results) if r is False]
+    if raced:
+        store.upsert(tenant_id, raced, now)
+    failed = [r for r in results if isinstance(r, Exception)]
+    if failed:
+        raise failed[0]
+    store.write_items(tenant_id, [i for i in items if i["id"] in existing], existing, now)
+    return UpsertResult(created, len(items) - created, ids)
+
+
+def list_items(store: ItemStore, tenant_id: str, limit: int, cursor: str | None, search: str | None) -> ItemPage:
+    """One page in id order; InvalidArgumentError for a cursor that is not this tenant's."""
+    rows, next_cursor = store.page(tenant_id, limit, cursor, search)
+    return ItemPage([Item.from_row(r) for r in rows], next_cursor)
+
+
+def get_item(store: ItemStore, tenant_id: str, item_id: str) -> Item:
+    row = store.get(tenant_id, item_id)
+    if row is None:
+        raise NotFoundError(f"item {item_id!r} not found")
+    return Item.from_row(row)
+
+
+def deactivate_item(store: ItemStore, tenant_id: str, item_id: str) -> None:
+    if not store.deactivate(tenant_id, item_id, time.time()):
+        raise NotFoundError(f"item {item_id!r} not found")

@@ -1,0 +1,1 @@
+"""Events: interactions, sessions, idempotency by event id, seen users."""

@@ -1,0 +1,65 @@
+"""Interaction request models: one event or a batch, with the camelCase names other APIs use."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from ..http.schemas import MAX_BATCH, MAX_CONTEXT_KEYS, Id, ShortId, Strict, aliases
+from .model import EventIn
+
+EARLIEST_TS = 946_684_800.0  # 2000-01-01
+FUTURE_SKEW_S = 300.0
+InteractionType = Literal["view", "click", "like", "add_to_cart", "purchase"]
+
+
+class InteractionIn(Strict):
+    """One event; camelCase names (userId, itemId, interactionType, ...) are accepted too."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    user_id: Id | None = Field(default=None, validation_alias=aliases("user_id", "userId", "customerId"))
+    session_id: ShortId | None = Field(default=None, validation_alias=aliases("session_id", "sessionId"))
+    item_id: Id = Field(validation_alias=aliases("item_id", "itemId"))
+    type: InteractionType = Field(validation_alias=aliases("type", "interactionType", "interaction_type"))
+    value: float | None = Field(default=None, ge=0, le=1000)
+    timestamp: float | datetime | None = None
+    event_id: ShortId | None = Field(default=None, validation_alias=aliases("event_id", "eventId"))
+    # The served list this event answers (recommend's rec_id / meta.request_id): makes it an outcome.
+    request_id: ShortId | None = Field(default=None, validation_alias=aliases("request_id", "requestId", "rec_id",
+                                                                               "recId", "interactionId"))
+    context: dict[str, str | int | float | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "InteractionIn":
+        if not self.user_id and not self.session_id:
+            raise ValueError("user_id or session_id is required")
+        if isinstance(self.timestamp, datetime):
+            self.timestamp = self.timestamp.timestamp()
+        if self.timestamp is not None and not (EARLIEST_TS <= self.timestamp <= time.time() + FUTURE_SKEW_S):
+            raise ValueError("timestamp must be between 2000-01-01 and now")
+        if self.context is not None and len(self.context) > MAX_CONTEXT_KEYS:
+            raise ValueError(f"context has more than {MAX_CONTEXT_KEYS} keys")
+        return self
+
+    def to_event(self) -> EventIn:
+        return EventIn(**self.model_dump())
+
+
+class InteractionsRequest(Strict):
+    """A batch (`{"interactions": [...]}`) or, for simple clients, one bare event."""
+
+    interactions: list[InteractionIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "interactions" not in data and ("item_id" in data or "itemId" in data):
+            return {"interactions": [data]}
+        return data
+
+    def to_events(self) -> list[EventIn]:
+        return [e.to_event() for e in self.interactions]

@@ -1,0 +1,27 @@
+"""Seen-user markers in the interactions table (`<tenant>#seenuser#<user>`): each user counts once
+towards the plan's user limit. Markers carry no tenant_id, so they stay out of the by_tenant index."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..aws.dynamo import Table, put_if_absent
+from ..errors import StoreError
+
+
+def seen_user_key(tenant_id: str, user_id: str) -> dict:
+    return {"pk": f"{tenant_id}#seenuser#{user_id}", "sk": "-"}
+
+
+class SeenUserStore(Table):
+    def unseen_users(self, tenant_id: str, user_ids: Iterable[str]) -> list[str]:
+        """The user ids that have no seen-user marker yet, in the given order."""
+        ids = list(dict.fromkeys(user_ids))
+        found = {r["pk"] for r in self.batch_get_rows([seen_user_key(tenant_id, u) for u in ids])}
+        return [u for u in ids if seen_user_key(tenant_id, u)["pk"] not in found]
+
+    def mark_users_seen(self, tenant_id: str, user_ids: list[str], now: float) -> list[bool | StoreError]:
+        """Writes each user's seen marker unless present: per user, True if this call wrote it,
+        False if another writer had, or the error."""
+        rows = [{**seen_user_key(tenant_id, u), "first_seen_at": now} for u in user_ids]
+        return put_if_absent(self.db, self.name, rows, "pk")

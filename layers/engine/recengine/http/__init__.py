@@ -1,0 +1,1 @@
+"""The HTTP edge every function shares: the resolver, problem+json, wire primitives."""

@@ -1,0 +1,168 @@
+"""The resolver every function uses: errors answered as problem+json from one table, bodies and
+query strings parsed into pydantic models, the caller's tenant from its API key, and the route's
+latency as a metric."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from typing import Any, Callable, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFound
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ValidationError
+
+from ..errors import DomainError, ForbiddenError
+from ..observability import count, logger
+from ..tenancy.model import Tenant
+from .problems import MalformedJson, Problem, UnsupportedMediaType, ValidationFailed, problem_response
+
+M = TypeVar("M", bound=BaseModel)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+TENANT_HEADERS = ("x-org-id", "x-tenant-id")
+# Domain error code -> HTTP status: the one place where errors meet statuses. A subclass without
+# its own entry takes its nearest base's (walked along the class's MRO).
+STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401, "forbidden": 403,
+                  "request-timeout": 408, "conflict": 409, "payment-required": 402, "bad-request": 400,
+                  "payment-provider-not-configured": 501, "store-unavailable": 503}
+# The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
+SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
+
+
+def _status(exc: DomainError) -> tuple[int, str] | None:
+    for cls in type(exc).__mro__:
+        code = getattr(cls, "code", None)
+        if code in STATUS_OF_CODE:
+            return STATUS_OF_CODE[code], SLUG_OF_CODE.get(code, code)
+    return None
+
+
+class Api(APIGatewayRestResolver):
+    """A REST resolver that knows the caller: `resolve_tenant(api_key_id)` is called lazily, so the
+    function's stores are built on the first request that needs them, not at import."""
+
+    def __init__(self, resolve_tenant: Callable[[str | None], Tenant] | None = None):
+        super().__init__()
+        self._resolve_tenant = resolve_tenant
+        self._install_error_handlers()
+        self.use(middlewares=[_route_latency])
+
+    # ------------------------------------------------------------------ the request
+    def request_id(self) -> str:
+        """The caller's X-Request-Id when well formed, else API Gateway's request id."""
+        supplied = self.current_event.get_header_value("x-request-id", case_sensitive=False)
+        if supplied and _REQUEST_ID.match(supplied):
+            return supplied
+        return self.current_event.request_context.request_id or "unknown"
+
+    def caller(self) -> Tenant:
+        """The caller's tenant, from the API key id API Gateway verified; never from the body. A tenant
+        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403."""
+        if self._resolve_tenant is None:
+            raise RuntimeError("this function has no tenant resolver")
+        event = self.current_event
+        tenant = self._resolve_tenant(event.request_context.identity.api_key_id)
+        for header in TENANT_HEADERS:
+            claimed = event.get_header_value(header, case_sensitive=False)
+            if claimed is not None and claimed.strip() != tenant.tenant_id:
+                raise ForbiddenError(f"the {header} header does not match the API key's tenant")
+        return tenant
+
+    def body(self, model: type[M]) -> M:
+        """The JSON body validated against `model` (415 if not JSON, 400 if malformed, 422 if invalid)."""
+        event = self.current_event
+        content_type = (event.get_header_value("content-type", case_sensitive=False) or "").split(";")[0]
+        content_type = content_type.strip().lower()
+        if content_type != "application/json" and not (content_type.startswith("application/")
+                                                      and content_type.endswith("+json")):
+            raise UnsupportedMediaType("the request body must be application/json")
+        raw = event.body or ""
+        if event.is_base64_encoded:
+            raw = base64.b64decode(raw).decode("utf-8", errors="replace")
+        try:
+            data = json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise MalformedJson(f"the request body is not valid JSON: {exc}") from None
+        return validate(model, data)
+
+    def query(self, model: type[M], lists: tuple[str, ...] = ()) -> M:
+        """The query string validated against `model`; the `lists` parameters are comma-separated."""
+        params: dict[str, Any] = dict(self.current_event.query_string_parameters or {})
+        for name in lists:
+            if name in params:
+                params[name] = [v for v in params[name].split(",") if v]
+        return validate(model, params)
+
+    # ------------------------------------------------------------------ answers
+    def json(self, status: int, body: dict) -> Response:
+        return Response(status_code=status, content_type="application/json", body=json.dumps(body),
+                        headers={"X-Request-Id": self.request_id()})
+
+    def accepted(self, body: dict, status_url: str) -> Response:
+        """202 for work that runs on: the body names where to poll, and so does the Location header."""
+        response = self.json(202, {**body, "status_url": status_url})
+        response.headers["Location"] = status_url
+        return response
+
+    def no_content(self) -> Response:
+        return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id()})
+
+    def problem(self, status: int, slug: str, detail: str, errors=None, headers=None) -> Response:
+        response = problem_response(status, slug, detail, instance=self.current_event.path,
+                                    request_id=self.request_id(), errors=errors, headers=headers)
+        response.headers["X-Request-Id"] = self.request_id()
+        return response
+
+    # ------------------------------------------------------------------ errors
+    def _install_error_handlers(self) -> None:
+        @self.exception_handler(Problem)
+        def _problem(exc: Problem) -> Response:
+            return self.problem(exc.status, exc.slug, exc.detail, exc.errors, exc.headers)
+
+        @self.exception_handler(DomainError)
+        def _domain(exc: DomainError) -> Response:
+            mapped = _status(exc)
+            if mapped is None:
+                logger.exception("unmapped domain error")
+                return self.problem(500, "internal-error", "the request could not be completed")
+            status, slug = mapped
+            if status == 408:
+                return self.problem(status, slug, str(exc), headers={"Retry-After": "1"})
+            if status >= 500 and status != 501:
+                logger.error("dependency failure", extra={"error": str(exc)})
+                return self.problem(status, slug, "a backing service is unavailable; retry with backoff",
+                                    headers={"Retry-After": "1"})
+            return self.problem(status, slug, str(exc))
+
+        @self.not_found
+        def _not_found(exc: PowertoolsNotFound) -> Response:
+            return self.problem(404, "not-found", "no such route")
+
+        @self.exception_handler(Exception)
+        def _unexpected(exc: Exception) -> Response:
+            logger.exception("unhandled error")
+            return self.problem(500, "internal-error", "the request could not be completed")
+
+
+def validate(model: type[M], data: object) -> M:
+    """`data` as `model`, or a 422 naming every invalid field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"], "code": e["type"]}
+                  for e in exc.errors(include_url=False, include_input=False)]
+        raise ValidationFailed("the request does not match the schema", errors=errors) from None
+
+
+def _route_latency(app: Api, next_middleware: Callable[[Api], Response]) -> Response:
+    """Latency per route (milliseconds, dimension `route` = "METHOD /resource") for the p99 alarm."""
+    started = time.perf_counter()
+    try:
+        return next_middleware(app)
+    finally:
+        event = app.current_event
+        count("Latency", round((time.perf_counter() - started) * 1000, 3), MetricUnit.Milliseconds,
+              route=f"{event.http_method} {event.resource}")

@@ -1,0 +1,1 @@
+"""Models: training, evaluation, the registry and promotion, jobs, artefacts, the serving cache."""

@@ -1,0 +1,93 @@
+"""Model artefacts in S3 under the tenant's prefix, mirrored to a local cache directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+from botocore.exceptions import ClientError
+
+from ..aws.clients import client
+from ..errors import NotFoundError, StoreError
+
+
+def model_prefix(tenant_id: str, model_id: str) -> str:
+    return f"tenants/{tenant_id}/models/{model_id}/"
+
+
+class ArtefactStore:
+    def __init__(self, bucket: str, s3: Any = None):
+        self.bucket = bucket
+        self._s3 = s3
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = client("s3")
+        return self._s3
+
+    def upload(self, tenant_id: str, model_id: str, files: Iterable[Path]) -> str:
+        prefix = model_prefix(tenant_id, model_id)
+        try:
+            for path in files:
+                self.s3.upload_file(str(path), self.bucket, prefix + Path(path).name)
+        except ClientError as exc:
+            raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
+        return f"s3://{self.bucket}/{prefix}"
+
+    def delete(self, tenant_id: str, model_id: str) -> int:
+        """Deletes every object under the model's prefix (retention); returns how many."""
+        prefix = model_prefix(tenant_id, model_id)
+        deleted = 0
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
+        except ClientError as exc:
+            raise StoreError(f"artefact delete failed ({exc.response['Error']['Code']})") from exc
+        return deleted
+
+    def put_object(self, key: str, body: bytes) -> str:
+        """Writes one object at `key` (batch output); returns its s3:// location."""
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        except ClientError as exc:
+            raise StoreError(f"object upload failed ({exc.response['Error']['Code']})") from exc
+        return f"s3://{self.bucket}/{key}"
+
+    def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path,
+                 optional: Iterable[str] = ()) -> Path:
+        """Fetches the named files into directory atomically (a partial download is never used);
+        `optional` ones may be absent (artefacts written before those files existed)."""
+        directory = Path(directory)
+        if directory.exists():
+            return directory
+        tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        prefix = model_prefix(tenant_id, model_id)
+        optional = set(optional)
+        try:
+            for name in names:
+                try:
+                    self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
+                except ClientError as exc:
+                    if name in optional and exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
+                        continue
+                    raise
+        except ClientError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            code = exc.response["Error"]["Code"]
+            if code in ("404", "NoSuchKey"):
+                raise NotFoundError(f"artefact {model_id} is incomplete") from exc
+            raise StoreError(f"artefact download failed ({code})") from exc
+        try:
+            tmp.rename(directory)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another thread won the race
+        return directory

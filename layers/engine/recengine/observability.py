@@ -1,0 +1,92 @@
+"""The one place that makes the Powertools Logger, Tracer and Metrics; handlers wrap themselves
+with `lambda_handler`, domains emit business metrics through `count` and time work with `timed`.
+
+Powertools reads its own POWERTOOLS_* variables (declared in recengine.settings). Each metric is
+its own EMF record (Powertools' CloudWatch EMF provider), so that one request can count warnings
+of several codes, and functions sharing a process (the local stack) never mix their dimensions.
+The Tracer is built on the first invocation, not at import: constructing it imports the X-Ray SDK
+(over 100 ms), which a cold start should not pay before it knows it serves a request."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+logger = Logger()
+
+_tracer: Any = None
+_tracer_lock = threading.Lock()
+
+
+def tracer() -> Any:
+    """The process's Tracer (X-Ray; disabled outside Lambda), built on first use."""
+    global _tracer
+    if _tracer is None:
+        with _tracer_lock:
+            if _tracer is None:
+                from aws_lambda_powertools import Tracer
+
+                _tracer = Tracer()
+    return _tracer
+
+
+def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """One business metric as its own EMF record, so that its dimensions (a warning code, a list's
+    source) do not leak into the other metrics of the invocation."""
+    try:
+        record = AmazonCloudWatchEMFProvider()  # namespace and service from POWERTOOLS_*
+        record.add_metric(name=name, unit=unit, value=value)
+        for key, dim in dimensions.items():
+            record.add_dimension(name=key, value=str(dim))
+        record.flush_metrics()  # prints the EMF line unless POWERTOOLS_METRICS_DISABLED
+    except Exception:  # noqa: BLE001 - a metric must never cost a request
+        logger.debug("metric not emitted", extra={"metric": name})
+
+
+@contextmanager
+def timed(name: str, **dimensions: str) -> Iterator[None]:
+    """Emits how long the block took (milliseconds) as `name`, and traces it as a subsegment."""
+    started = time.perf_counter()
+    with _subsegment(name):
+        try:
+            yield
+        finally:
+            count(name, round((time.perf_counter() - started) * 1000, 3), MetricUnit.Milliseconds, **dimensions)
+
+
+@contextmanager
+def _subsegment(name: str) -> Iterator[None]:
+    t = tracer()
+    if t.disabled:
+        yield
+        return
+    with t.provider.in_subsegment(f"## {name}"):
+        yield
+
+
+def lambda_handler(handler: Callable[[dict, Any], Any] | None = None, *, correlation_id_path: str | None = None
+                   ) -> Any:
+    """Wraps a function's entry point: structured logs with the Lambda context (and the API
+    request id as correlation id), an X-Ray segment for the invocation, a cold-start metric."""
+
+    def decorate(fn: Callable[[dict, Any], Any]) -> Callable[[dict, Any], Any]:
+        logged = logger.inject_lambda_context(correlation_id_path=correlation_id_path)(fn)
+        traced: list[Callable[[dict, Any], Any]] = []
+
+        @functools.wraps(fn)
+        def wrapper(event: dict, context: Any) -> Any:
+            if not traced:
+                count("ColdStart", function=getattr(context, "function_name", "unknown"))
+                traced.append(tracer().capture_lambda_handler(logged))
+            return traced[0](event, context)
+
+        return wrapper
+
+    return decorate(handler) if handler is not None else decorate

@@ -1,0 +1,1 @@
+"""Ranking: recommend (rules, placements, frequency caps, debug traces, exposures) and similar items."""

@@ -1,0 +1,56 @@
+"""The canonical /v1 wire format of recommend and similar answers (ranking.responses documents it)."""
+
+from __future__ import annotations
+
+from .query import Query
+from .serve import Result, ServedList
+from .service import Recommendation, Resolved
+
+
+def recommend_body(rec: Recommendation) -> dict:
+    """`{rec_id, items | placements, meta, warnings[, debug]}`."""
+    result, query = rec.result, rec.query
+    batch = result.source == "batch"
+    meta = {"request_id": rec.request_id, "model_id": result.model_id,
+            "algorithm": rec.requested_algorithm if batch else result.source, "surface": query.surface,
+            "source": "batch" if batch else "model"}
+    if rec.anonymous_id:
+        meta["anonymous_id"] = rec.anonymous_id
+    body: dict = {"rec_id": rec.request_id}
+    if query.placements:
+        body["placements"] = [{"placement_id": s.placement, "items": s.items} for s in result.lists]
+    else:
+        body["items"] = result.items
+    body.update({"meta": meta, "warnings": rec.warnings})
+    if query.debug:
+        body["debug"] = debug_trace(query, result)
+    return body
+
+
+def debug_trace(query: Query, result: Result) -> dict:
+    """Rules applied, the context, the frequency cap, and per list each item's score parts and why
+    items were held back."""
+
+    def one(served: ServedList) -> dict:
+        return {"contributions": served.contributions or [],
+                "filtered": [{"id": i, "reason": r} for i, r in served.filtered.items()]}
+
+    trace = {"rules": [r.label for r in query.rules], "context": dict(query.context),
+             "frequency_cap": list(query.frequency_cap) if query.frequency_cap else None}
+    if query.placements:
+        trace["placements"] = {s.placement: one(s) for s in result.lists}
+    elif result.lists:
+        trace.update(one(result.lists[0]))
+    return trace
+
+
+def validate_body(canonical_request: dict, resolved: Resolved, request_id: str) -> dict:
+    """`canonical_request` is the request in canonical field names (the edge's model dump)."""
+    request = {**canonical_request, "limit": resolved.query.limit}
+    return {"valid": True, "request": request, "warnings": resolved.warnings,
+            "meta": {"request_id": request_id, "anonymous_id": resolved.anonymous_id}}
+
+
+def similar_body(request_id: str, item_id: str, result: Result) -> dict:
+    return {"rec_id": request_id, "item_id": item_id, "items": result.items, "warnings": result.warnings,
+            "model_id": result.model_id}

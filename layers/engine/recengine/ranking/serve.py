@@ -1,0 +1,247 @@
+"""Ranking one request: the user's and session's history folded into the live (or a pinned) model,
+then exclusions, rules, the frequency cap and cross-placement deduplication, a reason per item and,
+with `debug`, each score's parts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..attribution.store import ExposureStore
+from ..catalogue.store import ItemStore
+from ..engine.errors import ArtefactError
+from ..engine.model import RecommenderModel
+from ..errors import NotFoundError
+from ..events.store import InteractionStore
+from ..models.errors import ModelNotFoundError
+from ..models.serving import ModelCache, PopularityCache
+from .candidates import Reject, active_top, keep_active
+from .query import Query, warn
+from .reasons import reasons
+from .rules import first_failed
+from .stored_lists import PrecomputedListStore
+
+HISTORY_LIMIT = 200  # latest user events folded in per request
+SESSION_LIMIT = 50
+
+
+@dataclass
+class Result:
+    items: list[dict]
+    warnings: list[dict] = field(default_factory=list)
+    model_id: str | None = None
+    source: str = "none"
+    lists: list["ServedList"] = field(default_factory=list)
+
+
+def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, session_id: str | None
+                 ) -> tuple[list[str], list[float]]:
+    """Items and weights from the user's recent history plus the session, each event once."""
+    rows: dict[str, dict] = {}
+    user_rows = store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else []
+    session_rows = store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else []
+    for row in [*user_rows, *session_rows]:
+        rows.setdefault(row["event_id"], row)
+    ordered = sorted(rows.values(), key=lambda r: r["sk"])
+    return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]
+
+
+def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> tuple[RecommenderModel | None, list[dict]]:
+    """The pinned version when `model_id` is given (ModelNotFoundError if the tenant has none such;
+    the live model with a warning if it cannot be loaded), else the live model."""
+    if not model_id:
+        return models.get(tenant_id), []
+    try:
+        return models.get_version(tenant_id, model_id), []
+    except (ArtefactError, NotFoundError) as exc:
+        if isinstance(exc, ModelNotFoundError):
+            raise
+        return models.get(tenant_id), [warn("pinned_model_unavailable", f"model {model_id} could not be loaded: "
+                                              "the live model answered")]
+
+
+@dataclass
+class Deps:
+    """What ranking reads: the model cache, history, the catalogue, popularity before any model,
+    the exposure log (frequency caps) and the precomputed lists (`source: batch`)."""
+
+    models: ModelCache
+    interactions: InteractionStore
+    items: ItemStore
+    popularity: PopularityCache | None = None
+    exposures: ExposureStore | None = None
+    lists: PrecomputedListStore | None = None
+
+
+@dataclass
+class ServedList:
+    placement: str | None
+    items: list[dict]
+    filtered: dict[str, str] = field(default_factory=dict)  # id -> why it was held back
+    contributions: list[dict] | None = None
+    source: str = "popular"  # how it was ranked: the algorithm, or popular/trending as a fallback
+
+
+def recommend(deps: Deps, tenant_id: str, *, user_id: str | None, session_id: str | None, limit: int,
+              candidates: Sequence[str] | None = None, algorithm: str = "hybrid", model_id: str | None = None,
+              source: str = "model") -> Result:
+    """One plain list (batch generation and simple callers): `serve` without rules or placements."""
+    query = Query(tenant_id, user_id, session_id, None, limit, candidates, algorithm, model_id, source=source)
+    return serve(deps, query)
+
+
+def serve(deps: Deps, q: Query) -> Result:
+    """Ranks one list (or one per placement), applies exclusions, rules, the frequency cap and
+    cross-placement deduplication, explains each item and, with `debug`, each score."""
+    if q.source == "batch" and q.user_id and not q.placements and deps.lists is not None:
+        precomputed = deps.lists.get_list(q.tenant_id, q.user_id, q.algorithm)
+        if precomputed is not None:
+            result = from_batch(deps.items, q.tenant_id, precomputed, q.limit, q.candidates)
+            result.lists = [ServedList(None, result.items, source="batch")]
+            return result
+    warnings: list[dict] = []
+    if q.source == "batch":
+        warnings.append(warn("no_batch", "no precomputed list for this user and algorithm: computed live"))
+    history, weights = load_history(deps.interactions, q.tenant_id, q.user_id, q.session_id)
+    q.check("reading the history")
+    capped = _frequency_capped(deps, q, warnings)
+    model, pin_warnings = resolve_model(deps.models, q.tenant_id, q.model_id)
+    warnings += pin_warnings
+    q.check("loading the model")
+    if model is None and deps.popularity is None:
+        return Result([], warnings + [warn("no_model", "no model has been trained for this tenant yet")])
+    if model is not None and q.candidates is not None:
+        unknown = [c for c in dict.fromkeys(q.candidates) if c not in model.item_index]
+        if unknown:
+            warnings.append(warn("unknown_candidates", f"{len(unknown)} candidate item(s) are unknown to the model "
+                                  "and were dropped"))
+    if model is not None and q.context and not model.blend.w_context > 0:
+        warnings.append(warn("context_not_learned", "the model has learned no context effect (too few interactions "
+                              "carried context, or context did not predict them): context was not used in ranking"))
+    excluded = {i: "excluded by the request" for i in q.exclude}
+    excluded.update({i: "frequency cap" for i in capped if i not in excluded})
+    slots = list(q.placements) if q.placements else [(None, q.limit)]
+    lists: list[ServedList] = []
+    for placement, limit in slots:
+        served = _one_list(deps, q, model, history, weights, limit, excluded, placement)
+        lists.append(served)
+        if q.deduplicate:
+            excluded.update({item["id"]: f"deduplicated: shown in placement {placement}" for item in served.items})
+        q.check("ranking")
+    source = lists[-1].source
+    if model is None:
+        warnings.append(warn("no_model", "no model has been trained for this tenant yet"
+                              + (": popular items returned" if any(s.items for s in lists) else "")))
+    elif source in ("popular", "trending") and q.algorithm not in ("popular", "trending"):
+        if not history:
+            code = "unknown_user" if q.user_id else "new_session" if q.session_id else "anonymous_user_no_history"
+            warnings.append(warn(code, "no history for this user or session yet: popular items returned"))
+        else:
+            warnings.append(warn("no_known_history", "history has no items known to the model: popular items returned"))
+    if q.rules:
+        short = [s.placement or "list" for s, (_, limit) in zip(lists, slots) if len(s.items) < limit]
+        if short:
+            warnings.append(warn("filters_exhausted", "fewer items than asked passed the filters "
+                                  f"(in {', '.join(short)}); widen the rules to get more"))
+    if capped:
+        warnings.append(warn("frequency_capped", f"{len(capped)} item(s) reached the frequency cap on this surface "
+                              "and were not shown again"))
+    return Result(lists[0].items, warnings, model.model_id if model is not None else None, source, lists)
+
+
+def _frequency_capped(deps: Deps, q: Query, warnings: list[dict]) -> set[str]:
+    """Items shown to this user on this surface `max` times within the window (exposure log)."""
+    if q.frequency_cap is None:
+        return set()
+    if deps.exposures is None or not q.user_key:
+        warnings.append(warn("frequency_cap_unavailable", "no exposure log to apply the frequency cap to"))
+        return set()
+    limit, window_s = q.frequency_cap
+    counts: dict[str, int] = {}
+    for row in deps.exposures.recent(q.tenant_id, q.user_key, time.time() - window_s):
+        if (row.get("surface") or None) != q.surface:
+            continue
+        for item in row.get("items") or ():
+            counts[item["id"]] = counts.get(item["id"], 0) + 1
+    return {i for i, n in counts.items() if n >= limit}
+
+
+def _rejecter(q: Query) -> Reject:
+    def reject(item_id: str, row: dict | None) -> str | None:
+        inactive = keep_active(item_id, row)
+        if inactive:
+            return inactive
+        if q.rules:
+            failed = first_failed(q.rules, (row or {}).get("metadata") or {})
+            if failed is not None:
+                return f"rule: {failed.label}"
+        return None
+
+    return reject
+
+
+def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: list[str], weights: list[float],
+              limit: int, excluded: dict[str, str], placement: str | None) -> ServedList:
+    dropped: dict[str, str] = {}
+    ranking_context = dict(q.context)
+    if placement is not None:
+        ranking_context.setdefault("placement", placement)
+    if model is None:
+        consumed = set(history)
+        allowed = set(q.candidates) if q.candidates is not None else None
+        ranked_all = [(i, s) for i, s in deps.popularity.top(q.tenant_id)
+                      if i not in consumed and (allowed is None or i in allowed)]
+
+        def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
+            return [(i, s) for i, s in ranked_all if i not in exclude][:n]
+
+        kept, rows = active_top(deps.items, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+        out = []
+        for item, score in kept:
+            category = (rows.get(item) or {}).get("metadata", {}).get("category")
+            out.append({"id": item, "score": round(score, 6),
+                        "reason": f"popular in {category}" if category else "popular right now"})
+        contributions = ([{"id": i, "popularity": round(s, 6), "total": round(s, 6)} for i, s in kept]
+                         if q.debug else None)
+        return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions)
+
+    used: list[str] = []
+
+    def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
+        ranked = model.recommend(history, weights, n, exclude=exclude, candidates=q.candidates,
+                                 algorithm=q.algorithm, context=ranking_context or None)
+        used.append(ranked.source)
+        return ranked.items
+
+    kept, rows = active_top(deps.items, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+    source = used[-1] if used else q.algorithm
+    explained = reasons(model, deps.items, q.tenant_id, history, kept, rows, source)
+    out = [{"id": i, "score": round(s, 6), "reason": r} for (i, s), r in zip(kept, explained)]
+    contributions = None
+    if q.debug:
+        parts = model.contributions(history, weights, [i for i, _ in kept], q.algorithm, ranking_context or None)
+        contributions = [{"id": i, **{k: round(v, 6) for k, v in (p or {}).items()}}
+                         for (i, _), p in zip(kept, parts)]
+    return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions, source)
+
+
+def _debug_filtered(excluded: dict[str, str], dropped: dict[str, str], cap: int = 100) -> dict[str, str]:
+    """Why items were held back: request exclusions, caps and duplicates, then rules and inactivity."""
+    out: dict[str, str] = {}
+    for item, reason in [*dropped.items(), *excluded.items()]:
+        if len(out) >= cap:
+            break
+        out.setdefault(item, reason)
+    return out
+
+
+def from_batch(items: ItemStore, tenant_id: str, precomputed: dict, limit: int,
+               candidates: Sequence[str] | None) -> Result:
+    """A precomputed list (POST /v1/recommendations/generate), minus items deactivated since."""
+    listed = [i for i in precomputed.get("items", []) if candidates is None or i["id"] in set(candidates)]
+    rows = items.get_many(tenant_id, [i["id"] for i in listed])
+    kept = [i for i in listed if (rows.get(i["id"]) or {}).get("active", True)][:limit]
+    return Result(kept, [], precomputed.get("model_id"), "batch")
+
+

@@ -1,0 +1,47 @@
+"""Items similar to an item: cosine neighbours in the live (or a pinned) model, minus inactive items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..billing.metering import metered
+from ..billing.store import UsageStore
+from ..catalogue.store import ItemStore
+from ..errors import NotFoundError
+from ..models.serving import ModelCache
+from ..tenancy.model import Tenant
+from .candidates import active_top
+from .query import warn
+from .serve import Result, resolve_model
+
+
+def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int,
+            model_id: str | None = None) -> Result:
+    model, pin_warnings = resolve_model(models, tenant_id, model_id)
+    in_model = model is not None and item_id in model.item_index
+    if not in_model and items.get(tenant_id, item_id) is None:
+        raise NotFoundError(f"item {item_id!r} not found")
+    if model is None:
+        return Result([], [warn("no_model", "no model has been trained for this tenant yet")])
+    warnings: list[dict] = list(pin_warnings)
+    rank = (lambda n, ex: model.similar(item_id, n, exclude=ex)) if in_model else \
+        (lambda n, ex: model.popular(n, exclude=ex))
+    kept, _ = active_top(items, tenant_id, limit, {item_id}, rank)
+    if not in_model:
+        warnings.append(warn("item_not_in_model", "the item has no interactions in the current model: "
+                             "popular items returned"))
+    return Result([{"id": i, "score": round(s, 6)} for i, s in kept], warnings, model.model_id,
+                  "similar" if in_model else "popular")
+
+
+@dataclass(frozen=True)
+class SimilarDeps:
+    models: ModelCache
+    items: ItemStore
+    usage: UsageStore
+
+
+def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, model_id: str | None = None) -> Result:
+    """The similar route: one metered call (taken back if it fails, e.g. an unknown item)."""
+    with metered(deps.usage, tenant):
+        return similar(deps.models, deps.items, tenant.tenant_id, item_id, limit, model_id)

@@ -1,0 +1,230 @@
+"""The stores, caches and launchers one execution environment needs, wired from the settings on
+first use and reused while the Lambda is warm. The only module that knows every domain."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from .attribution.service import Pseudonyms
+from .attribution.store import ExposureStore
+from .billing.metering import CountLimit, item_limit, user_limit
+from .billing.store import UsageStore
+from .catalogue.store import ItemStore
+from .events.service import IngestDeps
+from .events.store import InteractionStore
+from .events.users import SeenUserStore
+from .models.artefacts import ArtefactStore
+from .models.job_status import JobTimeouts
+from .models.job_store import JobStore
+from .models.markers import TrainedMarkerStore
+from .models.registry import ModelRegistry
+from .ranking.stored_lists import PrecomputedListStore
+from .settings import Settings, settings
+from .tenancy.keys import ApiKeyStore
+from .tenancy.model import Tenant
+from .tenancy.store import TenantStore
+
+if TYPE_CHECKING:
+    from .batch.service import Dispatcher
+    from .batch.store import NightlySettingStore
+    from .billing.payments import PaymentProvider
+    from .models.jobs import Launcher
+    from .models.serving import ModelCache, PopularityCache
+    from .models.training import TrainingPolicy, TrainingStores
+    from .ranking.serve import Deps
+    from .ranking.service import RecommendDeps
+    from .ranking.similar import SimilarDeps
+    from .tenancy.service import TenantResolver
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    # ------------------------------------------------------------------ stores
+    @cached_property
+    def tenants(self) -> TenantStore:
+        return TenantStore(self.settings.tenants_table)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        return ApiKeyStore(self.settings.tenants_table)
+
+    @cached_property
+    def items(self) -> ItemStore:
+        return ItemStore(self.settings.items_table)
+
+    @cached_property
+    def interactions(self) -> InteractionStore:
+        return InteractionStore(self.settings.interactions_table, self.settings.sessions_table)
+
+    @cached_property
+    def seen_users(self) -> SeenUserStore:
+        return SeenUserStore(self.settings.interactions_table)
+
+    @cached_property
+    def stored_lists(self) -> PrecomputedListStore:
+        return PrecomputedListStore(self.settings.interactions_table)
+
+    @cached_property
+    def exposures(self) -> ExposureStore:
+        return ExposureStore(self.settings.exposures_table)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.settings.models_table)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.settings.models_table)
+
+    @cached_property
+    def markers(self) -> TrainedMarkerStore:
+        return TrainedMarkerStore(self.settings.tenants_table)
+
+    @cached_property
+    def nightly(self) -> "NightlySettingStore":
+        from .batch.store import NightlySettingStore
+
+        return NightlySettingStore(self.settings.tenants_table)
+
+    @cached_property
+    def artefacts(self) -> ArtefactStore:
+        return ArtefactStore(self.settings.model_bucket)
+
+    @cached_property
+    def usage(self) -> UsageStore:
+        return UsageStore(self.settings.usage_table)
+
+    # ------------------------------------------------------------------ services' dependencies
+    @cached_property
+    def pseudonyms(self) -> Pseudonyms:
+        return Pseudonyms(self.settings.pseudonym_key.get_secret_value())
+
+    @cached_property
+    def tenant_resolver(self) -> "TenantResolver":
+        from .tenancy.service import TenantResolver
+
+        return TenantResolver(self.api_keys, self.tenants, self.settings.tenant_cache_s)
+
+    def resolve_tenant(self, api_key_id: str | None) -> Tenant:
+        return self.tenant_resolver.resolve(api_key_id)
+
+    def item_limit(self, tenant: Tenant) -> CountLimit:
+        return item_limit(self.usage, tenant)
+
+    def user_limit(self, tenant: Tenant) -> CountLimit:
+        return user_limit(self.usage, tenant)
+
+    @cached_property
+    def models(self) -> "ModelCache":
+        from .models.serving import ModelCache
+
+        return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s)
+
+    @cached_property
+    def popularity(self) -> "PopularityCache":
+        from .models.serving import PopularityCache
+
+        return PopularityCache(self.interactions, self.settings.model_refresh_s)
+
+    @cached_property
+    def ranking(self) -> "Deps":
+        from .ranking.serve import Deps
+
+        return Deps(self.models, self.interactions, self.items, self.popularity, self.exposures, self.stored_lists)
+
+    @cached_property
+    def recommending(self) -> "RecommendDeps":
+        from .ranking.service import RecommendDeps
+
+        return RecommendDeps(self.ranking, self.usage, self.pseudonyms, self.registry, self.settings.request_budget_ms)
+
+    @cached_property
+    def similar(self) -> "SimilarDeps":
+        from .ranking.similar import SimilarDeps
+
+        return SimilarDeps(self.models, self.items, self.usage)
+
+    @cached_property
+    def ingesting(self) -> IngestDeps:
+        return IngestDeps(self.interactions, self.seen_users, self.pseudonyms, self.usage)
+
+    @cached_property
+    def job_timeouts(self) -> JobTimeouts:
+        return JobTimeouts(self.settings.job_timeout_s, self.settings.queued_timeout_s)
+
+    @cached_property
+    def training(self) -> "TrainingStores":
+        from .models.training import TrainingStores
+
+        return TrainingStores(self.interactions, self.items, self.registry, self.artefacts, self.markers)
+
+    @cached_property
+    def training_policy(self) -> "TrainingPolicy":
+        from .models.training import TrainingPolicy
+
+        return TrainingPolicy(self.settings.promotion_tolerance, self.settings.keep_model_versions)
+
+    @cached_property
+    def training_launcher(self) -> "Launcher":
+        """How `POST /v1/models/train` starts its job (TRAIN_LAUNCH): an asynchronous invoke of the
+        train function in AWS, a background thread in the local stack, inline in the tests."""
+        from .models.jobs import inline_launcher, run_training_job, thread_launcher
+
+        if self.settings.train_launch == "lambda":
+            from .models.launch import AsyncInvoker
+
+            return AsyncInvoker(self.settings.require("train_function_name", "the models function"))
+
+        def run(tenant_id: str, job_id: str) -> None:
+            run_training_job(self.training, self.jobs, tenant_id, job_id, policy=self.training_policy)
+
+        return thread_launcher(run) if self.settings.train_launch == "thread" else inline_launcher(run)
+
+    @cached_property
+    def batch_dispatcher(self) -> "Dispatcher":
+        """How batch chunks reach the workers (BATCH_DISPATCH): SQS messages to the batch worker
+        function in AWS, processed in-process in the local stack and the tests."""
+        from .batch.service import inline_dispatcher
+
+        if self.settings.batch_dispatch == "sqs":
+            from .batch.queue import QueueSender
+
+            return QueueSender(self.settings.require("batch_queue_url", "the batch function"))
+        return inline_dispatcher(self.process_chunk)
+
+    def process_chunk(self, message: dict) -> str:
+        from .batch.service import process_chunk
+
+        return process_chunk(self.ranking, self.jobs, self.stored_lists, self.artefacts, message)
+
+    @cached_property
+    def payments(self) -> "PaymentProvider | None":
+        # No payment provider is reachable from this deployment: checkout answers 501 until one is
+        # wired in here. Tests set an InMemoryPaymentProvider; nothing fakes a real payment.
+        return None
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process-wide runtime (built on first request, reused while the Lambda is warm)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(settings())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forgets the runtime and the settings (tests start each case with fresh mocks and environment)."""
+    global _runtime
+    with _lock:
+        _runtime = None
+    settings.cache_clear()

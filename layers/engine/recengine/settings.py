@@ -1,0 +1,105 @@
+"""The one settings model: every variable template.yaml sets, validated once per execution
+environment. The only module of the package that reads the environment; a missing or invalid
+variable fails on first use with a message naming it, and no secret has a default."""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import lru_cache
+from typing import Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+
+class SettingsError(RuntimeError):
+    """The environment does not configure this function correctly (a deployment error)."""
+
+
+def _env(name: str, **kwargs) -> object:
+    return Field(alias=name, **kwargs)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    # Powertools reads these itself; declared so that the template and this model cannot drift.
+    service_name: str = _env("POWERTOOLS_SERVICE_NAME", default="recengine", min_length=1)
+    log_level: str = _env("POWERTOOLS_LOG_LEVEL", default="INFO")
+    metrics_namespace: str = _env("POWERTOOLS_METRICS_NAMESPACE", default="recengine", min_length=1)
+    log_event: bool = _env("POWERTOOLS_LOGGER_LOG_EVENT", default=False)
+    trace_capture_response: bool = _env("POWERTOOLS_TRACER_CAPTURE_RESPONSE", default=False)
+
+    # State: set for every function by the template's Globals.
+    items_table: str = _env("ITEMS_TABLE", min_length=1)
+    interactions_table: str = _env("INTERACTIONS_TABLE", min_length=1)
+    sessions_table: str = _env("SESSIONS_TABLE", min_length=1)
+    exposures_table: str = _env("EXPOSURES_TABLE", min_length=1)
+    models_table: str = _env("MODELS_TABLE", min_length=1)
+    tenants_table: str = _env("TENANTS_TABLE", min_length=1)
+    usage_table: str = _env("USAGE_TABLE", min_length=1)
+    model_bucket: str = _env("MODEL_BUCKET", min_length=1)
+    model_cache_dir: str = _env("MODEL_CACHE_DIR", min_length=1)
+    # HMAC key of the pseudonymous user keys in exposure and outcome logs: no default, ever.
+    pseudonym_key: SecretStr = _env("PSEUDONYM_KEY", min_length=16)
+
+    # Serving.
+    model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
+    tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)
+    request_budget_ms: int = _env("REQUEST_BUDGET_MS", default=5000, ge=10, le=29_000)
+
+    # Training (the train function) and jobs (models, batch).
+    promotion_tolerance: float = _env("PROMOTION_TOLERANCE", default=0.02, ge=0, lt=1)
+    keep_model_versions: int = _env("KEEP_MODEL_VERSIONS", default=5, ge=1)
+    job_timeout_s: float = _env("JOB_TIMEOUT_S", default=1200.0, gt=0)
+    job_queued_timeout_s: float | None = _env("JOB_QUEUED_TIMEOUT_S", default=None, gt=0)
+    # How work leaves the request: in AWS an async invoke and an SQS queue; the local stack and
+    # the tests run it on a thread or inline.
+    train_launch: Literal["lambda", "thread", "inline"] = _env("TRAIN_LAUNCH", default="lambda")
+    train_function_name: str | None = _env("TRAIN_FUNCTION_NAME", default=None, min_length=1)
+    batch_dispatch: Literal["sqs", "inline"] = _env("BATCH_DISPATCH", default="sqs")
+    batch_queue_url: str | None = _env("BATCH_QUEUE_URL", default=None, min_length=1)
+
+    @field_validator("model_refresh_s", "tenant_cache_s", "job_timeout_s", "job_queued_timeout_s",
+                     "promotion_tolerance")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @property
+    def queued_timeout_s(self) -> float:
+        """How long a job may wait to start: JOB_QUEUED_TIMEOUT_S, else JOB_TIMEOUT_S."""
+        return self.job_queued_timeout_s if self.job_queued_timeout_s is not None else self.job_timeout_s
+
+    def require(self, field: str, needed_by: str) -> str:
+        """A variable only some functions set: its value, or a SettingsError naming it and why."""
+        value = getattr(self, field)
+        if value is None:
+            raise SettingsError(f"{_ALIASES[field]} is not set: {needed_by} needs it")
+        return value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if k in _VARIABLES and v != ""})
+        except ValidationError as exc:
+            problems = [f"{e['loc'][0]}: {'missing' if e['type'] == 'missing' else e['msg']}" for e in exc.errors()]
+            raise SettingsError("invalid environment: " + "; ".join(problems)) from None
+
+
+_ALIASES = {name: info.alias for name, info in Settings.model_fields.items()}
+_VARIABLES = frozenset(_ALIASES.values())
+
+
+def variables() -> frozenset[str]:
+    """Every environment variable the settings model reads (a test compares them with the template)."""
+    return _VARIABLES
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, read on first use (never at import)."""
+    return Settings.from_env()

@@ -1,1 +1,0 @@
-"""The only code that talks to AWS: DynamoDB tables and the S3 artefact bucket."""

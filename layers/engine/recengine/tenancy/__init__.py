@@ -1,0 +1,1 @@
+"""Tenancy: tenants, their plans, and the API keys that identify them."""

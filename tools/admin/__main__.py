@@ -1,0 +1,7 @@
+"""`python -m tools.admin ...`"""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

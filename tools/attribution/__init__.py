@@ -1,0 +1,1 @@
+"""Attribution reports: `python -m tools.attribution validate | report | export`."""
