@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "engine"))
 
 from recengine.engine.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from recengine.engine.model import TrainingData, train_model  # noqa: E402
+from recengine.engine.training import TrainingData, train_model  # noqa: E402
 from tools.evaluation.loaders import load_ratings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "goodbooks-10k"

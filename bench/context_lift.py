@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "engine"))
 
 from recengine.engine.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from recengine.engine.model import RecommenderModel, TrainingData, train_model  # noqa: E402
+from recengine.engine.recommender import RecommenderModel  # noqa: E402
+from recengine.engine.training import TrainingData, train_model  # noqa: E402
 
 DEVICES = ("mobile", "desktop", "tablet")
 PLATFORMS = {"mobile": ("ios", "android"), "desktop": ("windows", "macos"), "tablet": ("ipados", "android")}

@@ -5,7 +5,7 @@
 Every measurement runs in a fresh subprocess: serving with one BLAS thread (OPENBLAS/OMP/MKL
 _NUM_THREADS=1, set before numpy is imported), training with two; peak memory is that process's
 peak RSS. Models are trained or built by one worker, saved, and loaded by the serving workers
-through `RecommenderModel.load`, as the recommend Lambda does.
+through `load_model` (engine/artefact.py), as the recommend Lambda does.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _save_histories(path: Path, histories: list) -> None:
 def _params(kind: str):
     from recengine.engine.als import ALSParams
     from recengine.engine.ease import EaseParams
-    from recengine.engine.model import TrainParams
+    from recengine.engine.params import TrainParams
 
     if kind == "als":  # ALS only, ALSParams() defaults
         return ALSParams()
@@ -102,7 +102,8 @@ def worker_train(cfg: dict) -> dict:
     import tracemalloc
 
     from bench.synthetic import SyntheticSpec, catalogue, generate, sample_histories
-    from recengine.engine.model import train_model
+    from recengine.engine.artefact import save_model
+    from recengine.engine.training import train_model
 
     started = time.perf_counter()
     syn = generate(SyntheticSpec(cfg["n_interactions"], cfg["n_items"], seed=cfg.get("seed", 0)))
@@ -125,7 +126,7 @@ def worker_train(cfg: dict) -> dict:
     if cfg.get("save_to"):
         directory = Path(cfg["save_to"])
         started = time.perf_counter()
-        model.save(directory)
+        save_model(model, directory)
         out["save_s"] = time.perf_counter() - started
         out["artefact_mb"] = _dir_mb(directory)
         out["peak_rss_with_save_mb"] = _peak_rss_mb()
@@ -139,13 +140,14 @@ def worker_random_model(cfg: dict) -> dict:
     import numpy as np
 
     from bench.synthetic import random_model
+    from recengine.engine.artefact import save_model
 
     started = time.perf_counter()
     model, clusters = random_model(cfg["n_items"], seed=cfg.get("seed", 0))
     build_s = time.perf_counter() - started
     directory = Path(cfg["save_to"])
     started = time.perf_counter()
-    model.save(directory)
+    save_model(model, directory)
     save_s = time.perf_counter() - started
     # Histories: 200 events from one taste cluster each, by popularity within it.
     rng = np.random.default_rng(1)
@@ -187,11 +189,11 @@ def worker_serve(cfg: dict) -> dict:
     """Loads a saved model and times recommend (and similar) calls, one thread."""
     import numpy as np
 
-    from recengine.engine.model import RecommenderModel
+    from recengine.engine.artefact import load_model
 
     directory = Path(cfg["model"])
     kwargs = {} if cfg.get("exact_limit") is None else {"exact_limit": cfg["exact_limit"]}
-    model = RecommenderModel.load(directory, **kwargs)
+    model = load_model(directory, **kwargs)
     histories = json.loads(directory.with_suffix(".histories.json").read_text())
     n = cfg["n"]
     out = {"items": model.n_items, "exact": bool(model.index.exact), "algorithm": model.meta.get("algorithm"),
@@ -215,11 +217,11 @@ def worker_recall(cfg: dict) -> dict:
     (inner product, recommend) and random items (cosine, similar)."""
     import numpy as np
 
+    from recengine.engine.artefact import load_model
     from recengine.engine.index import top_k
-    from recengine.engine.model import RecommenderModel
 
     directory = Path(cfg["model"])
-    model = RecommenderModel.load(directory, exact_limit=0)
+    model = load_model(directory, exact_limit=0)
     assert not model.index.exact
     histories = json.loads(directory.with_suffix(".histories.json").read_text())
     k = 100
@@ -252,13 +254,13 @@ def worker_recall(cfg: dict) -> dict:
 def worker_load(cfg: dict) -> dict:
     """A fresh process: load() from local disk, then the first recommend and similar (pages come in)."""
     started = time.perf_counter()
-    from recengine.engine.model import RecommenderModel
+    from recengine.engine.artefact import load_model
 
     import_s = time.perf_counter() - started
     directory = Path(cfg["model"])
     histories = json.loads(directory.with_suffix(".histories.json").read_text())
     started = time.perf_counter()
-    model = RecommenderModel.load(directory)
+    model = load_model(directory)
     load_ms = (time.perf_counter() - started) * 1e3
     started = time.perf_counter()
     model.recommend(histories[0][0], histories[0][1], cfg["n"])

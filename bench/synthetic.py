@@ -7,7 +7,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from recengine.engine.model import Blend, RecommenderModel, TrainingData
+from recengine.engine.recommender import Blend, RecommenderModel
+from recengine.engine.training import TrainingData
 
 # The API's default event weights (view, click, like, add_to_cart, purchase) and a plausible mix.
 EVENT_WEIGHTS = np.array([1.0, 2.0, 4.0, 6.0, 8.0])

@@ -6,7 +6,7 @@
 Each size runs in a fresh subprocess (so its peak RSS, `ru_maxrss`, is its own) and goes through
 the code the train function runs: `read_training_data` over an in-memory store that yields rows as
 DynamoDB's by_tenant index does, then `fit_tenant_model` (holdout split, evaluation fit with
-tuning inside the default budget, holdout scoring, full fit) and `RecommenderModel.save`. The data
+tuning inside the default budget, holdout scoring, full fit) and `save_model`. The data
 is bench/synthetic.py's: power-law item popularity, heavy-tailed users (one per 20 events), a
 catalogue with metadata for every item. Only DynamoDB's network time is missing: its CPU cost of
 deserialising rows is measured on a sample and added to the extrapolation.
@@ -82,6 +82,7 @@ def _deserialise_s_per_row(store: MemoryStore, sample: int = 20_000) -> float:
 
 def worker(cfg: dict) -> dict:
     from bench.synthetic import SyntheticSpec, catalogue, generate
+    from recengine.engine.artefact import save_model
     from recengine.models.training import fit_tenant_model, new_model_id, read_training_data
     from tools.admin.training import ProgressDisplay
 
@@ -120,7 +121,7 @@ def worker(cfg: dict) -> dict:
     out["params"] = fitted.model.meta.get("params")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        files = fitted.model.save(Path(tmp))
+        files = save_model(fitted.model, Path(tmp))
         out["save_s"] = round(time.perf_counter() - started, 3)
         out["artefact_mb"] = round(sum(Path(f).stat().st_size for f in files) / 2**20, 2)
     out["peak_rss_mb"] = round(_peak_rss_mb(), 1)

@@ -9,7 +9,8 @@ import pytest
 
 from local.demo import generate
 from recengine.engine.als import ALSParams
-from recengine.engine.model import TrainingData, TrainParams
+from recengine.engine.params import TrainParams
+from recengine.engine.training import TrainingData
 from recengine.models import training
 from recengine.runtime import runtime
 from recengine.models.evaluation import split_holdout

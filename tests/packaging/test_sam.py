@@ -52,7 +52,7 @@ def test_sam_build_builds_every_function_and_the_layer(built):
                "ItemsFunction", "HealthFunction", "TrainFunction"):
         assert (built / fn / "app.py").exists(), fn
     layer = built / "EngineLayer" / "python"
-    assert (layer / "recengine" / "engine" / "model.py").exists()
+    assert (layer / "recengine" / "engine" / "recommender.py").exists()
     assert (layer / "numpy").is_dir() and (layer / "aws_lambda_powertools").is_dir()
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from recengine.engine.als import ALSParams
 from recengine.engine.content import DIM, content_matrix, raw_vector, tokens
-from recengine.engine.model import RecommenderModel, TrainingData, train_model
+from recengine.engine.artefact import load_model, save_model
+from recengine.engine.recommender import RecommenderModel
+from recengine.engine.training import TrainingData, train_model
 from tests.unit.test_engine import planted_blocks
 
 
@@ -86,8 +88,8 @@ def test_explanations_point_at_a_history_item(model):
 
 
 def test_content_survives_save_and_load(model, tmp_path):
-    model.save(tmp_path / "m")
-    loaded = RecommenderModel.load(tmp_path / "m")
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     np.testing.assert_allclose(loaded.content, model.content)
     assert loaded.blend == model.blend
     np.testing.assert_allclose(loaded.embed_metadata(catalogue()["i25"]), model.content[model.item_index["i25"]],

@@ -14,9 +14,10 @@ from bench.context_lift import ContextSpec, generate
 from recengine.engine.als import ALSParams
 from recengine.engine.context import ContextModel, ContextParams, context_features
 from recengine.engine.errors import ArtefactError
-from recengine.engine.model import (ALGORITHMS, CONTEXT_FILES, FORMAT_VERSION, Blend, RecommenderModel, TrainingData,
-                                    train_model)
+from recengine.engine.artefact import CONTEXT_FILES, FORMAT_VERSION, load_model, save_model
 from recengine.engine.metrics import ndcg_at_k, recall_at_k
+from recengine.engine.recommender import ALGORITHMS, Blend, RecommenderModel
+from recengine.engine.training import TrainingData, train_model
 
 PARAMS = ALSParams(factors=16, regularization=2.0, iterations=8)
 
@@ -218,8 +219,8 @@ def test_contributions_add_up_to_the_recommended_score(planted):
 
 def test_large_catalogue_path_adds_the_context_top_items(planted, tmp_path):
     model, _, tests = planted
-    model.save(tmp_path / "m", n_trees=8)
-    approx = RecommenderModel.load(tmp_path / "m", exact_limit=0)
+    save_model(model, tmp_path / "m", n_trees=8)
+    approx = load_model(tmp_path / "m", exact_limit=0)
     assert not approx.index.exact
     overlap = []
     for history, weights, _, context in tests[:40]:
@@ -246,9 +247,9 @@ def test_training_without_context_is_unchanged_and_contexts_must_align():
 
 def test_save_load_round_trip_keeps_context_and_its_weights(planted, tmp_path):
     model, _, tests = planted
-    files = model.save(tmp_path / "m")
+    files = save_model(model, tmp_path / "m")
     assert all(f.exists() for f in files) and {f.name for f in files} >= set(CONTEXT_FILES)
-    loaded = RecommenderModel.load(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert loaded.blend == model.blend and loaded.context_model.features == model.context_model.features
     for history, weights, _, context in tests[:5]:
         for hist in (history, []):
@@ -261,26 +262,26 @@ def test_save_load_round_trip_keeps_context_and_its_weights(planted, tmp_path):
 
 def test_corrupt_context_arrays_are_rejected(planted, tmp_path):
     model, _, _ = planted
-    model.save(tmp_path / "m")
+    save_model(model, tmp_path / "m")
     np.save(tmp_path / "m" / "context_indptr.npy", np.zeros(3, dtype=np.int64))
     with pytest.raises(ArtefactError):
-        RecommenderModel.load(tmp_path / "m")
-    model.save(tmp_path / "n")
+        load_model(tmp_path / "m")
+    save_model(model, tmp_path / "n")
     (tmp_path / "n" / "context_data.npy").unlink()
     with pytest.raises(ArtefactError):
-        RecommenderModel.load(tmp_path / "n")
+        load_model(tmp_path / "n")
 
 
 def test_an_artefact_from_before_context_loads_with_default_weights(planted, tmp_path):
     model, _, tests = planted
-    model.save(tmp_path / "old")
+    save_model(model, tmp_path / "old")
     manifest = json.loads((tmp_path / "old" / "manifest.json").read_text())
     old_blend = {k: v for k, v in manifest["blend"].items() if "context" not in k}
     (tmp_path / "old" / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2, "blend": old_blend}))
     for name in CONTEXT_FILES:
         (tmp_path / "old" / name).unlink()
     assert FORMAT_VERSION > 2
-    old = RecommenderModel.load(tmp_path / "old")
+    old = load_model(tmp_path / "old")
     assert old.context_model is None
     assert (old.blend.w_context, old.blend.scale_context, old.blend.w_context_popular) == (
         Blend.w_context, Blend.scale_context, Blend.w_context_popular)

@@ -10,7 +10,9 @@ import pytest
 from recengine.engine.als import ALSParams, _solve_half, fit_als, fold_in
 from recengine.engine.errors import ArtefactError, EmptyTrainingSetError
 from recengine.engine.index import top_k
-from recengine.engine.model import RecommenderModel, TrainingData, train_model
+from recengine.engine.artefact import load_model, save_model
+from recengine.engine.recommender import RecommenderModel
+from recengine.engine.training import TrainingData, train_model
 from recengine.engine.popularity import popularity_scores
 from recengine.engine.sparse import CSR, segment_sum
 
@@ -147,8 +149,8 @@ def test_top_k_ignores_minus_infinity():
 
 
 def test_save_load_round_trip_serves_identical_results(model, tmp_path):
-    model.save(tmp_path / "m")
-    loaded = RecommenderModel.load(tmp_path / "m")
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
     assert loaded.model_id == model.model_id and loaded.item_ids == model.item_ids
     for got, want in ((loaded.recommend(["i0", "i3"], [1, 2], 7).items, model.recommend(["i0", "i3"], [1, 2], 7).items),
                       (loaded.similar("i7", 5), model.similar("i7", 5))):
@@ -159,8 +161,8 @@ def test_save_load_round_trip_serves_identical_results(model, tmp_path):
 def test_annoy_retrieval_agrees_with_exact_scoring(tmp_path):
     data = planted_blocks(n_users=400, n_items=300, blocks=5, per_user=20)
     exact = train_model(data, "m", ALSParams(factors=16, regularization=1.0, iterations=6))
-    exact.save(tmp_path / "m")
-    approx = RecommenderModel.load(tmp_path / "m", exact_limit=0)
+    save_model(exact, tmp_path / "m")
+    approx = load_model(tmp_path / "m", exact_limit=0)
     assert not approx.index.exact
     overlap = []
     for u in range(0, 400, 40):
@@ -173,17 +175,17 @@ def test_annoy_retrieval_agrees_with_exact_scoring(tmp_path):
 
 
 def test_corrupt_or_incomplete_artefacts_are_rejected(model, tmp_path):
-    model.save(tmp_path / "m")
+    save_model(model, tmp_path / "m")
     (tmp_path / "m" / "item_factors.npy").write_bytes(b"garbage")
     with pytest.raises(ArtefactError):
-        RecommenderModel.load(tmp_path / "m")
-    model.save(tmp_path / "n")
+        load_model(tmp_path / "m")
+    save_model(model, tmp_path / "n")
     manifest = json.loads((tmp_path / "n" / "manifest.json").read_text())
     (tmp_path / "n" / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
     with pytest.raises(ArtefactError):
-        RecommenderModel.load(tmp_path / "n")
+        load_model(tmp_path / "n")
     with pytest.raises(ArtefactError):
-        RecommenderModel.load(tmp_path / "missing")
+        load_model(tmp_path / "missing")
 
 
 def test_als_progress_reports_the_objective_and_it_falls():

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recengine.engine.metrics import METRICS, coverage_at_k, dense_ranker, evaluate, ndcg_at_k, recall_at_k, top_k_rows
+from recengine.engine.holdout import held_out, n_holdout
+from recengine.engine.metrics import (METRICS, coverage_at_k, dense_ranker, evaluate, ndcg_at_k, ndcg_of_ranks,
+                                      ndcg_of_scores, recall_at_k, top_k_rows)
 from tools.evaluation.loaders import (CSV, GOODBOOKS, MOVIELENS_CSV, MOVIELENS_DAT, MOVIELENS_UDATA, Ratings,
                                       detect_format, load_ratings, parse_ratings)
-from tools.evaluation.protocol import (Validation, encode, holdout_split, n_holdout, positives, train_test_split,
-                                       validation_split)
+from tools.evaluation.protocol import Validation, encode, holdout_split, positives, train_test_split, validation_split
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,6 +158,28 @@ def test_split_without_timestamps_is_seeded_random_and_deterministic():
     assert any(set(a.test.order[a.test.users == u]) != last for u, last in last_rows.items())
 
 
+def test_one_holdout_rule_serves_the_protocol_tuning_and_promotion():
+    from recengine.engine.sparse import CSR
+    from recengine.engine.training import TrainingData
+    from recengine.engine.tuning import holdout
+    from recengine.models.evaluation import split_holdout
+
+    rng = np.random.default_rng(5)
+    users = np.repeat(np.arange(30), rng.integers(1, 25, 30))
+    want = n_holdout(np.bincount(users))
+    for order, draw in (("time", "keys"), ("random", "keys"), ("random", "per_user")):
+        held = held_out(users, order, timestamps=rng.random(users.size), seed=1, draw=draw)
+        assert np.bincount(users[held], minlength=30).tolist() == want.tolist(), (order, draw)
+    items = np.concatenate([rng.choice(100, n, replace=False) for n in np.bincount(users)])
+    _, hidden = holdout(CSR.from_coo(users, items, np.ones(users.size), (30, 100)))
+    assert {u: v.size for u, v in hidden.items()} == {u: int(k) for u, k in enumerate(want) if k}
+    data = TrainingData([f"u{u:02d}" for u in users], [f"i{i}" for i in items], np.ones(users.size),
+                        np.arange(users.size, dtype=float))
+    assert split_holdout(data).held_events == int(want.sum())
+    with pytest.raises(ValueError):
+        held_out(users, "alphabetical")
+
+
 def test_positives_dedupe_and_rating_weights():
     rows = [("a", "x", 4.0, 1), ("a", "x", 5.0, 2), ("a", "y", 3.0, 3), ("a", "z", 5.0, 4)]
     binary = positives(_ratings(rows))
@@ -194,6 +217,11 @@ def test_metrics_on_a_hand_computed_example():
     assert ndcg_at_k(ranked, relevant, 2) == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
     assert ndcg_at_k(["b", "d"], {"b", "d"}, 10) == pytest.approx(1.0)
     assert coverage_at_k([[0, 1, 2], [1, 2, 3]], 10, k=2) == pytest.approx(0.3)
+    # The same NDCG from a score vector (seen items skipped) and, for one relevant item, from its rank.
+    scores = np.array([0.1, 0.9, 0.5, 0.7, 0.3, 0.8])  # ranks items 1, 5, 3, 2, 4, 0
+    assert ndcg_of_scores(scores, np.array([5]), np.array([3, 0]), k=4) == pytest.approx(
+        ndcg_at_k([1, 3, 2, 4], {3, 0}, 4))
+    assert ndcg_of_ranks([0, 1, 3, 4, 12], k=4).tolist() == pytest.approx([1, 1 / math.log2(3), 1 / math.log2(5), 0, 0])
 
 
 def test_batch_evaluation_matches_the_definitions():

@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recengine.engine.ease import EaseParams, ease_scores, fit_ease, gram, prune_inverse, spd_inverse
-from recengine.engine.model import RecommenderModel, TrainParams, train_model
 from recengine.engine.als import ALSParams
+from recengine.engine.artefact import load_model, save_model
+from recengine.engine.ease import EaseParams, ease_scores, fit_ease, gram, prune_inverse, spd_inverse
+from recengine.engine.metrics import ndcg_of_scores
+from recengine.engine.params import TrainParams
+from recengine.engine.recommender import RecommenderModel
 from recengine.engine.sparse import CSR
-from recengine.engine.tuning import POP_NORMS, POP_PENALTIES, TOP_KS, holdout, ndcg_at_10, tune
+from recengine.engine.training import train_model
+from recengine.engine.tuning import POP_NORMS, POP_PENALTIES, TOP_KS, holdout, tune
 from tests.unit.test_engine import block_of, planted_blocks
 
 
@@ -162,8 +166,8 @@ def test_holdout_hides_a_fifth_of_each_eligible_user_deterministically():
 
 def test_ndcg_counts_binary_gains_and_skips_seen_items():
     scores = np.array([0.9, 0.8, 0.7, 0.1])
-    assert ndcg_at_10(scores, np.array([0]), np.array([1])) == pytest.approx(1.0)
-    assert ndcg_at_10(scores, np.array([], dtype=int), np.array([1])) == pytest.approx(1 / np.log2(3))
+    assert ndcg_of_scores(scores, np.array([0]), np.array([1])) == pytest.approx(1.0)
+    assert ndcg_of_scores(scores, np.array([], dtype=int), np.array([1])) == pytest.approx(1 / np.log2(3))
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +193,9 @@ def test_hybrid_candidates_score_like_the_full_ranking(hybrid):
 
 
 def test_hybrid_round_trip_and_annoy_path_agree(hybrid, tmp_path):
-    hybrid.save(tmp_path / "m")
-    exact = RecommenderModel.load(tmp_path / "m")
-    approx = RecommenderModel.load(tmp_path / "m", exact_limit=0)
+    save_model(hybrid, tmp_path / "m")
+    exact = load_model(tmp_path / "m")
+    approx = load_model(tmp_path / "m", exact_limit=0)
     assert exact.blend == hybrid.blend and exact.ease.nnz == hybrid.ease.nnz
     history = ["i21", "i25", "i30"]
     want = hybrid.recommend(history, [1.0] * 3, 10).items

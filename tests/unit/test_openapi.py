@@ -157,7 +157,7 @@ def trained_tenant(aws):
     """A small catalogue and history, trained with a fast model: enough for real, non-empty lists."""
     from local.demo import generate
     from recengine.engine.als import ALSParams
-    from recengine.engine.model import TrainParams
+    from recengine.engine.params import TrainParams
     from recengine.runtime import runtime
     from recengine.models.training import train_tenant
     from tests.integration.conftest import route_event

@@ -24,7 +24,7 @@ from typing import Any
 
 from recengine.billing.plans import PLANS
 from recengine.billing.store import UsageStore
-from recengine.engine.model import ALGORITHMS
+from recengine.engine.recommender import ALGORITHMS
 from recengine.errors import DomainError
 
 from .aws import ApiKeys, make_client

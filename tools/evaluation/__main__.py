@@ -79,7 +79,7 @@ class EngineDefault:
         self.algorithm = "engine"
 
     def fit(self, task: EvalTask, validation: Validation | None = None, log=None) -> None:
-        from recengine.engine.model import train_model
+        from recengine.engine.training import train_model
 
         train = task.split.train
         stages: list[dict] = []

@@ -9,7 +9,8 @@ Rules:
 - A user with >= 5 positives holds out round(20%) of them, rounded half up and at least 1
   (5-7 positives -> 1, 8-12 -> 2, ...). Held out are the most recent ones when the data has
   timestamps (ties broken by file order, later = more recent), otherwise a seeded random 20%
-  drawn with ``np.random.default_rng(seed)``.
+  drawn with ``np.random.default_rng(seed)`` (one key per positive). The rule is the engine's
+  (``recengine.engine.holdout``), shared with tuning and the promotion guard.
 - Users with < 5 positives keep them all in train (they are not test users).
 - ``validation_split(train, seed)`` applies the same rule to the training part, for
   hyper-parameter choice; the test part is never touched by it.
@@ -21,13 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recengine.engine.holdout import HOLDOUT_FRACTION, MIN_EVENTS, held_out
 from recengine.engine.metrics import Ranker, evaluate
 
 from .loaders import Ratings
 
 POSITIVE_THRESHOLD = 4.0
-HOLDOUT_FRACTION = 0.2
-MIN_POSITIVES = 5
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Interactions:
 
     def to_training_data(self):
         """The engine's TrainingData; without timestamps every event gets time 0 (no decay)."""
-        from recengine.engine.model import TrainingData
+        from recengine.engine.training import TrainingData
 
         ts = self.timestamps if self.timestamps is not None else np.zeros(len(self), dtype=np.float64)
         return TrainingData(user_ids=self.users, item_ids=self.items, weights=self.weights, timestamps=ts)
@@ -90,37 +90,14 @@ def positives(ratings: Ratings, threshold: float = POSITIVE_THRESHOLD, weighting
     return Interactions(users, items, weights.astype(np.float64), ts, order)
 
 
-def n_holdout(n_positives: np.ndarray | int, fraction: float = HOLDOUT_FRACTION,
-              min_positives: int = MIN_POSITIVES) -> np.ndarray:
-    """Held-out count per user: round(fraction * n) half up, >= 1; 0 below min_positives."""
-    n = np.asarray(n_positives, dtype=np.int64)
-    k = np.maximum(1, np.floor(n * fraction + 0.5 + 1e-9).astype(np.int64))
-    return np.where(n >= min_positives, k, 0)
-
-
 def holdout_split(data: Interactions, seed: int = 0, fraction: float = HOLDOUT_FRACTION,
-                  min_positives: int = MIN_POSITIVES) -> Split:
+                  min_positives: int = MIN_EVENTS) -> Split:
     """Splits each eligible user's positives into train and a held-out part (see module doc)."""
-    n = len(data)
-    if n == 0:
+    if len(data) == 0:
         return Split(data, data, seed)
     _, ucode = np.unique(data.users, return_inverse=True)
-    counts = np.bincount(ucode)
-    k = n_holdout(counts, fraction, min_positives)
-    if data.timestamps is not None:
-        perm = np.lexsort((data.order, data.timestamps, ucode))  # per user, oldest first
-    else:
-        key = np.random.default_rng(seed).random(n)
-        perm = np.lexsort((key, ucode))  # per user, a random order
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    sorted_users = ucode[perm]
-    pos = np.arange(n) - starts[sorted_users]
-    if data.timestamps is not None:
-        held_sorted = pos >= counts[sorted_users] - k[sorted_users]  # the k most recent
-    else:
-        held_sorted = pos < k[sorted_users]  # the first k of a random order
-    held = np.zeros(n, dtype=bool)
-    held[perm] = held_sorted
+    held = held_out(ucode, "random" if data.timestamps is None else "time", timestamps=data.timestamps,
+                    arrival=data.order, seed=seed, draw="keys", fraction=fraction, min_events=min_positives)
     return Split(data.subset(~held), data.subset(held), seed)
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..engine.model import ALGORITHMS
+from ..engine.recommender import ALGORITHMS
 from ..events.store import InteractionStore
 from ..models.job_status import ACTIVE, JobTimeouts, check_job, tenant_jobs
 from ..models.job_store import JobStore

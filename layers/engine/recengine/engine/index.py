@@ -33,6 +33,12 @@ _HEAD = 4096
 _BOUND_SLACK = 1.0 + 1e-5
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero): what the cosine search ranks."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
 def build_annoy(vectors: np.ndarray, metric: str, path: Path, n_trees: int = 32, seed: int = 0) -> None:
     index = AnnoyIndex(vectors.shape[1], metric)
     index.set_seed(seed)

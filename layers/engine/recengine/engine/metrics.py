@@ -1,4 +1,4 @@
-"""Top-k ranking metrics, means over test users.
+"""Top-k ranking metrics, in one place for evaluation, tuning, the context weights and promotion.
 
 - Recall@k = hits in the top k / min(k, |test|).
 - NDCG@k with binary gains: DCG = sum over hits at rank r (0-based) of 1 / log2(r + 2); the ideal
@@ -21,7 +21,8 @@ METRICS = ("recall@20", "ndcg@10", "ndcg@100", "coverage@20")
 K_MAX = 100
 
 
-def _discounts(k: int) -> np.ndarray:
+def discounts(k: int) -> np.ndarray:
+    """The NDCG discount of each 0-based rank below k: 1 / log2(rank + 2)."""
     return 1.0 / np.log2(np.arange(k) + 2.0)
 
 
@@ -37,10 +38,28 @@ def ndcg_at_k(ranked: Sequence, relevant: Iterable, k: int) -> float:
     rel = set(relevant)
     if not rel:
         return 0.0
-    disc = _discounts(k)
+    disc = discounts(k)
     dcg = sum(disc[r] for r, item in enumerate(list(ranked)[:k]) if item in rel)
     idcg = disc[: min(k, len(rel))].sum()
     return float(dcg / idcg)
+
+
+def ndcg_of_scores(scores: np.ndarray, seen: np.ndarray, relevant: np.ndarray, k: int = 10) -> float:
+    """NDCG@k of the items a score vector ranks first, `seen` items excluded; `relevant` are
+    distinct item indices. For validation loops that score every item of one user at a time."""
+    scores = scores.copy()
+    scores[seen] = -np.inf
+    top = np.argpartition(-scores, k)[:k] if scores.size > k else np.arange(scores.size)
+    top = top[np.argsort(-scores[top])]
+    dcg = (np.isin(top, relevant) * discounts(top.size)).sum()
+    return float(dcg / discounts(min(k, relevant.size)).sum())
+
+
+def ndcg_of_ranks(ranks: Sequence[int] | np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k when a single item is relevant, for each of its 0-based ranks: the discount of the
+    rank (the ideal DCG is 1), 0 from rank k on."""
+    ranks = np.asarray(ranks, dtype=np.int64)
+    return np.where(ranks < k, discounts(k)[np.minimum(ranks, k - 1)], 0.0)
 
 
 def coverage_at_k(ranked_lists: Iterable[Sequence], n_items: int, k: int = 20) -> float:
@@ -83,7 +102,7 @@ def evaluate(ranker: Ranker, users: np.ndarray, test_items: Sequence[np.ndarray]
     k_max = max(k for _, _, k in parsed)
     sums = {name: 0.0 for name in metrics}
     covered: dict[int, set] = {k: set() for _, kind, k in parsed if kind == "coverage"}
-    disc = _discounts(k_max)
+    disc = discounts(k_max)
     cum_disc = np.concatenate(([0.0], np.cumsum(disc)))
     users = np.asarray(users, dtype=np.int64)
     for lo in range(0, users.size, batch):

@@ -18,6 +18,9 @@ import numpy as np
 
 from .als import ALSFactors, ALSParams, Progress, fit_als, fold_in
 from .ease import EaseParams, ease_inverse, ease_scores, gram, kept_items, prune_inverse
+from .holdout import HOLDOUT_FRACTION, MIN_EVENTS, held_out
+from .metrics import ndcg_of_scores
+from .params import TrainParams
 from .sparse import CSR
 
 # Tried in this order while the budget lasts; the first is the default. Regularisation grows with
@@ -45,31 +48,16 @@ MIN_EVAL_USERS = 200
 SCALE_USERS = 300  # users whose score spread puts ALS and item-item scores on one scale
 
 
-def holdout(matrix: CSR, fraction: float = 0.2, min_items: int = 5, seed: int = 0) -> tuple[CSR, dict[int, np.ndarray]]:
-    """Hides a seeded `fraction` of each user's items (users with >= min_items) for validation."""
-    rng = np.random.default_rng(seed)
+def holdout(matrix: CSR, fraction: float = HOLDOUT_FRACTION, min_items: int = MIN_EVENTS, seed: int = 0
+            ) -> tuple[CSR, dict[int, np.ndarray]]:
+    """Hides a seeded random `fraction` of each user's items (users with >= min_items) for
+    validation (holdout.py's rule, drawn per user); returns the rest and each user's hidden items."""
     rows = matrix.row_ids()
-    keep = np.ones(matrix.nnz, dtype=bool)
-    held: dict[int, np.ndarray] = {}
-    counts = np.diff(matrix.indptr)
-    for user in np.flatnonzero(counts >= min_items):
-        lo, hi = matrix.indptr[user], matrix.indptr[user + 1]
-        k = max(1, int(round(fraction * (hi - lo))))
-        pick = lo + rng.choice(hi - lo, k, replace=False)
-        keep[pick] = False
-        held[int(user)] = matrix.indices[pick].astype(np.int64)
-    train = CSR.from_coo(rows[keep], matrix.indices[keep], matrix.data[keep], matrix.shape)
-    return train, held
-
-
-def ndcg_at_10(scores: np.ndarray, seen: np.ndarray, relevant: np.ndarray) -> float:
-    scores = scores.copy()
-    scores[seen] = -np.inf
-    top = np.argpartition(-scores, 10)[:10] if scores.size > 10 else np.arange(scores.size)
-    top = top[np.argsort(-scores[top])]
-    gains = np.isin(top, relevant) / np.log2(np.arange(2, top.size + 2))
-    ideal = (1 / np.log2(np.arange(2, min(10, relevant.size) + 2))).sum()
-    return float(gains.sum() / ideal)
+    held = held_out(rows, "random", draw="per_user", seed=seed, fraction=fraction, min_events=min_items)
+    train = CSR.from_coo(rows[~held], matrix.indices[~held], matrix.data[~held], matrix.shape)
+    users, starts = np.unique(rows[held], return_index=True)
+    items = np.split(matrix.indices[held].astype(np.int64), starts[1:]) if users.size else []
+    return train, dict(zip(users.tolist(), items))
 
 
 def spread(values: list[float]) -> float:
@@ -98,7 +86,7 @@ def _item_ndcg(weights: CSR, histories: list, relevant: list) -> tuple[float, fl
     ndcgs, spreads = [], []
     for (h, _), rel in zip(histories, relevant):
         scores = ease_scores(weights, h.astype(np.int64))
-        ndcgs.append(ndcg_at_10(scores, h, rel))
+        ndcgs.append(ndcg_of_scores(scores, h, rel))
         spreads.append(float(np.std(scores)))
     return float(np.mean(ndcgs)), spread(spreads)
 
@@ -198,14 +186,13 @@ def _blend_ndcgs(factors: ALSFactors, item: CSR | None, item_scale: float, histo
         ease = ease_scores(item, h.astype(np.int64)) / item_scale if item is not None else None
         for j, w in enumerate(weights):
             scores = als if ease is None or w == 0 else (1 - w) * als + w * ease
-            sums[j] += ndcg_at_10(scores, h, rel)
+            sums[j] += ndcg_of_scores(scores, h, rel)
     return (sums / max(len(histories), 1)).tolist()
 
 
-def tune(matrix: CSR, budget_s: float = 90.0, seed: int = 0, progress: Progress | None = None):
+def tune(matrix: CSR, budget_s: float = 90.0, seed: int = 0, progress: Progress | None = None
+         ) -> tuple[TrainParams, dict]:
     """Returns (TrainParams, report). Falls back to the defaults when there is too little data."""
-    from .model import TrainParams  # model imports this module's consumers; avoid a cycle
-
     started = time.perf_counter()
     train, held = holdout(matrix, seed=seed)
     users = np.array(sorted(held), dtype=np.int64)

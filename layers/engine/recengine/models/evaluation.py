@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.holdout import HOLDOUT_FRACTION, MIN_EVENTS, held_out
 from ..engine.metrics import coverage_at_k, ndcg_at_k, recall_at_k
-from ..engine.model import RecommenderModel, TrainingData
+from ..engine.recommender import RecommenderModel
+from ..engine.training import TrainingData
 
-HOLDOUT_FRACTION = 0.2
-HOLDOUT_MIN_EVENTS = 5
 MAX_EVAL_USERS = 500
 
 
@@ -30,38 +30,37 @@ class Holdout:
         return len(self.hidden)
 
 
-def split_holdout(data: TrainingData, fraction: float = HOLDOUT_FRACTION, min_events: int = HOLDOUT_MIN_EVENTS,
+def split_holdout(data: TrainingData, fraction: float = HOLDOUT_FRACTION, min_events: int = MIN_EVENTS,
                   max_users: int = MAX_EVAL_USERS, seed: int = 0) -> Holdout:
-    """Holds out each eligible user's most recent `fraction` of events (users with >= min_events;
-    at most `max_users` of them, a seeded sample), so the evaluation asks "what comes next"."""
-    users = np.asarray(data.user_ids, dtype=object).astype(str)
+    """Holds out each eligible user's most recent `fraction` of events (holdout.py's rule, by time;
+    at most `max_users` users, a seeded sample of those with >= min_events), so the evaluation asks
+    "what comes next"."""
+    _, users = np.unique(np.asarray(data.user_ids, dtype=object).astype(str), return_inverse=True)
     stamps = np.asarray(data.timestamps, dtype=np.float64)
-    order = np.lexsort((np.arange(users.size), stamps, users))  # by user, then time, then arrival
-    sorted_users = users[order]
-    bounds = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1], True])
-    eligible = [(bounds[i], bounds[i + 1]) for i in range(bounds.size - 1) if bounds[i + 1] - bounds[i] >= min_events]
-    if len(eligible) > max_users:
+    counts = np.bincount(users)
+    eligible = np.flatnonzero(counts >= min_events)
+    if eligible.size > max_users:
         rng = np.random.default_rng(seed)
-        eligible = [eligible[i] for i in sorted(rng.choice(len(eligible), max_users, replace=False))]
-    keep = np.ones(users.size, dtype=bool)
+        eligible = eligible[np.sort(rng.choice(eligible.size, max_users, replace=False))]
+    held = held_out(users, "time", timestamps=stamps, fraction=fraction, min_events=min_events)
+    held &= np.isin(users, eligible)  # users outside the sample keep every event
+    order = np.lexsort((np.arange(users.size), stamps, users))  # by user, then time, then arrival
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     item_ids, weights = list(data.item_ids), np.asarray(data.weights, dtype=np.float64)
-    histories, hidden, held_events = [], [], 0
-    for lo, hi in eligible:
-        n_hold = max(1, int(round(fraction * (hi - lo))))
-        rows = order[lo:hi]
-        seen, held = rows[:-n_hold], rows[-n_hold:]
+    histories, hidden = [], []
+    for user in eligible.tolist():
+        rows = order[starts[user]:starts[user] + counts[user]]
+        seen = rows[~held[rows]]
         history = [item_ids[i] for i in seen]
-        targets = {item_ids[i] for i in held} - set(history)  # seen items are never recommended
-        keep[held] = False
-        held_events += len(held)
+        targets = {item_ids[i] for i in rows[held[rows]]} - set(history)  # seen items are never recommended
         if targets:
             histories.append((history, [float(weights[i]) for i in seen]))
             hidden.append(targets)
-    kept = np.flatnonzero(keep)
+    kept = np.flatnonzero(~held)
     contexts = [data.contexts[i] for i in kept] if data.contexts is not None else None
     train = TrainingData([data.user_ids[i] for i in kept], [item_ids[i] for i in kept], weights[kept],
                          stamps[kept], contexts)
-    return Holdout(train, histories, hidden, held_events)
+    return Holdout(train, histories, hidden, int(held.sum()))
 
 
 def evaluate_on_holdout(model: RecommenderModel, holdout: Holdout, algorithm: str = "hybrid") -> dict:

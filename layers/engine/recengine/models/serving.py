@@ -10,8 +10,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.artefact import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, load_model
 from ..engine.errors import ArtefactError
-from ..engine.model import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, RecommenderModel
+from ..engine.recommender import RecommenderModel
 from ..errors import NotFoundError
 from ..events.store import InteractionStore
 from ..observability import count, logger, timed
@@ -113,7 +114,7 @@ class ModelCache:
         with timed("ModelLoad"):
             self.artefacts.download(tenant_id, model_id, ARTEFACT_FILES, directory, OPTIONAL_ARTEFACT_FILES)
             try:
-                model = RecommenderModel.load(directory)
+                model = load_model(directory)
             except ArtefactError:
                 # A corrupt copy must not stay cached on disk: the next check downloads it afresh.
                 shutil.rmtree(directory, ignore_errors=True)

@@ -15,8 +15,11 @@ import numpy as np
 
 from ..catalogue.store import ItemStore
 from ..engine.als import ALSParams
+from ..engine.artefact import save_model
 from ..engine.ease import EaseParams
-from ..engine.model import RecommenderModel, TrainingData, TrainParams, train_model
+from ..engine.params import TrainParams
+from ..engine.recommender import RecommenderModel
+from ..engine.training import TrainingData, train_model
 from ..events.store import InteractionStore
 from ..observability import logger
 from ..tenancy.store import TenantStore
@@ -179,7 +182,7 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
         metrics = {**fitted.metrics, "total_s": round(time.time() - started, 3)}
         report({"stage": "upload", "model_id": model_id})
         with tempfile.TemporaryDirectory() as tmp:
-            files = model.save(Path(tmp))
+            files = save_model(model, Path(tmp))
             location = artefacts.upload(tenant_id, model_id, files)
     except Exception as exc:
         registry.put_version(tenant_id, {**record, "status": "failed", "finished_at": time.time(),

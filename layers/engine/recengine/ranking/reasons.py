@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..catalogue.store import ItemStore
-from ..engine.model import RecommenderModel
+from ..engine.recommender import RecommenderModel
 
 
 def title(row: dict | None, item_id: str) -> str:

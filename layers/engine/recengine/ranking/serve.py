@@ -11,7 +11,7 @@ from typing import Sequence
 from ..attribution.store import ExposureStore
 from ..catalogue.store import ItemStore
 from ..engine.errors import ArtefactError
-from ..engine.model import RecommenderModel
+from ..engine.recommender import RecommenderModel
 from ..errors import NotFoundError
 from ..events.store import InteractionStore
 from ..models.errors import ModelNotFoundError
