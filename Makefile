@@ -12,7 +12,8 @@ export SAM_CLI_TELEMETRY := 0
 PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
-.PHONY: run test eval admin bench venv annoy-wheel build deploy lint clean openapi
+.DEFAULT_GOAL := help
+.PHONY: help run test test-unit test-integration test-e2e eval admin bench venv annoy-wheel build deploy lint clean openapi
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,50 +23,68 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP)
 
-## make run: local stack (moto + gateway) with a demo tenant, data and a trained model
+## help: this list
+help:
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); i = index($$0, ":"); printf "  make %-17s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)
+
+## run: local stack (moto + gateway) with a demo tenant, data and a trained model
 run: $(STAMP)
 	$(PY) -m local.stack --port $(PORT)
 
-## make test: unit, integration, events, e2e, sam validate/build and the layer binary check
+## test: every test: unit, integration, end-to-end, sam validate/build and the layer binary check
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## make eval: offline evaluation (popularity, EASE, implicit ALS, the engine's default model) on DATA=<ratings file>, JSON to OUT=<path>
+## test-unit: unit tests only (no socket may be opened; about a minute)
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+## test-integration: integration tests through the handlers on moto, in-process (no socket may be opened)
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+## test-e2e: end-to-end through the local HTTP stack, and the packaging checks (sam validate, sam build)
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e tests/packaging $(PYTEST_ARGS)
+
+## eval: offline evaluation (popularity, EASE, implicit ALS, the default model) on DATA=<ratings file>, JSON to OUT=<path>
 eval: $(STAMP) $(VENV)/.bench-installed
-	$(PY) -m recengine.evaluation $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
+	$(PY) -m tools.evaluation $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
 
 $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	@touch $@
 
-## make bench: engine speed, training and model-load figures on synthetic data vs the targets, JSON to OUT=<path>
+## bench: engine speed, training and model-load figures on synthetic data vs the targets, JSON to OUT=<path>
 bench: $(STAMP)
 	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
 
-## make admin ARGS="--local tenant list": the tenant admin CLI (python -m recengine.admin)
+## admin: the tenant admin and training CLI, e.g. ARGS="--local tenant list" (python -m tools.admin)
 admin: $(STAMP)
-	$(PY) -m recengine.admin $(ARGS)
+	$(PY) -m tools.admin $(ARGS)
 
-## make annoy-wheel: a manylinux2014 annoy wheel that loads on Lambda (glibc 2.26, no AVX-512)
+## annoy-wheel: a manylinux2014 annoy wheel that loads on Lambda (glibc 2.26, no AVX-512)
 annoy-wheel: $(STAMP)
 	scripts/build_annoy_wheel.sh $(PY) $(WHEELHOUSE)
 
-## make build: sam build with the portable annoy wheel
+## build: sam build with the portable annoy wheel
 build: annoy-wheel
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH PIP_FIND_LINKS=$(CURDIR)/$(WHEELHOUSE) \
 	  $(VENV)/bin/sam build --region $(AWS_REGION) --build-dir $(SAM_BUILD_DIR)
 	$(PY) scripts/check_so.py $(SAM_BUILD_DIR)/EngineLayer
 
-## make deploy: build, then a guided deploy into your own account
+## deploy: build, then a guided deploy into your own account
 deploy: build
 	$(VENV)/bin/sam deploy --guided --template-file $(SAM_BUILD_DIR)/template.yaml
 
-## make openapi: regenerate docs/openapi.json from the functions' routes and the pydantic models
+## openapi: regenerate docs/openapi.json from the functions' routes and the pydantic models
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py
 
+## lint: sam validate --lint
 lint: $(STAMP)
 	$(VENV)/bin/sam validate --lint --region $(AWS_REGION)
 
+## clean: remove build outputs
 clean:
 	rm -rf .aws-sam build .pytest_cache

@@ -33,6 +33,19 @@ def settings_env(**overrides: str) -> dict[str, str]:
     return {**env, "PSEUDONYM_KEY": TEST_PSEUDONYM_KEY, **overrides}
 
 
+ISOLATED = ("unit", "integration")  # moto in-process: nothing in them needs a socket
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit and integration tests cannot open a network socket (pytest-socket): a test that tried
+    to reach AWS, or anything else, fails instead of silently depending on the network."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in ISOLATED \
+                and item.get_closest_marker("enable_socket") is None:
+            item.add_marker(pytest.mark.disable_socket)
+
+
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch, tmp_path):
     """No test can reach real AWS: fake credentials, a region, and no endpoint override."""

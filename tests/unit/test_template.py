@@ -72,3 +72,47 @@ def test_functions_get_least_privilege_policies():
     assert writes == [{"Statement": [{"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"],
                                       "Resource": {"Fn::GetAtt": "ExposuresTable.Arn"}}]}]
     assert "S3CrudPolicy" in policy_names("TrainFunction")
+
+
+def _function_variables() -> dict[str, dict[str, str]]:
+    """Function logical id -> the environment the template gives it (a reference becomes a stand-in
+    value: a table, bucket, queue or secret name is not known before deployment)."""
+    template = load_template()
+
+    def values(variables: dict) -> dict[str, str]:
+        return {k: v if isinstance(v, str) else f"resolved-{k.lower()}-0123456789" for k, v in variables.items()}
+
+    shared = values(template["Globals"]["Function"]["Environment"]["Variables"])
+    return {name: {**shared, **values(fn["Properties"].get("Environment", {}).get("Variables", {}))}
+            for name, fn in resources("AWS::Serverless::Function").items() if name != "AuthorizerFunction"}
+
+
+def test_every_variable_the_template_sets_is_declared_in_the_settings_model():
+    from recengine.settings import variables
+
+    undeclared = {fn: sorted(set(env) - variables()) for fn, env in _function_variables().items()
+                  if set(env) - variables()}
+    assert undeclared == {}
+
+
+def test_the_settings_of_every_function_validate_from_what_the_template_sets():
+    from recengine.settings import Settings
+
+    for env in _function_variables().values():
+        Settings.from_env(env)  # a missing or invalid variable would raise SettingsError naming it
+
+
+def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
+    template = load_template()
+    alarms = resources("AWS::CloudWatch::Alarm")
+    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
+    assert by_metric["5XXError"]["Namespace"] == "AWS/ApiGateway"
+    assert by_metric["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": "BatchDeadLetterQueue.QueueName"}
+    latency = by_metric["Latency"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    # The alarm reads the metric the functions emit: same namespace, same service and route dimensions.
+    assert latency["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"] and latency["ExtendedStatistic"] == "p99"
+    assert {d["Name"]: d["Value"] for d in latency["Dimensions"]} == {
+        "service": env["POWERTOOLS_SERVICE_NAME"], "route": "POST /v1/recommend"}
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())

@@ -1,5 +1,5 @@
 """The training CLI: given a tenant with interactions on a (moto) stack, when an operator runs
-`python -m recengine.admin train`, then the tenant is trained as the train function trains it and
+`python -m tools.admin train`, then the tenant is trained as the train function trains it and
 progress is drawn on stderr (a redrawn line on a terminal, plain lines elsewhere)."""
 
 from __future__ import annotations
@@ -155,11 +155,11 @@ def test_the_environment_and_a_stack_name_their_tables(aws, monkeypatch):
     assert target.source == "env" and target.names == {v: aws.env[v] for v in training.TRAINING_VARS}
 
     outputs = {output: f"physical-{output}" for output in training.TRAINING_VARS.values()}
-    monkeypatch.setattr(cli, "stack_outputs", lambda name, region=None: outputs)
+    monkeypatch.setattr(training, "stack_outputs", lambda name, region=None: outputs)
     args = cli.build_parser().parse_args(["train", "--stack-name", "prod", "--region", "eu-west-1", "--tenant", "t"])
     target = training.resolve_training_target(args)
     assert target.region == "eu-west-1" and target.names == {v: outputs[o] for v, o in training.TRAINING_VARS.items()}
 
-    monkeypatch.setattr(cli, "stack_outputs", lambda name, region=None: {})
+    monkeypatch.setattr(training, "stack_outputs", lambda name, region=None: {})
     with pytest.raises(ValueError, match="MODELS_TABLE"):
         training.resolve_training_target(args)

@@ -25,15 +25,26 @@ _tracer: Any = None
 _tracer_lock = threading.Lock()
 
 
+class _NoTracer:
+    """Outside Lambda (the local stack, tests) Powertools would build a disabled Tracer, yet import
+    the X-Ray SDK and open its UDP socket to do so; this stands in for it instead."""
+
+    disabled = True
+
+    @staticmethod
+    def capture_lambda_handler(handler: Callable[[dict, Any], Any]) -> Callable[[dict, Any], Any]:
+        return handler
+
+
 def tracer() -> Any:
-    """The process's Tracer (X-Ray; disabled outside Lambda), built on first use."""
+    """The process's Tracer (X-Ray), built on first use; a stand-in where tracing is off."""
     global _tracer
     if _tracer is None:
         with _tracer_lock:
             if _tracer is None:
                 from aws_lambda_powertools import Tracer
 
-                _tracer = Tracer()
+                _tracer = _NoTracer() if Tracer._is_tracer_disabled() else Tracer()
     return _tracer
 
 

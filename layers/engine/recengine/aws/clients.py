@@ -27,3 +27,21 @@ def reset_clients() -> None:
     """Forgets cached clients (tests start each case with fresh mocks)."""
     with _lock:
         _clients.clear()
+
+
+class LazyClient:
+    """A client attribute of a store: the client injected at construction (kept as `_<name>`), else
+    the process's shared one for `service`, built on first use (never at import)."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        injected = getattr(obj, self.slot, None)
+        return injected if injected is not None else client(self.service)

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..errors import StoreError
-from .clients import client
+from .clients import LazyClient
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -60,15 +60,11 @@ def conditional_failure(exc: ClientError) -> bool:
 class Table:
     """One DynamoDB table; the client is built on first use unless one is injected."""
 
+    db = LazyClient("dynamodb")
+
     def __init__(self, name: str, dynamodb: Any = None):
         self.name = name
-        self._client = dynamodb
-
-    @property
-    def db(self) -> Any:
-        if self._client is None:
-            self._client = client("dynamodb")
-        return self._client
+        self._db = dynamodb
 
     def get_row(self, key: dict, consistent: bool = False) -> dict | None:
         try:

@@ -7,22 +7,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws.clients import client
+from ..aws.clients import LazyClient
 from ..errors import StoreError
 
 
 class QueueSender:
     """Sends JSON messages to one SQS queue, ten per call (batch generation's chunk fan-out)."""
 
+    sqs = LazyClient("sqs")
+
     def __init__(self, queue_url: str, sqs: Any = None):
         self.queue_url = queue_url
         self._sqs = sqs
-
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = client("sqs")
-        return self._sqs
 
     def __call__(self, messages: list[dict]) -> None:
         for start in range(0, len(messages), 10):

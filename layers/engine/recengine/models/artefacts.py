@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
-from ..aws.clients import client
+from ..aws.clients import LazyClient
 from ..errors import NotFoundError, StoreError
 
 
@@ -18,15 +18,13 @@ def model_prefix(tenant_id: str, model_id: str) -> str:
 
 
 class ArtefactStore:
+    """Model artefacts (and batch outputs) in the bucket, under each tenant's prefix."""
+
+    s3 = LazyClient("s3")
+
     def __init__(self, bucket: str, s3: Any = None):
         self.bucket = bucket
         self._s3 = s3
-
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = client("s3")
-        return self._s3
 
     def upload(self, tenant_id: str, model_id: str, files: Iterable[Path]) -> str:
         prefix = model_prefix(tenant_id, model_id)

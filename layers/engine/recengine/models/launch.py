@@ -7,22 +7,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws.clients import client
+from ..aws.clients import LazyClient
 from ..errors import StoreError
 
 
 class AsyncInvoker:
     """Invokes one function with InvocationType=Event: Lambda queues the payload and returns 202."""
 
+    lambda_client = LazyClient("lambda")
+
     def __init__(self, function_name: str, lambda_client: Any = None):
         self.function_name = function_name
-        self._client = lambda_client
-
-    @property
-    def lambda_client(self) -> Any:
-        if self._client is None:
-            self._client = client("lambda")
-        return self._client
+        self._lambda_client = lambda_client
 
     def __call__(self, tenant_id: str, job_id: str) -> None:
         try:

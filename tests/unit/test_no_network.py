@@ -1,0 +1,13 @@
+"""The socket guard itself: a unit test that tries to open a network connection fails."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pytest_socket import SocketBlockedError
+
+
+def test_a_unit_test_cannot_open_a_network_socket():
+    with pytest.raises(SocketBlockedError):
+        socket.create_connection(("192.0.2.1", 443), timeout=0.1)

@@ -1,0 +1,60 @@
+"""The one settings model: given an environment, when a function reads its settings, then every
+variable is validated once, a missing one is named, and no secret has a default."""
+
+from __future__ import annotations
+
+import pytest
+
+from recengine import settings as settings_module
+from recengine.settings import Settings, SettingsError
+from tests.conftest import settings_env
+
+
+def test_a_complete_environment_gives_typed_settings():
+    s = Settings.from_env(settings_env(MODEL_REFRESH_S="30", KEEP_MODEL_VERSIONS="3", TRAIN_LAUNCH="thread"))
+    assert s.model_refresh_s == 30.0 and s.keep_model_versions == 3 and s.train_launch == "thread"
+    assert s.request_budget_ms == 5000 and s.queued_timeout_s == s.job_timeout_s == 1200.0
+
+
+def test_every_missing_variable_is_named_at_once():
+    env = {k: v for k, v in settings_env().items() if k not in ("ITEMS_TABLE", "MODEL_BUCKET")}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert "ITEMS_TABLE: missing" in str(caught.value) and "MODEL_BUCKET: missing" in str(caught.value)
+
+
+@pytest.mark.parametrize("name,value", [("MODEL_REFRESH_S", "soon"), ("MODEL_REFRESH_S", "nan"),
+                                        ("PROMOTION_TOLERANCE", "1.5"), ("KEEP_MODEL_VERSIONS", "0"),
+                                        ("TRAIN_LAUNCH", "carrier-pigeon"), ("REQUEST_BUDGET_MS", "99999")])
+def test_an_invalid_value_fails_loudly_with_its_name(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(settings_env(**{name: value}))
+
+
+def test_the_pseudonym_key_has_no_default_and_is_never_shown():
+    without = {k: v for k, v in settings_env().items() if k != "PSEUDONYM_KEY"}
+    with pytest.raises(SettingsError, match="PSEUDONYM_KEY"):
+        Settings.from_env(without)
+    with pytest.raises(SettingsError, match="PSEUDONYM_KEY"):
+        Settings.from_env(settings_env(PSEUDONYM_KEY="short"))
+    s = Settings.from_env(settings_env(PSEUDONYM_KEY="a-real-secret-of-enough-length"))
+    assert "a-real-secret" not in repr(s) and s.pseudonym_key.get_secret_value() == "a-real-secret-of-enough-length"
+
+
+def test_a_variable_only_some_functions_need_is_named_when_it_is_needed():
+    s = Settings.from_env(settings_env())
+    with pytest.raises(SettingsError, match="TRAIN_FUNCTION_NAME is not set: the models function needs it"):
+        s.require("train_function_name", "the models function")
+    assert Settings.from_env(settings_env(BATCH_QUEUE_URL="https://q")).require("batch_queue_url", "x") == "https://q"
+
+
+def test_settings_are_read_once_per_execution_environment(monkeypatch):
+    for name, value in settings_env().items():
+        monkeypatch.setenv(name, value)
+    settings_module.settings.cache_clear()
+    first = settings_module.settings()
+    monkeypatch.setenv("MODEL_REFRESH_S", "7")
+    assert settings_module.settings() is first  # a warm Lambda does not re-read its environment
+    settings_module.settings.cache_clear()
+    assert settings_module.settings().model_refresh_s == 7.0
+    settings_module.settings.cache_clear()
