@@ -1,5 +1,6 @@
-"""Fixtures for the billing, isolation and metering tests: a caller for any template route, a
-movable billing clock, direct access to usage counters, and moto with DynamoDB's item atomicity."""
+"""Fixtures for the integration tests: tenants seeded with generated data through the handlers and
+trained, a caller for any template route, a movable billing clock, direct access to usage
+counters, and moto with DynamoDB's item atomicity."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import threading
 
 import pytest
 
+from local.demo import generate
 from local.gateway import proxy_event
 from local.template import routes, stage_name
+from recengine.engine.als import ALSParams
+from recengine.engine.params import TrainParams
+from recengine.models.training import train_tenant
+from recengine.runtime import runtime
 from tests.conftest import Caller, invoke
 
 _ROUTES = {(r.method, r.path): r for r in routes()}
@@ -91,3 +97,52 @@ def atomic_item_writes(monkeypatch):
                 return __original(self, *args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+# ------------------------------------------------------------------ seeded and trained tenants
+FAST = TrainParams(als=ALSParams(factors=16, iterations=4), ease=None, w_ease=0.0)
+
+
+def seed_tenant(api, caller, users=40, items=60, events=10, seed=5):
+    """A small generated catalogue and history, sent through the handlers."""
+    data = generate(n_users=users, n_items=items, events_per_user=events, seed=seed)
+    assert api("POST", "/v1/items", caller=caller, body={"items": data.items})[0] == 200
+    for start in range(0, len(data.interactions), 500):
+        status, _, body = api("POST", "/v1/interactions", caller=caller,
+                              body={"interactions": data.interactions[start:start + 500]})
+        assert status == 201, body
+    return data
+
+
+def train(caller, *, policy=None, params=FAST):
+    """A forced training with small fixed hyper-parameters (no tuning): fast and deterministic."""
+    c = runtime()
+    return train_tenant(c.training, caller.tenant_id,
+                        force=True, params=params, policy=policy)
+
+
+def seed_shop(call, caller, users=60, items=160, events=15, seed=3):
+    """A generated catalogue and history sent through the items and interactions handlers."""
+    data = generate(n_users=users, n_items=items, events_per_user=events, seed=seed)
+    for start in range(0, len(data.items), 500):
+        status, _, _ = call("POST", "/v1/items", caller=caller, body={"items": data.items[start:start + 500]})
+        assert status == 200
+    for start in range(0, len(data.interactions), 500):
+        status, _, body = call("POST", "/v1/interactions", caller=caller,
+                               body={"interactions": data.interactions[start:start + 500]})
+        assert status in (200, 201), body
+    return data
+
+
+def train_shop(caller, force=False):
+    c = runtime()
+    return train_tenant(c.training, caller.tenant_id, force=force)
+
+
+@pytest.fixture
+def trained_shop(aws, call):
+    """A shop with a catalogue, history and a model trained with the defaults (tuning included)."""
+    caller = aws.tenant("shop")
+    data = seed_shop(call, caller)
+    record = train_shop(caller)
+    return caller, data, record

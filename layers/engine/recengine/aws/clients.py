@@ -1,25 +1,29 @@
 """boto3 clients built lazily, cached per execution environment and injectable.
 
 No region or endpoint is hard-coded: boto3 reads AWS_REGION / AWS_DEFAULT_REGION and
-AWS_ENDPOINT_URL, so the same code talks to moto locally and to AWS in production."""
+AWS_ENDPOINT_URL, so the same code talks to moto locally and to AWS in production. boto3 itself is
+imported with the first client, not with the handler: a route that never reaches AWS (health, the
+price list, a request refused by validation) never pays for it."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=10)
+RETRIES = {"mode": "standard", "max_attempts": 5}
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2, 10
 
 
 def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+            import boto3
+            from botocore.config import Config
+
+            config = Config(retries=RETRIES, connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
+            _clients[service] = boto3.session.Session().client(service, config=config)
         return _clients[service]
 
 

@@ -8,14 +8,22 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Iterator
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..errors import StoreError
 from .clients import LazyClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+_codec: tuple[Any, Any] | None = None
+
+
+def _types() -> tuple[Any, Any]:
+    """boto3's attribute-value (de)serialisers, imported with the first row (boto3 is heavy)."""
+    global _codec
+    if _codec is None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        _codec = (TypeSerializer(), TypeDeserializer())
+    return _codec
 
 
 def _to_decimal(value: Any) -> Any:
@@ -39,11 +47,13 @@ def _from_decimal(value: Any) -> Any:
 
 
 def serialize(item: dict) -> dict:
-    return {k: _serializer.serialize(_to_decimal(v)) for k, v in item.items() if v is not None}
+    serializer = _types()[0]
+    return {k: serializer.serialize(_to_decimal(v)) for k, v in item.items() if v is not None}
 
 
 def deserialize(item: dict) -> dict:
-    return {k: _from_decimal(_deserializer.deserialize(v)) for k, v in item.items()}
+    deserializer = _types()[1]
+    return {k: _from_decimal(deserializer.deserialize(v)) for k, v in item.items()}
 
 
 def store_error(action: str, exc: ClientError) -> StoreError:

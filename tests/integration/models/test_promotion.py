@@ -19,25 +19,7 @@ from recengine.models.training import TrainingPolicy, train_tenant
 from recengine.runtime import Runtime
 from recengine.settings import Settings
 from tests.conftest import settings_env
-
-FAST = TrainParams(als=ALSParams(factors=16, iterations=4), ease=None, w_ease=0.0)
-
-
-def seed_tenant(api, caller, users=40, items=60, events=10, seed=5):
-    data = generate(n_users=users, n_items=items, events_per_user=events, seed=seed)
-    assert api("POST", "/v1/items", caller=caller, body={"items": data.items})[0] == 200
-    for start in range(0, len(data.interactions), 500):
-        status, _, body = api("POST", "/v1/interactions", caller=caller,
-                              body={"interactions": data.interactions[start:start + 500]})
-        assert status == 201, body
-    return data
-
-
-def train(caller, *, policy=None, params=FAST):
-    c = runtime()
-    return train_tenant(c.training, caller.tenant_id,
-                        force=True, params=params, policy=policy)
-
+from tests.integration.conftest import seed_tenant, train
 
 def fixed_metrics(monkeypatch, *values):
     """Each training's holdout evaluation returns the next (recall@20, ndcg@10)."""

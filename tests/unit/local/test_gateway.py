@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from local.gateway import Gateway, KeyRegistry, KeyState, TokenBucket, proxy_event
+from local.gateway import Gateway, KeyState, TokenBucket, proxy_event
 from local.template import routes
+from tests.fakes import StaticKeys
 
 
 class FakeClock:
@@ -21,15 +22,6 @@ def test_token_bucket_allows_the_burst_then_the_rate():
     assert bucket.take() == 0.5
     clock.now = 0.5
     assert bucket.take() == 0
-
-
-class StaticKeys(KeyRegistry):
-    def __init__(self, states):
-        super().__init__(apigw=object())
-        self.states = states
-
-    def lookup(self, value):
-        return self.states.get(value)
 
 
 def _gateway(quota=1000, rate=1000.0, burst=1000):

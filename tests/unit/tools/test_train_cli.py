@@ -14,7 +14,7 @@ from tools.admin.cli import main
 from tools.admin.training import ProgressDisplay, describe_progress
 from recengine.runtime import runtime
 from tests.conftest import local_state_file
-from tests.integration.test_promotion import seed_tenant
+from tests.integration.conftest import seed_tenant
 
 
 class Tty(io.StringIO):

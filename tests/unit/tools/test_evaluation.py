@@ -22,7 +22,7 @@ from tools.evaluation.loaders import (CSV, GOODBOOKS, MOVIELENS_CSV, MOVIELENS_D
                                       detect_format, load_ratings, parse_ratings)
 from tools.evaluation.protocol import Validation, encode, holdout_split, positives, train_test_split, validation_split
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # ---------------------------------------------------------------------------- loaders

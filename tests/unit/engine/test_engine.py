@@ -15,26 +15,7 @@ from recengine.engine.recommender import RecommenderModel
 from recengine.engine.training import TrainingData, train_model
 from recengine.engine.popularity import popularity_scores
 from recengine.engine.sparse import CSR, segment_sum
-
-
-def planted_blocks(n_users=120, n_items=60, blocks=3, per_user=12, seed=1, skip=(), days=1.0) -> TrainingData:
-    """Users of block b interact only with items of block b: structure a model must recover.
-    Items in `skip` get no interactions (cold items)."""
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    size = n_items // blocks
-    for u in range(n_users):
-        b = u % blocks
-        for i in rng.choice(size, per_user, replace=False):
-            if f"i{b * size + i}" not in skip:
-                users.append(f"u{u}")
-                items.append(f"i{b * size + i}")
-    n = len(users)
-    return TrainingData(users, items, np.ones(n), np.linspace(1.7e9, 1.7e9 + days * 86400, n))
-
-
-def block_of(item: str, n_items=60, blocks=3) -> int:
-    return int(item[1:]) // (n_items // blocks)
+from tests.unit.engine.planted import block_of, planted_blocks
 
 
 @pytest.fixture(scope="module")

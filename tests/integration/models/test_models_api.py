@@ -14,7 +14,7 @@ from recengine.models.jobs import run_training_job, start_training_job, thread_l
 from recengine.models.launch import AsyncInvoker
 from recengine.runtime import runtime
 from tests.conftest import load_event
-from tests.integration.test_promotion import seed_tenant, train
+from tests.integration.conftest import seed_tenant, train
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from recengine.engine.content import DIM, content_matrix, raw_vector, tokens
 from recengine.engine.artefact import load_model, save_model
 from recengine.engine.recommender import RecommenderModel
 from recengine.engine.training import TrainingData, train_model
-from tests.unit.test_engine import planted_blocks
+from tests.unit.engine.planted import planted_blocks
 
 
 def catalogue(n_items=60, blocks=3) -> dict[str, dict]:

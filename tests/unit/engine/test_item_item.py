@@ -14,7 +14,7 @@ from recengine.engine.recommender import RecommenderModel
 from recengine.engine.sparse import CSR
 from recengine.engine.training import train_model
 from recengine.engine.tuning import POP_NORMS, POP_PENALTIES, TOP_KS, holdout, tune
-from tests.unit.test_engine import block_of, planted_blocks
+from tests.unit.engine.planted import block_of, planted_blocks
 
 
 def small_matrix(seed=0, users=40, items=12) -> CSR:

@@ -14,7 +14,7 @@ from recengine.batch import service as batch
 from recengine.batch.queue import QueueSender
 from recengine.runtime import runtime
 from tests.conftest import load_event
-from tests.integration.test_promotion import seed_tenant, train
+from tests.integration.conftest import seed_tenant, train
 
 
 @pytest.fixture

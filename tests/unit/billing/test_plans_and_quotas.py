@@ -10,7 +10,7 @@ from local.template import ROOT, load_template, resources, usage_plans
 from recengine.billing.plans import OVERAGE_BLOCK, PLANS, usage_plan_mapping
 from recengine.billing import periods as billing
 from tests.conftest import load_script
-from tests.unit.test_gateway import StaticKeys
+from tests.fakes import StaticKeys
 
 
 def _sync_plans():

@@ -19,7 +19,7 @@ from recengine.ranking.query import MAX_LIMIT
 from recengine.runtime import runtime
 from tools.admin.cli import main
 from tests.conftest import load_event
-from tests.integration.test_promotion import seed_tenant, train
+from tests.integration.conftest import seed_tenant, train
 
 BATCH = Route("BatchFunction", "functions/batch/", "app.lambda_handler", "", "", False)
 

@@ -14,7 +14,7 @@ from recengine.ranking import serve as service
 from recengine.runtime import runtime
 from tests.integration.conftest import route_event
 from tests.conftest import TEST_PSEUDONYM_KEY, invoke
-from tests.integration.test_promotion import seed_tenant, train
+from tests.integration.conftest import seed_tenant, train
 
 URL = "/v1/recommend"
 

@@ -1,0 +1,44 @@
+"""The serving cache and the scheduled training: a broken new version never replaces a good one,
+a retrained one is picked up after the refresh interval."""
+
+from __future__ import annotations
+
+from recengine.runtime import runtime
+from tests.conftest import load_event
+from tests.integration.conftest import seed_shop, train_shop
+
+
+def test_train_function_handles_the_schedule_event(aws, call, lambda_context):
+    from local.gateway import load_handler
+    from local.template import Route
+
+    caller = aws.tenant()
+    seed_shop(call, caller, users=15, items=20, events=6)
+    handler = load_handler(Route("TrainFunction", "functions/train/", "app.lambda_handler", "", "", False))
+    first = handler(load_event("train_schedule"), lambda_context)
+    assert first["trained"] == [caller.tenant_id]
+    second = handler(load_event("train_schedule"), lambda_context)
+    assert second["trained"] == [] and second["skipped"] == [caller.tenant_id]
+
+
+def test_a_corrupt_new_version_is_skipped_and_the_previous_keeps_serving(trained_shop, call, monkeypatch):
+    caller, _, first = trained_shop
+    c = runtime()
+    _, _, before = call("POST", "/v1/recommend", caller=caller, body={"user_id": "user-0002"})
+    assert before["meta"]["model_id"] == first["model_id"]
+    # A new live version whose artefact is missing from S3.
+    c.registry.put_version(caller.tenant_id, {"model_id": "model_als-v9_broken", "status": "live"})
+    c.registry.set_live(caller.tenant_id, "model_als-v9_broken", 0)
+    monkeypatch.setattr(c.models, "refresh_s", 0.0)
+    status, _, after = call("POST", "/v1/recommend", caller=caller, body={"user_id": "user-0002"})
+    assert status == 200 and after["meta"]["model_id"] == first["model_id"] and after["items"] == before["items"]
+
+
+def test_a_retrained_model_is_picked_up_after_the_refresh_interval(trained_shop, call, monkeypatch):
+    caller, _, first = trained_shop
+    call("POST", "/v1/interactions", caller=caller, body={"user_id": "u-late", "item_id": "item-00001", "type": "like"})
+    second = train_shop(caller)
+    assert second["model_id"] != first["model_id"]
+    monkeypatch.setattr(runtime().models, "refresh_s", 0.0)
+    _, _, body = call("POST", "/v1/recommend", caller=caller, body={"user_id": "u-late"})
+    assert body["meta"]["model_id"] == second["model_id"]
