@@ -67,10 +67,17 @@ admin: $(STAMP)
 annoy-wheel: $(STAMP)
 	scripts/build_annoy_wheel.sh $(PY) $(WHEELHOUSE)
 
-## build: sam build with the portable annoy wheel
+# The layer carries only what the functions run. The Lambda runtime provides boto3 and botocore;
+# aws-xray-sdk (for Powertools' Tracer) pulls in a second botocore and its dependencies (30 MB):
+# one copy, the runtime's. numpy's own test suites and type stubs are never imported (10 MB).
+RUNTIME_PROVIDED := botocore botocore-* urllib3 urllib3-* dateutil python_dateutil-* six.py six-*
+
+## build: sam build with the portable annoy wheel, without what the Lambda runtime provides
 build: annoy-wheel
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH PIP_FIND_LINKS=$(CURDIR)/$(WHEELHOUSE) \
 	  $(VENV)/bin/sam build --region $(AWS_REGION) --build-dir $(SAM_BUILD_DIR)
+	cd $(SAM_BUILD_DIR)/EngineLayer/python && rm -rf $(RUNTIME_PROVIDED) && \
+	  find numpy -type d -name tests -prune -exec rm -rf {} + && find . -name '*.pyi' -delete
 	$(PY) scripts/check_so.py $(SAM_BUILD_DIR)/EngineLayer
 
 ## deploy: build, then a guided deploy into your own account

@@ -54,6 +54,15 @@ def test_sam_build_builds_every_function_and_the_layer(built):
     layer = built / "EngineLayer" / "python"
     assert (layer / "recengine" / "engine" / "recommender.py").exists()
     assert (layer / "numpy").is_dir() and (layer / "aws_lambda_powertools").is_dir()
+    assert (layer / "aws_xray_sdk").is_dir() and (layer / "wrapt").is_dir()  # Powertools' Tracer
+
+
+def test_the_layer_holds_only_what_the_functions_run(built):
+    layer = built / "EngineLayer" / "python"
+    # The offline tools live outside the layer; the runtime's own boto3 and botocore are not duplicated.
+    assert not (layer / "tools").exists() and not (layer / "recengine" / "admin").exists()
+    assert not (layer / "recengine" / "evaluation").exists() and not (layer / "bench").exists()
+    assert not list(layer.glob("botocore*")) and not list(layer.glob("boto3*")) and not list(layer.glob("urllib3*"))
 
 
 def test_layer_annoy_comes_from_the_portable_wheel(built):
@@ -71,3 +80,24 @@ def test_layer_shared_objects_load_on_lambda(built):
     annoy_so = next(p for p in sos if "annoy" in p.name)
     assert check.has_avx512(str(annoy_so)) is False
     assert check.max_glibc_version(str(annoy_so)) <= (2, 26)
+
+
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+def test_every_handler_imports_from_the_built_layer_and_the_runtimes_boto3(built, tmp_path):
+    """As on Lambda: the function's code, the layer, and only what the python3.11 runtime provides
+    (boto3 and its dependencies), no site-packages."""
+    site = Path(next(p for p in os.sys.path if p.endswith("site-packages")))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in RUNTIME_PACKAGES:
+        (runtime / name).symlink_to(site / name)
+    layer = built / "EngineLayer" / "python"
+    for fn in sorted(p.parent for p in built.glob("*Function/app.py")):
+        code = (f"import sys; sys.path[:0] = [{str(fn)!r}, {str(layer)!r}, {str(runtime)!r}]; "
+                "import app; print(app.lambda_handler.__name__)")
+        env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1"}
+        out = subprocess.run([os.sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0 and out.stdout.strip() == "lambda_handler", (fn.name, out.stderr[-2000:])

@@ -1,0 +1,69 @@
+"""Cold import time of the function handlers: each handler module imported in a fresh interpreter,
+`--runs` times, median and spread reported (what a Lambda execution environment pays for importing
+the handler before its first request). `--root` measures another checkout (e.g. an older commit
+checked out with `git worktree add`), so that both are measured in one run, alternately.
+
+    python -m bench.import_time [--functions recommend,similar] [--runs 15] [--root DIR ...] [--out JSON]
+
+The interpreter is this one (.venv); the environment names stand-in tables, as a deployed function's does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {"AWS_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "recengine", "POWERTOOLS_METRICS_NAMESPACE": "recengine",
+       "ITEMS_TABLE": "t", "INTERACTIONS_TABLE": "t", "SESSIONS_TABLE": "t", "EXPOSURES_TABLE": "t", "MODELS_TABLE": "t",
+       "TENANTS_TABLE": "t", "USAGE_TABLE": "t", "MODEL_BUCKET": "b", "MODEL_CACHE_DIR": "/tmp/models",
+       "PSEUDONYM_KEY": "k" * 32, "PATH": "/usr/bin:/bin"}
+PROBE = """
+import importlib.util, sys, time
+started = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def import_ms(root: Path, function: str) -> float:
+    env = {**ENV, "PYTHONPATH": f"{root / 'layers' / 'engine'}:{root}"}
+    out = subprocess.run([sys.executable, "-c", PROBE, str(root / "functions" / function / "app.py")], env=env,
+                         cwd="/tmp", capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--functions", default="recommend,similar,interactions,health")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--root", type=Path, action="append", help="a checkout to measure (repeatable; default: this one)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    roots = args.root or [ROOT]
+    functions = args.functions.split(",")
+    samples: dict[str, dict[str, list[float]]] = {str(r): {f: [] for f in functions} for r in roots}
+    for _ in range(args.runs):  # interleaved, so that load on the machine hits every variant alike
+        for root in roots:
+            for function in functions:
+                samples[str(root)][function].append(import_ms(root, function))
+    result = {}
+    for root, by_function in samples.items():
+        result[root] = {}
+        for function, times in by_function.items():
+            times.sort()
+            result[root][function] = {"median_ms": round(statistics.median(times), 1), "min_ms": round(times[0], 1),
+                                      "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1), "runs": len(times)}
+            print(f"{root:<40} {function:<14} median {result[root][function]['median_ms']:7.1f} ms   "
+                  f"min {result[root][function]['min_ms']:7.1f}   p90 {result[root][function]['p90_ms']:7.1f}")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
