@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 

@@ -44,7 +44,8 @@ class TrainingTarget:
         s3 = make_client("s3", self.endpoint_url, self.region) if self.endpoint_url or self.region else None
         n = self.names
         return TenantStore(n["TENANTS_TABLE"], dynamodb), TrainingStores(
-            InteractionStore(n["INTERACTIONS_TABLE"], n["SESSIONS_TABLE"], dynamodb), ItemStore(n["ITEMS_TABLE"], dynamodb),
+            InteractionStore(n["INTERACTIONS_TABLE"], n["SESSIONS_TABLE"], dynamodb),
+            ItemStore(n["ITEMS_TABLE"], dynamodb),
             ModelRegistry(n["MODELS_TABLE"], dynamodb), ArtefactStore(n["MODEL_BUCKET"], s3),
             TrainedMarkerStore(n["TENANTS_TABLE"], dynamodb))
 

@@ -67,7 +67,8 @@ def _export(args: argparse.Namespace) -> int:
         os.environ.setdefault("AWS_REGION", state["region"])
         for fake in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             os.environ.setdefault(fake, "testing")
-    missing = [v for v in ("EXPOSURES_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "PSEUDONYM_KEY") if not env.get(v)]
+    needed = ("EXPOSURES_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "PSEUDONYM_KEY")
+    missing = [v for v in needed if not env.get(v)]
     if missing:
         print(f"error: set {', '.join(missing)} or use --local", file=sys.stderr)
         return 2

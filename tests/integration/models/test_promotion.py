@@ -7,15 +7,12 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from local.demo import generate
-from recengine.engine.als import ALSParams
-from recengine.engine.params import TrainParams
 from recengine.engine.training import TrainingData
 from recengine.models import training
 from recengine.runtime import runtime
 from recengine.models.evaluation import split_holdout
 from recengine.models.promotion import promotion_decision
-from recengine.models.training import TrainingPolicy, train_tenant
+from recengine.models.training import TrainingPolicy
 from recengine.runtime import Runtime
 from recengine.settings import Settings
 from tests.conftest import settings_env

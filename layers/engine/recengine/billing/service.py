@@ -8,7 +8,8 @@ from decimal import Decimal
 from ..observability import logger
 from ..tenancy.model import Tenant
 from . import periods
-from .periods import MAX_OVERAGE_CAP, allowance, iso, money, overage_amount, overage_units, period_bounds, period_of, plan_of
+from .periods import (MAX_OVERAGE_CAP, allowance, iso, money, overage_amount, overage_units, period_bounds, period_of,
+                      plan_of)
 from .plans import CURRENCY, OVERAGE_BLOCK, PLANS, Plan
 from .store import UsageStore
 

@@ -25,7 +25,8 @@ class JobStore(Table):
 
     def update_job(self, tenant_id: str, job_id: str, fields: dict) -> None:
         """Sets fields on an existing job row (a None value removes the field); NotFoundError if none."""
-        if not self.update_fields({"tenant_id": tenant_id, "model_id": self.PREFIX + job_id}, fields, exists="model_id"):
+        key = {"tenant_id": tenant_id, "model_id": self.PREFIX + job_id}
+        if not self.update_fields(key, fields, exists="model_id"):
             raise NotFoundError(f"job {job_id!r} not found")
 
     def update_job_if_unchanged(self, tenant_id: str, job_id: str, fields: dict, *, status: str,

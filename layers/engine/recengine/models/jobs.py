@@ -30,9 +30,9 @@ def start_training_job(jobs: JobStore, launch: Launcher, tenant_id: str, now: fl
     jobs.put_job(tenant_id, job)
     try:
         launch(tenant_id, job["job_id"])
-    except Exception as exc:
+    except Exception:
         jobs.update_job(tenant_id, job["job_id"], {"status": "failed", "finished_at": time.time(),
-                                                       "error": "the training could not be started"})
+                                                   "error": "the training could not be started"})
         logger.exception("training job could not be started", extra={"tenant_id": tenant_id, "job_id": job["job_id"]})
         raise
     return jobs.get_job(tenant_id, job["job_id"]) or job

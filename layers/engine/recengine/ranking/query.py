@@ -156,11 +156,13 @@ def build_query(pseudonyms: Pseudonyms, tenant_id: str, call: RecommendCall, cli
         for placement_id, own_limit in call.placements:
             wanted = own_limit or limit
             if wanted > MAX_LIMIT:
-                warnings.append(warn("limit_clipped", f"placement {placement_id}: limit {wanted} clipped to {MAX_LIMIT}"))
+                warnings.append(warn("limit_clipped",
+                                     f"placement {placement_id}: limit {wanted} clipped to {MAX_LIMIT}"))
                 wanted = MAX_LIMIT
             placements.append((placement_id, wanted))
     elif call.deduplicate:
-        warnings.append(warn("deduplicate_without_placements", "deduplicate applies across placements; none were given"))
+        warnings.append(warn("deduplicate_without_placements",
+                             "deduplicate applies across placements; none were given"))
     rules, notes = compile_rules(call.rules, call.segments, call.attributes)
     for note in notes:
         warnings.append(warn("rule_skipped", f"a rule was not applied: {note}"))

@@ -155,8 +155,8 @@ class RecommendRequest(BaseModel):
         placement = data.pop("placement", None)
         if data.get("surface") is None:
             data["surface"] = placement if placement is not None else data.get("channel")
-        for canonical, aliases in RECOMMEND_ALIASES.items():
-            for alias in aliases:
+        for canonical, names in RECOMMEND_ALIASES.items():
+            for alias in names:
                 if alias in data:
                     data.setdefault(canonical, data.pop(alias))
         known = set(cls.model_fields) - {"ignored_fields"}

@@ -58,7 +58,7 @@ def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> t
         if isinstance(exc, ModelNotFoundError):
             raise
         return models.get(tenant_id), [warn("pinned_model_unavailable", f"model {model_id} could not be loaded: "
-                                              "the live model answered")]
+                                             "the live model answered")]
 
 
 @dataclass
@@ -115,10 +115,10 @@ def serve(deps: Deps, q: Query) -> Result:
         unknown = [c for c in dict.fromkeys(q.candidates) if c not in model.item_index]
         if unknown:
             warnings.append(warn("unknown_candidates", f"{len(unknown)} candidate item(s) are unknown to the model "
-                                  "and were dropped"))
+                                 "and were dropped"))
     if model is not None and q.context and not model.blend.w_context > 0:
         warnings.append(warn("context_not_learned", "the model has learned no context effect (too few interactions "
-                              "carried context, or context did not predict them): context was not used in ranking"))
+                             "carried context, or context did not predict them): context was not used in ranking"))
     excluded = {i: "excluded by the request" for i in q.exclude}
     excluded.update({i: "frequency cap" for i in capped if i not in excluded})
     slots = list(q.placements) if q.placements else [(None, q.limit)]
@@ -132,7 +132,7 @@ def serve(deps: Deps, q: Query) -> Result:
     source = lists[-1].source
     if model is None:
         warnings.append(warn("no_model", "no model has been trained for this tenant yet"
-                              + (": popular items returned" if any(s.items for s in lists) else "")))
+                             + (": popular items returned" if any(s.items for s in lists) else "")))
     elif source in ("popular", "trending") and q.algorithm not in ("popular", "trending"):
         if not history:
             code = "unknown_user" if q.user_id else "new_session" if q.session_id else "anonymous_user_no_history"
@@ -143,10 +143,10 @@ def serve(deps: Deps, q: Query) -> Result:
         short = [s.placement or "list" for s, (_, limit) in zip(lists, slots) if len(s.items) < limit]
         if short:
             warnings.append(warn("filters_exhausted", "fewer items than asked passed the filters "
-                                  f"(in {', '.join(short)}); widen the rules to get more"))
+                                 f"(in {', '.join(short)}); widen the rules to get more"))
     if capped:
         warnings.append(warn("frequency_capped", f"{len(capped)} item(s) reached the frequency cap on this surface "
-                              "and were not shown again"))
+                             "and were not shown again"))
     return Result(lists[0].items, warnings, model.model_id if model is not None else None, source, lists)
 
 
