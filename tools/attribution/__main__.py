@@ -65,6 +65,7 @@ def _export(args: argparse.Namespace) -> int:
         env.update(state["env"])
         os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint_url"])
         os.environ.setdefault("AWS_REGION", state["region"])
+        os.environ.setdefault("AWS_DEFAULT_REGION", state["region"])
         for fake in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             os.environ.setdefault(fake, "testing")
     needed = ("EXPOSURES_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "PSEUDONYM_KEY")
