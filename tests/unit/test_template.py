@@ -116,3 +116,23 @@ def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
     assert {d["Name"]: d["Value"] for d in latency["Dimensions"]} == {
         "service": env["POWERTOOLS_SERVICE_NAME"], "route": "POST /v1/recommend"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
+# Room a model-serving function keeps outside its model cache: in memory, the Python runtime and
+# libraries (about 250 MB) plus the one version being loaded before it is admitted (about 320 MB at
+# 100k items); on /tmp, a margin for anything else written there.
+CACHE_MEMORY_HEADROOM_MB = 640
+CACHE_DISK_HEADROOM_MB = 256
+MODEL_SERVING_FUNCTIONS = ("RecommendFunction", "SimilarFunction", "BatchWorkerFunction")
+
+
+def test_the_model_cache_budgets_fit_the_functions_that_serve_models():
+    functions = resources("AWS::Serverless::Function")
+    for name in MODEL_SERVING_FUNCTIONS:
+        props = functions[name]["Properties"]
+        env = props["Environment"]["Variables"]
+        memory, disk = int(env["MODEL_CACHE_MEMORY_MB"]), int(env["MODEL_CACHE_DISK_MB"])
+        assert 0 < memory <= int(props["MemorySize"]) - CACHE_MEMORY_HEADROOM_MB, name
+        assert 0 < disk <= int(props["EphemeralStorage"]["Size"]) - CACHE_DISK_HEADROOM_MB, name
+        # Room for at least a few of the largest artefacts (290 MB at 100k items) besides the one loading.
+        assert disk >= 3 * 290 and memory >= 2 * 320, name

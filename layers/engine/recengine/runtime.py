@@ -121,9 +121,11 @@ class Runtime:
 
     @cached_property
     def models(self) -> "ModelCache":
-        from .models.serving import ModelCache
+        from .models.serving import MB, ModelCache
 
-        return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s)
+        return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s,
+                          memory_budget=self.settings.model_cache_memory_mb * MB,
+                          disk_budget=self.settings.model_cache_disk_mb * MB)
 
     @cached_property
     def popularity(self) -> "PopularityCache":

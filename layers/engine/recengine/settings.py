@@ -47,6 +47,11 @@ class Settings(BaseModel):
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
     tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)
     request_budget_ms: int = _env("REQUEST_BUDGET_MS", default=5000, ge=10, le=29_000)
+    # The model cache's budgets (every loaded version, live or pinned, of every tenant): the functions
+    # serving models set them from their MemorySize and EphemeralStorage, minus room for the runtime
+    # and for the one version being loaded; the defaults fit Lambda's default 512 MB of /tmp.
+    model_cache_memory_mb: int = _env("MODEL_CACHE_MEMORY_MB", default=512, ge=1)
+    model_cache_disk_mb: int = _env("MODEL_CACHE_DISK_MB", default=384, ge=1)
 
     # Training (the train function) and jobs (models, batch).
     promotion_tolerance: float = _env("PROMOTION_TOLERANCE", default=0.02, ge=0, lt=1)
