@@ -6,6 +6,7 @@ from __future__ import annotations
 import boto3
 
 from recengine.tenancy.model import Tenant
+from recengine.tenancy.roles import Role
 from tools.admin.aws import ApiKeys
 from tools.admin.tenants import TenantAdmin
 
@@ -43,11 +44,18 @@ def create_api(prefix: str = "local") -> tuple[str, dict[str, str]]:
 
 
 def create_tenant(tenants_table: str, name: str, plan: str, plan_ids: dict[str, str]) -> tuple[Tenant, str, str]:
-    """Creates a tenant with one API key on its plan (as the admin CLI does); returns (tenant, key value, key id)."""
+    """Creates a tenant with one admin API key on its plan (as the admin CLI does); returns (tenant, key value,
+    key id)."""
     if plan not in plan_ids:
         raise ValueError(f"unknown plan {plan!r}")
     issued = TenantAdmin(ApiKeys(), tenants_table, plan_ids).create_tenant(name, plan)
     return issued.tenant, issued.value, issued.key_id
+
+
+def create_key(tenants_table: str, tenant_id: str, role: Role, plan_ids: dict[str, str]) -> tuple[str, str]:
+    """One more API key with the role for the tenant (as `admin key create` does); returns (key value, key id)."""
+    issued = TenantAdmin(ApiKeys(), tenants_table, plan_ids).create_key(tenant_id, role)
+    return issued.value, issued.key_id
 
 
 def template_description() -> str:

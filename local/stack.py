@@ -98,12 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     from recengine.events.service import record_interactions
     from recengine.models.training import train_tenant
     from recengine.runtime import runtime
+    from recengine.tenancy.roles import Role
 
     os.environ.update(provision.create_resources("local"))
     api_id, plan_ids = provision.create_api("local")
     rt = runtime()
-    tenant, api_key, _ = provision.create_tenant(rt.settings.tenants_table, "Demo Shop", "growth", plan_ids)
-    log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}")
+    tenant, admin_key, _ = provision.create_tenant(rt.settings.tenants_table, "Demo Shop", "growth", plan_ids)
+    # One key per role; each example below uses the least role its route needs (tenancy/roles.py).
+    read_key, _ = provision.create_key(rt.settings.tenants_table, tenant.tenant_id, Role.READ, plan_ids)
+    write_key, _ = provision.create_key(rt.settings.tenants_table, tenant.tenant_id, Role.WRITE, plan_ids)
+    log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}, with a read, a write and an admin key")
 
     data = demo.generate(n_users=args.users, n_items=args.items, events_per_user=args.events_per_user)
     drafts = [ItemIn.model_validate(i).draft() for i in data.items]  # the API's own validation
@@ -132,24 +136,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"""
 recengine local stack is ready in {time.monotonic() - started:.1f}s
   base URL : {base}
-  API key  : {api_key}
+  API keys : read  {read_key}   recommend, similar, validate, every GET (a storefront backend)
+             write {write_key}  also interactions and item upserts
+             admin {admin_key}  everything: deletes, models, training, batch, billing changes
   tenant   : {tenant.tenant_id} (demo user {user} likes {', '.join(data.user_tastes[user])})
 
 Paste these:
   curl -s {base}/health
-  curl -s -X POST {base}/v1/recommend -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
+  curl -s -X POST {base}/v1/recommend -H 'x-api-key: {read_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "limit": 5}}'
-  curl -s -X POST {base}/v1/recommend -H 'Authorization: Bearer {api_key}' -H 'content-type: application/json' \\
+  curl -s -X POST {base}/v1/recommend -H 'Authorization: Bearer {read_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "surface": "home", "placements": [{{"placement_id": "hero", "limit": 2}}, {{"placement_id": "feed", "limit": 4}}], "deduplicate": true, "filters": {{"range": {{"price": {{"max": 100}}}}}}, "debug": true}}'
-  curl -s '{base}/v1/recommend?user_id={user}&limit=3&surface=home' -H 'x-api-key: {api_key}'
-  curl -s -X POST {base}/v1/similar -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
+  curl -s '{base}/v1/recommend?user_id={user}&limit=3&surface=home' -H 'x-api-key: {read_key}'
+  curl -s -X POST {base}/v1/similar -H 'x-api-key: {read_key}' -H 'content-type: application/json' \\
        -d '{{"item_id": "item-00001", "limit": 5}}'
-  curl -s -X POST {base}/v1/interactions -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
+  curl -s -X POST {base}/v1/interactions -H 'x-api-key: {write_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "session_id": "s-1", "item_id": "item-00042", "type": "purchase"}}'
-  curl -s '{base}/v1/items?limit=3&search=books' -H 'x-api-key: {api_key}'
-  curl -s {base}/v1/billing/plans -H 'x-api-key: {api_key}'
+  curl -s '{base}/v1/items?limit=3&search=books' -H 'x-api-key: {read_key}'
+  curl -s -X PUT {base}/v1/billing/overage-cap -H 'x-api-key: {admin_key}' -H 'content-type: application/json' \\
+       -d '{{"cap_amount": 250}}'
+  curl -s {base}/v1/billing/plans
 
-READY base_url={base} api_key={api_key}
+READY base_url={base} api_key={admin_key} read_key={read_key} write_key={write_key}
 Ctrl-C stops everything.""", flush=True)
 
     stop = threading.Event()

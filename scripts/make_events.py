@@ -1,5 +1,6 @@
-"""Regenerates events/*.json: one API Gateway REST proxy event per route (usable by
-`sam local invoke -e` and loaded by the tests), plus the scheduled training event."""
+"""Regenerates events/*.json: one API Gateway REST proxy event per route in NAMES (usable by
+`sam local invoke -e` and loaded by the tests), plus the scheduled training event. Keyed routes
+carry what the key authorizer hands on in `requestContext.authorizer`: an admin key's role."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "engine")]
 
 from local.gateway import proxy_event  # noqa: E402
 from local.template import routes, stage_name  # noqa: E402
+from recengine.tenancy.roles import Role  # noqa: E402
 
 BODIES = {
     ("POST", "/v1/items"): {"items": [
@@ -41,6 +43,8 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("GET", "/v1/models/jobs/{job_id}"): "models_job",
          ("POST", "/v1/recommendations/generate"): "batch_generate",
          ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job"}
+# What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
+AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
                "job_id": "train-4k2m9x7q1z8c3v5b"}
 
@@ -49,6 +53,8 @@ def main() -> None:
     out = ROOT / "events"
     out.mkdir(exist_ok=True)
     for route in routes():
+        if (route.method, route.path) not in NAMES:
+            continue  # the /api/v1 aliases and the recommend variants share their routes' events
         body = BODIES.get((route.method, route.path))
         params = {k: v for k, v in PATH_PARAMS.items() if "{" + k + "}" in route.path}
         path = route.path
@@ -64,7 +70,7 @@ def main() -> None:
             headers["x-api-key"] = key
         event = proxy_event(route, route.method, path, headers, query, json.dumps(body).encode() if body else b"",
                             params, key, key_id,
-                            "203.0.113.10", stage_name())
+                            "203.0.113.10", stage_name(), AUTHORIZER if route.api_key_required else None)
         event["requestContext"]["requestId"] = f"example-{NAMES[(route.method, route.path)]}"
         event["requestContext"]["requestTimeEpoch"] = 1795600000000
         event["requestContext"]["extendedRequestId"] = event["requestContext"]["requestId"]

@@ -22,6 +22,12 @@ class ForbiddenError(DomainError):
     code = "forbidden"
 
 
+class InsufficientScopeError(ForbiddenError):
+    """The caller's key is valid, but its role is below the one the route needs (403)."""
+
+    code = "insufficient-scope"
+
+
 class ConflictError(DomainError):
     code = "conflict"
 
