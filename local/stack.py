@@ -10,6 +10,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -50,6 +51,12 @@ def remove_state(path: Path) -> None:
         pass
 
 
+def start_worker() -> subprocess.Popen:
+    """The queue worker (local/worker.py) in a process of its own, with this stack's environment."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "engine"), str(ROOT)])}
+    return subprocess.Popen([sys.executable, "-m", "local.worker"], cwd=ROOT, env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -81,11 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         "POWERTOOLS_METRICS_DISABLED": "true",
         # A fresh secret per run: the demo data lives only as long as this process.
         "PSEUDONYM_KEY": secrets.token_hex(32),
-        # POST /v1/models/train: no train Lambda to invoke here, so the job runs on a background
-        # thread of this process (in AWS it is an asynchronous invoke of the train function).
-        "TRAIN_LAUNCH": "thread",
-        # POST /v1/recommendations/generate: no SQS queue here, so the chunks run in-process.
-        "BATCH_DISPATCH": "inline",
+        # Jobs leave the request as in AWS: SQS messages (moto's queues), consumed by the train and
+        # batch worker functions in a worker process of their own (local/worker.py).
+        "TRAIN_LAUNCH": "sqs",
+        "BATCH_DISPATCH": "sqs",
     })
     log(f"moto server on {os.environ['AWS_ENDPOINT_URL']}")
     os.environ["RECENGINE_LOCAL_STATE"] = str(STATE_FILE)
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"trained {record['model_id']} on {record['interactions']} interactions "
         f"({record['meta']['items']} items, {record['meta']['users']} users)")
 
+    worker = start_worker()
     gateway = Gateway()
     gateway.warm()
     port = args.port or free_port(args.host)
@@ -165,8 +172,15 @@ Ctrl-C stops everything.""", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
-        pass
+        if worker.poll() is not None:
+            log(f"the queue worker exited ({worker.returncode}); restarting it")
+            worker = start_worker()
     log("stopping")
+    worker.terminate()
+    try:
+        worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
     server.shutdown()
     server.server_close()
     moto.stop()

@@ -80,18 +80,22 @@ def main() -> None:
                 "region": "us-east-1", "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/train"],
                 "detail": "{}"}
     (out / "train_schedule.json").write_text(json.dumps(schedule, indent=2) + "\n")
-    # What POST /v1/models/train sends the train function (an asynchronous invoke).
+    # One training job as the train function receives it from its SQS queue (queued by POST
+    # /v1/models/train or the schedule's dispatcher), and one batch-generation chunk for the worker.
     job = {"tenant_id": "acme-shop", "job_id": PATH_PARAMS["job_id"]}
-    (out / "train_job.json").write_text(json.dumps(job, indent=2) + "\n")
-    # One batch-generation chunk as the worker receives it from SQS.
+    (out / "train_job.json").write_text(json.dumps(sqs_event(job, "TrainQueue", "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+                                                   indent=2) + "\n")
     chunk = {"tenant_id": "acme-shop", "job_id": "batch-7h3k9q2m5x8c1v4b", "chunk": 0, "user_ids": ["u-42", "u-43"]}
-    sqs = {"Records": [{"messageId": "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f", "receiptHandle": "AQEBexample",
-                        "body": json.dumps(chunk), "attributes": {"ApproximateReceiveCount": "1",
-                                                                   "SentTimestamp": "1795600000000"},
-                        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:recengine-BatchQueue",
-                        "awsRegion": "us-east-1"}]}
-    (out / "batch_chunk.json").write_text(json.dumps(sqs, indent=2) + "\n")
+    (out / "batch_chunk.json").write_text(json.dumps(sqs_event(chunk, "BatchQueue", "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f"),
+                                                     indent=2) + "\n")
+
+
+def sqs_event(body: dict, queue: str, message_id: str) -> dict:
+    return {"Records": [{"messageId": message_id, "receiptHandle": "AQEBexample", "body": json.dumps(body),
+                         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795600000000"},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:recengine-{queue}",
+                         "awsRegion": "us-east-1"}]}
 
 
 if __name__ == "__main__":

@@ -147,3 +147,17 @@ def trained_shop(aws, call):
     data = seed_shop(call, caller)
     record = train_shop(caller)
     return caller, data, record
+
+
+def drain_training_queue(aws) -> int:
+    """Runs every message waiting on the training queue through the train function, as the event
+    source (or the local stack's worker) would; returns how many it ran."""
+    from local.template import queue_consumers
+    from local.worker import QueuePoller
+
+    consumer = next(c for c in queue_consumers() if c.function == "TrainFunction")
+    poller = QueuePoller(consumer, aws.env["TRAIN_QUEUE_URL"], stop=None)
+    total = 0
+    while (handled := poller.poll_once(wait_s=0)):
+        total += handled
+    return total

@@ -3,9 +3,16 @@
 
 
 class DomainError(Exception):
-    """Base class; `code` is stable and becomes the problem `type` slug."""
+    """Base class; `code` is stable and becomes the problem `type` slug. `details` are extension
+    members of the problem (e.g. the running job a 409 refers to); `retry_after_s` becomes the
+    Retry-After header."""
 
     code = "domain-error"
+
+    def __init__(self, message: str = "", *, details: dict | None = None, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.details = details or {}
+        self.retry_after_s = retry_after_s
 
 
 class NotFoundError(DomainError):

@@ -58,12 +58,15 @@ class Settings(BaseModel):
     keep_model_versions: int = _env("KEEP_MODEL_VERSIONS", default=5, ge=1)
     job_timeout_s: float = _env("JOB_TIMEOUT_S", default=1200.0, gt=0)
     job_queued_timeout_s: float | None = _env("JOB_QUEUED_TIMEOUT_S", default=None, gt=0)
-    # How work leaves the request: in AWS an async invoke and an SQS queue; the local stack and
-    # the tests run it on a thread or inline.
-    train_launch: Literal["lambda", "thread", "inline"] = _env("TRAIN_LAUNCH", default="lambda")
-    train_function_name: str | None = _env("TRAIN_FUNCTION_NAME", default=None, min_length=1)
+    # How work leaves the request: SQS queues consumed by the train and batch worker functions (in
+    # AWS and in the local stack, where a worker process consumes them); `inline` in tests.
+    train_launch: Literal["sqs", "inline"] = _env("TRAIN_LAUNCH", default="sqs")
+    train_queue_url: str | None = _env("TRAIN_QUEUE_URL", default=None, min_length=1)
     batch_dispatch: Literal["sqs", "inline"] = _env("BATCH_DISPATCH", default="sqs")
     batch_queue_url: str | None = _env("BATCH_QUEUE_URL", default=None, min_length=1)
+    # Tenants whose last training read more events are reported, not trained in a Lambda: about the
+    # measured limit of one 15-minute, 10 GB invocation (README, "Largest tenant for one Lambda").
+    max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)
 
     @field_validator("model_refresh_s", "tenant_cache_s", "job_timeout_s", "job_queued_timeout_s",
                      "promotion_tolerance")

@@ -53,8 +53,11 @@ def test_only_the_metered_functions_may_update_the_usage_table_and_nothing_else(
     policy = resources("AWS::IAM::Policy")["MeteringPolicy"]["Properties"]
     assert [s["Action"] for s in policy["PolicyDocument"]["Statement"]] == ["dynamodb:UpdateItem"]
     assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
+    # The metered routes, the item limit (items), and the user limit (interactions, and a batch
+    # segment naming users never seen).
     assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
-                                                   "InteractionsFunctionRole", "ItemsFunctionRole"}
+                                                   "InteractionsFunctionRole", "ItemsFunctionRole",
+                                                   "BatchFunctionRole"}
 
 
 # ------------------------------------------------------------------ money rules

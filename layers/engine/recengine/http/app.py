@@ -27,8 +27,8 @@ TENANT_HEADERS = ("x-org-id", "x-tenant-id")
 # Domain error code -> HTTP status: the one place where errors meet statuses. A subclass without
 # its own entry takes its nearest base's (walked along the class's MRO).
 STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401, "forbidden": 403,
-                  "insufficient-scope": 403,
-                  "request-timeout": 408, "conflict": 409, "payment-required": 402, "bad-request": 400,
+                  "insufficient-scope": 403, "request-timeout": 408, "conflict": 409, "job-in-progress": 409,
+                  "payment-required": 402, "bad-request": 400, "job-quota-exceeded": 429,
                   "payment-provider-not-configured": 501, "store-unavailable": 503}
 # The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
 SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
@@ -112,9 +112,9 @@ class Api(APIGatewayRestResolver):
     def no_content(self) -> Response:
         return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id()})
 
-    def problem(self, status: int, slug: str, detail: str, errors=None, headers=None) -> Response:
+    def problem(self, status: int, slug: str, detail: str, errors=None, headers=None, extra=None) -> Response:
         response = problem_response(status, slug, detail, instance=self.current_event.path,
-                                    request_id=self.request_id(), errors=errors, headers=headers)
+                                    request_id=self.request_id(), errors=errors, headers=headers, extra=extra)
         response.headers["X-Request-Id"] = self.request_id()
         return response
 
@@ -137,7 +137,8 @@ class Api(APIGatewayRestResolver):
                 logger.error("dependency failure", extra={"error": str(exc)})
                 return self.problem(status, slug, "a backing service is unavailable; retry with backoff",
                                     headers={"Retry-After": "1"})
-            return self.problem(status, slug, str(exc))
+            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+            return self.problem(status, slug, str(exc), headers=headers, extra=exc.details)
 
         @self.not_found
         def _not_found(exc: PowertoolsNotFound) -> Response:
