@@ -100,9 +100,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
     ("POST", "/v1/models/{model_id}/promote"): Op(response=(models.ModelView,), errors=(409,)),
     ("POST", "/v1/models/{model_id}/rollback"): Op(response=(models.ModelView,), errors=(409,)),
-    ("POST", "/v1/models/train"): Op(ok=_ACCEPTED, response=(models.JobAccepted,)),
+    ("POST", "/v1/models/train"): Op(ok=_ACCEPTED, response=(models.JobAccepted,), errors=(409,)),
     ("GET", "/v1/models/jobs/{job_id}"): Op(response=(models.JobView,)),
-    ("POST", "/v1/recommendations/generate"): Op(body="GenerateRequest", ok=_ACCEPTED, response=(models.JobAccepted,)),
+    ("POST", "/v1/recommendations/generate"): Op(body="GenerateRequest", ok=_ACCEPTED, response=(models.JobAccepted,),
+                                                  errors=(402, 409)),
     ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(models.JobView,)),
 }
 
@@ -114,10 +115,12 @@ ERRORS: dict[int, str] = {
     403: "the API key may not call this route, or a tenant header (X-Org-Id / X-Tenant-Id) names another tenant.",
     404: "what the path or body names (item, model, job) does not exist for this tenant.",
     408: "the request ran past its time budget (`timeout_ms`); nothing was served or billed. Retry.",
-    409: "the model is not in a state that allows this.",
+    409: "the model is not in a state that allows this, or (`/problems/job-in-progress`) a job of this kind is "
+         "already queued or running for the tenant: `job_id`, `job_status` and `status_url` name it (with `Retry-After`).",
     415: "the body is not `application/json`.",
     422: "the request does not match the schema: `errors[]` names each invalid field.",
-    429: "the usage plan's rate limit or monthly quota is reached.",
+    429: "the usage plan's rate limit or monthly quota is reached, or (`/problems/job-quota-exceeded`) the plan's "
+         "daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
     503: "a backing service is unavailable; retry with backoff.",

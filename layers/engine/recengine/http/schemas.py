@@ -64,6 +64,12 @@ class Problem(Closed):
     request_id: str | None = Field(default=None, description="The X-Request-Id answered; quote it in support "
                                    "requests. Absent on API Gateway's own errors (401, 403, 429).")
     errors: list["FieldError"] | None = Field(default=None, description="With 422: one entry per invalid field.")
+    job_id: str | None = Field(default=None, description="With 409 `/problems/job-in-progress`: the job of that kind "
+                               "the tenant already has queued or running.")
+    job_status: str | None = Field(default=None, description="With 409 `/problems/job-in-progress`: its status.")
+    status_url: str | None = Field(default=None, description="With 409 `/problems/job-in-progress`: where to poll it.")
+    daily_limit: int | None = Field(default=None, description="With 429 `/problems/job-quota-exceeded`: the plan's "
+                                    "number of such jobs a day.")
 
 
 class FieldError(Closed):
