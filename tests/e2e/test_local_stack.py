@@ -204,6 +204,29 @@ def test_reference_003_surface_contract(stack):
     assert status == 403 and problem["type"] == "/problems/forbidden"
 
 
+# ------------------------------------------------------------------ jobs
+def test_five_quick_trainings_give_one_job_and_four_409s(stack):
+    base, key, _, _ = stack
+    answers = [request("POST", f"{base}/v1/models/train", key) for _ in range(5)]
+    assert [a[0] for a in answers] == [202, 409, 409, 409, 409]
+    job_id = answers[0][2]["job_id"]
+    assert all(a[2]["job_id"] == job_id and a[2]["type"] == "/problems/job-in-progress" for a in answers[1:])
+
+
+def test_jobs_answer_at_once_and_run_in_the_worker_process(stack):
+    base, key, _, _ = stack
+    started = time.monotonic()
+    status, _, job = request("POST", f"{base}/v1/recommendations/generate", key, {"count": 3})
+    assert status == 202 and time.monotonic() - started < 5  # the chunks wait in the queue, not in the request
+    deadline = time.monotonic() + 120
+    while True:
+        _, _, now = request("GET", f"{base}{job['status_url']}", key)
+        if now["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert now["status"] == "succeeded" and now["progress"] == 1.0
+
+
 # ------------------------------------------------------------------ key roles
 @pytest.fixture(scope="module")
 def keys(stack):
@@ -262,30 +285,9 @@ def test_a_write_key_sends_interactions_and_an_admin_key_may_do_everything(stack
                    {"algorithm": "popular", "count": 3, "user_ids": ["user-0003"]})[0] not in (401, 403)
 
 
+# Last: it stops the module's stack.
 def test_ctrl_c_stops_the_stack_cleanly(stack):
     _, _, _, proc = stack
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     assert "stopped" in proc.stdout.read()
-
-
-def test_five_quick_trainings_give_one_job_and_four_409s(stack):
-    base, key, _, _ = stack
-    answers = [request("POST", f"{base}/v1/models/train", key) for _ in range(5)]
-    assert [a[0] for a in answers] == [202, 409, 409, 409, 409]
-    job_id = answers[0][2]["job_id"]
-    assert all(a[2]["job_id"] == job_id and a[2]["type"] == "/problems/job-in-progress" for a in answers[1:])
-
-
-def test_jobs_answer_at_once_and_run_in_the_worker_process(stack):
-    base, key, _, _ = stack
-    started = time.monotonic()
-    status, _, job = request("POST", f"{base}/v1/recommendations/generate", key, {"count": 3})
-    assert status == 202 and time.monotonic() - started < 5  # the chunks wait in the queue, not in the request
-    deadline = time.monotonic() + 120
-    while True:
-        _, _, now = request("GET", f"{base}{job['status_url']}", key)
-        if now["status"] not in ("queued", "running") or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert now["status"] == "succeeded" and now["progress"] == 1.0
