@@ -98,3 +98,13 @@ def test_the_quota_is_per_key_and_public_routes_use_none():
     assert status == 429 and b"quota-exceeded" in body and int(headers["Retry-After"]) > 0
     assert hit("b")[0] != 429
     assert hit("a", "/v1/billing/plans")[0] == 200  # public: no key check, no quota
+
+
+# ------------------------------------------------------------------ the meter's shards
+@pytest.mark.parametrize("total", [0, 1, 15, 16, 17, 101_000, 12_000_000])
+def test_an_allowance_splits_over_the_shards_exactly_and_evenly(total):
+    from recengine.billing.store import SHARDS, shares
+
+    split = shares(total)
+    assert len(split) == SHARDS and sum(split) == total and max(split) - min(split) <= 1
+    assert shares(-5) == [0] * SHARDS  # nothing left: no shard may count more
