@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         def call(n: int) -> float:
             body = json.dumps({"user_id": users[n % len(users)], "limit": 10}).encode()
             event = proxy_event(route, "POST", "/v1/recommend", {"Content-Type": "application/json"}, [], body, {},
-                                "bench-key", key_id, "127.0.0.1", stage_name())
+                                "bench-key", key_id, "127.0.0.1", stage_name(), {"role": "read"})
             started = time.perf_counter()
             out = handler(event, LambdaContext(route.function))
             elapsed = (time.perf_counter() - started) * 1000

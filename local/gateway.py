@@ -41,19 +41,25 @@ def load_handler(route: Route | Authorizer) -> Callable[[dict, Any], dict]:
 
 
 def authorize(authorizer: Authorizer, method: str, path: str, headers: dict[str, str], query: list[tuple[str, str]],
-              stage: str) -> tuple[bool, str | None]:
-    """Runs the REQUEST authorizer as API Gateway would: (allowed, usageIdentifierKey). A raised
-    "Unauthorized" is a 401; a Deny policy a 403."""
+              stage: str) -> tuple[bool, str | None, dict | None]:
+    """Runs the REQUEST authorizer as API Gateway would: (allowed, usageIdentifierKey, the
+    `requestContext.authorizer` the function will see: principalId, integrationLatency and the
+    answer's context). A raised "Unauthorized" is a 401; a Deny policy a 403."""
     event = {"type": "REQUEST", "methodArn": f"arn:aws:execute-api:local:000000000000:local/{stage}/{method}{path}",
              "resource": path, "path": path, "httpMethod": method, "headers": dict(headers),
              "queryStringParameters": dict(query) or None, "requestContext": {"stage": stage}}
+    started = time.perf_counter()
     try:
         answer = load_handler(authorizer)(event, LambdaContext(authorizer.function))
     except Exception:  # noqa: BLE001 - any authorizer failure is API Gateway's 401
-        return False, None
+        return False, None, None
     statements = answer.get("policyDocument", {}).get("Statement", [])
     allowed = bool(statements) and all(st.get("Effect") == "Allow" for st in statements)
-    return allowed, answer.get("usageIdentifierKey")
+    # API Gateway hands on only string, number and boolean context values (a deployed one fails on others).
+    context = {k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, (str, int, float, bool))}
+    claims = {**context, "principalId": answer.get("principalId"),
+              "integrationLatency": int((time.perf_counter() - started) * 1000)}
+    return allowed, answer.get("usageIdentifierKey"), claims
 
 
 @dataclass
@@ -74,8 +80,9 @@ class LambdaContext:
 
 def proxy_event(route: Route, method: str, path: str, headers: dict[str, str], query: list[tuple[str, str]],
                 body: bytes, path_params: dict[str, str], api_key: str | None, api_key_id: str | None,
-                source_ip: str, stage: str) -> dict:
-    """An API Gateway REST (v1) proxy event, as Lambda receives it."""
+                source_ip: str, stage: str, authorizer: dict | None = None) -> dict:
+    """An API Gateway REST (v1) proxy event, as Lambda receives it; `authorizer` is what the Lambda
+    authorizer handed on (`requestContext.authorizer`: its context, principalId, integrationLatency)."""
     multi_headers: dict[str, list[str]] = {}
     for k, v in headers.items():
         multi_headers.setdefault(k, []).append(v)
@@ -105,6 +112,7 @@ def proxy_event(route: Route, method: str, path: str, headers: dict[str, str], q
             "protocol": "HTTP/1.1", "accountId": "000000000000", "apiId": "local",
             "identity": {"apiKey": api_key, "apiKeyId": api_key_id, "sourceIp": source_ip,
                          "userAgent": headers.get("User-Agent") or headers.get("user-agent")},
+            **({"authorizer": dict(authorizer)} if authorizer is not None else {}),
         },
         "body": text if body else None,
         "isBase64Encoded": is_b64,
@@ -272,10 +280,10 @@ class Gateway:
             return _problem(404, "not-found", "Not Found", "no such route")
         lower = {k.lower(): v for k, v in headers.items()}
         api_key = lower.get("x-api-key")
-        key_id = None
+        key_id, claims = None, None
         query = parse_qsl(parts.query, keep_blank_values=True)
         if route.authorizer is not None:
-            allowed, usage_key = authorize(route.authorizer, method, path, headers, query, self.stage)
+            allowed, usage_key, claims = authorize(route.authorizer, method, path, headers, query, self.stage)
             if usage_key is None and not allowed:
                 return _problem(401, "unauthorized", "Unauthorized", "API key is missing or invalid")
             if not allowed:
@@ -295,7 +303,7 @@ class Gateway:
                 return status, hdrs, payload
             key_id = state.key_id
         event = proxy_event(route, method, path, headers, query, body,
-                            match.groupdict(), api_key, key_id, source_ip, self.stage)
+                            match.groupdict(), api_key, key_id, source_ip, self.stage, claims)
         handler = self._handler(route)
         with self._locks[route.function]:
             try:

@@ -3,13 +3,17 @@ boto3 is pointed at (moto in tests and locally)."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 
 from recengine.tenancy.model import Tenant
+from recengine.tenancy.roles import Role
 from tools.admin.aws import ApiKeys
 from tools.admin.tenants import TenantAdmin
 
-from .template import create_table_kwargs, load_template, resources, stage_name, table_env_names, usage_plans
+from .template import (create_table_kwargs, load_template, queue_env_names, resources, stage_name, table_env_names,
+                       usage_plans)
 
 
 def create_resources(prefix: str = "local") -> dict[str, str]:
@@ -25,7 +29,30 @@ def create_resources(prefix: str = "local") -> dict[str, str]:
     bucket = f"{prefix}-model-artefacts".lower()
     boto3.client("s3").create_bucket(Bucket=bucket)
     env["MODEL_BUCKET"] = bucket
+    env.update(create_queues(prefix))
     return env
+
+
+def create_queues(prefix: str = "local") -> dict[str, str]:
+    """Creates every queue of the template (dead-letter queues first, then the queues that redrive
+    to them); returns the env vars naming them (TRAIN_QUEUE_URL, BATCH_QUEUE_URL)."""
+    sqs = boto3.client("sqs")
+    queues = resources("AWS::SQS::Queue")
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
+        props = queues[logical_id]["Properties"]
+        attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"]
+            target = target.split(".")[0] if isinstance(target, str) else target[0]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arns[target],
+                                                      "maxReceiveCount": str(redrive["maxReceiveCount"])})
+        url = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+        urls[logical_id] = url
+        arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {var: urls[logical_id] for var, logical_id in queue_env_names().items()}
 
 
 def create_api(prefix: str = "local") -> tuple[str, dict[str, str]]:
@@ -43,11 +70,18 @@ def create_api(prefix: str = "local") -> tuple[str, dict[str, str]]:
 
 
 def create_tenant(tenants_table: str, name: str, plan: str, plan_ids: dict[str, str]) -> tuple[Tenant, str, str]:
-    """Creates a tenant with one API key on its plan (as the admin CLI does); returns (tenant, key value, key id)."""
+    """Creates a tenant with one admin API key on its plan (as the admin CLI does); returns (tenant, key value,
+    key id)."""
     if plan not in plan_ids:
         raise ValueError(f"unknown plan {plan!r}")
     issued = TenantAdmin(ApiKeys(), tenants_table, plan_ids).create_tenant(name, plan)
     return issued.tenant, issued.value, issued.key_id
+
+
+def create_key(tenants_table: str, tenant_id: str, role: Role, plan_ids: dict[str, str]) -> tuple[str, str]:
+    """One more API key with the role for the tenant (as `admin key create` does); returns (key value, key id)."""
+    issued = TenantAdmin(ApiKeys(), tenants_table, plan_ids).create_key(tenant_id, role)
+    return issued.value, issued.key_id
 
 
 def template_description() -> str:

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +52,12 @@ def remove_state(path: Path) -> None:
         pass
 
 
+def start_worker() -> subprocess.Popen:
+    """The queue worker (local/worker.py) in a process of its own, with this stack's environment."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "engine"), str(ROOT)])}
+    return subprocess.Popen([sys.executable, "-m", "local.worker"], cwd=ROOT, env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -88,11 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         "POWERTOOLS_METRICS_DISABLED": "true",
         # A fresh secret per run: the demo data lives only as long as this process.
         "PSEUDONYM_KEY": secrets.token_hex(32),
-        # POST /v1/models/train: no train Lambda to invoke here, so the job runs on a background
-        # thread of this process (in AWS it is an asynchronous invoke of the train function).
-        "TRAIN_LAUNCH": "thread",
-        # POST /v1/recommendations/generate: no SQS queue here, so the chunks run in-process.
-        "BATCH_DISPATCH": "inline",
+        # Jobs leave the request as in AWS: SQS messages (moto's queues), consumed by the train and
+        # batch worker functions in a worker process of their own (local/worker.py).
+        "TRAIN_LAUNCH": "sqs",
+        "BATCH_DISPATCH": "sqs",
     })
     log(f"moto server on {os.environ['AWS_ENDPOINT_URL']}")
     os.environ["RECENGINE_LOCAL_STATE"] = str(STATE_FILE)
@@ -105,12 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     from recengine.events.service import record_interactions
     from recengine.models.training import train_tenant
     from recengine.runtime import runtime
+    from recengine.tenancy.roles import Role
 
     os.environ.update(provision.create_resources("local"))
     api_id, plan_ids = provision.create_api("local")
     rt = runtime()
-    tenant, api_key, _ = provision.create_tenant(rt.settings.tenants_table, "Demo Shop", "growth", plan_ids)
-    log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}")
+    tenant, admin_key, _ = provision.create_tenant(rt.settings.tenants_table, "Demo Shop", "growth", plan_ids)
+    # One key per role; each example below uses the least role its route needs (tenancy/roles.py).
+    read_key, _ = provision.create_key(rt.settings.tenants_table, tenant.tenant_id, Role.READ, plan_ids)
+    write_key, _ = provision.create_key(rt.settings.tenants_table, tenant.tenant_id, Role.WRITE, plan_ids)
+    log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}, with a read, a write and an admin key")
 
     data = demo.generate(n_users=args.users, n_items=args.items, events_per_user=args.events_per_user)
     drafts = [ItemIn.model_validate(i).draft() for i in data.items]  # the API's own validation
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"trained {record['model_id']} on {record['interactions']} interactions "
         f"({record['meta']['items']} items, {record['meta']['users']} users)")
 
+    worker = start_worker()
     gateway = Gateway()
     gateway.warm()
     port = args.port or free_port(args.host)
@@ -139,24 +150,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"""
 recengine local stack is ready in {time.monotonic() - started:.1f}s
   base URL : {base}
-  API key  : {api_key}
+  API keys : read  {read_key}   recommend, similar, validate, every GET (a storefront backend)
+             write {write_key}  also interactions and item upserts
+             admin {admin_key}  everything: deletes, models, training, batch, billing changes
   tenant   : {tenant.tenant_id} (demo user {user} likes {', '.join(data.user_tastes[user])})
 
 Paste these:
   curl -s {base}/health
-  curl -s -X POST {base}/v1/recommend -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
+  curl -s -X POST {base}/v1/recommend -H 'x-api-key: {read_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "limit": 5}}'
-  curl -s -X POST {base}/v1/recommend -H 'Authorization: Bearer {api_key}' -H 'content-type: application/json' \\
+  curl -s -X POST {base}/v1/recommend -H 'Authorization: Bearer {read_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "surface": "home", "placements": [{{"placement_id": "hero", "limit": 2}}, {{"placement_id": "feed", "limit": 4}}], "deduplicate": true, "filters": {{"range": {{"price": {{"max": 100}}}}}}, "debug": true}}'
-  curl -s '{base}/v1/recommend?user_id={user}&limit=3&surface=home' -H 'x-api-key: {api_key}'
-  curl -s -X POST {base}/v1/similar -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
+  curl -s '{base}/v1/recommend?user_id={user}&limit=3&surface=home' -H 'x-api-key: {read_key}'
+  curl -s -X POST {base}/v1/similar -H 'x-api-key: {read_key}' -H 'content-type: application/json' \\
        -d '{{"item_id": "item-00001", "limit": 5}}'
-  curl -s -X POST {base}/v1/interactions -H 'x-api-key: {api_key}' -H 'content-type: application/json' \\
+  curl -s -X POST {base}/v1/interactions -H 'x-api-key: {write_key}' -H 'content-type: application/json' \\
        -d '{{"user_id": "{user}", "session_id": "s-1", "item_id": "item-00042", "type": "purchase"}}'
-  curl -s '{base}/v1/items?limit=3&search=books' -H 'x-api-key: {api_key}'
-  curl -s {base}/v1/billing/plans -H 'x-api-key: {api_key}'
+  curl -s '{base}/v1/items?limit=3&search=books' -H 'x-api-key: {read_key}'
+  curl -s -X PUT {base}/v1/billing/overage-cap -H 'x-api-key: {admin_key}' -H 'content-type: application/json' \\
+       -d '{{"cap_amount": 250}}'
+  curl -s {base}/v1/billing/plans
 
-READY base_url={base} api_key={api_key}
+READY base_url={base} api_key={admin_key} read_key={read_key} write_key={write_key}
 Ctrl-C stops everything.""", flush=True)
 
     stop = threading.Event()
@@ -164,8 +179,15 @@ Ctrl-C stops everything.""", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
-        pass
+        if worker.poll() is not None:
+            log(f"the queue worker exited ({worker.returncode}); restarting it")
+            worker = start_worker()
     log("stopping")
+    worker.terminate()
+    try:
+        worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
     server.shutdown()
     server.server_close()
     moto.stop()

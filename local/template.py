@@ -123,6 +123,43 @@ def routes(template: dict | None = None) -> list[Route]:
 
 
 @dataclass(frozen=True)
+class QueueConsumer:
+    """A function fed by an SQS queue (an `SQS` event source): what the local worker process runs."""
+
+    function: str
+    code_uri: str
+    handler: str
+    queue: str  # the queue's logical id
+    batch_size: int
+
+
+def queue_consumers(template: dict | None = None) -> list[QueueConsumer]:
+    template = template or load_template()
+    found = []
+    for name, fn in resources("AWS::Serverless::Function", template).items():
+        props = fn["Properties"]
+        for event in (props.get("Events") or {}).values():
+            if event["Type"] == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"]
+                queue = queue.split(".")[0] if isinstance(queue, str) else queue[0]
+                found.append(QueueConsumer(name, props["CodeUri"], props["Handler"], queue,
+                                           int(event["Properties"].get("BatchSize", 10))))
+    return found
+
+
+def queue_env_names(template: dict | None = None) -> dict[str, str]:
+    """Env var -> queue logical id, from the functions' environments (e.g. BATCH_QUEUE_URL -> BatchQueue)."""
+    template = template or load_template()
+    queues = resources("AWS::SQS::Queue", template)
+    found = {}
+    for fn in resources("AWS::Serverless::Function", template).values():
+        for var, value in (fn["Properties"].get("Environment", {}).get("Variables", {}) or {}).items():
+            if isinstance(value, dict) and value.get("Ref") in queues:
+                found[var] = value["Ref"]
+    return found
+
+
+@dataclass(frozen=True)
 class UsagePlan:
     logical_id: str
     name: str  # e.g. "starter"

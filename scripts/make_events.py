@@ -1,5 +1,6 @@
-"""Regenerates events/*.json: one API Gateway REST proxy event per route (usable by
-`sam local invoke -e` and loaded by the tests), plus the scheduled training event."""
+"""Regenerates events/*.json: one API Gateway REST proxy event per route in NAMES (usable by
+`sam local invoke -e` and loaded by the tests), plus the scheduled training event. Keyed routes
+carry what the key authorizer hands on in `requestContext.authorizer`: an admin key's role."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "engine")]
 
 from local.gateway import proxy_event  # noqa: E402
 from local.template import routes, stage_name  # noqa: E402
+from recengine.tenancy.roles import Role  # noqa: E402
 
 BODIES = {
     ("POST", "/v1/items"): {"items": [
@@ -41,6 +43,8 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("GET", "/v1/models/jobs/{job_id}"): "models_job",
          ("POST", "/v1/recommendations/generate"): "batch_generate",
          ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job"}
+# What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
+AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
                "job_id": "train-4k2m9x7q1z8c3v5b"}
 
@@ -49,6 +53,8 @@ def main() -> None:
     out = ROOT / "events"
     out.mkdir(exist_ok=True)
     for route in routes():
+        if (route.method, route.path) not in NAMES:
+            continue  # the /api/v1 aliases and the recommend variants share their routes' events
         body = BODIES.get((route.method, route.path))
         params = {k: v for k, v in PATH_PARAMS.items() if "{" + k + "}" in route.path}
         path = route.path
@@ -64,7 +70,7 @@ def main() -> None:
             headers["x-api-key"] = key
         event = proxy_event(route, route.method, path, headers, query, json.dumps(body).encode() if body else b"",
                             params, key, key_id,
-                            "203.0.113.10", stage_name())
+                            "203.0.113.10", stage_name(), AUTHORIZER if route.api_key_required else None)
         event["requestContext"]["requestId"] = f"example-{NAMES[(route.method, route.path)]}"
         event["requestContext"]["requestTimeEpoch"] = 1795600000000
         event["requestContext"]["extendedRequestId"] = event["requestContext"]["requestId"]
@@ -74,18 +80,22 @@ def main() -> None:
                 "region": "us-east-1", "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/train"],
                 "detail": "{}"}
     (out / "train_schedule.json").write_text(json.dumps(schedule, indent=2) + "\n")
-    # What POST /v1/models/train sends the train function (an asynchronous invoke).
+    # One training job as the train function receives it from its SQS queue (queued by POST
+    # /v1/models/train or the schedule's dispatcher), and one batch-generation chunk for the worker.
     job = {"tenant_id": "acme-shop", "job_id": PATH_PARAMS["job_id"]}
-    (out / "train_job.json").write_text(json.dumps(job, indent=2) + "\n")
-    # One batch-generation chunk as the worker receives it from SQS.
+    (out / "train_job.json").write_text(json.dumps(sqs_event(job, "TrainQueue", "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+                                                   indent=2) + "\n")
     chunk = {"tenant_id": "acme-shop", "job_id": "batch-7h3k9q2m5x8c1v4b", "chunk": 0, "user_ids": ["u-42", "u-43"]}
-    sqs = {"Records": [{"messageId": "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f", "receiptHandle": "AQEBexample",
-                        "body": json.dumps(chunk), "attributes": {"ApproximateReceiveCount": "1",
-                                                                   "SentTimestamp": "1795600000000"},
-                        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:recengine-BatchQueue",
-                        "awsRegion": "us-east-1"}]}
-    (out / "batch_chunk.json").write_text(json.dumps(sqs, indent=2) + "\n")
+    (out / "batch_chunk.json").write_text(json.dumps(sqs_event(chunk, "BatchQueue", "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f"),
+                                                     indent=2) + "\n")
+
+
+def sqs_event(body: dict, queue: str, message_id: str) -> dict:
+    return {"Records": [{"messageId": message_id, "receiptHandle": "AQEBexample", "body": json.dumps(body),
+                         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795600000000"},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:recengine-{queue}",
+                         "awsRegion": "us-east-1"}]}
 
 
 if __name__ == "__main__":

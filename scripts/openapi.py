@@ -11,6 +11,8 @@ Where each part comes from:
   * pydantic: request bodies and query parameters from the models the handlers parse (OPERATIONS),
     response bodies from each domain's response models, all under components/schemas.
   * recengine.http.problems: the problem+json error responses.
+  * recengine.tenancy.roles: the role each keyed route needs (`x-required-role`), and the 403
+    `/problems/insufficient-scope` on the routes that need more than `read`.
 """
 
 # No `from __future__ import annotations`: tests load this file with importlib without registering
@@ -43,6 +45,7 @@ from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
 from recengine.models import schemas as models  # noqa: E402
 from recengine.ranking import responses as ranking  # noqa: E402
 from recengine.ranking.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
+from recengine.tenancy.roles import ROUTE_ROLES, Role  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 TITLE = "recengine API"
@@ -120,6 +123,14 @@ ERRORS: dict[int, str] = {
     503: "a backing service is unavailable; retry with backoff.",
 }
 RETRY_AFTER = (408, 429, 503)
+# The 403 of a route that needs more than `read`: a lesser key is refused there.
+INSUFFICIENT_SCOPE = ("InsufficientScope", f"{TITLES[403]}: the API key's role is below the one this route needs "
+                      "(`/problems/insufficient-scope`; the operation's `x-required-role` names it; read < write < "
+                      "admin), or a tenant header (X-Org-Id / X-Tenant-Id) names another tenant (`/problems/forbidden`).")
+ROLES_NOTE = ("Each key has a role, in its value: `rk_read_…`, `rk_write_…` or `rk_admin_…` (a key without the prefix, "
+              "issued before roles, is an admin key). `read` may call recommend, similar, validate and every GET; "
+              "`write` also interactions and item upserts; `admin` everything. Each operation's `x-required-role` "
+              "is the least role it needs.")
 
 # `_canonical` in schemas.py flattens these by code, not from a table, so they are described here.
 RECOMMEND_SHAPES = ("`user: {user_id | userId, session_id | sessionId}` (e.g. `user.user_id`), or a bare "
@@ -262,6 +273,8 @@ def _components(schemas: dict[str, Any]) -> dict[str, Any]:
         if status in RETRY_AFTER:
             response["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
         responses[_response_name(status)] = response
+    name, why = INSUFFICIENT_SCOPE
+    responses[name] = {"description": why, "content": {PROBLEM_JSON: {"schema": problem}}}
     return {
         "schemas": schemas,
         "responses": responses,
@@ -273,7 +286,8 @@ def _components(schemas: dict[str, Any]) -> dict[str, Any]:
         },
         "securitySchemes": {
             name: scheme.model_dump(by_alias=True, exclude_none=True, mode="json") for name, scheme in (
-                ("ApiKey", APIKey(**{"in": APIKeyIn.header}, name="x-api-key", description="The tenant's API key.")),
+                ("ApiKey", APIKey(**{"in": APIKeyIn.header}, name="x-api-key",
+                                  description=f"One of the tenant's API keys. {ROLES_NOTE}")),
                 ("BearerKey", HTTPBearer(description="The same API key as `Authorization: Bearer <key>`.")))
         },
     }
@@ -318,6 +332,22 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
             operation["description"] = "\n\n".join(filter(None, [operation.get("description"), recommend_aliases()]))
     operation["responses"] = {**_success(op, schemas), **{
         str(s): {"$ref": f"#/components/responses/{_response_name(s)}"} for s in _error_statuses(route, op)}}
+    if route.api_key_required:
+        _required_role(operation, route)
+
+
+def _required_role(operation: dict, route: Route) -> None:
+    """The least role the route needs, from the one table the functions enforce; above `read`, the
+    description says so and the 403 names insufficient-scope."""
+    if ROUTE_ROLES.get((route.method, route.path)) is None:
+        raise SystemExit(f"{route.method} {route.path} needs a key but has no role in recengine/tenancy/roles.py")
+    needed = ROUTE_ROLES[(route.method, route.path)]
+    operation["x-required-role"] = needed.value
+    if needed is not Role.READ:
+        allowed = " or ".join(f"`{role.value}`" for role in Role if role.allows(needed))
+        note = f"Needs an API key with the {allowed} role; a lesser key gets 403 `/problems/insufficient-scope`."
+        operation["description"] = "\n\n".join(filter(None, [operation.get("description"), note]))
+        operation["responses"]["403"] = {"$ref": f"#/components/responses/{INSUFFICIENT_SCOPE[0]}"}
 
 
 def _referenced(node: Any, found: set[str]) -> None:
@@ -392,8 +422,9 @@ def generate() -> dict:
     document = {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": version,
-                 "description": "Recommendations as a service: one API key per tenant, problem+json errors "
-                                "(RFC 9457). Generated from the code by scripts/openapi.py; do not edit."},
+                 "description": "Recommendations as a service: API keys per tenant, each with a role (read, "
+                                "write, admin), problem+json errors (RFC 9457). Generated from the code by "
+                                "scripts/openapi.py; do not edit."},
         "servers": _servers(),
         "security": SECURITY,
         "tags": sorted(tags, key=lambda t: t["name"]),

@@ -98,8 +98,23 @@ class Aws:
 
 @dataclass
 class Caller:
+    """Who calls: the tenant, the key id API Gateway verified, and the role the authorizer read from
+    the key's value (`requestContext.authorizer.role`; None: a key that carries no role)."""
+
     tenant_id: str
     api_key_id: str
+    role: str | None = "admin"
+
+    def as_role(self, role: str | None) -> "Caller":
+        return Caller(self.tenant_id, self.api_key_id, role)
+
+
+def authorizer_context(caller: Caller | None) -> dict | None:
+    """`requestContext.authorizer` as API Gateway hands it on from the key authorizer; None without a key."""
+    if caller is None:
+        return None
+    return {**({"role": caller.role} if caller.role is not None else {}), "principalId": "api-key",
+            "integrationLatency": 0}
 
 
 @pytest.fixture
@@ -135,6 +150,11 @@ def api_event(method: str, path: str, *, caller: Caller | None = None, body=None
     event["requestContext"]["requestId"] = f"test-{uuid.uuid4()}"  # unique per request, as API Gateway's
     identity = event["requestContext"]["identity"]
     identity["apiKeyId"] = caller.api_key_id if caller else None
+    authorizer = authorizer_context(caller) if identity["apiKeyId"] else None
+    if authorizer is None:
+        event["requestContext"].pop("authorizer", None)
+    else:
+        event["requestContext"]["authorizer"] = authorizer
     if path_params is not None:
         event["pathParameters"] = path_params
         concrete = path

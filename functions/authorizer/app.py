@@ -1,11 +1,16 @@
 """API Gateway REQUEST authorizer: finds the caller's API key in `x-api-key` or in
 `Authorization: Bearer <key>` and hands it to API Gateway, which checks it against the usage
-plans (unknown or disabled key: 401; over quota or rate: 429). It keeps no state and makes no
-calls, so it adds no dependency to the request path; the tenant is resolved later from the key id."""
+plans (unknown or disabled key: 401; over quota or rate: 429). It also reads the key's role from
+its prefix (`rk_read_...`; a key without one is an older, admin key) and passes it on in the
+context, where every function's resolver checks it against the route (recengine.tenancy.roles).
+It keeps no state and makes no calls, so it adds no dependency to the request path; a forged
+prefix gains nothing, since API Gateway then validates the whole value."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from recengine.tenancy.roles import role_of_key
 
 
 class Unauthorized(Exception):
@@ -34,9 +39,12 @@ def lambda_handler(event: dict, context: Any) -> dict:
     key = extract_key(event.get("headers"))
     if not key:
         raise Unauthorized("Unauthorized")
+    role = role_of_key(key)
     return {
         "principalId": "api-key",
         "policyDocument": {"Version": "2012-10-17", "Statement": [
             {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _resource(event.get("methodArn", "*"))}]},
         "usageIdentifierKey": key,
+        # An unknown `rk_` role travels as no role at all: the functions refuse it (fail closed).
+        "context": {"role": role.value} if role else {},
     }

@@ -21,10 +21,11 @@ app = Api(lambda key_id: runtime().resolve_tenant(key_id))
 @app.post("/v1/recommendations/generate")
 def generate():
     tenant, body, rt = app.caller(), app.body(GenerateRequest), runtime()
-    job = batch.start_batch_job(rt.jobs, rt.interactions, rt.batch_dispatcher, tenant.tenant_id,
-                                algorithm=body.algorithm, count=body.count, user_ids=body.user_ids,
+    job = batch.start_batch_job(rt.jobs, rt.interactions, rt.batch_dispatcher, tenant, algorithm=body.algorithm,
+                                count=body.count, user_ids=body.user_ids, seen=rt.seen_users,
+                                users_limit=rt.user_limit(tenant), timeouts=rt.job_timeouts,
                                 bucket=rt.settings.model_bucket)
-    return app.accepted(job_body(batch.job_view(job)), f"/v1/recommendations/jobs/{job['job_id']}")
+    return app.accepted(job_body(batch.job_view(job)), batch.status_url(job["job_id"]))
 
 
 @app.get("/v1/recommendations/jobs/<job_id>")
@@ -38,6 +39,6 @@ def get_job(job_id: str):
 def lambda_handler(event, context):
     if is_nightly_event(event):
         rt = runtime()
-        return run_nightly(rt.nightly, rt.jobs, rt.interactions, rt.batch_dispatcher, bucket=rt.settings.model_bucket,
-                           timeouts=rt.job_timeouts)
+        return run_nightly(rt.nightly, rt.tenants, rt.jobs, rt.interactions, rt.batch_dispatcher,
+                           bucket=rt.settings.model_bucket, timeouts=rt.job_timeouts)
     return app.resolve(event, context)

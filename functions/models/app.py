@@ -41,8 +41,8 @@ def rollback(model_id: str):
 @app.post("/v1/models/train")
 def train():
     tenant, rt = app.caller(), runtime()
-    job = jobs.start_training_job(rt.jobs, rt.training_launcher, tenant.tenant_id)
-    return app.accepted(job_body(job), f"/v1/models/jobs/{job['job_id']}")
+    job = jobs.start_training_job(rt.jobs, rt.training_launcher, tenant, timeouts=rt.job_timeouts)
+    return app.accepted(job_body(job), jobs.status_url(job["job_id"]))
 
 
 @app.get("/v1/models/jobs/<job_id>")

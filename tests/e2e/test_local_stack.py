@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from recengine.tenancy.roles import required_role
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -202,8 +204,88 @@ def test_reference_003_surface_contract(stack):
     assert status == 403 and problem["type"] == "/problems/forbidden"
 
 
+# ------------------------------------------------------------------ key roles
+@pytest.fixture(scope="module")
+def keys(stack):
+    """The demo tenant's key per role, from the READY line (api_key is the admin key)."""
+    base, admin, output, _ = stack
+    found = re.search(r"READY base_url=\S+ api_key=\S+ read_key=(\S+) write_key=(\S+)", output)
+    assert found, output[-2000:]
+    return {"read": found.group(1), "write": found.group(2), "admin": admin}
+
+
+def test_the_stack_prints_a_key_per_role_and_each_example_uses_the_least_role(stack, keys):
+    _, _, output, _ = stack
+    assert [keys[r][:len(r) + 4] for r in ("read", "write", "admin")] == ["rk_read_", "rk_write_", "rk_admin_"]
+    examples = []
+    for line in output.splitlines():
+        if line.strip().startswith("curl "):
+            method = re.search(r"-X (\w+)", line)
+            path = re.search(r"https?://[^/\s']+(/[^\s'?]*)", line).group(1)
+            role = next((r for r, value in keys.items() if value in line), None)
+            examples.append((method.group(1) if method else "GET", path, role))
+    assert {role for _, _, role in examples} == {None, "read", "write", "admin"}
+    for method, path, role in examples:
+        needed = required_role(method, path)
+        assert role == (needed.value if needed else None), (method, path)
+
+
+def test_a_read_key_serves_recommendations_but_changes_nothing(stack, keys):
+    base, _, _, _ = stack
+    read = keys["read"]
+    status, _, body = request("POST", f"{base}/v1/recommend", read, {"user_id": "user-0003", "limit": 5})
+    assert status == 200 and len(body["items"]) == 5
+    refused = [("PUT", "/v1/billing/overage-cap", {"cap_amount": 1}), ("DELETE", "/v1/items/item-00117", None),
+               ("POST", "/v1/models/train", None),
+               ("POST", "/v1/recommendations/generate", {"algorithm": "popular", "count": 3, "user_ids": ["user-0003"]})]
+    for method, path, payload in refused:
+        status, headers, problem = request(method, f"{base}{path}", read, payload)
+        assert status == 403 and problem["type"] == "/problems/insufficient-scope", (path, problem)
+        assert "admin" in problem["detail"] and headers["Content-Type"] == "application/problem+json"
+    assert request("POST", f"{base}/v1/interactions", read,
+                   {"user_id": "user-0003", "item_id": "item-00001", "type": "view"})[0] == 403
+    status, _, item = request("GET", f"{base}/v1/items/item-00117", read)
+    assert status == 200 and item["active"] is True  # the refused delete did nothing
+
+
+def test_a_write_key_sends_interactions_and_an_admin_key_may_do_everything(stack, keys):
+    base, _, _, _ = stack
+    assert request("POST", f"{base}/v1/interactions", keys["write"],
+                   {"user_id": "user-0003", "item_id": "item-00001", "type": "view", "event_id": "e2e-roles-1"})[0] == 201
+    assert request("DELETE", f"{base}/v1/items/item-00117", keys["write"])[0] == 403
+    admin = keys["admin"]
+    status, _, usage = request("PUT", f"{base}/v1/billing/overage-cap", admin, {"cap_amount": 500})
+    assert status == 200 and usage["overage_budget_cap"] == 500
+    assert request("DELETE", f"{base}/v1/items/item-00117", admin)[0] == 204
+    assert request("POST", f"{base}/v1/models/train", admin)[0] not in (401, 403)
+    assert request("POST", f"{base}/v1/recommendations/generate", admin,
+                   {"algorithm": "popular", "count": 3, "user_ids": ["user-0003"]})[0] not in (401, 403)
+
+
 def test_ctrl_c_stops_the_stack_cleanly(stack):
     _, _, _, proc = stack
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     assert "stopped" in proc.stdout.read()
+
+
+def test_five_quick_trainings_give_one_job_and_four_409s(stack):
+    base, key, _, _ = stack
+    answers = [request("POST", f"{base}/v1/models/train", key) for _ in range(5)]
+    assert [a[0] for a in answers] == [202, 409, 409, 409, 409]
+    job_id = answers[0][2]["job_id"]
+    assert all(a[2]["job_id"] == job_id and a[2]["type"] == "/problems/job-in-progress" for a in answers[1:])
+
+
+def test_jobs_answer_at_once_and_run_in_the_worker_process(stack):
+    base, key, _, _ = stack
+    started = time.monotonic()
+    status, _, job = request("POST", f"{base}/v1/recommendations/generate", key, {"count": 3})
+    assert status == 202 and time.monotonic() - started < 5  # the chunks wait in the queue, not in the request
+    deadline = time.monotonic() + 120
+    while True:
+        _, _, now = request("GET", f"{base}{job['status_url']}", key)
+        if now["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert now["status"] == "succeeded" and now["progress"] == 1.0

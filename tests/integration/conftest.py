@@ -16,14 +16,15 @@ from recengine.engine.als import ALSParams
 from recengine.engine.params import TrainParams
 from recengine.models.training import train_tenant
 from recengine.runtime import runtime
-from tests.conftest import Caller, invoke
+from tests.conftest import Caller, authorizer_context, invoke
 
 _ROUTES = {(r.method, r.path): r for r in routes()}
 
 
 def route_event(method: str, path: str, *, caller: Caller | None = None, body=None, query: dict | None = None,
                 path_params: dict | None = None) -> dict:
-    """A REST proxy event for any route in template.yaml, built the way the local gateway builds them."""
+    """A REST proxy event for any route in template.yaml, built the way the local gateway builds them;
+    the caller's role (admin unless it says otherwise) is in `requestContext.authorizer`."""
     route = _ROUTES[(method, path)]
     concrete = path
     for k, v in (path_params or {}).items():
@@ -34,7 +35,7 @@ def route_event(method: str, path: str, *, caller: Caller | None = None, body=No
     raw = json.dumps(body).encode() if body is not None else b""
     return proxy_event(route, method, concrete, headers, list((query or {}).items()), raw, path_params or {},
                        "example-key-value" if caller else None, caller.api_key_id if caller else None,
-                       "203.0.113.10", stage_name())
+                       "203.0.113.10", stage_name(), authorizer_context(caller) if route.api_key_required else None)
 
 
 @pytest.fixture
@@ -153,3 +154,17 @@ def trained_shop(aws, call):
     data = seed_shop(call, caller)
     record = train_shop(caller)
     return caller, data, record
+
+
+def drain_training_queue(aws) -> int:
+    """Runs every message waiting on the training queue through the train function, as the event
+    source (or the local stack's worker) would; returns how many it ran."""
+    from local.template import queue_consumers
+    from local.worker import QueuePoller
+
+    consumer = next(c for c in queue_consumers() if c.function == "TrainFunction")
+    poller = QueuePoller(consumer, aws.env["TRAIN_QUEUE_URL"], stop=None)
+    total = 0
+    while (handled := poller.poll_once(wait_s=0)):
+        total += handled
+    return total

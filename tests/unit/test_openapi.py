@@ -78,6 +78,26 @@ def test_public_routes_need_no_key_and_the_others_take_either_form_of_it(doc):
                                                                                   ("GET", "/v1/billing/plans")}
 
 
+def test_each_keyed_operation_names_its_role_and_above_read_its_403_is_insufficient_scope(doc):
+    from recengine.tenancy.roles import ROUTE_ROLES, Role
+
+    ops = operations(doc)
+    scope = doc["components"]["responses"]["InsufficientScope"]
+    assert "/problems/insufficient-scope" in scope["description"]
+    assert list(scope["content"]) == ["application/problem+json"]
+    for route in routes():
+        op, needed = ops[(route.method, route.path)], ROUTE_ROLES[(route.method, route.path)]
+        if not route.api_key_required:
+            assert "x-required-role" not in op, route
+            continue
+        assert op["x-required-role"] == needed.value, route
+        if needed is Role.READ:
+            assert op["responses"]["403"] == {"$ref": "#/components/responses/Forbidden"}, route
+        else:
+            assert op["responses"]["403"] == {"$ref": "#/components/responses/InsufficientScope"}, route
+            assert f"with the `{needed.value}`" in op["description"] and "insufficient-scope" in op["description"], route
+
+
 def test_operation_ids_are_unique_and_errors_are_problem_json(doc):
     ids = [op["operationId"] for op in operations(doc).values()]
     assert len(ids) == len(set(ids))

@@ -11,8 +11,8 @@ from tests.conftest import settings_env
 
 
 def test_a_complete_environment_gives_typed_settings():
-    s = Settings.from_env(settings_env(MODEL_REFRESH_S="30", KEEP_MODEL_VERSIONS="3", TRAIN_LAUNCH="thread"))
-    assert s.model_refresh_s == 30.0 and s.keep_model_versions == 3 and s.train_launch == "thread"
+    s = Settings.from_env(settings_env(MODEL_REFRESH_S="30", KEEP_MODEL_VERSIONS="3", TRAIN_LAUNCH="inline"))
+    assert s.model_refresh_s == 30.0 and s.keep_model_versions == 3 and s.train_launch == "inline"
     assert s.request_budget_ms == 5000 and s.queued_timeout_s == s.job_timeout_s == 1200.0
 
 
@@ -43,8 +43,8 @@ def test_the_pseudonym_key_has_no_default_and_is_never_shown():
 
 def test_a_variable_only_some_functions_need_is_named_when_it_is_needed():
     s = Settings.from_env(settings_env())
-    with pytest.raises(SettingsError, match="TRAIN_FUNCTION_NAME is not set: the models function needs it"):
-        s.require("train_function_name", "the models function")
+    with pytest.raises(SettingsError, match="TRAIN_QUEUE_URL is not set: starting a training job needs it"):
+        s.require("train_queue_url", "starting a training job")
     assert Settings.from_env(settings_env(BATCH_QUEUE_URL="https://q")).require("batch_queue_url", "x") == "https://q"
 
 

@@ -61,24 +61,23 @@ def test_artefact_bucket_is_versioned_encrypted_and_private():
 
 
 def test_training_runs_on_a_schedule_and_outputs_name_every_resource():
-    train = resources("AWS::Serverless::Function")["TrainFunction"]["Properties"]
-    assert train["Events"]["Schedule"]["Type"] in ("Schedule", "ScheduleV2")
+    functions = resources("AWS::Serverless::Function")
+    assert functions["TrainDispatchFunction"]["Properties"]["Events"]["Schedule"]["Type"] in ("Schedule", "ScheduleV2")
+    jobs = functions["TrainFunction"]["Properties"]["Events"]["Jobs"]
+    assert jobs["Type"] == "SQS" and jobs["Properties"]["Queue"] == {"Fn::GetAtt": "TrainQueue.Arn"}
     outputs = load_template()["Outputs"]
     for key in ("ApiUrl", "ItemsTableName", "InteractionsTableName", "SessionsTableName", "ModelsTableName",
                 "TenantsTableName", "UsageTableName", "ModelBucketName"):
         assert key in outputs
 
 
-def test_functions_get_least_privilege_policies():
+def test_recommend_writes_only_the_exposure_log_besides_metering():
     functions = resources("AWS::Serverless::Function")
-    policy_names = lambda fn: [next(iter(p)) for p in functions[fn]["Properties"].get("Policies", [])]  # noqa: E731
     assert "HealthFunction" not in [f for f in functions if functions[f]["Properties"].get("Policies")]
-    assert "S3CrudPolicy" not in policy_names("RecommendFunction")
     writes = [p for p in functions["RecommendFunction"]["Properties"]["Policies"] if not next(iter(p)).endswith("ReadPolicy")]
     # Its only write: appending to the exposure log (and querying it for frequency caps).
     assert writes == [{"Statement": [{"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"],
                                       "Resource": {"Fn::GetAtt": "ExposuresTable.Arn"}}]}]
-    assert "S3CrudPolicy" in policy_names("TrainFunction")
 
 
 def _function_variables() -> dict[str, dict[str, str]]:
@@ -86,8 +85,17 @@ def _function_variables() -> dict[str, dict[str, str]]:
     value: a table, bucket, queue or secret name is not known before deployment)."""
     template = load_template()
 
+    parameters = template["Parameters"]
+
+    def value(name: str, v) -> str:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, dict) and v.get("Ref") in parameters and "Default" in parameters[v["Ref"]]:
+            return str(parameters[v["Ref"]]["Default"])
+        return f"resolved-{name.lower()}-0123456789"
+
     def values(variables: dict) -> dict[str, str]:
-        return {k: v if isinstance(v, str) else f"resolved-{k.lower()}-0123456789" for k, v in variables.items()}
+        return {k: value(k, v) for k, v in variables.items()}
 
     shared = values(template["Globals"]["Function"]["Environment"]["Variables"])
     return {name: {**shared, **values(fn["Properties"].get("Environment", {}).get("Variables", {}))}
@@ -114,8 +122,9 @@ def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
     alarms = resources("AWS::CloudWatch::Alarm")
     by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
     assert by_metric["5XXError"]["Namespace"] == "AWS/ApiGateway"
-    assert by_metric["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": "BatchDeadLetterQueue.QueueName"}
+    dead_letters = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"] for a in alarms.values()
+                    if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"}
+    assert dead_letters == {"BatchDeadLetterQueue.QueueName", "TrainDeadLetterQueue.QueueName"}
     latency = by_metric["Latency"]
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     # The alarm reads the metric the functions emit: same namespace, same service and route dimensions.
@@ -123,3 +132,23 @@ def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
     assert {d["Name"]: d["Value"] for d in latency["Dimensions"]} == {
         "service": env["POWERTOOLS_SERVICE_NAME"], "route": "POST /v1/recommend"}
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
+# Room a model-serving function keeps outside its model cache: in memory, the Python runtime and
+# libraries (about 250 MB) plus the one version being loaded before it is admitted (about 320 MB at
+# 100k items); on /tmp, a margin for anything else written there.
+CACHE_MEMORY_HEADROOM_MB = 640
+CACHE_DISK_HEADROOM_MB = 256
+MODEL_SERVING_FUNCTIONS = ("RecommendFunction", "SimilarFunction", "BatchWorkerFunction")
+
+
+def test_the_model_cache_budgets_fit_the_functions_that_serve_models():
+    functions = resources("AWS::Serverless::Function")
+    for name in MODEL_SERVING_FUNCTIONS:
+        props = functions[name]["Properties"]
+        env = props["Environment"]["Variables"]
+        memory, disk = int(env["MODEL_CACHE_MEMORY_MB"]), int(env["MODEL_CACHE_DISK_MB"])
+        assert 0 < memory <= int(props["MemorySize"]) - CACHE_MEMORY_HEADROOM_MB, name
+        assert 0 < disk <= int(props["EphemeralStorage"]["Size"]) - CACHE_DISK_HEADROOM_MB, name
+        # Room for at least a few of the largest artefacts (290 MB at 100k items) besides the one loading.
+        assert disk >= 3 * 290 and memory >= 2 * 320, name

@@ -37,9 +37,10 @@ class ApiKeys:
             self._apigw = make_client("apigateway", self._endpoint_url, self._region)
         return self._apigw
 
-    def create(self, name: str, value: str, tenant_id: str) -> str:
+    def create(self, name: str, value: str, tenant_id: str, role: str) -> str:
         try:
-            return self.apigw.create_api_key(name=name, value=value, enabled=True, tags={"tenant_id": tenant_id})["id"]
+            return self.apigw.create_api_key(name=name, value=value, enabled=True,
+                                             tags={"tenant_id": tenant_id, "role": role})["id"]
         except ClientError as exc:
             raise _fail("create_api_key", exc) from exc
 

@@ -1,13 +1,19 @@
 """python -m tools.admin [--stack-name NAME | --local] [--json] COMMAND
 
-  tenant create --name NAME --plan PLAN [--tenant-id ID]   new tenant + API key (the key is shown once)
-  tenant list                                              tenants, plans and key ids
-  key rotate --tenant ID                                   new key on the same plan; older keys disabled
+  tenant create --name NAME --plan PLAN [--tenant-id ID]   new tenant + an admin API key (shown once)
+  tenant list                                              tenants, plans, key ids and their roles
+  key create --tenant ID --role read|write|admin           one more key with that role (shown once)
+  key rotate --tenant ID [--role ROLE]                     new keys with the same roles; the old ones disabled
   key revoke --key-id ID                                   disable one key
   plan change --tenant ID --plan PLAN                      move the tenant's keys to another usage plan
   tenant nightly --tenant ID [--algorithm A] [--count N]   nightly batch generation for the tenant's users
   tenant nightly --tenant ID --off                         stop the tenant's nightly batch generation
   train --tenant ID [--force]                              train the tenant's model now, with a progress bar
+
+Key roles: read (recommend, similar, validate and every GET: safe in a storefront backend), write
+(also interactions and item upserts), admin (everything: item deletes, models, training, batch
+generation, billing changes). A key's role is part of its value (rk_<role>_...); a key issued before
+roles existed has no prefix and is an admin key.
 
 Target: --stack-name NAME reads a deployed stack's outputs (CloudFormation); --local reads the running
 local stack's .local-stack/state.json (or --state-file); otherwise TENANTS_TABLE, USAGE_TABLE and
@@ -26,10 +32,11 @@ from recengine.billing.plans import PLANS
 from recengine.billing.store import UsageStore
 from recengine.engine.recommender import ALGORITHMS
 from recengine.errors import DomainError
+from recengine.tenancy.roles import ROLES, Role
 
 from .aws import ApiKeys, make_client
 from .target import Target, from_env, from_stack, from_state_file
-from .tenants import TenantAdmin
+from .tenants import IssuedKey, TenantAdmin
 from .training import ProgressDisplay, render_training, resolve_training_target, run_training
 
 REVOKE_NOTE = "Revoked keys are disabled in API Gateway and marked revoked in the tenants table; they are not deleted."
@@ -57,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     tenant = groups.add_parser("tenant", help="create and list tenants").add_subparsers(dest="action", required=True)
-    create = leaf(tenant, "create", "Create a tenant with one API key on its plan; the key value is printed once.")
+    create = leaf(tenant, "create", "Create a tenant with one admin API key on its plan; the key value is printed "
+                                    "once.")
     create.add_argument("--name", required=True)
     create.add_argument("--plan", required=True, choices=list(PLANS))
     create.add_argument("--tenant-id", help="lowercase letters, digits and dashes (default: from the name)")
-    leaf(tenant, "list", "List tenants with their plans and API key ids.")
+    leaf(tenant, "list", "List tenants with their plans, API key ids and the keys' roles.")
     nightly = leaf(tenant, "nightly", "Turn the tenant's nightly batch generation (every user with events, "
                                       "at 03:00 UTC) on or off.")
     nightly.add_argument("--tenant", required=True)
@@ -69,9 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--count", type=int, default=10, help="recommendations per user (1-100)")
     nightly.add_argument("--off", action="store_true", help="stop the nightly generation")
 
-    key = groups.add_parser("key", help="rotate and revoke API keys").add_subparsers(dest="action", required=True)
-    rotate = leaf(key, "rotate", "Issue a new key on the tenant's plan, then revoke every older key. " + REVOKE_NOTE)
+    key = groups.add_parser("key", help="create, rotate and revoke API keys").add_subparsers(dest="action",
+                                                                                            required=True)
+    key_create = leaf(key, "create", "Issue one more API key with the role on the tenant's plan; the key value is "
+                                     "printed once. read: recommend, similar, validate and every GET (safe in a "
+                                     "storefront backend); write: also interactions and item upserts; admin: "
+                                     "everything.")
+    key_create.add_argument("--tenant", required=True)
+    key_create.add_argument("--role", required=True, choices=ROLES)
+    rotate = leaf(key, "rotate", "Replace each of the tenant's active keys (only those of --role, if given) by a new "
+                                 "key with the same role on the tenant's plan, then revoke the old ones; a key from "
+                                 "before roles is replaced by an admin key. " + REVOKE_NOTE)
     rotate.add_argument("--tenant", required=True)
+    rotate.add_argument("--role", choices=ROLES, help="rotate only the keys with this role")
     revoke = leaf(key, "revoke", "Revoke one API key. " + REVOKE_NOTE)
     revoke.add_argument("--key-id", required=True)
 
@@ -113,13 +131,18 @@ def run(args: argparse.Namespace, admin: TenantAdmin) -> dict:
     if command == ("tenant", "create"):
         issued = admin.create_tenant(args.name, args.plan, args.tenant_id)
         return {"tenant_id": issued.tenant.tenant_id, "name": issued.tenant.name, "plan": issued.tenant.plan,
-                "key_id": issued.key_id, "api_key": issued.value}
+                **_key(issued)}
     if command == ("tenant", "list"):
         return {"tenants": admin.list_tenants()}
+    if command == ("key", "create"):
+        issued = admin.create_key(args.tenant, Role(args.role))
+        return {"tenant_id": issued.tenant.tenant_id, "plan": issued.tenant.plan, **_key(issued)}
     if command == ("key", "rotate"):
-        issued, revoked = admin.rotate_key(args.tenant)
-        return {"tenant_id": issued.tenant.tenant_id, "plan": issued.tenant.plan, "key_id": issued.key_id,
-                "api_key": issued.value, "revoked_key_ids": revoked}
+        keys, revoked = admin.rotate_keys(args.tenant, Role(args.role) if args.role else None)
+        # One key replaced (the usual case) also answers flat, as before roles: key_id, api_key, role.
+        single = _key(keys[0]) if len(keys) == 1 else {}
+        return {"tenant_id": keys[0].tenant.tenant_id, "plan": keys[0].tenant.plan, **single,
+                "keys": [{**_key(k), "replaces": k.replaces} for k in keys], "revoked_key_ids": revoked}
     if command == ("key", "revoke"):
         return {"tenant_id": admin.revoke_key(args.key_id), "revoked_key_ids": [args.key_id]}
     if command == ("tenant", "nightly"):
@@ -135,13 +158,17 @@ def run(args: argparse.Namespace, admin: TenantAdmin) -> dict:
     raise ValueError(f"unknown command {' '.join(command)}")
 
 
+def _key(issued: IssuedKey) -> dict:
+    return {"key_id": issued.key_id, "role": issued.role.value, "api_key": issued.value}
+
+
 def render(args: argparse.Namespace, result: dict) -> str:
     if args.json:
         return json.dumps(result, indent=2, default=str)
     if "tenants" in result:
         lines = [f"{'TENANT':<34} {'PLAN':<11} {'NAME':<24} {'NIGHTLY':<18} ACTIVE KEYS"]
         for t in result["tenants"]:
-            active = [k["key_id"] for k in t["keys"] if not k["revoked"]]
+            active = [f"{k['key_id']} ({k['role']})" for k in t["keys"] if not k["revoked"]]
             lines.append(f"{t['tenant_id']:<34} {t['plan']:<11} {t['name'][:24]:<24} "
                          f"{_nightly_text(t.get('nightly_batch')):<18} {', '.join(active) or '-'}")
         return "\n".join(lines)
@@ -151,10 +178,10 @@ def render(args: argparse.Namespace, result: dict) -> str:
         return f"tenant   {result['tenant_id']}\nnightly  {_nightly_text(result['nightly_batch'])}" + (
             " per user, every night at 03:00 UTC" if result["nightly_batch"] else "")
     lines = [f"tenant   {result['tenant_id']}" + (f" (plan {result['plan']})" if "plan" in result else "")]
-    if "key_id" in result:
-        lines.append(f"key id   {result['key_id']}")
-    if "api_key" in result:
-        lines.append(f"API key  {result['api_key']}   <- shown once: hand it to the tenant now")
+    for key in result.get("keys") or ([result] if "api_key" in result else []):
+        lines.append(f"key id   {key['key_id']} (role {key['role']})" + (
+            f", replaces {key['replaces']}" if key.get("replaces") else ""))
+        lines.append(f"API key  {key['api_key']}   <- shown once: hand it to the tenant now")
     if result.get("revoked_key_ids"):
         lines.append(f"revoked  {', '.join(result['revoked_key_ids'])} (disabled, not deleted)")
     if "key_ids" in result:

@@ -1,5 +1,6 @@
-"""Tenant administration: tenants with API keys on their plan's usage plan, key rotation and
-revocation, plan changes. API Gateway holds the keys; the tenants table binds key ids to tenants."""
+"""Tenant administration: tenants with API keys on their plan's usage plan, each key with a role
+(read, write, admin; recengine.tenancy.roles), key rotation and revocation, plan changes. API
+Gateway holds the keys; the tenants table binds key ids to tenants and records their roles."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from recengine.billing.store import UsageStore
 from recengine.errors import NotFoundError
 from recengine.tenancy.keys import ApiKeyStore
 from recengine.tenancy.model import Tenant
+from recengine.tenancy.roles import Role, new_key_value
 from recengine.tenancy.store import TenantStore
 
 from .aws import ApiKeys
@@ -34,6 +36,8 @@ class IssuedKey:
     tenant: Tenant
     key_id: str
     value: str  # shown once; API Gateway keeps it, the tenants table never does
+    role: Role
+    replaces: str | None = None  # the key id it took over from (rotation)
 
 
 class TenantAdmin:
@@ -58,19 +62,27 @@ class TenantAdmin:
             raise NotFoundError(f"tenant {tenant_id!r} not found")
         return tenant
 
-    def _issue(self, tenant: Tenant) -> IssuedKey:
-        value = secrets.token_urlsafe(30)
-        key_id = self.keys.create(f"{tenant.tenant_id}-{secrets.token_hex(3)}", value, tenant.tenant_id)
+    def _issue(self, tenant: Tenant, role: Role, replaces: str | None = None) -> IssuedKey:
+        # The role is in the value (the authorizer reads it there) and on the binding (for listing).
+        value = new_key_value(role)
+        key_id = self.keys.create(f"{tenant.tenant_id}-{role.value}-{secrets.token_hex(3)}", value, tenant.tenant_id,
+                                  role.value)
         self.keys.attach(key_id, self._plan_id(tenant.plan))
-        self.bindings.bind_key(key_id, tenant.tenant_id)
-        return IssuedKey(tenant, key_id, value)
+        self.bindings.bind_key(key_id, tenant.tenant_id, role)
+        return IssuedKey(tenant, key_id, value, role, replaces)
 
     def create_tenant(self, name: str, plan: str, tenant_id: str | None = None) -> IssuedKey:
-        """Records the tenant (ConflictError if the id is taken) and issues its first key."""
+        """Records the tenant (ConflictError if the id is taken) and issues its first key, an admin key."""
         self._plan_id(plan)
         tenant = Tenant(tenant_id or slugify(name), name, plan, time.time())
         self.tenants.insert_tenant(tenant)
-        issued = self._issue(tenant)
+        issued = self._issue(tenant, Role.ADMIN)
+        self.on_keys_changed()
+        return issued
+
+    def create_key(self, tenant_id: str, role: Role) -> IssuedKey:
+        """One more key for the tenant, with the role; the tenant's other keys are untouched."""
+        issued = self._issue(self._tenant(tenant_id), role)
         self.on_keys_changed()
         return issued
 
@@ -82,8 +94,8 @@ class TenantAdmin:
         nightly = dict(self.nightly.all())
         out = []
         for tenant in sorted(self.tenants.list_tenants(), key=lambda t: t.tenant_id):
-            keys = [{"key_id": k["api_key_id"], "created_at": k.get("created_at"), "revoked": bool(k.get("revoked"))}
-                    for k in bindings if k["tenant_id"] == tenant.tenant_id]
+            keys = [{"key_id": k["api_key_id"], "role": k["role"], "created_at": k.get("created_at"),
+                     "revoked": bool(k.get("revoked"))} for k in bindings if k["tenant_id"] == tenant.tenant_id]
             out.append({"tenant_id": tenant.tenant_id, "name": tenant.name, "plan": tenant.plan,
                         "created_at": tenant.created_at, "keys": sorted(keys, key=lambda k: k["created_at"] or 0),
                         "nightly_batch": nightly.get(tenant.tenant_id)})
@@ -102,15 +114,18 @@ class TenantAdmin:
         self._tenant(tenant_id)
         self.nightly.set(tenant_id, None)
 
-    def rotate_key(self, tenant_id: str) -> tuple[IssuedKey, list[str]]:
-        """Issues a new key on the tenant's plan, then revokes (disables) every older key."""
+    def rotate_keys(self, tenant_id: str, role: Role | None = None) -> tuple[list[IssuedKey], list[str]]:
+        """Replaces each active key of the tenant (only those of `role`, if given) by a new key with
+        the same role on the tenant's plan, then revokes (disables) the old ones. A key bound before
+        roles existed is replaced by an admin key. With no key to replace, issues one (`role`, else admin)."""
         tenant = self._tenant(tenant_id)
-        old = [k["api_key_id"] for k in self.active_keys(tenant_id)]
-        issued = self._issue(tenant)
-        for key_id in old:
-            self._revoke(key_id)
+        old = [k for k in self.active_keys(tenant_id) if role is None or k["role"] == role.value]
+        issued = [self._issue(tenant, Role(k["role"]), k["api_key_id"]) for k in old] or [
+            self._issue(tenant, role or Role.ADMIN)]
+        for key in old:
+            self._revoke(key["api_key_id"])
         self.on_keys_changed()
-        return issued, old
+        return issued, [k["api_key_id"] for k in old]
 
     def _revoke(self, key_id: str) -> None:
         # The binding first: from then on no function resolves the key, whatever API Gateway does.

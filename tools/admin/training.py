@@ -17,7 +17,10 @@ from recengine.events.store import InteractionStore
 from recengine.models.artefacts import ArtefactStore
 from recengine.models.markers import TrainedMarkerStore
 from recengine.models.registry import ModelRegistry
-from recengine.models.training import TrainingPolicy, TrainingStores, train_tenant
+from recengine.models.job_status import JobTimeouts
+from recengine.models.job_store import JobStore
+from recengine.models.jobs import queue_training, run_training_job
+from recengine.models.training import TrainingPolicy, TrainingStores
 from recengine.tenancy.store import TenantStore
 
 from .aws import make_client, stack_outputs
@@ -37,8 +40,8 @@ class TrainingTarget:
     endpoint_url: str | None = None
     region: str | None = None
 
-    def stores(self) -> tuple[TenantStore, TrainingStores]:
-        """The tenants and what train_tenant reads and writes; clients are built on first use."""
+    def stores(self) -> tuple[TenantStore, TrainingStores, JobStore]:
+        """The tenants, what a training reads and writes, and the job rows; clients built on first use."""
         dynamodb = make_client("dynamodb", self.endpoint_url, self.region) if self.endpoint_url or self.region \
             else None
         s3 = make_client("s3", self.endpoint_url, self.region) if self.endpoint_url or self.region else None
@@ -47,7 +50,7 @@ class TrainingTarget:
             InteractionStore(n["INTERACTIONS_TABLE"], n["SESSIONS_TABLE"], dynamodb),
             ItemStore(n["ITEMS_TABLE"], dynamodb),
             ModelRegistry(n["MODELS_TABLE"], dynamodb), ArtefactStore(n["MODEL_BUCKET"], s3),
-            TrainedMarkerStore(n["TENANTS_TABLE"], dynamodb))
+            TrainedMarkerStore(n["MODELS_TABLE"], dynamodb)), JobStore(n["MODELS_TABLE"], dynamodb)
 
 
 def _training_names(found: Mapping[str, str | None], where: str) -> dict[str, str]:
@@ -151,21 +154,27 @@ def training_policy(env: Mapping[str, str] | None = None) -> TrainingPolicy:
 
 
 def run_training(args: argparse.Namespace, target: TrainingTarget, display: ProgressDisplay) -> dict:
-    tenants, stores = target.stores()
+    """Trains here, as a job of its own (trigger `cli`): it takes the tenant's training lock like any
+    other training, so it never overlaps one the API or the schedule started (that is an error)."""
+    tenants, stores, jobs = target.stores()
     if tenants.get_tenant(args.tenant) is None:
         raise DomainError(f"tenant {args.tenant!r} not found")
     display.stream.write(f"training {args.tenant} ({target.source}){' --force' if args.force else ''}\n")
+    job = queue_training(jobs, lambda tenant_id, job_id: None, args.tenant, timeouts=JobTimeouts(), trigger="cli",
+                         force=args.force)
     try:
-        record = train_tenant(stores, args.tenant, force=args.force, policy=training_policy(), progress=display)
+        done = run_training_job(stores, jobs, args.tenant, job["job_id"], policy=training_policy(), progress=display)
     finally:
         display.close()
-    if record is None:
-        return {"tenant_id": args.tenant, "trained": False,
-                "detail": "the tenant has no interactions yet" if args.force
-                else "no interactions newer than the last training (--force trains anyway)"}
-    return {"tenant_id": args.tenant, "trained": True, "model_id": record["model_id"], "status": record["status"],
-            "promotion_reason": record.get("promotion_reason"), "artefact": record.get("artefact"),
-            "metrics": record.get("metrics", {})}
+    if done.get("status") != "succeeded":
+        detail = done.get("detail") or done.get("error") or done.get("status")
+        if done.get("status") == "skipped" and not args.force:
+            detail = "no interactions newer than the last training (--force trains anyway)"
+        return {"tenant_id": args.tenant, "trained": False, "job_id": job["job_id"], "detail": detail}
+    record = stores.registry.get_version(args.tenant, done["result_model_id"], consistent=True) or {}
+    return {"tenant_id": args.tenant, "trained": True, "job_id": job["job_id"], "model_id": record["model_id"],
+            "status": record["status"], "promotion_reason": record.get("promotion_reason"),
+            "artefact": record.get("artefact"), "metrics": record.get("metrics", {})}
 
 
 def render_training(result: dict) -> str:

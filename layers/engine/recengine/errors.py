@@ -3,9 +3,16 @@
 
 
 class DomainError(Exception):
-    """Base class; `code` is stable and becomes the problem `type` slug."""
+    """Base class; `code` is stable and becomes the problem `type` slug. `details` are extension
+    members of the problem (e.g. the running job a 409 refers to); `retry_after_s` becomes the
+    Retry-After header."""
 
     code = "domain-error"
+
+    def __init__(self, message: str = "", *, details: dict | None = None, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.details = details or {}
+        self.retry_after_s = retry_after_s
 
 
 class NotFoundError(DomainError):
@@ -20,6 +27,12 @@ class ForbiddenError(DomainError):
     """The caller's key is valid but may not act on what the request names (403)."""
 
     code = "forbidden"
+
+
+class InsufficientScopeError(ForbiddenError):
+    """The caller's key is valid, but its role is below the one the route needs (403)."""
+
+    code = "insufficient-scope"
 
 
 class ConflictError(DomainError):

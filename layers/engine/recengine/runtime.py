@@ -83,7 +83,7 @@ class Runtime:
 
     @cached_property
     def markers(self) -> TrainedMarkerStore:
-        return TrainedMarkerStore(self.settings.tenants_table)
+        return TrainedMarkerStore(self.settings.models_table)
 
     @cached_property
     def nightly(self) -> "NightlySettingStore":
@@ -121,9 +121,11 @@ class Runtime:
 
     @cached_property
     def models(self) -> "ModelCache":
-        from .models.serving import ModelCache
+        from .models.serving import MB, ModelCache
 
-        return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s)
+        return ModelCache(self.registry, self.artefacts, self.settings.model_cache_dir, self.settings.model_refresh_s,
+                          memory_budget=self.settings.model_cache_memory_mb * MB,
+                          disk_budget=self.settings.model_cache_disk_mb * MB)
 
     @cached_property
     def popularity(self) -> "PopularityCache":
@@ -171,30 +173,32 @@ class Runtime:
 
     @cached_property
     def training_launcher(self) -> "Launcher":
-        """How `POST /v1/models/train` starts its job (TRAIN_LAUNCH): an asynchronous invoke of the
-        train function in AWS, a background thread in the local stack, inline in the tests."""
-        from .models.jobs import inline_launcher, run_training_job, thread_launcher
+        """How a training job reaches the train function (TRAIN_LAUNCH): a message on its SQS queue
+        (AWS, and the local stack's worker process), or run inline (tests)."""
+        from .models.jobs import inline_launcher
 
-        if self.settings.train_launch == "lambda":
-            from .models.launch import AsyncInvoker
+        if self.settings.train_launch == "sqs":
+            from .aws.queue import QueueSender
 
-            return AsyncInvoker(self.settings.require("train_function_name", "the models function"))
+            send = QueueSender(self.settings.require("train_queue_url", "starting a training job"))
+            return lambda tenant_id, job_id: send([{"tenant_id": tenant_id, "job_id": job_id}])
+        return inline_launcher(self.run_training_job)
 
-        def run(tenant_id: str, job_id: str) -> None:
-            run_training_job(self.training, self.jobs, tenant_id, job_id, policy=self.training_policy)
+    def run_training_job(self, tenant_id: str, job_id: str) -> dict:
+        from .models.jobs import run_training_job
 
-        return thread_launcher(run) if self.settings.train_launch == "thread" else inline_launcher(run)
+        return run_training_job(self.training, self.jobs, tenant_id, job_id, policy=self.training_policy)
 
     @cached_property
     def batch_dispatcher(self) -> "Dispatcher":
         """How batch chunks reach the workers (BATCH_DISPATCH): SQS messages to the batch worker
-        function in AWS, processed in-process in the local stack and the tests."""
+        function (AWS, and the local stack's worker process), or processed inline (tests)."""
         from .batch.service import inline_dispatcher
 
         if self.settings.batch_dispatch == "sqs":
-            from .batch.queue import QueueSender
+            from .aws.queue import QueueSender
 
-            return QueueSender(self.settings.require("batch_queue_url", "the batch function"))
+            return QueueSender(self.settings.require("batch_queue_url", "starting a batch job"))
         return inline_dispatcher(self.process_chunk)
 
     def process_chunk(self, message: dict) -> str:

@@ -47,18 +47,26 @@ class Settings(BaseModel):
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
     tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)
     request_budget_ms: int = _env("REQUEST_BUDGET_MS", default=5000, ge=10, le=29_000)
+    # The model cache's budgets (every loaded version, live or pinned, of every tenant): the functions
+    # serving models set them from their MemorySize and EphemeralStorage, minus room for the runtime
+    # and for the one version being loaded; the defaults fit Lambda's default 512 MB of /tmp.
+    model_cache_memory_mb: int = _env("MODEL_CACHE_MEMORY_MB", default=512, ge=1)
+    model_cache_disk_mb: int = _env("MODEL_CACHE_DISK_MB", default=384, ge=1)
 
     # Training (the train function) and jobs (models, batch).
     promotion_tolerance: float = _env("PROMOTION_TOLERANCE", default=0.02, ge=0, lt=1)
     keep_model_versions: int = _env("KEEP_MODEL_VERSIONS", default=5, ge=1)
     job_timeout_s: float = _env("JOB_TIMEOUT_S", default=1200.0, gt=0)
     job_queued_timeout_s: float | None = _env("JOB_QUEUED_TIMEOUT_S", default=None, gt=0)
-    # How work leaves the request: in AWS an async invoke and an SQS queue; the local stack and
-    # the tests run it on a thread or inline.
-    train_launch: Literal["lambda", "thread", "inline"] = _env("TRAIN_LAUNCH", default="lambda")
-    train_function_name: str | None = _env("TRAIN_FUNCTION_NAME", default=None, min_length=1)
+    # How work leaves the request: SQS queues consumed by the train and batch worker functions (in
+    # AWS and in the local stack, where a worker process consumes them); `inline` in tests.
+    train_launch: Literal["sqs", "inline"] = _env("TRAIN_LAUNCH", default="sqs")
+    train_queue_url: str | None = _env("TRAIN_QUEUE_URL", default=None, min_length=1)
     batch_dispatch: Literal["sqs", "inline"] = _env("BATCH_DISPATCH", default="sqs")
     batch_queue_url: str | None = _env("BATCH_QUEUE_URL", default=None, min_length=1)
+    # Tenants whose last training read more events are reported, not trained in a Lambda: about the
+    # measured limit of one 15-minute, 10 GB invocation (README, "Largest tenant for one Lambda").
+    max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)
 
     @field_validator("model_refresh_s", "tenant_cache_s", "job_timeout_s", "job_queued_timeout_s",
                      "promotion_tolerance")

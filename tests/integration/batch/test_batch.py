@@ -11,7 +11,7 @@ import pytest
 from local.gateway import LambdaContext, load_handler
 from local.template import Route
 from recengine.batch import service as batch
-from recengine.batch.queue import QueueSender
+from recengine.aws.queue import QueueSender
 from recengine.runtime import runtime
 from tests.conftest import load_event
 from tests.integration.conftest import seed_tenant, train
@@ -34,6 +34,10 @@ def parts(caller, job_id):
                   for line in s3.get_object(Bucket=c.artefacts.bucket, Key=k)["Body"].read().decode().splitlines()]
 
 
+def tenant(caller):
+    return runtime().tenants.get_tenant(caller.tenant_id)
+
+
 def capture_messages(monkeypatch):
     sent: list[dict] = []
     monkeypatch.setitem(runtime().__dict__, "batch_dispatcher", sent.extend)
@@ -49,8 +53,8 @@ def test_a_job_is_split_into_chunks_of_users(trained, monkeypatch):
     caller, data = trained
     sent = capture_messages(monkeypatch)
     c = runtime()
-    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
-                                count=5, chunk_users=10)
+    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, tenant(caller), timeouts=c.job_timeouts,
+                                algorithm="hybrid", count=5, chunk_users=10)
     users = sorted({e["user_id"] for e in data.interactions})
     assert job["total_users"] == len(users) == 23 and job["chunks"] == 3 and job["status"] == "queued"
     assert [m["chunk"] for m in sent] == [0, 1, 2] and [len(m["user_ids"]) for m in sent] == [10, 10, 3]
@@ -93,8 +97,8 @@ def test_a_failed_chunk_is_redelivered_and_resumes_without_duplicates(trained, m
     caller, data = trained
     sent = capture_messages(monkeypatch)
     c = runtime()
-    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
-                                count=3, chunk_users=10)
+    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, tenant(caller), timeouts=c.job_timeouts,
+                                algorithm="hybrid", count=3, chunk_users=10)
     original = c.stored_lists.put_lists
     calls = {"n": 0}
 
@@ -126,8 +130,8 @@ def test_the_worker_reports_only_failed_messages_for_redelivery(trained, monkeyp
     caller, _ = trained
     sent = capture_messages(monkeypatch)
     c = runtime()
-    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, caller.tenant_id, algorithm="hybrid",
-                                count=3, chunk_users=20)
+    job = batch.start_batch_job(c.jobs, c.interactions, c.batch_dispatcher, tenant(caller), timeouts=c.job_timeouts,
+                                algorithm="hybrid", count=3, chunk_users=20)
     template = load_event("batch_chunk")["Records"][0]
     records = [{**template, "messageId": f"m-{n}", "body": json.dumps(m)} for n, m in enumerate(sent)]
     records.append({**template, "messageId": "m-bad", "body": json.dumps({**sent[0], "job_id": "batch-missing"})})

@@ -6,15 +6,22 @@ from __future__ import annotations
 import json
 import time
 
+import boto3
 import pytest
 
 from local.gateway import LambdaContext, load_handler
-from local.template import Route
-from recengine.models.jobs import run_training_job, start_training_job, thread_launcher
-from recengine.models.launch import AsyncInvoker
+from local.template import Route, queue_consumers
+from local.worker import QueuePoller
+from recengine.models.jobs import queue_training, start_training_job
 from recengine.runtime import runtime
 from tests.conftest import load_event
 from tests.integration.conftest import seed_tenant, train
+
+TRAIN = Route("TrainFunction", "functions/train/", "app.lambda_handler", "", "", False)
+
+
+def sqs_record(body: dict, message_id: str = "m-1") -> dict:
+    return {**load_event("train_job")["Records"][0], "messageId": message_id, "body": json.dumps(body)}
 
 
 @pytest.fixture
@@ -68,72 +75,66 @@ def test_an_unknown_job_is_a_404(aws, api):
     assert status == 404 and body["type"] == "/problems/not-found"
 
 
-def test_in_aws_the_job_is_handed_to_the_train_function_asynchronously(aws, api, monkeypatch, configure):
-    class FakeLambda:
-        calls = []
-
-        def invoke(self, **kwargs):
-            self.calls.append(kwargs)
-            return {"StatusCode": 202}
-
-    configure(TRAIN_FUNCTION_NAME="recengine-TrainFunction-abc")
-    monkeypatch.setattr(AsyncInvoker, "lambda_client", FakeLambda())
+def test_the_job_is_handed_to_the_train_function_through_its_queue(aws, api):
     caller = aws.tenant()
     status, _, job = api("POST", "/v1/models/train", caller=caller)
     assert status == 202 and job["status"] == "queued"
-    (call,) = FakeLambda.calls
-    assert call["FunctionName"] == "recengine-TrainFunction-abc" and call["InvocationType"] == "Event"
-    assert json.loads(call["Payload"]) == {"tenant_id": caller.tenant_id, "job_id": job["job_id"]}
+    (message,) = boto3.client("sqs").receive_message(QueueUrl=aws.env["TRAIN_QUEUE_URL"])["Messages"]
+    assert json.loads(message["Body"]) == {"tenant_id": caller.tenant_id, "job_id": job["job_id"]}
 
 
-def test_the_lambda_launcher_needs_the_train_function_name(aws, configure):
-    configure(TRAIN_LAUNCH="lambda", TRAIN_FUNCTION_NAME=None)
-    with pytest.raises(RuntimeError, match="TRAIN_FUNCTION_NAME"):
+def test_the_queue_launcher_needs_the_train_queue_url(aws, configure):
+    configure(TRAIN_LAUNCH="sqs", TRAIN_QUEUE_URL=None)
+    with pytest.raises(RuntimeError, match="TRAIN_QUEUE_URL"):
         runtime().training_launcher
 
 
-def test_the_train_function_runs_a_job_payload_once(aws, api, lambda_context):
+def test_the_train_function_runs_a_job_message_once(aws, api, lambda_context):
     caller = aws.tenant()
     seed_tenant(api, caller, users=20, items=30, events=8)
     c = runtime()
-    job = start_training_job(c.jobs, lambda tenant_id, job_id: None, caller.tenant_id)
-    handler = load_handler(Route("TrainFunction", "functions/train/", "app.lambda_handler", "", "", False))
-    event = {**load_event("train_job"), "tenant_id": caller.tenant_id, "job_id": job["job_id"]}
-    done = handler(event, lambda_context)
+    job = queue_training(c.jobs, lambda tenant_id, job_id: None, caller.tenant_id, timeouts=c.job_timeouts,
+                         trigger="api", force=True)
+    event = {"Records": [sqs_record({"tenant_id": caller.tenant_id, "job_id": job["job_id"]})]}
+    handler = load_handler(TRAIN)
+    assert handler(event, lambda_context) == {"batchItemFailures": []}
+    done = c.jobs.get_job(caller.tenant_id, job["job_id"])
     assert done["status"] == "succeeded" and done["result_model_id"]
-    again = handler(event, LambdaContext("retry"))  # an at-least-once redelivery trains nothing twice
-    assert again["result_model_id"] == done["result_model_id"]
+    assert handler(event, LambdaContext("retry")) == {"batchItemFailures": []}  # a redelivery trains nothing twice
     assert len(c.registry.versions(caller.tenant_id)) == 1
+    assert c.jobs.lock_holder(caller.tenant_id, "train") is None  # the ended job released its claim
 
 
-def test_locally_the_job_runs_on_a_background_thread(aws, api):
+def test_a_message_naming_no_job_is_reported_for_redelivery(aws, lambda_context):
+    event = {"Records": [sqs_record({"tenant_id": "nobody", "job_id": "train-missing"}, "m-9")]}
+    assert load_handler(TRAIN)(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m-9"}]}
+
+
+def test_locally_the_queue_worker_runs_the_job_outside_the_request(aws, api):
     caller = aws.tenant()
     seed_tenant(api, caller, users=20, items=30, events=8)
-    c = runtime()
-
-    def run(tenant_id, job_id):
-        run_training_job(c.training, c.jobs, tenant_id, job_id)
-
-    job = start_training_job(c.jobs, thread_launcher(run), caller.tenant_id)
-    deadline = time.monotonic() + 60
-    while c.jobs.get_job(caller.tenant_id, job["job_id"])["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert c.jobs.get_job(caller.tenant_id, job["job_id"])["status"] == "succeeded"
+    status, _, job = api("POST", "/v1/models/train", caller=caller)  # answers at once: the job waits in the queue
+    assert status == 202 and runtime().jobs.get_job(caller.tenant_id, job["job_id"])["status"] == "queued"
+    consumer = next(c for c in queue_consumers() if c.function == "TrainFunction")
+    poller = QueuePoller(consumer, aws.env["TRAIN_QUEUE_URL"], stop=None)
+    assert poller.poll_once(wait_s=0) == 1
+    assert runtime().jobs.get_job(caller.tenant_id, job["job_id"])["status"] == "succeeded"
+    assert poller.poll_once(wait_s=0) == 0  # the handled message was deleted
 
 
-def test_a_job_that_cannot_be_started_is_marked_failed(aws):
+def test_a_job_that_cannot_be_started_is_marked_failed_and_frees_its_claim(aws):
     caller = aws.tenant()
-    jobs = runtime().jobs
+    c = runtime()
 
     def broken(tenant_id, job_id):
         raise RuntimeError("no capacity")
 
     with pytest.raises(RuntimeError):
-        start_training_job(jobs, broken, caller.tenant_id)
-    (row,) = [r for r in jobs.query_rows(KeyConditionExpression="tenant_id = :t",
-                                         ExpressionAttributeValues={":t": {"S": caller.tenant_id}})]
+        start_training_job(c.jobs, broken, c.tenants.get_tenant(caller.tenant_id), timeouts=c.job_timeouts)
+    (row,) = c.jobs.jobs(caller.tenant_id, "train")
     assert row["status"] == "failed" and "no capacity" not in row["error"]
+    assert c.jobs.lock_holder(caller.tenant_id, "train") is None
+    assert c.jobs.daily_count(caller.tenant_id, "train", time.strftime("%Y-%m-%d", time.gmtime())) == 0
 
 
 @pytest.mark.parametrize("name,method,path,expected", [

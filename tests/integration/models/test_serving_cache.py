@@ -1,24 +1,28 @@
-"""The serving cache and the scheduled training: a broken new version never replaces a good one,
-a retrained one is picked up after the refresh interval."""
+"""The serving cache and the scheduled training: the schedule trains tenants with new data, a
+broken new version never replaces a good one, a retrained one is picked up after the refresh
+interval."""
 
 from __future__ import annotations
 
 from recengine.runtime import runtime
 from tests.conftest import load_event
-from tests.integration.conftest import seed_shop, train_shop
+from tests.integration.conftest import drain_training_queue, seed_shop, train_shop
 
 
-def test_train_function_handles_the_schedule_event(aws, call, lambda_context):
+def test_the_schedule_trains_a_tenant_with_new_data_once(aws, call, lambda_context):
     from local.gateway import load_handler
     from local.template import Route
 
     caller = aws.tenant()
     seed_shop(call, caller, users=15, items=20, events=6)
-    handler = load_handler(Route("TrainFunction", "functions/train/", "app.lambda_handler", "", "", False))
-    first = handler(load_event("train_schedule"), lambda_context)
-    assert first["trained"] == [caller.tenant_id]
-    second = handler(load_event("train_schedule"), lambda_context)
-    assert second["trained"] == [] and second["skipped"] == [caller.tenant_id]
+    dispatch = load_handler(Route("TrainDispatchFunction", "functions/train_dispatch/", "app.lambda_handler", "", "",
+                                  False))
+    first = dispatch(load_event("train_schedule"), lambda_context)
+    assert [q["tenant_id"] for q in first["queued"]] == [caller.tenant_id]
+    assert drain_training_queue(aws) == 1
+    assert runtime().registry.live_model_id(caller.tenant_id)
+    second = dispatch(load_event("train_schedule"), lambda_context)
+    assert second["queued"] == [] and second["up_to_date"] == [caller.tenant_id]
 
 
 def test_a_corrupt_new_version_is_skipped_and_the_previous_keeps_serving(trained_shop, call, monkeypatch):
@@ -28,7 +32,7 @@ def test_a_corrupt_new_version_is_skipped_and_the_previous_keeps_serving(trained
     assert before["meta"]["model_id"] == first["model_id"]
     # A new live version whose artefact is missing from S3.
     c.registry.put_version(caller.tenant_id, {"model_id": "model_als-v9_broken", "status": "live"})
-    c.registry.set_live(caller.tenant_id, "model_als-v9_broken", 0)
+    c.registry.put_row({"tenant_id": caller.tenant_id, "model_id": "LIVE", "live_model_id": "model_als-v9_broken"})
     monkeypatch.setattr(c.models, "refresh_s", 0.0)
     status, _, after = call("POST", "/v1/recommend", caller=caller, body={"user_id": "user-0002"})
     assert status == 200 and after["meta"]["model_id"] == first["model_id"] and after["items"] == before["items"]

@@ -49,12 +49,26 @@ def test_every_plan_leaves_room_for_overage_below_the_hard_quota():
         assert usage_plans()[plan.id].quota_limit == plan.quota_limit
 
 
-def test_only_the_metered_functions_may_update_the_usage_table_and_nothing_else():
+def test_only_the_metered_functions_may_write_the_usage_table_and_only_as_the_meter_does():
+    """The meter's transaction (marker Put, shard Update), its take-back (Delete) and its read of the
+    shards' room (BatchGetItem); nothing else, and only for the metered routes."""
     policy = resources("AWS::IAM::Policy")["MeteringPolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
+                                           "dynamodb:UpdateItem"]
+    assert statement["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
+    assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
+                                                   "InteractionsFunctionRole"}
+
+
+def test_plan_limits_only_update_their_counter_row():
+    policy = resources("AWS::IAM::Policy")["PlanLimitPolicy"]["Properties"]
     assert [s["Action"] for s in policy["PolicyDocument"]["Statement"]] == ["dynamodb:UpdateItem"]
     assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
-    assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
-                                                   "InteractionsFunctionRole", "ItemsFunctionRole"}
+    # The item limit (items), and the user limit (interactions, and a batch segment naming users
+    # never seen).
+    assert {r["Ref"] for r in policy["Roles"]} == {"InteractionsFunctionRole", "ItemsFunctionRole",
+                                                   "BatchFunctionRole"}
 
 
 # ------------------------------------------------------------------ money rules

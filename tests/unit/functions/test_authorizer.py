@@ -29,3 +29,19 @@ def test_the_key_is_the_usage_identifier(authorizer, headers):
 def test_no_key_is_unauthorized(authorizer, headers):
     with pytest.raises(Exception, match="^Unauthorized$"):
         authorizer({"type": "REQUEST", "methodArn": ARN, "headers": headers}, None)
+
+
+@pytest.mark.parametrize("key,role", [("rk_read_abc123", "read"), ("rk_write_abc_123", "write"),
+                                      ("rk_admin_abc-123", "admin"), ("k4nM3NXzq8Yw0aPl", "admin")])
+@pytest.mark.parametrize("header", ["x-api-key", "Authorization"])
+def test_the_role_comes_from_the_key_prefix_and_travels_in_the_context(authorizer, key, role, header):
+    """A key without the rk_ prefix was issued before roles: it stays an admin key."""
+    headers = {header: key if header == "x-api-key" else f"Bearer {key}"}
+    answer = authorizer({"type": "REQUEST", "methodArn": ARN, "headers": headers}, None)
+    assert answer["context"] == {"role": role} and answer["usageIdentifierKey"] == key
+
+
+def test_a_prefixed_key_with_an_unknown_role_gets_no_role(authorizer):
+    """API Gateway still checks the value; the functions refuse a key without a role (fail closed)."""
+    answer = authorizer({"type": "REQUEST", "methodArn": ARN, "headers": {"x-api-key": "rk_root_abc"}}, None)
+    assert answer["context"] == {} and answer["usageIdentifierKey"] == "rk_root_abc"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from local.gateway import Gateway, KeyState, TokenBucket, proxy_event
 from local.template import routes
 from tests.fakes import StaticKeys
@@ -80,3 +82,37 @@ def test_public_routes_skip_the_authorizer():
     route = next(r for r in routes() if r.path == "/health")
     assert route.authorizer is None and not route.api_key_required
     assert all(r.authorizer is not None for r in routes() if r.api_key_required)
+
+
+def _capturing_gateway(*values: str) -> tuple[Gateway, list[dict]]:
+    """A gateway whose billing function only records the events it is sent."""
+    state = KeyState("kid", TokenBucket(1000.0, 1000), 1000, "MONTH")
+    gw = Gateway(keys=StaticKeys({v: state for v in values}))
+    seen: list[dict] = []
+    billing = next(r for r in gw.routes if r.path == "/v1/billing/usage").function
+    gw._handlers[billing] = lambda event, _context: seen.append(event) or {"statusCode": 200, "body": "{}"}
+    return gw, seen
+
+
+def test_the_authorizers_context_reaches_the_function_in_request_context_authorizer():
+    gw, seen = _capturing_gateway("rk_read_good-key", "legacy-good-key")
+    assert gw.handle("GET", "/v1/billing/usage", {"x-api-key": "rk_read_good-key"}, b"")[0] == 200
+    assert gw.handle("GET", "/v1/billing/usage", {"Authorization": "Bearer legacy-good-key"}, b"")[0] == 200
+    assert gw.handle("GET", "/v1/billing/plans", {}, b"")[0] == 200
+    read, legacy, public = (event["requestContext"] for event in seen)
+    assert read["authorizer"]["role"] == "read" and read["authorizer"]["principalId"] == "api-key"
+    assert isinstance(read["authorizer"]["integrationLatency"], int)
+    assert legacy["authorizer"]["role"] == "admin"  # a key from before roles
+    assert "authorizer" not in public  # no authorizer on a public route
+
+
+def test_a_read_key_is_refused_an_admin_route_before_the_function_does_any_work():
+    """No AWS here: the role guard answers before the tenant is looked up."""
+    state = KeyState("kid", TokenBucket(1000.0, 1000), 1000, "MONTH")
+    gw = Gateway(keys=StaticKeys({"rk_read_good-key": state}))
+    status, headers, body = gw.handle("PUT", "/v1/billing/overage-cap",
+                                      {"x-api-key": "rk_read_good-key", "Content-Type": "application/json"},
+                                      b'{"cap_amount": 1}')
+    problem = json.loads(body)
+    assert status == 403 and problem["type"] == "/problems/insufficient-scope" and "admin" in problem["detail"]
+    assert headers["Content-Type"] == "application/problem+json"

@@ -137,3 +137,86 @@ def test_the_target_comes_from_the_local_stack_state_file(aws, stack):
     found = targets.from_state_file(state)
     assert found.tenants_table == aws.env["TENANTS_TABLE"] and found.plan_ids == aws.plan_ids
     assert found.state_file == state
+
+
+# ------------------------------------------------------------------ key roles
+def put_cap(gateway, key):
+    status, _, body = gateway.handle("PUT", "/v1/billing/overage-cap",
+                                     {"x-api-key": key, "Content-Type": "application/json"}, b'{"cap_amount": 100}')
+    return status, json.loads(body)
+
+
+def binding_role(key_id):
+    return runtime().api_keys.key_binding(key_id)["role"]
+
+
+def test_tenant_create_issues_an_admin_key(aws, stack, capsys):
+    state, gateway = stack
+    out = cli(capsys, state, "tenant", "create", "--name", "acme", "--plan", "growth", "--tenant-id", "acme")
+    assert out["role"] == "admin" and out["api_key"].startswith("rk_admin_") and binding_role(out["key_id"]) == "admin"
+    assert put_cap(gateway, out["api_key"])[0] == 200
+
+
+def test_key_create_issues_a_key_with_the_role_and_the_gateway_enforces_it(aws, stack, capsys):
+    state, gateway = stack
+    admin = cli(capsys, state, "tenant", "create", "--name", "acme", "--plan", "growth", "--tenant-id", "acme")
+    read = cli(capsys, state, "key", "create", "--tenant", "acme", "--role", "read")
+    write = cli(capsys, state, "key", "create", "--tenant", "acme", "--role", "write")
+    assert read["api_key"].startswith("rk_read_") and read["role"] == "read" and binding_role(read["key_id"]) == "read"
+    assert write["api_key"].startswith("rk_write_") and binding_role(write["key_id"]) == "write"
+    assert plan_keys(aws, "growth") == {admin["key_id"], read["key_id"], write["key_id"]}
+    assert get(gateway, read["api_key"])[0] == 200  # every GET is a read route
+    status, problem = put_cap(gateway, read["api_key"])
+    assert status == 403 and problem["type"] == "/problems/insufficient-scope"
+    assert put_cap(gateway, write["api_key"])[0] == 403
+    keys = {k["key_id"]: k["role"] for k in cli(capsys, state, "tenant", "list")["tenants"][0]["keys"]}
+    assert keys == {admin["key_id"]: "admin", read["key_id"]: "read", write["key_id"]: "write"}
+    assert main(["--state-file", str(state), "tenant", "list"]) == 0
+    assert f"{read['key_id']} (read)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:  # argparse: not one of the roles
+        main(["--state-file", str(state), "key", "create", "--tenant", "acme", "--role", "root"])
+    assert refused.value.code == 2
+    assert main(["--state-file", str(state), "key", "create", "--tenant", "nobody", "--role", "read"]) == 1
+
+
+def test_key_rotate_replaces_every_key_with_one_of_the_same_role(aws, stack, capsys):
+    state, gateway = stack
+    admin = cli(capsys, state, "tenant", "create", "--name", "acme", "--plan", "growth", "--tenant-id", "acme")
+    read = cli(capsys, state, "key", "create", "--tenant", "acme", "--role", "read")
+    rotated = cli(capsys, state, "key", "rotate", "--tenant", "acme")
+    assert sorted(rotated["revoked_key_ids"]) == sorted([admin["key_id"], read["key_id"]])
+    new = {k["replaces"]: k for k in rotated["keys"]}
+    assert new[admin["key_id"]]["role"] == "admin" and new[admin["key_id"]]["api_key"].startswith("rk_admin_")
+    assert new[read["key_id"]]["role"] == "read" and new[read["key_id"]]["api_key"].startswith("rk_read_")
+    assert get(gateway, admin["api_key"])[0] == 401 and get(gateway, read["api_key"])[0] == 401
+    assert put_cap(gateway, new[read["key_id"]]["api_key"])[0] == 403
+    assert put_cap(gateway, new[admin["key_id"]]["api_key"])[0] == 200
+
+
+def test_key_rotate_with_a_role_replaces_only_the_keys_of_that_role(aws, stack, capsys):
+    state, gateway = stack
+    admin = cli(capsys, state, "tenant", "create", "--name", "acme", "--plan", "growth", "--tenant-id", "acme")
+    read = cli(capsys, state, "key", "create", "--tenant", "acme", "--role", "read")
+    rotated = cli(capsys, state, "key", "rotate", "--tenant", "acme", "--role", "read")
+    assert rotated["revoked_key_ids"] == [read["key_id"]] and rotated["role"] == "read"
+    assert rotated["api_key"].startswith("rk_read_") and rotated["keys"][0]["replaces"] == read["key_id"]
+    assert get(gateway, admin["api_key"])[0] == 200 and get(gateway, read["api_key"])[0] == 401
+    assert get(gateway, rotated["api_key"])[0] == 200
+
+
+def test_a_key_from_before_roles_stays_admin_and_rotates_to_an_admin_key(aws, stack, capsys):
+    """Keys issued before roles have no prefix and no role on their binding: admin, as they were."""
+    state, gateway = stack
+    cli(capsys, state, "tenant", "create", "--name", "acme", "--plan", "growth", "--tenant-id", "acme")
+    apigw, legacy_value = boto3.client("apigateway"), "k4nM3NXzq8Yw0aPlLegacyKeyValue0123456789"
+    key_id = apigw.create_api_key(name="acme-legacy", value=legacy_value, enabled=True)["id"]
+    apigw.create_usage_plan_key(usagePlanId=aws.plan_ids["growth"], keyId=key_id, keyType="API_KEY")
+    runtime().api_keys.put_row({"pk": f"key#{key_id}", "tenant_id": "acme", "created_at": 1.0})  # no role
+    gateway.keys._reload()
+    assert put_cap(gateway, legacy_value)[0] == 200
+    listed = {k["key_id"]: k["role"] for k in cli(capsys, state, "tenant", "list")["tenants"][0]["keys"]}
+    assert listed[key_id] == "admin"
+    rotated = cli(capsys, state, "key", "rotate", "--tenant", "acme", "--role", "admin")
+    assert {k["replaces"]: k["role"] for k in rotated["keys"]}[key_id] == "admin"
+    assert all(k["api_key"].startswith("rk_admin_") for k in rotated["keys"])
+    assert get(gateway, legacy_value)[0] == 401

@@ -155,6 +155,18 @@ class Table:
             raise store_error("update_item", exc) from exc
         return True
 
+    def transact(self, items: list[dict]) -> list[str] | None:
+        """TransactWriteItems: all or nothing. None when it committed, else the cancellation reason
+        code of each item in order (`ConditionalCheckFailed` marks the condition that refused it,
+        `None` the items that were fine), so the caller can tell which condition failed."""
+        try:
+            self.db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            raise store_error("transact_write_items", exc) from exc
+        return None
+
     def batch_put_rows(self, items: list[dict]) -> None:
         batch_put(self.db, [(self.name, i) for i in items])
 

@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine.recommender import ALGORITHMS
 from ..events.store import InteractionStore
+from ..models.job_claims import JobInProgressError
 from ..models.job_status import ACTIVE, JobTimeouts, check_job, tenant_jobs
 from ..models.job_store import JobStore
 from ..observability import logger
 from ..ranking.query import MAX_LIMIT
+from ..tenancy.store import TenantStore
 from .service import Dispatcher, start_batch_job
 from .store import NightlySettingStore
 
@@ -43,9 +45,9 @@ def _busy(jobs: JobStore, tenant_id: str, now: float, timeouts: JobTimeouts) -> 
     return None
 
 
-def start_nightly_batches(nightly: NightlySettingStore, jobs: JobStore, interactions: InteractionStore,
-                          dispatch: Dispatcher, *, bucket: str = "", timeouts: JobTimeouts | None = None,
-                          now: float | None = None) -> dict:
+def start_nightly_batches(nightly: NightlySettingStore, tenants: TenantStore, jobs: JobStore,
+                          interactions: InteractionStore, dispatch: Dispatcher, *, bucket: str = "",
+                          timeouts: JobTimeouts | None = None, now: float | None = None) -> dict:
     """Starts one generate job per tenant with a nightly setting. A tenant with a batch job still
     queued or running, or whose nightly job started in the last 12 hours (a retried schedule), is
     skipped; one tenant's failure does not stop the others."""
@@ -57,12 +59,16 @@ def start_nightly_batches(nightly: NightlySettingStore, jobs: JobStore, interact
         try:
             setting = NightlyBatch.model_validate(raw)
             reason = _busy(jobs, tenant_id, time.time() if now is None else now, timeouts)
-            if reason:
-                skipped.append({"tenant_id": tenant_id, "reason": reason})
+            tenant = tenants.get_tenant(tenant_id)
+            if reason or tenant is None:
+                skipped.append({"tenant_id": tenant_id, "reason": reason or "no such tenant"})
                 continue
-            job = start_batch_job(jobs, interactions, dispatch, tenant_id, algorithm=setting.algorithm,
-                                  count=setting.count, bucket=bucket)
-            jobs.update_job(tenant_id, job["job_id"], {"trigger": NIGHTLY_TRIGGER})
+            job = start_batch_job(jobs, interactions, dispatch, tenant, algorithm=setting.algorithm,
+                                  count=setting.count, timeouts=timeouts, trigger=NIGHTLY_TRIGGER, bucket=bucket)
+        except JobInProgressError as exc:  # an API generate started meanwhile
+            skipped.append({"tenant_id": tenant_id, "reason": f"batch job {exc.details.get('job_id')} is "
+                                                              f"{exc.details.get('job_status')}"})
+            continue
         except Exception:  # noqa: BLE001 - logged with its traceback; the other tenants still run
             logger.exception("nightly batch could not be started", extra={"tenant_id": tenant_id})
             failed.append(tenant_id)
@@ -82,11 +88,11 @@ def is_nightly_event(event: object) -> bool:
     return event.get("action") == "nightly" or event.get("source") in SCHEDULE_SOURCES
 
 
-def run_nightly(nightly: NightlySettingStore, jobs: JobStore, interactions: InteractionStore, dispatch: Dispatcher,
-                *, bucket: str, timeouts: JobTimeouts) -> dict:
+def run_nightly(nightly: NightlySettingStore, tenants: TenantStore, jobs: JobStore, interactions: InteractionStore,
+                dispatch: Dispatcher, *, bucket: str, timeouts: JobTimeouts) -> dict:
     """The schedule's invocation: fails (so the scheduler's retry and the error alarm see it) when a
     tenant's job could not be started; a retry skips the tenants whose nightly job already started."""
-    summary = start_nightly_batches(nightly, jobs, interactions, dispatch, bucket=bucket, timeouts=timeouts)
+    summary = start_nightly_batches(nightly, tenants, jobs, interactions, dispatch, bucket=bucket, timeouts=timeouts)
     if summary["failed"]:
         raise RuntimeError(f"nightly batch failed for {len(summary['failed'])} tenant(s)")
     return summary

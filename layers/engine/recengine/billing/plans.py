@@ -27,18 +27,20 @@ class Plan(BaseModel):
     user_limit: int
     overage_unit_price: float  # per OVERAGE_BLOCK requests past the included ones
     default_overage_cap: float  # overage budget per period until the tenant sets its own
+    daily_training_jobs: int  # on-demand trainings a tenant may start per UTC day (the schedule's are free)
+    daily_batch_jobs: int  # batch generations a tenant may start per UTC day (the nightly one is free)
 
 
 PLANS: dict[str, Plan] = {p.id: p for p in (
     Plan(id="starter", name="Starter", monthly_price=49, annual_price=470, request_limit=10_000,
          quota_limit=100_000, rate_limit=10, burst_limit=20, item_limit=1_000, user_limit=500,
-         overage_unit_price=5.0, default_overage_cap=50),
+         overage_unit_price=5.0, default_overage_cap=50, daily_training_jobs=4, daily_batch_jobs=2),
     Plan(id="growth", name="Growth", monthly_price=149, annual_price=1_430, request_limit=100_000,
          quota_limit=1_000_000, rate_limit=50, burst_limit=100, item_limit=10_000, user_limit=5_000,
-         overage_unit_price=2.0, default_overage_cap=500),
+         overage_unit_price=2.0, default_overage_cap=500, daily_training_jobs=24, daily_batch_jobs=6),
     Plan(id="enterprise", name="Enterprise", monthly_price=999, annual_price=9_590, request_limit=2_000_000,
          quota_limit=20_000_000, rate_limit=500, burst_limit=1_000, item_limit=1_000_000, user_limit=1_000_000,
-         overage_unit_price=0.5, default_overage_cap=5_000),
+         overage_unit_price=0.5, default_overage_cap=5_000, daily_training_jobs=96, daily_batch_jobs=24),
 )}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,6 +26,7 @@ ARTEFACT_FILES = (MANIFEST, "item_ids.json", "item_factors.npy", "gram.npy", "po
                   *CONTEXT_FILES)
 # Files that a readable older format lacks: a download of such an artefact must not require them.
 OPTIONAL_ARTEFACT_FILES = CONTEXT_FILES
+ANNOY_FILES = ("items_dot.ann", "items_angular.ann")
 
 
 def save_model(model: RecommenderModel, directory: Path, n_trees: int = 32) -> list[Path]:
@@ -108,3 +110,26 @@ def load_model(directory: Path, exact_limit: int = EXACT_LIMIT) -> RecommenderMo
                             manifest.get("meta", {}), index, ease, blend, trending, content, content_idf,
                             content_map, context_model)
 
+
+
+def resident_bytes(model: RecommenderModel, directory: Path) -> int:
+    """Memory a loaded model holds: every array it reaches (mmap'd ones included: their pages sit in
+    the page cache, which is the function's memory), the annoy forests it mapped, and its item ids
+    and their index. What the serving cache charges to its memory budget."""
+    seen: set[int] = set()
+    buffers: dict[tuple[int, int], int] = {}
+    pending: list[object] = [model]
+    while pending:
+        obj = pending.pop()
+        if isinstance(obj, np.ndarray):
+            # Views of one buffer (trending is popularity when absent) count once.
+            buffers[(obj.__array_interface__["data"][0], obj.nbytes)] = obj.nbytes
+        elif id(obj) not in seen and hasattr(obj, "__dict__") and type(obj).__module__.startswith(__package__):
+            seen.add(id(obj))
+            pending.extend(vars(obj).values())
+    total = sum(buffers.values())
+    if model.index is not None and model.index.dot_index is not None:
+        total += sum((Path(directory) / name).stat().st_size for name in ANNOY_FILES)
+    total += sys.getsizeof(model.item_ids) + sum(sys.getsizeof(item) for item in model.item_ids)
+    total += sys.getsizeof(model.item_index) + sum(sys.getsizeof(i) for i in model.item_index.values())
+    return total

@@ -1,6 +1,6 @@
 """The resolver every function uses: errors answered as problem+json from one table, bodies and
-query strings parsed into pydantic models, the caller's tenant from its API key, and the route's
-latency as a metric."""
+query strings parsed into pydantic models, the caller's tenant from its API key, the key's role
+checked against the route's on every request, and the route's latency as a metric."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as Powe
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
-from ..errors import DomainError, ForbiddenError
+from ..errors import DomainError, ForbiddenError, InsufficientScopeError, UnauthorizedError
 from ..observability import count, logger
 from ..tenancy.model import Tenant
+from ..tenancy.roles import PUBLIC, UnlistedRouteError, parse_role, required_role
 from .problems import MalformedJson, Problem, UnsupportedMediaType, ValidationFailed, problem_response
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,7 +27,8 @@ TENANT_HEADERS = ("x-org-id", "x-tenant-id")
 # Domain error code -> HTTP status: the one place where errors meet statuses. A subclass without
 # its own entry takes its nearest base's (walked along the class's MRO).
 STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401, "forbidden": 403,
-                  "request-timeout": 408, "conflict": 409, "payment-required": 402, "bad-request": 400,
+                  "insufficient-scope": 403, "request-timeout": 408, "conflict": 409, "job-in-progress": 409,
+                  "payment-required": 402, "bad-request": 400, "job-quota-exceeded": 429,
                   "payment-provider-not-configured": 501, "store-unavailable": 503}
 # The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
 SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
@@ -48,7 +50,7 @@ class Api(APIGatewayRestResolver):
         super().__init__()
         self._resolve_tenant = resolve_tenant
         self._install_error_handlers()
-        self.use(middlewares=[_route_latency])
+        self.use(middlewares=[_route_latency, _require_role])
 
     # ------------------------------------------------------------------ the request
     def request_id(self) -> str:
@@ -115,9 +117,9 @@ class Api(APIGatewayRestResolver):
     def no_content(self) -> Response:
         return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id()})
 
-    def problem(self, status: int, slug: str, detail: str, errors=None, headers=None) -> Response:
+    def problem(self, status: int, slug: str, detail: str, errors=None, headers=None, extra=None) -> Response:
         response = problem_response(status, slug, detail, instance=self.current_event.path,
-                                    request_id=self.request_id(), errors=errors, headers=headers)
+                                    request_id=self.request_id(), errors=errors, headers=headers, extra=extra)
         response.headers["X-Request-Id"] = self.request_id()
         return response
 
@@ -140,7 +142,8 @@ class Api(APIGatewayRestResolver):
                 logger.error("dependency failure", extra={"error": str(exc)})
                 return self.problem(status, slug, "a backing service is unavailable; retry with backoff",
                                     headers={"Retry-After": "1"})
-            return self.problem(status, slug, str(exc))
+            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+            return self.problem(status, slug, str(exc), headers=headers, extra=exc.details)
 
         @self.not_found
         def _not_found(exc: PowertoolsNotFound) -> Response:
@@ -171,3 +174,29 @@ def _route_latency(app: Api, next_middleware: Callable[[Api], Response]) -> Resp
         event = app.current_event
         count("Latency", round((time.perf_counter() - started) * 1000, 3), MetricUnit.Milliseconds,
               route=f"{event.http_method} {event.resource}")
+
+
+def _require_role(app: Api, next_middleware: Callable[[Api], Response]) -> Response:
+    """The one role check: the role the authorizer read from the key (`requestContext.authorizer.role`)
+    against the least role the matched route needs (tenancy.roles.ROUTE_ROLES). Fails closed: a route
+    missing from the table, or a keyed request without a valid role, is refused with 403."""
+    route = app.context.get("_route")
+    if not any(route is served for served in app._static_routes + app._dynamic_routes):
+        return next_middleware(app)  # Powertools' not-found route: it answers 404 and touches nothing
+    name = f"{route.method} {route.openapi_path}"
+    try:
+        needed = required_role(route.method, route.openapi_path)
+    except UnlistedRouteError as exc:
+        logger.error("route missing from the role table", extra={"route": name})
+        raise InsufficientScopeError(f"{exc}; refused") from None
+    if needed is PUBLIC:
+        return next_middleware(app)
+    context = app.current_event.request_context
+    if not context.identity.api_key_id:
+        raise UnauthorizedError("API key is missing")
+    held = parse_role(context.authorizer.get("role"))
+    if held is None or not held.allows(needed):
+        count("RoleRefused", route=name, needed=needed.value)
+        has = f"its role is {held.value}" if held else "it carries no role"
+        raise InsufficientScopeError(f"this route needs an API key with the {needed.value} role or above; {has}")
+    return next_middleware(app)

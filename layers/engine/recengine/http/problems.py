@@ -61,9 +61,10 @@ class ServiceUnavailable(Problem):
 
 
 def problem_body(status: int, slug: str, detail: str, *, instance: str | None = None,
-                 request_id: str | None = None, errors: list[dict] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": f"/problems/{slug}", "title": TITLES.get(status, "Error"), "status": status,
-                            "detail": detail}
+                 request_id: str | None = None, errors: list[dict] | None = None,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {**(extra or {}), "type": f"/problems/{slug}", "title": TITLES.get(status, "Error"),
+                            "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     if request_id:
@@ -75,6 +76,6 @@ def problem_body(status: int, slug: str, detail: str, *, instance: str | None = 
 
 def problem_response(status: int, slug: str, detail: str, *, instance: str | None = None,
                      request_id: str | None = None, errors: list[dict] | None = None,
-                     headers: dict[str, str] | None = None) -> Response:
-    body = problem_body(status, slug, detail, instance=instance, request_id=request_id, errors=errors)
+                     headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Response:
+    body = problem_body(status, slug, detail, instance=instance, request_id=request_id, errors=errors, extra=extra)
     return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=headers)

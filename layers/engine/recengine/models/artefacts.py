@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
-from botocore.exceptions import ClientError
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.clients import LazyClient
 from ..errors import NotFoundError, StoreError
+from .errors import DiskFullError
 
 
 def model_prefix(tenant_id: str, model_id: str) -> str:
@@ -58,19 +61,38 @@ class ArtefactStore:
             raise StoreError(f"object upload failed ({exc.response['Error']['Code']})") from exc
         return f"s3://{self.bucket}/{key}"
 
+    def size(self, tenant_id: str, model_id: str, names: Iterable[str], optional: Iterable[str] = ()) -> int:
+        """Bytes the named files of a version take (one listing, before any download): what the
+        serving cache makes room for. NotFoundError when a required file is missing."""
+        prefix = model_prefix(tenant_id, model_id)
+        sizes: dict[str, int] = {}
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                sizes.update({o["Key"][len(prefix):]: int(o["Size"]) for o in page.get("Contents", [])})
+        except ClientError as exc:
+            raise StoreError(f"artefact listing failed ({exc.response['Error']['Code']})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"artefact listing failed ({type(exc).__name__})") from exc
+        names, optional = list(names), set(optional)
+        missing = [n for n in names if n not in sizes and n not in optional]
+        if missing:
+            raise NotFoundError(f"artefact {model_id} is incomplete")
+        return sum(sizes.get(n, 0) for n in names)
+
     def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path,
                  optional: Iterable[str] = ()) -> Path:
-        """Fetches the named files into directory atomically (a partial download is never used);
-        `optional` ones may be absent (artefacts written before those files existed)."""
+        """Fetches the named files into directory atomically (a partial download is never used, nor
+        left on disk); `optional` ones may be absent (artefacts written before those files existed).
+        NotFoundError for a missing file, DiskFullError when the disk fills up, StoreError otherwise."""
         directory = Path(directory)
         if directory.exists():
             return directory
         tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         prefix = model_prefix(tenant_id, model_id)
         optional = set(optional)
         try:
+            tmp.mkdir(parents=True)
             for name in names:
                 try:
                     self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
@@ -84,6 +106,14 @@ class ArtefactStore:
             if code in ("404", "NoSuchKey"):
                 raise NotFoundError(f"artefact {model_id} is incomplete") from exc
             raise StoreError(f"artefact download failed ({code})") from exc
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(f"no room on the local disk for artefact {model_id}") from exc
+            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
+        except (BotoCoreError, Boto3Error) as exc:  # connection errors, retries exhausted
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
         try:
             tmp.rename(directory)
         except OSError:

@@ -86,6 +86,7 @@ def check_job(jobs: JobStore, tenant_id: str, job: dict, *, timeouts: JobTimeout
     if not is_stuck(job, now, timeouts):
         return job
     if _record_timeout(jobs, tenant_id, job, now):
+        jobs.release_lock(tenant_id, job.get("kind", "train"), job["job_id"])  # a dead job holds nothing
         logger.warning("job timed out", extra={"tenant_id": tenant_id, "job_id": job["job_id"],
                                                "kind": job.get("kind"), "was": job["status"],
                                                "silent_s": round(now - last_sign_of_life(job), 1)})

@@ -1,5 +1,7 @@
-"""Job rows (on-demand training, batch generation) in the models table, beside the versions of
-the tenant they belong to (`model_id = job#<job id>`)."""
+"""Job rows (training, batch generation) in the models table, beside the versions of the tenant
+they belong to (`model_id = job#<job id>`), with what bounds them: one lock row per tenant and kind
+of job (`lock#<kind>`, naming the job that holds it) and daily counters (`quota#<kind>#<day>`).
+Every transition is conditional on the state it moves from."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from ..errors import NotFoundError
 
 class JobStore(Table):
     PREFIX = "job#"
+    LOCK = "lock#"
+    QUOTA = "quota#"
+    QUOTA_TTL_S = 3 * 86400
+
+    def _job_key(self, tenant_id: str, job_id: str) -> dict:
+        return serialize({"tenant_id": tenant_id, "model_id": self.PREFIX + job_id})
+
+    def _quota_key(self, tenant_id: str, kind: str, day: str) -> dict:
+        return serialize({"tenant_id": tenant_id, "model_id": f"{self.QUOTA}{kind}#{day}"})
 
     def put_job(self, tenant_id: str, job: dict) -> None:
         self.put_row({**job, "tenant_id": tenant_id, "model_id": self.PREFIX + job["job_id"]})
@@ -28,6 +39,102 @@ class JobStore(Table):
         key = {"tenant_id": tenant_id, "model_id": self.PREFIX + job_id}
         if not self.update_fields(key, fields, exists="model_id"):
             raise NotFoundError(f"job {job_id!r} not found")
+
+    def transition(self, tenant_id: str, job_id: str, expected: tuple[str, ...], fields: dict) -> bool:
+        """Sets `fields` only if the job's status is one of `expected`: of two runners racing for one
+        job (an at-least-once redelivery), one moves it and the other learns it lost. False when the
+        status was not expected (nothing written)."""
+        names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(fields)}}
+        values = {**{f":e{i}": v for i, v in enumerate(expected)},
+                  **{f":f{i}": v for i, v in enumerate(fields.values())}}
+        try:
+            self.db.update_item(
+                TableName=self.name, Key=self._job_key(tenant_id, job_id),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                ConditionExpression=f"#s IN ({', '.join(f':e{i}' for i in range(len(expected)))})",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=serialize(values))
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("update_item", exc) from exc
+        return True
+
+    # ------------------------------------------------------------------ one job of a kind at a time
+    def acquire_lock(self, tenant_id: str, kind: str, job_id: str, now: float) -> str | None:
+        """Takes the tenant's lock for `kind` for `job_id` if nobody holds it; else returns the job id
+        of the holder (nothing written)."""
+        key = {"tenant_id": tenant_id, "model_id": self.LOCK + kind}
+        try:
+            self.db.put_item(TableName=self.name, Item=serialize({**key, "job_id": job_id, "locked_at": now}),
+                             ConditionExpression="attribute_not_exists(model_id)")
+            return None
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise store_error("put_item", exc) from exc
+        row = self.get_row(key, consistent=True)
+        return row["job_id"] if row else ""  # "" : released meanwhile, try again
+
+    def replace_lock(self, tenant_id: str, kind: str, job_id: str, holder: str, now: float) -> bool:
+        """Takes over a lock still held by `holder` (a job that has finished or died); False if the
+        lock moved on meanwhile."""
+        item = {"tenant_id": tenant_id, "model_id": self.LOCK + kind, "job_id": job_id, "locked_at": now}
+        try:
+            self.db.put_item(TableName=self.name, Item=serialize(item),
+                             ConditionExpression="attribute_not_exists(model_id) OR job_id = :h",
+                             ExpressionAttributeValues=serialize({":h": holder}))
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("put_item", exc) from exc
+        return True
+
+    def release_lock(self, tenant_id: str, kind: str, job_id: str) -> bool:
+        """Releases the lock if `job_id` still holds it (a late runner never frees another job's lock)."""
+        try:
+            self.db.delete_item(TableName=self.name,
+                                Key=serialize({"tenant_id": tenant_id, "model_id": self.LOCK + kind}),
+                                ConditionExpression="job_id = :j", ExpressionAttributeValues=serialize({":j": job_id}))
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("delete_item", exc) from exc
+        return True
+
+    def lock_holder(self, tenant_id: str, kind: str) -> str | None:
+        row = self.get_row({"tenant_id": tenant_id, "model_id": self.LOCK + kind}, consistent=True)
+        return row["job_id"] if row else None
+
+    # ------------------------------------------------------------------ daily quotas
+    def count_daily(self, tenant_id: str, kind: str, day: str, limit: int, now: float) -> bool:
+        """Counts one job of `kind` on `day` if fewer than `limit` were counted; False (nothing
+        counted) when the day's quota is used up."""
+        try:
+            self.db.update_item(
+                TableName=self.name, Key=self._quota_key(tenant_id, kind, day),
+                UpdateExpression="ADD #c :one SET expires_at = :x",
+                ConditionExpression="attribute_not_exists(#c) OR #c < :l",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues=serialize({":one": 1, ":l": limit, ":x": int(now) + self.QUOTA_TTL_S}))
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("update_item", exc) from exc
+        return True
+
+    def uncount_daily(self, tenant_id: str, kind: str, day: str) -> None:
+        """Gives back a counted job that could not be started."""
+        try:
+            self.db.update_item(
+                TableName=self.name, Key=self._quota_key(tenant_id, kind, day), UpdateExpression="ADD #c :n",
+                ConditionExpression="attribute_exists(#c)", ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues=serialize({":n": -1}))
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise store_error("update_item", exc) from exc
+
+    def daily_count(self, tenant_id: str, kind: str, day: str) -> int:
+        row = self.get_row({"tenant_id": tenant_id, "model_id": f"{self.QUOTA}{kind}#{day}"}, consistent=True)
+        return int(row.get("count", 0)) if row else 0
 
     def update_job_if_unchanged(self, tenant_id: str, job_id: str, fields: dict, *, status: str,
                                 progress_at: float | None, done_chunks: int | None) -> bool:

@@ -1,26 +1,25 @@
-"""How far each tenant's training has read: `trained_through` (the sort key of the newest event
-trained on) on the tenant's row in the tenants table; the schedule skips tenants with nothing newer."""
+"""How far each tenant's training has read: a `TRAINED` row per tenant in the models table with
+`trained_through` (the sort key of the newest event trained on) and `trained_at`. The scheduled
+dispatcher skips tenants with nothing newer and serves the stalest first. (It lives beside the
+versions, not on the tenant record, so that training needs no write access to the tenants table.)"""
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
-from ..aws.dynamo import Table, serialize, store_error
+from ..aws.dynamo import Table
 
 
 class TrainedMarkerStore(Table):
-    @staticmethod
-    def _key(tenant_id: str) -> dict:
-        return {"pk": f"tenant#{tenant_id}"}
+    ROW = "TRAINED"
+
+    def _key(self, tenant_id: str) -> dict:
+        return {"tenant_id": tenant_id, "model_id": self.ROW}
 
     def trained_marker(self, tenant_id: str) -> str:
-        row = self.get_row(self._key(tenant_id), consistent=True) or {}
-        return row.get("trained_through", "")
+        return (self.get_row(self._key(tenant_id), consistent=True) or {}).get("trained_through", "")
 
-    def set_trained_marker(self, tenant_id: str, marker: str) -> None:
-        try:
-            self.db.update_item(TableName=self.name, Key=serialize(self._key(tenant_id)),
-                                UpdateExpression="SET trained_through = :m",
-                                ExpressionAttributeValues=serialize({":m": marker}))
-        except ClientError as exc:
-            raise store_error("update_item", exc) from exc
+    def marker(self, tenant_id: str) -> dict:
+        """{trained_through, trained_at} of the tenant's last training ({} before the first)."""
+        return self.get_row(self._key(tenant_id), consistent=True) or {}
+
+    def set_trained_marker(self, tenant_id: str, marker: str, now: float | None = None) -> None:
+        self.put_row({**self._key(tenant_id), "trained_through": marker, **({"trained_at": now} if now else {})})

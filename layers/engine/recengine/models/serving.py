@@ -1,5 +1,7 @@
-"""A process-wide cache of each tenant's live model: loaded once per execution environment,
-re-checked against the registry every `refresh_s`, a broken new version never replaces a good one."""
+"""A process-wide cache of the models requests use: each tenant's live version, re-checked against
+the registry every `refresh_s`, and pinned versions, in ONE least-recently-used set held within a
+memory budget and a local-disk (/tmp) budget. A version that cannot be loaded (download failed,
+disk full, over budget, unreadable) never replaces a good one and never fails the request."""
 
 from __future__ import annotations
 
@@ -10,118 +12,268 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.artefact import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, load_model
+from ..engine.artefact import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, load_model, resident_bytes
 from ..engine.errors import ArtefactError
 from ..engine.recommender import RecommenderModel
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StoreError
 from ..events.store import InteractionStore
 from ..observability import count, logger, timed
 from .artefacts import ArtefactStore
-from .errors import ModelNotFoundError
+from .errors import DiskFullError, ModelNotFoundError, ModelUnavailableError
 from .registry import ModelRegistry
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Served:
+    """The tenant's model for this request (None: no model, popularity answers) and, when the live
+    version could not be loaded in this process, its id: `model` is then the previous version, if
+    this process still holds it."""
+
+    model: RecommenderModel | None
+    unavailable: str | None = None
 
 
 @dataclass
-class _Entry:
-    model_id: str | None
-    model: RecommenderModel | None
+class _Loaded:
+    model: RecommenderModel
+    directory: Path
+    disk: int  # bytes of its files
+    memory: int  # bytes of its arrays (mmap'd ones included), annoy forests and item ids
+
+
+@dataclass
+class _Live:
+    live_id: str | None  # the registry's live version when last checked
+    serving_id: str | None  # the version answering: the live one, or the previous one after a failed load
     checked_at: float
+    unavailable: str | None = None  # the live version, while it cannot be loaded
 
 
 class ModelCache:
+    """Every loaded version, live or pinned, is an entry of one LRU. Before a download the cache
+    evicts the least recently used entries until the artefact fits the disk budget (it is refused
+    when larger than the whole budget); once loaded, until it fits the memory budget. Evicting drops
+    the cache's reference and deletes the version's directory: a request in flight keeps the model
+    object it holds, whose mmap'd files stay readable after their unlinking (Linux frees the pages
+    with the last mapping). A superseded live version is evicted when its successor goes live."""
+
     def __init__(self, registry: ModelRegistry, artefacts: ArtefactStore, cache_dir: str, refresh_s: float = 60.0,
-                 clock=time.monotonic):
+                 clock=time.monotonic, memory_budget: int = 512 * MB, disk_budget: int = 384 * MB):
         self.registry = registry
         self.artefacts = artefacts
         self.cache_dir = Path(cache_dir)
         self.refresh_s = refresh_s
         self.clock = clock
-        self._entries: dict[str, _Entry] = {}
+        self.memory_budget = memory_budget
+        self.disk_budget = disk_budget
+        self._live: dict[str, _Live] = {}
+        self._loaded: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
+        self._memory = self._disk = self._reserved = 0
+        self._lock = threading.Lock()  # the LRU and its accounting; never held during a download or a load
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._pinned: OrderedDict[tuple[str, str], RecommenderModel] = OrderedDict()
-        self._pinned_lock = threading.Lock()
+        self._remove_leftovers()
+
+    @property
+    def memory_used(self) -> int:
+        return self._memory
+
+    @property
+    def disk_used(self) -> int:
+        """Bytes of the loaded versions' directories plus room reserved for downloads in progress."""
+        return self._disk + self._reserved
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """(tenant id, model id) of every version held, least recently used first."""
+        with self._lock:
+            return list(self._loaded)
+
+    def _remove_leftovers(self) -> None:
+        """Versions left on disk by an earlier process of this execution environment (a timeout or a
+        crash restarts the process but keeps /tmp): nothing accounts for them, so they go."""
+        for directory in self.cache_dir.glob("*/model_*"):
+            shutil.rmtree(directory, ignore_errors=True)
 
     def _lock_for(self, tenant_id: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(tenant_id, threading.Lock())
 
+    # ------------------------------------------------------------------ what requests ask for
     def get(self, tenant_id: str) -> RecommenderModel | None:
-        """The tenant's live model, or None when it has never been trained."""
-        entry = self._entries.get(tenant_id)
-        if entry is not None and self.clock() - entry.checked_at < self.refresh_s:
+        """The tenant's live model (or the previous one while it cannot be loaded); None without one."""
+        return self.live(tenant_id).model
+
+    def live(self, tenant_id: str) -> Served:
+        """The tenant's live model, loaded once per execution environment and re-checked every
+        `refresh_s`; while the live version cannot be loaded, the previous one (or none) and its id."""
+        served = self._fresh(tenant_id)
+        if served is not None:
             count("ModelCacheHit")
-            return entry.model
+            return served
         count("ModelCacheMiss")
         with self._lock_for(tenant_id):
-            entry = self._entries.get(tenant_id)
-            now = self.clock()
-            if entry is not None and now - entry.checked_at < self.refresh_s:
-                return entry.model
-            live_id = self.registry.live_model_id(tenant_id)
-            if entry is not None and entry.model_id == live_id:
-                entry.checked_at = now
-                return entry.model
+            served = self._fresh(tenant_id)
+            if served is not None:
+                return served
+            now, state = self.clock(), self._live.get(tenant_id)
+            if state is None or now - state.checked_at >= self.refresh_s:
+                live_id, checked_at = self.registry.live_model_id(tenant_id), now
+            else:  # checked recently, but evicted since: reload it without asking the registry again
+                live_id, checked_at = state.live_id, state.checked_at
+            previous = state.serving_id if state is not None else None
             if live_id is None:
-                self._entries[tenant_id] = _Entry(None, None, now)
-                return None
-            try:
-                model = self._load(tenant_id, live_id)
-            except (ArtefactError, NotFoundError) as exc:
-                count("ModelLoadFailed")
-                logger.warning("model version failed to load; keeping the previous one",
-                               extra={"tenant_id": tenant_id, "model_id": live_id, "error": str(exc)})
-                if entry is None:
-                    entry = _Entry(None, None, now)
-                entry.checked_at = now
-                self._entries[tenant_id] = entry
-                return entry.model
-            self._entries[tenant_id] = _Entry(live_id, model, now)
-            return model
+                if previous is not None:
+                    self._evict((tenant_id, previous), "superseded")
+                self._live[tenant_id] = _Live(None, None, checked_at)
+                return Served(None)
+            model = self._touch((tenant_id, live_id))
+            if model is None:
+                try:
+                    model = self._admit(tenant_id, live_id)
+                except ModelUnavailableError:
+                    kept = self._touch((tenant_id, previous)) if previous not in (None, live_id) else None
+                    self._live[tenant_id] = _Live(live_id, previous if kept is not None else None, checked_at, live_id)
+                    return Served(kept, live_id)
+            if previous not in (None, live_id):
+                self._evict((tenant_id, previous), "superseded")
+            self._live[tenant_id] = _Live(live_id, live_id, checked_at)
+            return Served(model)
 
-    PINNED_MAX = 3  # pinned (non-live) versions kept loaded per process, least recently used out
+    def _fresh(self, tenant_id: str) -> Served | None:
+        """What the last check decided, while it is recent and its model still loaded."""
+        state = self._live.get(tenant_id)
+        if state is None or self.clock() - state.checked_at >= self.refresh_s:
+            return None
+        model = self._touch((tenant_id, state.serving_id)) if state.serving_id is not None else None
+        if model is None and state.serving_id is not None:
+            return None
+        return Served(model, state.unavailable)
 
     def get_version(self, tenant_id: str, model_id: str) -> RecommenderModel:
-        """A specific version of the tenant's model (a request that pins `model_id`).
-
-        ModelNotFoundError when the tenant has no such servable version; ArtefactError or
-        NotFoundError when its artefact cannot be loaded."""
-        live = self._entries.get(tenant_id)
-        if live is not None and live.model_id == model_id and live.model is not None:
-            return live.model
-        key = (tenant_id, model_id)
-        with self._pinned_lock:
-            if key in self._pinned:
-                self._pinned.move_to_end(key)
-                return self._pinned[key]
+        """A specific version of the tenant's model (a request that pins `model_id`), in the same LRU
+        and budgets as the live ones. ModelNotFoundError when the tenant has no such servable version;
+        ModelUnavailableError when it cannot be loaded."""
+        model = self._touch((tenant_id, model_id))
+        if model is not None:
+            return model
         row = self.registry.get_version(tenant_id, model_id) if model_id.startswith("model_") else None
         if row is None or row.get("status") not in ("candidate", "live", "retired") or row.get("artefact_deleted"):
             raise ModelNotFoundError(f"model {model_id!r} not found or not servable")
         with self._lock_for(tenant_id):
-            with self._pinned_lock:
-                if key in self._pinned:
-                    return self._pinned[key]
-            model = self._load(tenant_id, model_id)
-            with self._pinned_lock:
-                self._pinned[key] = model
-                while len(self._pinned) > self.PINNED_MAX:
-                    self._pinned.popitem(last=False)
-            return model
+            model = self._touch((tenant_id, model_id))
+            return model if model is not None else self._admit(tenant_id, model_id)
+
+    # ------------------------------------------------------------------ loading within the budgets
+    def _admit(self, tenant_id: str, model_id: str) -> RecommenderModel:
+        """Downloads and loads a version into the LRU, making room first; ModelUnavailableError (and a
+        metric and a warning in the log) when it cannot, with nothing of it left on disk."""
+        try:
+            return self._load(tenant_id, model_id)
+        except ModelUnavailableError as exc:
+            count("ModelUnavailable", reason=exc.reason)
+            logger.warning("model version unavailable; the previous one (or popularity) answers",
+                           extra={"tenant_id": tenant_id, "model_id": model_id, "reason": exc.reason,
+                                  "error": str(exc)})
+            raise
 
     def _load(self, tenant_id: str, model_id: str) -> RecommenderModel:
         started = time.perf_counter()
-        directory = self.cache_dir / tenant_id / model_id
-        with timed("ModelLoad"):
-            self.artefacts.download(tenant_id, model_id, ARTEFACT_FILES, directory, OPTIONAL_ARTEFACT_FILES)
-            try:
-                model = load_model(directory)
-            except ArtefactError:
-                # A corrupt copy must not stay cached on disk: the next check downloads it afresh.
-                shutil.rmtree(directory, ignore_errors=True)
-                raise
+        key, directory = (tenant_id, model_id), self.cache_dir / tenant_id / model_id
+        try:
+            size = self.artefacts.size(tenant_id, model_id, ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
+        except NotFoundError as exc:
+            raise ModelUnavailableError(str(exc), "missing") from exc
+        except StoreError as exc:
+            raise ModelUnavailableError(str(exc), "download_failed") from exc
+        self._reserve(size, model_id)
+        reserved = size
+        try:
+            with timed("ModelLoad"):
+                try:
+                    self.artefacts.download(tenant_id, model_id, ARTEFACT_FILES, directory, OPTIONAL_ARTEFACT_FILES)
+                except DiskFullError as exc:
+                    raise ModelUnavailableError(str(exc), "disk_full") from exc
+                except NotFoundError as exc:
+                    raise ModelUnavailableError(str(exc), "missing") from exc
+                except StoreError as exc:
+                    raise ModelUnavailableError(str(exc), "download_failed") from exc
+                try:
+                    model = load_model(directory)
+                    entry = _Loaded(model, directory, _directory_bytes(directory), resident_bytes(model, directory))
+                except (ArtefactError, OSError, MemoryError) as exc:
+                    # A corrupt copy must not stay on disk: the next attempt downloads it afresh.
+                    shutil.rmtree(directory, ignore_errors=True)
+                    reason = "corrupt" if isinstance(exc, ArtefactError) else "unreadable"
+                    raise ModelUnavailableError(f"cannot load model {model_id}: {exc}", reason) from exc
+            reserved = 0
+            self._store(key, entry, size)
+        finally:
+            if reserved:
+                with self._lock:
+                    self._reserved -= reserved
         logger.info("model loaded", extra={"tenant_id": tenant_id, "model_id": model_id, "items": model.n_items,
+                                           "disk_bytes": entry.disk, "memory_bytes": entry.memory,
                                            "load_ms": round((time.perf_counter() - started) * 1000, 1)})
         return model
+
+    def _reserve(self, size: int, model_id: str) -> None:
+        """Room on disk for a download, made before it starts, so that the budget holds throughout."""
+        if size > self.disk_budget:
+            raise ModelUnavailableError(f"model {model_id} ({size} bytes) exceeds the disk budget", "over_budget")
+        with self._lock:
+            self._make_room(size + self._reserved, 0)
+            if self._disk + self._reserved + size > self.disk_budget:  # downloads in flight hold the rest
+                raise ModelUnavailableError(f"no room on disk for model {model_id} now", "over_budget")
+            self._reserved += size
+
+    def _store(self, key: tuple[str, str], entry: _Loaded, reserved: int) -> None:
+        with self._lock:
+            self._reserved -= reserved
+            if entry.memory > self.memory_budget or entry.disk > self.disk_budget:
+                shutil.rmtree(entry.directory, ignore_errors=True)
+                raise ModelUnavailableError(f"model {key[1]} ({entry.memory} bytes in memory, {entry.disk} on disk) "
+                                            "exceeds the cache's budgets", "over_budget")
+            self._make_room(entry.disk + self._reserved, entry.memory)
+            if self._disk + self._reserved + entry.disk > self.disk_budget:
+                shutil.rmtree(entry.directory, ignore_errors=True)
+                raise ModelUnavailableError(f"no room on disk for model {key[1]} now", "over_budget")
+            self._loaded[key] = entry
+            self._disk += entry.disk
+            self._memory += entry.memory
+
+    def _make_room(self, disk: int, memory: int) -> None:
+        """Evicts least recently used entries until `disk` and `memory` more bytes fit (under _lock)."""
+        while self._loaded and (self._disk + disk > self.disk_budget or self._memory + memory > self.memory_budget):
+            key = next(iter(self._loaded))
+            self._drop(key, "budget")
+
+    def _touch(self, key: tuple[str, str]) -> RecommenderModel | None:
+        with self._lock:
+            entry = self._loaded.get(key)
+            if entry is None:
+                return None
+            self._loaded.move_to_end(key)
+            return entry.model
+
+    def _evict(self, key: tuple[str, str], why: str) -> None:
+        with self._lock:
+            if key in self._loaded:
+                self._drop(key, why)
+
+    def _drop(self, key: tuple[str, str], why: str) -> None:
+        """Forgets an entry and deletes its files (under _lock, so that no load sees it half gone)."""
+        entry = self._loaded.pop(key)
+        self._disk -= entry.disk
+        self._memory -= entry.memory
+        shutil.rmtree(entry.directory, ignore_errors=True)
+        count("ModelEvicted", reason=why)
+        logger.info("model evicted", extra={"tenant_id": key[0], "model_id": key[1], "reason": why})
+
+
+def _directory_bytes(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.iterdir() if path.is_file())
 
 
 class PopularityCache:

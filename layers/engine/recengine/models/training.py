@@ -22,11 +22,10 @@ from ..engine.recommender import RecommenderModel
 from ..engine.training import TrainingData, train_model
 from ..events.store import InteractionStore
 from ..observability import logger
-from ..tenancy.store import TenantStore
 from .artefacts import ArtefactStore
 from .evaluation import evaluate_on_holdout, split_holdout
 from .markers import TrainedMarkerStore
-from .promotion import apply_retention, live_record, make_live, promotion_decision
+from .promotion import apply_retention, promote_if_not_worse
 from .registry import ModelRegistry
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -169,8 +168,7 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
     catalogue = {row["item_id"]: row.get("metadata", {}) for row in (items.iter_items(tenant_id) if items else ())
                  if row.get("active", True)}
     report({"stage": "loaded", "events": len(data), "catalogue_items": len(catalogue)})
-    versions = registry.versions(tenant_id)
-    version = max((v.get("version", 0) for v in versions), default=0) + 1
+    version = registry.next_version(tenant_id)
     model_id = new_model_id("hybrid", version)
     record = {"model_id": model_id, "algorithm": "hybrid", "version": version, "status": "training",
               "created_at": started, "interactions": len(data)}
@@ -192,14 +190,8 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
     record = {**record, "status": "candidate", "artefact": location, "finished_at": time.time(), "meta": model.meta,
               "metrics": metrics}
     registry.put_version(tenant_id, record)
-    promote_it, reason = promotion_decision(record, live_record(registry, tenant_id), policy.tolerance)
-    if promote_it:
-        record = make_live(registry, tenant_id, model_id, time.time(), reason)
-    else:
-        registry.update_version(tenant_id, model_id, {"promotion_reason": reason})
-        record = {**record, "promotion_reason": reason}
-        logger.warning("model stays candidate", extra={**log_extra, "model_id": model_id, "reason": reason})
-    stores.markers.set_trained_marker(tenant_id, last_sk)
+    record, reason = promote_if_not_worse(registry, tenant_id, record, policy.tolerance, time.time())
+    stores.markers.set_trained_marker(tenant_id, last_sk, time.time())
     apply_retention(registry, artefacts, tenant_id, policy.keep_versions)
     logger.info("model trained", extra={**log_extra, "model_id": model_id, "status": record["status"],
                                         "items": model.n_items, "interactions": len(data), **metrics,
@@ -207,16 +199,3 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
     report({"stage": "done", "model_id": model_id, "status": record["status"],
             "reason": record.get("promotion_reason") or reason})
     return record
-
-
-def train_all(stores: TrainingStores, tenants: TenantStore, policy: TrainingPolicy | None = None) -> dict:
-    """Trains each tenant with new data; one tenant's failure does not stop the others."""
-    trained, skipped, failed = [], [], []
-    for tenant in tenants.list_tenants():
-        try:
-            record = train_tenant(stores, tenant.tenant_id, policy=policy)
-        except Exception:  # noqa: BLE001 - logged with traceback in train_tenant; keep going
-            failed.append(tenant.tenant_id)
-            continue
-        (trained if record else skipped).append(tenant.tenant_id)
-    return {"trained": trained, "skipped": skipped, "failed": failed}

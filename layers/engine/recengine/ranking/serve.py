@@ -10,11 +10,9 @@ from typing import Sequence
 
 from ..attribution.store import ExposureStore
 from ..catalogue.store import ItemStore
-from ..engine.errors import ArtefactError
 from ..engine.recommender import RecommenderModel
-from ..errors import NotFoundError
 from ..events.store import InteractionStore
-from ..models.errors import ModelNotFoundError
+from ..models.errors import ModelUnavailableError
 from ..models.serving import ModelCache, PopularityCache
 from .candidates import Reject, active_top, keep_active
 from .query import Query, warn
@@ -49,16 +47,28 @@ def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, s
 
 def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> tuple[RecommenderModel | None, list[dict]]:
     """The pinned version when `model_id` is given (ModelNotFoundError if the tenant has none such;
-    the live model with a warning if it cannot be loaded), else the live model."""
-    if not model_id:
-        return models.get(tenant_id), []
-    try:
-        return models.get_version(tenant_id, model_id), []
-    except (ArtefactError, NotFoundError) as exc:
-        if isinstance(exc, ModelNotFoundError):
-            raise
-        return models.get(tenant_id), [warn("pinned_model_unavailable", f"model {model_id} could not be loaded: "
-                                             "the live model answered")]
+    the live model with a warning if it cannot be loaded), else the live model; while the live
+    version cannot be loaded, the previous one (or none) with the warning `model_unavailable`."""
+    warnings: list[dict] = []
+    if model_id:
+        try:
+            return models.get_version(tenant_id, model_id), []
+        except ModelUnavailableError:
+            warnings.append(warn("pinned_model_unavailable", f"model {model_id} could not be loaded: "
+                                 "the live model answered"))
+    served = models.live(tenant_id)
+    if served.unavailable is not None:
+        warnings.append(warn("model_unavailable", f"model {served.unavailable} could not be loaded just now: "
+                             + ("the previous version answered" if served.model is not None
+                                else "no model answered")))
+    return served.model, warnings
+
+
+def no_model_warning(warnings: list[dict], detail: str = "") -> list[dict]:
+    """`no_model` (never trained), unless the tenant has a model that could not be loaded (`model_unavailable`)."""
+    if any(w["code"] == "model_unavailable" for w in warnings):
+        return []
+    return [warn("no_model", "no model has been trained for this tenant yet" + detail)]
 
 
 @dataclass
@@ -110,7 +120,7 @@ def serve(deps: Deps, q: Query) -> Result:
     warnings += pin_warnings
     q.check("loading the model")
     if model is None and deps.popularity is None:
-        return Result([], warnings + [warn("no_model", "no model has been trained for this tenant yet")])
+        return Result([], warnings + no_model_warning(warnings))
     if model is not None and q.candidates is not None:
         unknown = [c for c in dict.fromkeys(q.candidates) if c not in model.item_index]
         if unknown:
@@ -131,8 +141,7 @@ def serve(deps: Deps, q: Query) -> Result:
         q.check("ranking")
     source = lists[-1].source
     if model is None:
-        warnings.append(warn("no_model", "no model has been trained for this tenant yet"
-                             + (": popular items returned" if any(s.items for s in lists) else "")))
+        warnings += no_model_warning(warnings, ": popular items returned" if any(s.items for s in lists) else "")
     elif source in ("popular", "trending") and q.algorithm not in ("popular", "trending"):
         if not history:
             code = "unknown_user" if q.user_id else "new_session" if q.session_id else "anonymous_user_no_history"

@@ -12,7 +12,7 @@ from ..models.serving import ModelCache
 from ..tenancy.model import Tenant
 from .candidates import active_top
 from .query import warn
-from .serve import Result, resolve_model
+from .serve import Result, no_model_warning, resolve_model
 
 
 def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int,
@@ -22,7 +22,7 @@ def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, 
     if not in_model and items.get(tenant_id, item_id) is None:
         raise NotFoundError(f"item {item_id!r} not found")
     if model is None:
-        return Result([], [warn("no_model", "no model has been trained for this tenant yet")])
+        return Result([], pin_warnings + no_model_warning(pin_warnings))
     warnings: list[dict] = list(pin_warnings)
     rank = (lambda n, ex: model.similar(item_id, n, exclude=ex)) if in_model else \
         (lambda n, ex: model.popular(n, exclude=ex))

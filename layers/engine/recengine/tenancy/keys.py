@@ -1,4 +1,5 @@
-"""API key bindings in the tenants table (`pk = key#<api key id>`): which tenant a key acts for."""
+"""API key bindings in the tenants table (`pk = key#<api key id>`): which tenant a key acts for, and
+with which role (recorded for listing and audit; requests take the role from the key's value)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from ..aws.dynamo import Table, conditional_failure, serialize, store_error
 from ..errors import NotFoundError
+from .roles import LEGACY_ROLE, Role
 
 
 def key_key(api_key_id: str) -> dict:
@@ -15,8 +17,8 @@ def key_key(api_key_id: str) -> dict:
 
 
 class ApiKeyStore(Table):
-    def bind_key(self, api_key_id: str, tenant_id: str) -> None:
-        self.put_row({**key_key(api_key_id), "tenant_id": tenant_id, "created_at": time.time()})
+    def bind_key(self, api_key_id: str, tenant_id: str, role: Role) -> None:
+        self.put_row({**key_key(api_key_id), "tenant_id": tenant_id, "role": role.value, "created_at": time.time()})
 
     def tenant_id_for_key(self, api_key_id: str) -> str | None:
         """The tenant a key acts for; None for an unknown or revoked key."""
@@ -26,7 +28,7 @@ class ApiKeyStore(Table):
         return row["tenant_id"]
 
     def key_binding(self, api_key_id: str) -> dict | None:
-        """The `key#<id>` row (tenant_id, created_at, revoked) or None."""
+        """The `key#<id>` row (tenant_id, role, created_at, revoked) or None."""
         return self.get_row(key_key(api_key_id), consistent=True)
 
     def revoke_key(self, api_key_id: str, now: float) -> None:
@@ -42,6 +44,7 @@ class ApiKeyStore(Table):
             raise store_error("update_item", exc) from exc
 
     def key_bindings(self) -> list[dict]:
-        """Every `key#<id>` row, with `api_key_id` added (a scan of a small table; admin CLI only)."""
-        return [{**row, "api_key_id": row["pk"].removeprefix("key#")} for row in self.scan_rows()
-                if row["pk"].startswith("key#")]
+        """Every `key#<id>` row, with `api_key_id` added and `role` filled in for rows bound before
+        roles existed (their keys carry no prefix: LEGACY_ROLE); a scan of a small table, admin CLI only."""
+        return [{**row, "api_key_id": row["pk"].removeprefix("key#"), "role": row.get("role") or LEGACY_ROLE.value}
+                for row in self.scan_rows() if row["pk"].startswith("key#")]

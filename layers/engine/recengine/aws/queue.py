@@ -1,4 +1,5 @@
-"""Fanning batch generation chunks out to the worker function: JSON messages on an SQS queue."""
+"""JSON messages to one SQS queue: how work leaves a request (training jobs, batch chunks) for a
+function that consumes the queue."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..aws.clients import LazyClient
+from .clients import LazyClient
 from ..errors import StoreError
 
 
 class QueueSender:
-    """Sends JSON messages to one SQS queue, ten per call (batch generation's chunk fan-out)."""
+    """Sends JSON messages to one SQS queue, ten per call."""
 
     sqs = LazyClient("sqs")
 

@@ -1,0 +1,14 @@
+"""The training schedule: one queued training job per tenant with new interactions, stalest first
+(tenants too large for one Lambda are reported, not queued); the train function runs each job from
+its queue, one tenant per invocation."""
+
+from recengine.models.dispatch import run_dispatch
+from recengine.observability import lambda_handler as instrumented
+from recengine.runtime import runtime
+
+
+@instrumented
+def lambda_handler(event, context):
+    rt = runtime()
+    return run_dispatch(rt.tenants, rt.training, rt.jobs, rt.training_launcher, timeouts=rt.job_timeouts,
+                        max_events=rt.settings.max_lambda_training_events)

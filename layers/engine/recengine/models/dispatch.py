@@ -1,0 +1,80 @@
+"""The training schedule's dispatcher: one queued training job per tenant with new interactions,
+stalest first, each run by its own train-function invocation from the queue (one tenant's failure
+or timeout touches no other). A tenant whose last training read more events than one Lambda can
+train in time is reported, not queued (the distributed trainer takes those)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..observability import count, logger
+from ..tenancy.store import TenantStore
+from .job_claims import JobInProgressError
+from .job_status import JobTimeouts
+from .job_store import JobStore
+from .jobs import Launcher, queue_training
+from .training import TrainingStores
+
+
+@dataclass(frozen=True)
+class Candidate:
+    tenant_id: str
+    trained_at: float  # 0: never trained, so first in line
+    events: int  # the size of its last training, the best estimate of the next one's
+
+
+def candidates(tenants: TenantStore, stores: TrainingStores) -> tuple[list[Candidate], list[str]]:
+    """(tenants with interactions newer than their last training, stalest first; tenants without)."""
+    due, current = [], []
+    for tenant in tenants.list_tenants():
+        latest = stores.interactions.latest_sort_key(tenant.tenant_id)
+        marker = stores.markers.marker(tenant.tenant_id)
+        if not latest or latest <= marker.get("trained_through", ""):
+            current.append(tenant.tenant_id)
+            continue
+        live_id = stores.registry.live_model_id(tenant.tenant_id)
+        live = stores.registry.get_version(tenant.tenant_id, live_id) if live_id else None
+        due.append(Candidate(tenant.tenant_id, float(marker.get("trained_at") or 0.0),
+                             int((live or {}).get("interactions") or 0)))
+    due.sort(key=lambda c: (c.trained_at, c.tenant_id))
+    return due, current
+
+
+def dispatch_training(tenants: TenantStore, stores: TrainingStores, jobs: JobStore, launch: Launcher, *,
+                      timeouts: JobTimeouts, max_events: int, now: float | None = None) -> dict:
+    """Queues one training per due tenant, stalest first. A tenant with a training already queued or
+    running is left to it; one too large for a Lambda is reported; one whose job cannot be queued is
+    reported as failed without stopping the others."""
+    now = time.time() if now is None else now
+    due, current = candidates(tenants, stores)
+    summary: dict[str, list] = {"queued": [], "busy": [], "too_large": [], "failed": [], "up_to_date": current}
+    for candidate in due:
+        tenant_id = candidate.tenant_id
+        if candidate.events > max_events:
+            summary["too_large"].append({"tenant_id": tenant_id, "events": candidate.events})
+            count("TenantTooLargeForLambda")
+            logger.warning("tenant too large to train in one Lambda", extra={
+                "tenant_id": tenant_id, "events": candidate.events, "max_events": max_events})
+            continue
+        try:
+            job = queue_training(jobs, launch, tenant_id, timeouts=timeouts, trigger="schedule", force=False, now=now)
+        except JobInProgressError as exc:
+            summary["busy"].append({"tenant_id": tenant_id, "job_id": exc.details.get("job_id")})
+            continue
+        except Exception:  # noqa: BLE001 - logged with its traceback; the other tenants are still queued
+            summary["failed"].append(tenant_id)
+            continue
+        summary["queued"].append({"tenant_id": tenant_id, "job_id": job["job_id"]})
+    logger.info("training dispatched", extra={k: len(v) for k, v in summary.items()})
+    return summary
+
+
+def run_dispatch(tenants: TenantStore, stores: TrainingStores, jobs: JobStore, launch: Launcher, *,
+                 timeouts: JobTimeouts, max_events: int) -> dict:
+    """The schedule's invocation: fails (so the scheduler's retry and the error alarm see it) when a
+    tenant's job could not be queued; a retry finds the others' jobs queued and leaves them."""
+    summary = dispatch_training(tenants, stores, jobs, launch, timeouts=timeouts, max_events=max_events)
+    if summary["failed"]:
+        raise RuntimeError(f"training could not be queued for {len(summary['failed'])} tenant(s)")
+    return summary

@@ -1,0 +1,108 @@
+"""Least privilege, read off template.yaml: no function may write a table or an S3 prefix it only
+reads. Each function's writes are declared here with the reason, and the template must grant exactly
+those: a new write is a decision made in this file, not a policy widened in passing."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.template import resources
+
+TABLE_WRITERS = ("DynamoDBCrudPolicy", "DynamoDBWritePolicy")
+TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                       "dynamodb:TransactWriteItems", "dynamodb:*"}
+S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:*"}
+WHOLE_BUCKET = "*"
+
+# function -> (tables it writes, S3 key patterns it writes)
+WRITES = {
+    "HealthFunction": (set(), set()),
+    "AuthorizerFunction": (set(), set()),
+    "ItemsFunction": ({"ItemsTable", "UsageTable"}, set()),  # items; the plan's item count
+    "InteractionsFunction": ({"InteractionsTable", "SessionsTable", "UsageTable"}, set()),  # events; metering
+    "RecommendFunction": ({"ExposuresTable", "UsageTable"}, set()),  # the exposure log; metering
+    "SimilarFunction": ({"UsageTable"}, set()),  # metering
+    "BillingFunction": ({"UsageTable"}, set()),  # the overage cap
+    "ModelsFunction": ({"ModelsTable"}, set()),  # promote, rollback, training jobs
+    "TrainDispatchFunction": ({"ModelsTable"}, set()),  # training jobs and their locks
+    "TrainFunction": ({"ModelsTable"}, {"tenants/*/models/*"}),  # versions, jobs, markers; artefacts
+    "BatchFunction": ({"ModelsTable", "InteractionsTable", "UsageTable"}, set()),  # jobs; a segment's new users
+    "BatchWorkerFunction": ({"ModelsTable", "InteractionsTable"}, {"tenants/*/batch/*"}),  # jobs, lists; outputs
+}
+
+
+def _ref(value) -> str:
+    """The logical id a policy resource points at (Ref, GetAtt X.Arn, or Sub "${X.Arn}/prefix")."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return (target.split(".")[0] if isinstance(target, str) else target[0])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            return text.split("${")[1].split(".")[0].split("}")[0]
+    return str(value)
+
+
+def _s3_pattern(resource) -> str:
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = resource["Fn::Sub"] if isinstance(resource["Fn::Sub"], str) else resource["Fn::Sub"][0]
+        return text.split("}", 1)[1].lstrip("/") or WHOLE_BUCKET
+    return WHOLE_BUCKET
+
+
+def _statements(policy: dict) -> list[dict]:
+    return [policy["Statement"]] if isinstance(policy["Statement"], dict) else policy["Statement"]
+
+
+def granted_writes(function: str) -> tuple[set[str], set[str]]:
+    props = resources("AWS::Serverless::Function")[function]["Properties"]
+    tables: set[str] = set()
+    objects: set[str] = set()
+    for policy in props.get("Policies", []) or []:
+        (kind, body), = policy.items()
+        if kind in TABLE_WRITERS:
+            tables.add(_ref(body["TableName"]))
+        elif kind in ("S3CrudPolicy", "S3WritePolicy", "S3FullAccessPolicy"):
+            objects.add(WHOLE_BUCKET)
+        elif kind == "Statement":
+            for statement in _statements(policy):
+                actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+                resources_ = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                for resource in resources_:
+                    if actions & TABLE_WRITE_ACTIONS:
+                        tables.add(_ref(resource))
+                    if actions & S3_WRITE_ACTIONS:
+                        objects.add(_s3_pattern(resource))
+    for policy in resources("AWS::IAM::Policy").values():  # roles given a write by a standalone policy
+        document = policy["Properties"]
+        if {"Ref": f"{function}Role"} in document.get("Roles", []):
+            for statement in _statements(document["PolicyDocument"]):
+                actions = {statement["Action"]} if isinstance(statement["Action"], str) else set(statement["Action"])
+                if actions & TABLE_WRITE_ACTIONS:
+                    tables.add(_ref(statement["Resource"]))
+    return tables, objects
+
+
+def test_every_function_is_declared():
+    assert set(resources("AWS::Serverless::Function")) == set(WRITES)
+
+
+@pytest.mark.parametrize("function", sorted(WRITES))
+def test_a_function_writes_exactly_what_it_is_declared_to_write(function):
+    assert granted_writes(function) == WRITES[function]
+
+
+def test_no_function_writes_the_tenants_table_or_the_whole_bucket():
+    for function in WRITES:
+        tables, objects = granted_writes(function)
+        assert "TenantsTable" not in tables, function  # key bindings: the admin CLI only
+        assert WHOLE_BUCKET not in objects, function
+
+
+def test_the_checker_sees_writes_and_prefixes():
+    """The checker itself: a SAM CRUD policy, a standalone policy and a prefixed S3 statement count."""
+    assert "ModelsTable" in granted_writes("TrainFunction")[0]
+    assert "UsageTable" in granted_writes("SimilarFunction")[0]
+    assert granted_writes("BatchWorkerFunction")[1] == {"tenants/*/batch/*"}
