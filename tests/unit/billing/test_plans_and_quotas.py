@@ -50,12 +50,13 @@ def test_every_plan_leaves_room_for_overage_below_the_hard_quota():
 
 
 def test_only_the_metered_functions_may_write_the_usage_table_and_only_as_the_meter_does():
-    """The meter's transaction (marker Put, shard Update), its take-back (Delete) and its read of the
-    shards' room (BatchGetItem); nothing else, and only for the metered routes."""
+    """The meter's transaction (marker Put, shard Update), its take-back (Delete), its read of the
+    shards' room (BatchGetItem) and of an earlier call's marker (GetItem); nothing else, and only for
+    the metered routes."""
     policy = resources("AWS::IAM::Policy")["MeteringPolicy"]["Properties"]
     (statement,) = policy["PolicyDocument"]["Statement"]
-    assert sorted(statement["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem",
-                                           "dynamodb:UpdateItem"]
+    assert sorted(statement["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+                                           "dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert statement["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
     assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
                                                    "InteractionsFunctionRole"}
