@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -71,11 +72,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     moto_port = free_port(args.host)
     moto = ThreadedMotoServer(ip_address=args.host, port=moto_port, verbose=False)
     moto.start()
+    # The meter writes a transaction per metered call: keep moto's cost per transaction flat (moto_atomic.py).
+    patches = contextlib.ExitStack()
+    patches.enter_context(item_scoped_rollback())
+    patches.enter_context(atomic_item_writes())
     state_dir = Path(tempfile.mkdtemp(prefix="recengine-local-"))
     os.environ.update({
         "AWS_ENDPOINT_URL": f"http://{args.host}:{moto_port}",
@@ -184,6 +191,7 @@ Ctrl-C stops everything.""", flush=True)
     server.shutdown()
     server.server_close()
     moto.stop()
+    patches.close()
     remove_state(STATE_FILE)
     shutil.rmtree(state_dir, ignore_errors=True)
     log("stopped")

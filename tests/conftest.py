@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,7 @@ def api_event(method: str, path: str, *, caller: Caller | None = None, body=None
             ("POST", "/v1/interactions"): "interactions_post", ("POST", "/v1/recommend"): "recommend",
             ("POST", "/v1/similar"): "similar", ("GET", "/v1/billing/plans"): "billing_plans"}[(method, path)]
     event = copy.deepcopy(load_event(name))
+    event["requestContext"]["requestId"] = f"test-{uuid.uuid4()}"  # unique per request, as API Gateway's
     identity = event["requestContext"]["identity"]
     identity["apiKeyId"] = caller.api_key_id if caller else None
     authorizer = authorizer_context(caller) if identity["apiKeyId"] else None

@@ -17,7 +17,8 @@ app = Api(lambda key_id: runtime().resolve_tenant(key_id))
 @app.post("/api/v1/interactions")
 def post_interactions():
     """Records a batch of events (or one bare event); an event with a `request_id` is an outcome of that list."""
-    result = ingest(runtime().ingesting, app.caller(), app.body(InteractionsRequest).to_events())
+    result = ingest(runtime().ingesting, app.caller(), app.body(InteractionsRequest).to_events(),
+                    app.gateway_request_id())
     return app.json(201 if result.accepted else 200, asdict(result))
 
 

@@ -18,7 +18,7 @@ LIST_QUERY_FIELDS = ("item_ids", "itemIds", "exclude_items", "excludeOffers", "s
 
 def _client() -> Client:
     identity = app.current_event.request_context.identity
-    return Client(app.request_id(), identity.source_ip, identity.user_agent)
+    return Client(app.request_id(), identity.source_ip, identity.user_agent, app.gateway_request_id())
 
 
 def _remaining_ms() -> int | None:

@@ -17,7 +17,8 @@ app = Api(lambda key_id: runtime().resolve_tenant(key_id))
 def similar():
     """Items most similar to `item_id` (alias `itemId`), best first; `limit` (alias `count`)."""
     tenant, body = app.caller(), app.body(SimilarRequest)
-    result = similar_items(runtime().similar, tenant, body.item_id, body.limit, body.model_id)
+    result = similar_items(runtime().similar, tenant, body.item_id, body.limit, body.model_id,
+                           app.gateway_request_id())
     return app.json(200, similar_body(app.request_id(), body.item_id, result))
 
 

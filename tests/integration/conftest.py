@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import threading
 
 import pytest
 
@@ -72,32 +71,40 @@ def billing_clock(monkeypatch):
 
 
 def set_requests(tenant_id: str, period: str, requests: int) -> None:
-    """Puts a tenant's counter for a period straight to `requests` (to reach the overage quickly)."""
+    """Puts a tenant's count for a period straight to `requests` (to reach the overage quickly),
+    spread over the meter's shards as calls fill them: the room left (share minus count) is split
+    evenly, so the period admits exactly allowance - requests more calls (none past it)."""
+    from recengine.billing import periods
+    from recengine.billing.store import SHARDS, shard_key, shares
     from recengine.runtime import runtime
 
     usage = runtime().usage
-    usage.db.update_item(TableName=usage.name, Key={"tenant_id": {"S": tenant_id}, "period": {"S": period}},
-                         UpdateExpression="SET #r = :n", ExpressionAttributeNames={"#r": "requests"},
-                         ExpressionAttributeValues={":n": {"N": str(requests)}})
+    plan = periods.plan_of(runtime().tenants.get_tenant(tenant_id))
+    defaults = shares(periods.allowance(plan, plan.default_overage_cap))
+    room = usage.shard_room(tenant_id, period, defaults)
+    counts = {r["tenant_id"]: int(r.get("requests", 0)) for r in usage.batch_get_rows(
+        [{"tenant_id": shard_key(tenant_id, i), "period": period} for i in range(SHARDS)], consistent=True)}
+    capacity = [room[i] + counts.get(shard_key(tenant_id, i), 0) for i in range(SHARDS)]
+    if requests <= sum(capacity):
+        target = [c - r for c, r in zip(capacity, shares(sum(capacity) - requests))]
+    else:
+        target = [c + extra for c, extra in zip(capacity, shares(requests - sum(capacity)))]
+    assert sum(target) == requests and min(target) >= 0
+    for i, n in enumerate(target):
+        usage.db.update_item(TableName=usage.name, Key={"tenant_id": {"S": shard_key(tenant_id, i)},
+                                                        "period": {"S": period}},
+                             UpdateExpression="SET #r = :n", ExpressionAttributeNames={"#r": "requests"},
+                             ExpressionAttributeValues={":n": {"N": str(n)}})
 
 
 @pytest.fixture
-def atomic_item_writes(monkeypatch):
-    """DynamoDB applies each single-item write atomically; moto's in-memory backend does not when
-    called from several threads (8 x 250 bare ADDs against it lose about 1%). This serialises moto's
-    item writes so that the tests check our use of DynamoDB, not moto's own thread safety. It makes
-    each API call atomic, nothing more: a read-then-write in our code would still race."""
-    from moto.dynamodb.models import DynamoDBBackend
+def atomic_item_writes():
+    """DynamoDB applies each write atomically; moto does not under threads (local/moto_atomic.py):
+    serialised here, and its transactions made O(1) in the table's size."""
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
 
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, __original=original, **kwargs):
-            with lock:
-                return __original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+    with item_scoped_rollback(), atomic_item_writes():
+        yield
 
 
 # ------------------------------------------------------------------ seeded and trained tenants

@@ -46,6 +46,13 @@ def test_tables_are_on_demand_with_point_in_time_recovery():
     assert tables["SessionsTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"] is True
 
 
+def test_the_meters_call_markers_expire_by_the_usage_tables_ttl():
+    from recengine.billing.store import EXPIRES_AT
+
+    ttl = resources("AWS::DynamoDB::Table")["UsageTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": EXPIRES_AT, "Enabled": True}
+
+
 def test_artefact_bucket_is_versioned_encrypted_and_private():
     props = resources("AWS::S3::Bucket")["ModelBucket"]["Properties"]
     assert props["VersioningConfiguration"]["Status"] == "Enabled"

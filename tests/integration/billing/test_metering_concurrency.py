@@ -1,5 +1,6 @@
 """Concurrent writers against moto: metered calls, the overage cap, and item and user counts stay
-exact because every change is one conditional UpdateItem (or PutItem), never a read then a write."""
+exact because every change is one conditional write (an UpdateItem, a PutItem, or the meter's
+TransactWriteItems of a call marker and a shard), never a read then a write."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from recengine.billing import metering, periods, service
 from recengine.billing.metering import OverageBudgetExceededError, PlanLimitExceededError
 from recengine.billing.plans import PLANS
+from recengine.billing.store import SHARDS, shares
 from recengine.catalogue import service as catalogue
 from recengine.catalogue.model import ItemDraft
 from recengine.events.model import EventIn
@@ -37,9 +39,9 @@ def test_8_writers_x_250_metered_calls_are_counted_exactly(aws, atomic_item_writ
     usage = runtime().usage
     calls = 250
 
-    def work(_):
-        for _ in range(calls):
-            metering.meter_call(usage, tenant)
+    def work(thread):
+        for n in range(calls):
+            metering.meter_call(usage, tenant, f"t{thread}-{n}")
 
     started = time.perf_counter()
     run_threads(work)
@@ -57,11 +59,11 @@ def test_the_overage_cap_holds_exactly_under_a_concurrent_race(aws, atomic_item_
     set_requests(tenant.tenant_id, periods.period_of(billing_clock()), start)
     attempts = 200
 
-    def work(_):
+    def work(thread):
         admitted = refused = 0
-        for _ in range(attempts):
+        for n in range(attempts):
             try:
-                metering.meter_call(usage, tenant)
+                metering.meter_call(usage, tenant, f"t{thread}-{n}")
                 admitted += 1
             except OverageBudgetExceededError:
                 refused += 1
@@ -76,6 +78,34 @@ def test_the_overage_cap_holds_exactly_under_a_concurrent_race(aws, atomic_item_
     report = service.usage_report(usage, tenant)
     assert report["requests_used"] == allowance and report["budget_exceeded"] is True
     assert report["overage_amount"] == 2.0
+
+
+def test_concurrent_calls_fill_every_shard_to_its_share_and_not_one_call_past_the_allowance(
+        aws, atomic_item_writes, billing_clock):
+    tenant = tenant_of(aws.tenant())
+    usage = runtime().usage
+    allowance = periods.allowance(GROWTH, GROWTH.default_overage_cap)  # no cap set: the plan default's
+    headroom, attempts = 300, 60
+    set_requests(tenant.tenant_id, periods.period_of(billing_clock()), allowance - headroom)
+
+    def work(thread):
+        admitted = refused = 0
+        for n in range(attempts):
+            try:
+                metering.meter_call(usage, tenant, f"t{thread}-{n}")
+                admitted += 1
+            except OverageBudgetExceededError:
+                refused += 1
+        return admitted, refused
+
+    results = run_threads(work)
+    admitted, refused = sum(a for a, _ in results), sum(r for _, r in results)
+    room = usage.shard_room(tenant.tenant_id, periods.period_of(billing_clock()), shares(allowance))
+    print(f"\nshards: {THREADS} threads x {attempts} attempts over {SHARDS} shards -> {admitted} admitted, "
+          f"{refused} refused")
+    assert admitted == headroom and refused == THREADS * attempts - headroom
+    assert room == [0] * SHARDS  # every shard full, none past its share: refused only when all are full
+    assert service.usage_report(usage, tenant)["requests_used"] == allowance
 
 
 def test_concurrent_ingestion_counts_each_new_user_once(aws, atomic_item_writes):

@@ -6,6 +6,7 @@ leaves the previous model, or popularity, answering with the warning `model_unav
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -211,3 +212,48 @@ def test_a_first_load_that_fails_serves_popularity_with_a_warning(aws, api, call
     s3.failing = False
     monkeypatch.setattr(models, "refresh_s", 0.0)
     assert ask(call, caller, user)["meta"]["model_id"] == record["model_id"]
+
+
+class NoListBucket:
+    """The S3 client as a role without s3:ListBucket on the key sees it: a missing object is a 403
+    AccessDenied, not a 404 (S3 does not tell such a caller whether the key exists)."""
+
+    def __init__(self):
+        self.real = client("s3")
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def download_file(self, bucket, key, filename, *args, **kwargs):
+        from botocore.exceptions import ClientError
+        try:
+            self.real.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
+                raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject") from exc
+            raise
+        return self.real.download_file(bucket, key, filename, *args, **kwargs)
+
+
+def test_a_version_without_its_optional_files_loads_without_asking_s3_for_them(aws, api, call, monkeypatch, metrics):
+    """Artefacts written before the context files existed: the listing says which files to fetch,
+    so their absence is never learnt from a failed GET, which S3 answers with 403 to the batch
+    worker's role (ListBucket granted for a prefix only)."""
+    from recengine.engine.artefact import MANIFEST, OPTIONAL_ARTEFACT_FILES
+    from recengine.models.artefacts import model_prefix
+
+    caller, user = shop(aws, api, "shop", seed=1)
+    record = train(caller, policy=GO_LIVE)
+    models = runtime().models
+    s3 = client("s3")
+    prefix = model_prefix(caller.tenant_id, record["model_id"])
+    bucket = models.artefacts.bucket
+    for name in OPTIONAL_ARTEFACT_FILES:
+        s3.delete_object(Bucket=bucket, Key=prefix + name)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + MANIFEST)["Body"].read())
+    s3.put_object(Bucket=bucket, Key=prefix + MANIFEST, Body=json.dumps({**manifest, "format_version": 2}))
+    monkeypatch.setattr(models.artefacts, "_s3", NoListBucket())
+    body = ask(call, caller, user)
+    assert not [m for m in metrics if m[0] == "ModelUnavailable"], metrics
+    assert body["meta"]["model_id"] == record["model_id"] and "model_unavailable" not in codes(body)
+    assert not [m for m in metrics if m[0] == "ModelUnavailable"]

@@ -49,14 +49,26 @@ def test_every_plan_leaves_room_for_overage_below_the_hard_quota():
         assert usage_plans()[plan.id].quota_limit == plan.quota_limit
 
 
-def test_only_the_metered_functions_may_update_the_usage_table_and_nothing_else():
+def test_only_the_metered_functions_may_write_the_usage_table_and_only_as_the_meter_does():
+    """The meter's transaction (marker Put, shard Update), its take-back (Delete), its read of the
+    shards' room (BatchGetItem) and of an earlier call's marker (GetItem); nothing else, and only for
+    the metered routes."""
     policy = resources("AWS::IAM::Policy")["MeteringPolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+                                           "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert statement["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
+    assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
+                                                   "InteractionsFunctionRole"}
+
+
+def test_plan_limits_only_update_their_counter_row():
+    policy = resources("AWS::IAM::Policy")["PlanLimitPolicy"]["Properties"]
     assert [s["Action"] for s in policy["PolicyDocument"]["Statement"]] == ["dynamodb:UpdateItem"]
     assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
-    # The metered routes, the item limit (items), and the user limit (interactions, and a batch
-    # segment naming users never seen).
-    assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
-                                                   "InteractionsFunctionRole", "ItemsFunctionRole",
+    # The item limit (items), and the user limit (interactions, and a batch segment naming users
+    # never seen).
+    assert {r["Ref"] for r in policy["Roles"]} == {"InteractionsFunctionRole", "ItemsFunctionRole",
                                                    "BatchFunctionRole"}
 
 
@@ -101,3 +113,13 @@ def test_the_quota_is_per_key_and_public_routes_use_none():
     assert status == 429 and b"quota-exceeded" in body and int(headers["Retry-After"]) > 0
     assert hit("b")[0] != 429
     assert hit("a", "/v1/billing/plans")[0] == 200  # public: no key check, no quota
+
+
+# ------------------------------------------------------------------ the meter's shards
+@pytest.mark.parametrize("total", [0, 1, 15, 16, 17, 101_000, 12_000_000])
+def test_an_allowance_splits_over_the_shards_exactly_and_evenly(total):
+    from recengine.billing.store import SHARDS, shares
+
+    split = shares(total)
+    assert len(split) == SHARDS and sum(split) == total and max(split) - min(split) <= 1
+    assert shares(-5) == [0] * SHARDS  # nothing left: no shard may count more

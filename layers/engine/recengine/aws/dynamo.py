@@ -116,10 +116,11 @@ class Table:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
-    def batch_get_rows(self, keys: list[dict]) -> list[dict]:
+    def batch_get_rows(self, keys: list[dict], consistent: bool = False) -> list[dict]:
         found: list[dict] = []
         for start in range(0, len(keys), 100):
-            request = {self.name: {"Keys": [serialize(k) for k in keys[start:start + 100]]}}
+            request = {self.name: {"Keys": [serialize(k) for k in keys[start:start + 100]],
+                                   "ConsistentRead": consistent}}
             attempt = 0
             while request:
                 try:

@@ -1,8 +1,10 @@
-"""Metering and plan limits: a metered call is counted before its work and taken back if the work
-fails; item and user counts are reserved before anything is written."""
+"""Metering and plan limits: a metered call is counted before its work (once per request id) and
+taken back if the work fails; a throttled meter serves the call and defers its count; item and user
+counts are reserved before anything is written."""
 
 from __future__ import annotations
 
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -11,7 +13,7 @@ from ..errors import PaymentRequiredError, StoreError
 from ..observability import count, logger
 from ..tenancy.model import Tenant
 from . import periods
-from .store import UsageStore
+from .store import MeterMark, MeterThrottledError, UsageStore
 
 
 class OverageBudgetExceededError(PaymentRequiredError):
@@ -22,38 +24,65 @@ class PlanLimitExceededError(PaymentRequiredError):
     """Ingestion would take the tenant's item or user count past the plan's limit."""
 
 
-def meter_call(usage: UsageStore, tenant: Tenant, now: float | None = None) -> str:
-    """Counts one metered call in the current period, or raises OverageBudgetExceededError (402)
-    without counting it when the call would take the overage past the cap. Returns the period."""
+def meter_call(usage: UsageStore, tenant: Tenant, request_id: str | None, now: float | None = None) -> MeterMark:
+    """Counts one metered call in the current period, once per request id (API Gateway's), or raises
+    OverageBudgetExceededError (402) without counting it when the call would take the overage past
+    the cap. A throttled meter does not refuse: the call is served and its count deferred."""
     now = periods.clock() if now is None else now
     plan = periods.plan_of(tenant)
     period = periods.period_of(now)
-    counted = usage.count_request(tenant.tenant_id, period, now, plan.id,
-                                  periods.allowance(plan, plan.default_overage_cap))
-    if counted is None:
+    request_id = request_id or f"unkeyed-{uuid.uuid4().hex}"  # outside API Gateway: counted, never merged
+    try:
+        mark = usage.count_request(tenant.tenant_id, period, request_id, now, plan.id,
+                                   periods.allowance(plan, plan.default_overage_cap))
+    except MeterThrottledError as exc:
+        return _defer(usage, tenant, period, request_id, now, plan.id, exc)
+    if mark is None:
         count("MeteringRefused", plan=plan.id)
         raise OverageBudgetExceededError(
             "the overage budget for this billing period is spent: raise it with PUT /v1/billing/overage-cap "
             "or wait for the next period")
-    return period
+    return mark
 
 
-def unmeter_call(usage: UsageStore, tenant: Tenant, period: str) -> None:
-    usage.uncount_request(tenant.tenant_id, period)
+def _defer(usage: UsageStore, tenant: Tenant, period: str, request_id: str, now: float, plan: str,
+           throttled: MeterThrottledError) -> MeterMark:
+    """The meter is throttled: the call is served, and its count is kept for the usage report and
+    invoices as a deferred-count row (written once per request id). If even that write fails, the
+    log line below is the record to reconcile from."""
+    try:
+        mark = usage.defer_request(tenant.tenant_id, period, request_id, now, plan, throttled.reason, throttled.owner)
+    except StoreError as exc:
+        mark = MeterMark(period, request_id, None, stored=False)
+        failure = str(exc)
+    else:
+        failure = None
+    if mark.deferred:
+        count("MeterDeferred", reason=throttled.reason, stored=str(mark.stored).lower())
+        log = logger.warning if mark.stored else logger.error
+        log("metered call served with its count deferred", extra={
+            "tenant_id": tenant.tenant_id, "period": period, "request_id": request_id, "plan": plan,
+            "reason": throttled.reason, "stored": mark.stored, "error": failure})
+    return mark
+
+
+def unmeter_call(usage: UsageStore, tenant: Tenant, mark: MeterMark) -> None:
+    usage.uncount_request(tenant.tenant_id, mark)
 
 
 @contextmanager
-def metered(usage: UsageStore, tenant: Tenant) -> Iterator[None]:
+def metered(usage: UsageStore, tenant: Tenant, request_id: str | None) -> Iterator[MeterMark]:
     """Counts one metered call before the work (402 if the overage budget is spent, and then nothing
     is counted); if the work then fails, the call is taken back, so only answered calls are billed."""
-    period = meter_call(usage, tenant)
+    mark = meter_call(usage, tenant, request_id)
     try:
-        yield
+        yield mark
     except Exception:
         try:
-            unmeter_call(usage, tenant, period)
+            unmeter_call(usage, tenant, mark)
         except StoreError:
-            logger.warning("could not take back a failed metered call", extra={"tenant_id": tenant.tenant_id})
+            logger.warning("could not take back a failed metered call",
+                           extra={"tenant_id": tenant.tenant_id, "request_id": mark.request_id})
         raise
 
 

@@ -60,10 +60,10 @@ class IngestDeps:
     usage: UsageStore
 
 
-def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn]) -> IngestResult:
-    """The interactions route: one metered call (taken back if it fails), new users counted
-    against the plan's limit, the events recorded."""
-    with metered(deps.usage, tenant):
+def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_id: str | None) -> IngestResult:
+    """The interactions route: one metered call (counted once per `request_id`, API Gateway's; taken
+    back if it fails), new users counted against the plan's limit, the events recorded."""
+    with metered(deps.usage, tenant, request_id):
         result = record_interactions(deps.interactions, deps.seen_users, deps.pseudonyms, tenant.tenant_id, events,
                                      users=user_limit(deps.usage, tenant))
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,

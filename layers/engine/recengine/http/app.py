@@ -60,6 +60,11 @@ class Api(APIGatewayRestResolver):
             return supplied
         return self.current_event.request_context.request_id or "unknown"
 
+    def gateway_request_id(self) -> str | None:
+        """API Gateway's own id for this request, never the caller's header: unique per request, so
+        the meter counts a call once under it (a caller-chosen id could be sent with many calls)."""
+        return self.current_event.request_context.request_id or None
+
     def caller(self) -> Tenant:
         """The caller's tenant, from the API key id API Gateway verified; never from the body. A tenant
         header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403."""

@@ -61,9 +61,12 @@ class ArtefactStore:
             raise StoreError(f"object upload failed ({exc.response['Error']['Code']})") from exc
         return f"s3://{self.bucket}/{key}"
 
-    def size(self, tenant_id: str, model_id: str, names: Iterable[str], optional: Iterable[str] = ()) -> int:
-        """Bytes the named files of a version take (one listing, before any download): what the
-        serving cache makes room for. NotFoundError when a required file is missing."""
+    def present(self, tenant_id: str, model_id: str, names: Iterable[str],
+                optional: Iterable[str] = ()) -> dict[str, int]:
+        """The named files of a version that exist, with their bytes (one listing, before any download):
+        what the serving cache makes room for and then fetches. Absent optional files are left out
+        here rather than detected by a failed GET, which S3 answers 403, not 404, to a role without
+        ListBucket on that key. NotFoundError when a required file is missing."""
         prefix = model_prefix(tenant_id, model_id)
         sizes: dict[str, int] = {}
         try:
@@ -77,12 +80,11 @@ class ArtefactStore:
         missing = [n for n in names if n not in sizes and n not in optional]
         if missing:
             raise NotFoundError(f"artefact {model_id} is incomplete")
-        return sum(sizes.get(n, 0) for n in names)
+        return {n: sizes[n] for n in names if n in sizes}
 
-    def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path,
-                 optional: Iterable[str] = ()) -> Path:
-        """Fetches the named files into directory atomically (a partial download is never used, nor
-        left on disk); `optional` ones may be absent (artefacts written before those files existed).
+    def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path) -> Path:
+        """Fetches the named files (those `present` found) into directory atomically (a partial
+        download is never used, nor left on disk).
         NotFoundError for a missing file, DiskFullError when the disk fills up, StoreError otherwise."""
         directory = Path(directory)
         if directory.exists():
@@ -90,16 +92,10 @@ class ArtefactStore:
         tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         prefix = model_prefix(tenant_id, model_id)
-        optional = set(optional)
         try:
             tmp.mkdir(parents=True)
             for name in names:
-                try:
-                    self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
-                except ClientError as exc:
-                    if name in optional and exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
-                        continue
-                    raise
+                self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
         except ClientError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             code = exc.response["Error"]["Code"]

@@ -182,17 +182,18 @@ class ModelCache:
         started = time.perf_counter()
         key, directory = (tenant_id, model_id), self.cache_dir / tenant_id / model_id
         try:
-            size = self.artefacts.size(tenant_id, model_id, ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
+            files = self.artefacts.present(tenant_id, model_id, ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
         except NotFoundError as exc:
             raise ModelUnavailableError(str(exc), "missing") from exc
         except StoreError as exc:
             raise ModelUnavailableError(str(exc), "download_failed") from exc
+        size = sum(files.values())
         self._reserve(size, model_id)
         reserved = size
         try:
             with timed("ModelLoad"):
                 try:
-                    self.artefacts.download(tenant_id, model_id, ARTEFACT_FILES, directory, OPTIONAL_ARTEFACT_FILES)
+                    self.artefacts.download(tenant_id, model_id, list(files), directory)
                 except DiskFullError as exc:
                     raise ModelUnavailableError(str(exc), "disk_full") from exc
                 except NotFoundError as exc:

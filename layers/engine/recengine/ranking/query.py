@@ -49,12 +49,14 @@ class RecommendCall:
 
 @dataclass(frozen=True)
 class Client:
-    """Who is calling, as far as the transport tells: the request id lists are logged under, and
-    the address and user agent an anonymous caller's key is derived from."""
+    """Who is calling, as far as the transport tells: the request id lists are logged under, the
+    address and user agent an anonymous caller's key is derived from, and API Gateway's own request
+    id, which the meter counts once (the caller may choose `request_id`, so it cannot be that key)."""
 
     request_id: str
     source_ip: str | None = None
     user_agent: str | None = None
+    gateway_request_id: str | None = None
 
 
 def _monotonic() -> float:

@@ -70,7 +70,7 @@ def recommend(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: 
     """Ranks one request (metered: a refused or failed call is not billed) and logs its exposures."""
     resolved = resolve(deps, tenant, call, client, remaining_ms)
     query, warnings = resolved.query, resolved.warnings
-    with metered(deps.usage, tenant):
+    with metered(deps.usage, tenant, client.gateway_request_id):
         result = serve(deps.ranking, query)
     warnings += result.warnings
     not_stored = log_exposures(deps.ranking.exposures, deps.pseudonyms, query, result, client.request_id)

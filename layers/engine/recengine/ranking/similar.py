@@ -41,7 +41,9 @@ class SimilarDeps:
     usage: UsageStore
 
 
-def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, model_id: str | None = None) -> Result:
-    """The similar route: one metered call (taken back if it fails, e.g. an unknown item)."""
-    with metered(deps.usage, tenant):
+def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, model_id: str | None,
+                  request_id: str | None) -> Result:
+    """The similar route: one metered call, counted once per `request_id` (API Gateway's), taken back
+    if it fails (e.g. an unknown item)."""
+    with metered(deps.usage, tenant, request_id):
         return similar(deps.models, deps.items, tenant.tenant_id, item_id, limit, model_id)
