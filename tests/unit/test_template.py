@@ -152,3 +152,24 @@ def test_the_model_cache_budgets_fit_the_functions_that_serve_models():
         assert 0 < disk <= int(props["EphemeralStorage"]["Size"]) - CACHE_DISK_HEADROOM_MB, name
         # Room for at least a few of the largest artefacts (290 MB at 100k items) besides the one loading.
         assert disk >= 3 * 290 and memory >= 2 * 320, name
+
+
+def test_job_functions_are_bounded_by_reserved_and_queue_concurrency_from_parameters():
+    """One tenant's jobs cannot take the account's Lambda concurrency from every tenant's recommend:
+    the job functions reserve (and so cap) their concurrency, and their SQS sources run at most a
+    set number at once, both from parameters; the queue's cap fits inside the reservation, so
+    messages are not taken only to be throttled."""
+    template = load_template()
+    parameters = template["Parameters"]
+    functions = resources("AWS::Serverless::Function")
+    for function, prefix in (("TrainFunction", "Train"), ("BatchWorkerFunction", "BatchWorker")):
+        props = functions[function]["Properties"]
+        reserved, most = f"{prefix}ReservedConcurrency", f"{prefix}MaxConcurrency"
+        condition, value, otherwise = props["ReservedConcurrentExecutions"]["Fn::If"]
+        assert value == {"Ref": reserved} and otherwise == {"Ref": "AWS::NoValue"}
+        assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": reserved}, 0]}]}
+        (event,) = [e for e in props["Events"].values() if e["Type"] == "SQS"]
+        assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": most}
+        assert event["Properties"]["BatchSize"] == 1  # one tenant's job or chunk per invocation
+        assert parameters[most]["MinValue"] == 2  # SQS's own floor
+        assert 2 <= parameters[most]["Default"] <= parameters[reserved]["Default"]
