@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = {"AWS_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "recengine", "POWERTOOLS_METRICS_NAMESPACE": "recengine",
        "ITEMS_TABLE": "t", "INTERACTIONS_TABLE": "t", "SESSIONS_TABLE": "t", "EXPOSURES_TABLE": "t", "MODELS_TABLE": "t",
        "TENANTS_TABLE": "t", "USAGE_TABLE": "t", "MODEL_BUCKET": "b", "MODEL_CACHE_DIR": "/tmp/models",
-       "PSEUDONYM_KEY": "k" * 32, "PATH": "/usr/bin:/bin"}
+       "PSEUDONYM_SECRET_ID": "s", "PATH": "/usr/bin:/bin"}
 PROBE = """
 import importlib.util, sys, time
 started = time.perf_counter()

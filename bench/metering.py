@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench", "AWS_REGION": "us-east-1",
                        "AWS_DEFAULT_REGION": "us-east-1", "MODEL_CACHE_DIR": cache,
                        "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_SERVICE_NAME": "recengine-bench",
-                       "POWERTOOLS_METRICS_DISABLED": "true", "PSEUDONYM_KEY": "bench-pseudonym-key-0123456789"})
+                       "POWERTOOLS_METRICS_DISABLED": "true"})  # the pseudonym key: a secret create_resources makes
     try:
         from local import demo, provision
         from local.gateway import LambdaContext, load_handler, proxy_event

@@ -48,6 +48,10 @@ def queue_arn(name: str) -> str:
     return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
 
 
+def secret_arn(name: str) -> str:
+    return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
+
+
 def queue_url(name: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
@@ -60,6 +64,8 @@ def _ref(logical_id: str, template: dict) -> str:
     kind = template["Resources"].get(logical_id, {}).get("Type")
     if kind == "AWS::SQS::Queue":
         return queue_url(logical_id)
+    if kind == "AWS::SecretsManager::Secret":  # Ref gives a secret's ARN
+        return secret_arn(logical_id)
     if kind is None:
         raise ValueError(f"Ref to unknown {logical_id!r}")
     return logical_id  # tables, buckets: their name
@@ -232,6 +238,7 @@ class Names:
     tables: Mapping[str, str]
     buckets: Mapping[str, str]
     queues: Mapping[str, str]  # by queue URL
+    secrets: Mapping[str, str] = field(default_factory=dict)  # by ARN (what the environment gives)
 
     def table(self, name: str) -> str:
         if name not in self.tables:
@@ -253,6 +260,11 @@ class Names:
         if url not in self.queues:
             raise LookupError(f"queue {url!r} is named by no environment variable of the template")
         return queue_arn(self.queues[url])
+
+    def secret(self, secret_id: str) -> str:
+        if secret_id not in self.secrets:
+            raise LookupError(f"secret {secret_id!r} is named by no environment variable of the template")
+        return secret_arn(self.secrets[secret_id])
 
 
 TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
@@ -308,7 +320,13 @@ def _sqs(operation: str, params: dict, names: Names) -> list[Need]:
     return [Need(actions[operation], names.queue(params["QueueUrl"]))]
 
 
-NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs}
+def _secretsmanager(operation: str, params: dict, names: Names) -> list[Need]:
+    if operation == "GetSecretValue":
+        return [Need("secretsmanager:GetSecretValue", names.secret(params["SecretId"]))]
+    raise UnmappedCallError(f"secretsmanager:{operation}")
+
+
+NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager}
 
 
 def needs(service: str, operation: str, params: dict, names: Names) -> list[Need]:
@@ -326,10 +344,12 @@ def names_from_environment(env: Mapping[str, str], template: dict | None = None)
     variables = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     for fn in resources("AWS::Serverless::Function", template).values():
         variables.update((fn["Properties"].get("Environment") or {}).get("Variables") or {})
-    found: dict[str, dict[str, str]] = {"AWS::DynamoDB::Table": {}, "AWS::S3::Bucket": {}, "AWS::SQS::Queue": {}}
+    found: dict[str, dict[str, str]] = {"AWS::DynamoDB::Table": {}, "AWS::S3::Bucket": {}, "AWS::SQS::Queue": {},
+                                        "AWS::SecretsManager::Secret": {}}
     for var, value in variables.items():
         if isinstance(value, dict) and "Ref" in value and var in env:
             kind = template["Resources"].get(value["Ref"], {}).get("Type")
             if kind in found:
                 found[kind][env[var]] = value["Ref"]
-    return Names(found["AWS::DynamoDB::Table"], found["AWS::S3::Bucket"], found["AWS::SQS::Queue"])
+    return Names(found["AWS::DynamoDB::Table"], found["AWS::S3::Bucket"], found["AWS::SQS::Queue"],
+                 found["AWS::SecretsManager::Secret"])

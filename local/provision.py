@@ -4,6 +4,8 @@ boto3 is pointed at (moto in tests and locally)."""
 from __future__ import annotations
 
 import json
+import secrets
+from typing import Mapping
 
 import boto3
 
@@ -12,12 +14,13 @@ from recengine.tenancy.roles import Role
 from tools.admin.aws import ApiKeys
 from tools.admin.tenants import TenantAdmin
 
-from .template import (create_table_kwargs, load_template, queue_env_names, resources, stage_name, table_env_names,
-                       usage_plans)
+from .template import (create_table_kwargs, load_template, queue_env_names, resources, secret_env_names, stage_name,
+                       table_env_names, usage_plans)
 
 
-def create_resources(prefix: str = "local") -> dict[str, str]:
-    """Creates every table and the bucket; returns the env vars the functions read."""
+def create_resources(prefix: str = "local", secret_values: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Creates every table, the bucket, the queues and the secrets (`secret_values` by logical id, else
+    random); returns the env vars the functions read."""
     dynamodb = boto3.client("dynamodb")
     env: dict[str, str] = {}
     for var, logical_id in table_env_names().items():
@@ -30,7 +33,19 @@ def create_resources(prefix: str = "local") -> dict[str, str]:
     boto3.client("s3").create_bucket(Bucket=bucket)
     env["MODEL_BUCKET"] = bucket
     env.update(create_queues(prefix))
+    env.update(create_secrets(prefix, secret_values))
     return env
+
+
+def create_secrets(prefix: str = "local", values: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Creates every Secrets Manager secret of the template, each with the given value or, as the
+    template's GenerateSecretString would, a random one; returns the env vars naming them (ARNs)."""
+    client = boto3.client("secretsmanager")
+    arns: dict[str, str] = {}
+    for logical_id in dict.fromkeys(secret_env_names().values()):
+        value = (values or {}).get(logical_id) or secrets.token_hex(32)
+        arns[logical_id] = client.create_secret(Name=f"{prefix}/{logical_id}", SecretString=value)["ARN"]
+    return {var: arns[logical_id] for var, logical_id in secret_env_names().items()}
 
 
 def create_queues(prefix: str = "local") -> dict[str, str]:

@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -93,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         "POWERTOOLS_SERVICE_NAME": "recengine", "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         # EMF metrics go to CloudWatch in AWS; here they would only fill the terminal.
         "POWERTOOLS_METRICS_DISABLED": "true",
-        # A fresh secret per run: the demo data lives only as long as this process.
-        "PSEUDONYM_KEY": secrets.token_hex(32),
         # Jobs leave the request as in AWS: SQS messages (moto's queues), consumed by the train and
         # batch worker functions in a worker process of their own (local/worker.py).
         "TRAIN_LAUNCH": "sqs",
@@ -113,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     from recengine.runtime import runtime
     from recengine.tenancy.roles import Role
 
+    # The pseudonym key's secret gets a fresh random value per run (the demo data lives only as long
+    # as this process); PSEUDONYM_SECRET_ID names it.
     os.environ.update(provision.create_resources("local"))
     api_id, plan_ids = provision.create_api("local")
     rt = runtime()
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "region": os.environ["AWS_REGION"], "api_id": api_id, "usage_plan_ids": plan_ids,
         "env": {k: os.environ[k] for k in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "EXPOSURES_TABLE",
                                            "MODELS_TABLE", "TENANTS_TABLE", "USAGE_TABLE", "MODEL_BUCKET",
-                                           "PSEUDONYM_KEY")}})
+                                           "PSEUDONYM_SECRET_ID")}})
     user = next(iter(data.user_tastes))
     print(f"""
 recengine local stack is ready in {time.monotonic() - started:.1f}s

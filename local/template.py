@@ -159,6 +159,18 @@ def queue_env_names(template: dict | None = None) -> dict[str, str]:
     return found
 
 
+def secret_env_names(template: dict | None = None) -> dict[str, str]:
+    """Env var -> secret logical id, from the functions' environments (PSEUDONYM_SECRET_ID -> PseudonymSecret)."""
+    template = template or load_template()
+    secrets = resources("AWS::SecretsManager::Secret", template)
+    found = {}
+    for fn in resources("AWS::Serverless::Function", template).values():
+        for var, value in (fn["Properties"].get("Environment", {}).get("Variables", {}) or {}).items():
+            if isinstance(value, dict) and value.get("Ref") in secrets:
+                found[var] = value["Ref"]
+    return found
+
+
 @dataclass(frozen=True)
 class UsagePlan:
     logical_id: str

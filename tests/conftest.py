@@ -27,11 +27,11 @@ TEST_PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
 
 
 def settings_env(**overrides: str) -> dict[str, str]:
-    """A complete environment for recengine.settings (tables named, a pseudonym key), plus overrides."""
+    """A complete environment for recengine.settings (tables named, the pseudonym key's secret), plus overrides."""
     env = {name: f"test-{name.lower()}" for name in ("ITEMS_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE",
                                                      "EXPOSURES_TABLE", "MODELS_TABLE", "TENANTS_TABLE",
                                                      "USAGE_TABLE", "MODEL_BUCKET", "MODEL_CACHE_DIR")}
-    return {**env, "PSEUDONYM_KEY": TEST_PSEUDONYM_KEY, **overrides}
+    return {**env, "PSEUDONYM_SECRET_ID": "test-pseudonym-secret", **overrides}
 
 
 ISOLATED = ("unit", "integration")  # moto in-process: nothing in them needs a socket
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch, tmp_path):
     """No test can reach real AWS: fake credentials, a region, and no endpoint override."""
-    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "PSEUDONYM_SECRET_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -61,12 +61,12 @@ def aws_credentials(monkeypatch, tmp_path):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "recengine-test")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # EMF lines would mix with CLI output
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
-    monkeypatch.setenv("PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    """moto for every AWS call; the template's tables and bucket; fresh clients and caches."""
+    """moto for every AWS call; the template's tables, bucket, queues and pseudonym key secret (holding
+    TEST_PSEUDONYM_KEY); fresh clients and caches."""
     from recengine.aws.clients import reset_clients
     from recengine.runtime import reset_runtime
 
@@ -75,7 +75,7 @@ def aws(monkeypatch):
     with mock_aws():
         reset_clients()
         reset_runtime()
-        env = create_resources("test")
+        env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         _, plan_ids = create_api("test")

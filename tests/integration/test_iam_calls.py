@@ -365,12 +365,12 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
     for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "WARNING",
                        "POWERTOOLS_SERVICE_NAME": "recengine-test", "POWERTOOLS_METRICS_NAMESPACE": "recengine-test",
-                       "POWERTOOLS_METRICS_DISABLED": "true", "PSEUDONYM_KEY": TEST_PSEUDONYM_KEY}.items():
+                       "POWERTOOLS_METRICS_DISABLED": "true"}.items():
         mp.setenv(var, value)
     with mock_aws():
         reset_clients()
         reset_runtime()
-        env = create_resources("test")
+        env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})
         for key, value in env.items():
             mp.setenv(key, value)
         _, plan_ids = create_api("test")
@@ -459,3 +459,10 @@ def test_the_recording_changes_nothing_and_keeps_failed_calls(monkeypatch):
         dynamodb.list_tables()  # no function running: not recorded
     assert [(c.function, c.operation, c.params) for c in recorder.calls] == [
         ("ItemsFunction", "ListTables", {}), ("ItemsFunction", "DescribeTable", {"TableName": "nope"})]
+
+
+def test_the_pseudonym_key_is_read_only_by_the_functions_that_pseudonymise(run):
+    """Recommend and interactions read the key's secret (granted above); no other function reads a secret."""
+    readers = {c.function for c in run.calls if c.service == "secretsmanager"}
+    assert readers == {"RecommendFunction", "InteractionsFunction"}
+    assert {c.operation for c in run.calls if c.service == "secretsmanager"} == {"GetSecretValue"}

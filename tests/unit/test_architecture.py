@@ -34,6 +34,7 @@ STORES = {
     "aws.clients", "aws.dynamo", "tenancy.store", "tenancy.keys", "catalogue.store", "events.store",
     "events.users", "attribution.store", "billing.store", "models.registry", "models.job_store",
     "models.markers", "models.artefacts", "aws.queue", "batch.store", "ranking.stored_lists",
+    "attribution.secret",
 }
 MAX_MODULE_LINES = 400
 MAX_HANDLER_LINES = 60

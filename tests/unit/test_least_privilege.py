@@ -106,3 +106,23 @@ def test_the_checker_sees_writes_and_prefixes():
     assert "ModelsTable" in granted_writes("TrainFunction")[0]
     assert "UsageTable" in granted_writes("SimilarFunction")[0]
     assert granted_writes("BatchWorkerFunction")[1] == {"tenants/*/batch/*"}
+
+
+# Functions that pseudonymise callers (recengine.attribution.service.Pseudonyms), the only ones
+# that may read the pseudonym key's secret: exposures (recommend) and outcomes (interactions).
+SECRET_READERS = {"RecommendFunction", "InteractionsFunction"}
+
+
+def test_only_the_functions_that_pseudonymise_may_read_the_pseudonym_key():
+    from local.iam import Need, allowed, function_statements, secret_arn
+
+    read = Need("secretsmanager:GetSecretValue", secret_arn("PseudonymSecret"))
+    granted = {f for f in WRITES if allowed(function_statements(f), read)}
+    configured = {f for f, fn in resources("AWS::Serverless::Function").items()
+                  if "PSEUDONYM_SECRET_ID" in ((fn["Properties"].get("Environment") or {}).get("Variables") or {})}
+    assert granted == configured == SECRET_READERS
+    for function in WRITES:  # no wider secretsmanager grant anywhere: that one action on that one secret
+        for statement in function_statements(function):
+            if any(a.lower().startswith("secretsmanager:") or a == "*" for a in statement.actions):
+                assert statement.actions == ("secretsmanager:GetSecretValue",), (function, statement.source)
+                assert statement.resources == (secret_arn("PseudonymSecret"),), (function, statement.source)

@@ -173,3 +173,20 @@ def test_job_functions_are_bounded_by_reserved_and_queue_concurrency_from_parame
         assert event["Properties"]["BatchSize"] == 1  # one tenant's job or chunk per invocation
         assert parameters[most]["MinValue"] == 2  # SQS's own floor
         assert 2 <= parameters[most]["Default"] <= parameters[reserved]["Default"]
+
+
+def test_the_pseudonym_key_is_a_generated_secret_and_no_function_carries_a_plaintext_key():
+    """No default and no plaintext: the key is generated into Secrets Manager at deployment; the
+    environment only names the secret (a Ref to it), and no parameter passes a key in."""
+    template = load_template()
+    secret = resources("AWS::SecretsManager::Secret")["PseudonymSecret"]["Properties"]
+    assert "SecretString" not in secret and secret["GenerateSecretString"]["PasswordLength"] >= 32
+    assert not [p for p, spec in template["Parameters"].items() if spec.get("NoEcho") or "Key" in p]
+    environments = [template["Globals"]["Function"]["Environment"]["Variables"]] + [
+        (fn["Properties"].get("Environment") or {}).get("Variables") or {}
+        for fn in resources("AWS::Serverless::Function").values()]
+    for variables in environments:
+        for name, value in variables.items():
+            assert "PSEUDONYM_KEY" not in name and "PASSWORD" not in name, name
+            if any(word in name for word in ("SECRET", "KEY", "TOKEN")):
+                assert value == {"Ref": "PseudonymSecret"}, name  # a reference to the secret, never a value

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     dump = commands.add_parser("export", help="write a tenant's exposures and outcomes as JSONL",
                                description="Read the exposure log and the interactions that name a request id "
                                "from DynamoDB (the running local stack with --local, else the tables named by "
-                               "EXPOSURES_TABLE / INTERACTIONS_TABLE / SESSIONS_TABLE and the deployment's PSEUDONYM_KEY) and "
+                               "EXPOSURES_TABLE / INTERACTIONS_TABLE / SESSIONS_TABLE and the pseudonym key's secret "
+                               "PSEUDONYM_SECRET_ID, read from Secrets Manager) and "
                                "write JSONL.")
     dump.add_argument("--tenant", required=True)
     dump.add_argument("--exposures", required=True, type=Path, help="exposure.v1 JSONL output")
@@ -53,6 +54,7 @@ def _export(args: argparse.Namespace) -> int:
     import os
 
     from recengine.attribution.records import to_jsonl
+    from recengine.attribution.secret import SecretStore
     from recengine.attribution.service import Pseudonyms, export_exposures, export_outcomes
     from recengine.attribution.store import ExposureStore
     from recengine.events.store import InteractionStore
@@ -68,16 +70,17 @@ def _export(args: argparse.Namespace) -> int:
         os.environ.setdefault("AWS_DEFAULT_REGION", state["region"])
         for fake in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             os.environ.setdefault(fake, "testing")
-    needed = ("EXPOSURES_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "PSEUDONYM_KEY")
+    needed = ("EXPOSURES_TABLE", "INTERACTIONS_TABLE", "SESSIONS_TABLE", "PSEUDONYM_SECRET_ID")
     missing = [v for v in needed if not env.get(v)]
     if missing:
         print(f"error: set {', '.join(missing)} or use --local", file=sys.stderr)
         return 2
+    pseudonyms = Pseudonyms(SecretStore().pseudonym_key(env["PSEUDONYM_SECRET_ID"]))
     counts = []
     events = InteractionStore(env["INTERACTIONS_TABLE"], env["SESSIONS_TABLE"]).tenant_events(args.tenant)
     for path, records in ((args.exposures, export_exposures(ExposureStore(env["EXPOSURES_TABLE"]), args.tenant,
                                                              args.since)),
-                          (args.outcomes, export_outcomes(Pseudonyms(env["PSEUDONYM_KEY"]), args.tenant, events))):
+                          (args.outcomes, export_outcomes(pseudonyms, args.tenant, events))):
         n = 0
         with open(path, "w", encoding="utf-8") as out:
             for record in records:

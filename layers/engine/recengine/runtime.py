@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from .attribution.secret import SecretStore
 from .attribution.service import Pseudonyms
 from .attribution.store import ExposureStore
 from .billing.metering import CountLimit, item_limit, user_limit
@@ -101,8 +102,15 @@ class Runtime:
 
     # ------------------------------------------------------------------ services' dependencies
     @cached_property
+    def secrets(self) -> SecretStore:
+        return SecretStore()
+
+    @cached_property
     def pseudonyms(self) -> Pseudonyms:
-        return Pseudonyms(self.settings.pseudonym_key.get_secret_value())
+        """The pseudonym key, read from Secrets Manager once per execution environment (only the
+        functions that pseudonymise are given PSEUDONYM_SECRET_ID and the grant to read it)."""
+        secret_id = self.settings.require("pseudonym_secret_id", "pseudonymising callers")
+        return Pseudonyms(self.secrets.pseudonym_key(secret_id))
 
     @cached_property
     def tenant_resolver(self) -> "TenantResolver":

@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from typing import Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class SettingsError(RuntimeError):
@@ -40,8 +40,10 @@ class Settings(BaseModel):
     usage_table: str = _env("USAGE_TABLE", min_length=1)
     model_bucket: str = _env("MODEL_BUCKET", min_length=1)
     model_cache_dir: str = _env("MODEL_CACHE_DIR", min_length=1)
-    # HMAC key of the pseudonymous user keys in exposure and outcome logs: no default, ever.
-    pseudonym_key: SecretStr = _env("PSEUDONYM_KEY", min_length=16)
+    # The Secrets Manager secret (ARN or name) holding the HMAC key of the pseudonymous user keys in
+    # exposure and outcome logs: set only for the functions that pseudonymise, and granted to them
+    # alone. The key itself is never in the environment, and has no default.
+    pseudonym_secret_id: str | None = _env("PSEUDONYM_SECRET_ID", default=None, min_length=1)
 
     # Serving.
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)

@@ -192,9 +192,9 @@ def test_there_is_no_default_pseudonym_key():
 
     with pytest.raises(TypeError):
         rec.pseudonymous_id("acme", "u1")  # type: ignore[call-arg]
-    env = {k: v for k, v in settings_env().items() if k != "PSEUDONYM_KEY"}
-    with pytest.raises(SettingsError, match="PSEUDONYM_KEY"):
-        Settings.from_env(env)
+    env = {k: v for k, v in settings_env().items() if k != "PSEUDONYM_SECRET_ID"}
+    with pytest.raises(SettingsError, match="PSEUDONYM_SECRET_ID"):
+        Settings.from_env(env).require("pseudonym_secret_id", "pseudonymising callers")
 
 
 def test_schema_dir_defaults_to_the_repo_and_honours_the_override(tmp_path, monkeypatch):

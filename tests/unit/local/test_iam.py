@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from local.iam import (Names, Need, Statement, UnmappedCallError, allowed, function_statements, names_from_environment,
-                       needs, resolve, table_arn)
+                       needs, resolve, secret_arn, table_arn)
 
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:test/PseudonymSecret-AbCdEf"
 NAMES = names_from_environment({"USAGE_TABLE": "u", "INTERACTIONS_TABLE": "i", "MODEL_BUCKET": "b",
-                                "TRAIN_QUEUE_URL": "https://queue/train"})
+                                "TRAIN_QUEUE_URL": "https://queue/train", "PSEUDONYM_SECRET_ID": SECRET})
 
 
 def test_a_transaction_needs_each_of_its_items_own_action():
@@ -46,9 +47,24 @@ def test_an_unknown_operation_or_resource_is_a_failure_not_a_skip():
     with pytest.raises(UnmappedCallError):
         needs("dynamodb", "ExecuteStatement", {"Statement": "SELECT * FROM u"}, NAMES)
     with pytest.raises(UnmappedCallError):
-        needs("secretsmanager", "GetSecretValue", {"SecretId": "x"}, NAMES)
+        needs("kms", "Decrypt", {"CiphertextBlob": b"x"}, NAMES)
+    with pytest.raises(UnmappedCallError):
+        needs("secretsmanager", "PutSecretValue", {"SecretId": SECRET, "SecretString": "x"}, NAMES)
     with pytest.raises(LookupError, match="no environment variable"):
         needs("dynamodb", "GetItem", {"TableName": "someone-elses-table"}, NAMES)
+    with pytest.raises(LookupError, match="no environment variable"):
+        needs("secretsmanager", "GetSecretValue", {"SecretId": "someone-elses-secret"}, NAMES)
+
+
+def test_reading_the_pseudonym_key_is_granted_on_that_secret_to_the_functions_that_pseudonymise_only():
+    (read,) = needs("secretsmanager", "GetSecretValue", {"SecretId": SECRET}, NAMES)
+    assert read == Need("secretsmanager:GetSecretValue", secret_arn("PseudonymSecret"))
+    assert resolve({"Ref": "PseudonymSecret"}) == secret_arn("PseudonymSecret")
+    assert allowed(function_statements("RecommendFunction"), read)
+    assert allowed(function_statements("InteractionsFunction"), read)
+    assert not allowed(function_statements("SimilarFunction"), read)
+    assert not allowed(function_statements("RecommendFunction"),
+                       Need("secretsmanager:GetSecretValue", secret_arn("SomeOtherSecret")))
 
 
 def test_sam_policy_templates_standalone_policies_and_prefix_conditions_are_read_from_the_template():
@@ -85,4 +101,4 @@ def test_intrinsics_resolve_to_the_same_arns_calls_are_mapped_to():
 
 def test_names_come_from_the_templates_environment_variables():
     assert NAMES == Names({"u": "UsageTable", "i": "InteractionsTable"}, {"b": "ModelBucket"},
-                          {"https://queue/train": "TrainQueue"})
+                          {"https://queue/train": "TrainQueue"}, {SECRET: "PseudonymSecret"})

@@ -27,7 +27,7 @@ PSEUDONYM = re.compile(r"p_[0-9a-f]{32}")
 
 def pseudonymous_id(key: str, tenant_id: str, raw: str) -> str:
     """A stable, tenant-scoped stand-in for a user or session id, keyed by the deployment's secret
-    PSEUDONYM_KEY: the same raw id in two tenants gives two unrelated keys, so logs cannot be
+    pseudonym key (Secrets Manager): the same raw id in two tenants gives two unrelated keys, so logs cannot be
     joined across tenants on it. Changing the key breaks joins across the change."""
     message = f"{tenant_id}\x00{raw}".encode()
     return "p_" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:32]

@@ -16,8 +16,8 @@ ANONYMOUS = "anonymous"
 
 @dataclass(frozen=True)
 class Pseudonyms:
-    """Keyed pseudonyms of callers (HMAC with the deployment's PSEUDONYM_KEY): the only form in
-    which a user or session id reaches a log or the exposure table."""
+    """Keyed pseudonyms of callers (HMAC with the deployment's pseudonym key, from Secrets Manager):
+    the only form in which a user or session id reaches a log or the exposure table."""
 
     key: str = field(repr=False)
 
