@@ -190,3 +190,24 @@ def test_the_pseudonym_key_is_a_generated_secret_and_no_function_carries_a_plain
             assert "PSEUDONYM_KEY" not in name and "PASSWORD" not in name, name
             if any(word in name for word in ("SECRET", "KEY", "TOKEN")):
                 assert value == {"Ref": "PseudonymSecret"}, name  # a reference to the secret, never a value
+
+
+def test_every_function_logs_to_its_own_log_group_with_a_retention_period():
+    """No log group is left to the first invocation (which keeps logs forever): each function's is a
+    template resource with LogRetentionDays, and every log group of the template has a retention."""
+    template = load_template()
+    groups = resources("AWS::Logs::LogGroup")
+    assert groups and all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
+    parameter = template["Parameters"]["LogRetentionDays"]
+    assert parameter["Default"] == 30 and parameter["Default"] in parameter["AllowedValues"]
+    used = []
+    for name, fn in resources("AWS::Serverless::Function").items():
+        group = (fn["Properties"].get("LoggingConfig") or {}).get("LogGroup")
+        assert isinstance(group, dict) and group.get("Ref") in groups, f"{name} logs to no log group of the template"
+        used.append(group["Ref"])
+    assert sorted(used) == sorted(set(used)) == sorted(groups)  # one each, none left over
+    api = next(iter(resources("AWS::Serverless::Api").values()))["Properties"]
+    access = (api.get("AccessLogSetting") or {}).get("DestinationArn")
+    if access is not None:  # API access logs, if any, go to a log group of the template, kept the same way
+        target = access["Fn::GetAtt"]
+        assert (target.split(".")[0] if isinstance(target, str) else target[0]) in groups
