@@ -211,3 +211,11 @@ def test_every_function_logs_to_its_own_log_group_with_a_retention_period():
     if access is not None:  # API access logs, if any, go to a log group of the template, kept the same way
         target = access["Fn::GetAtt"]
         assert (target.split(".")[0] if isinstance(target, str) else target[0]) in groups
+
+
+def test_interactions_expire_by_the_tables_ttl_on_the_attribute_the_store_writes():
+    """Off unless a tenant sets interaction_ttl_days: then its user rows carry `expires_at`, as sessions do."""
+    tables = resources("AWS::DynamoDB::Table")
+    for table in ("InteractionsTable", "SessionsTable"):
+        assert tables[table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
+                                                                          "Enabled": True}

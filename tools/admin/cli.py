@@ -8,6 +8,7 @@
   plan change --tenant ID --plan PLAN                      move the tenant's keys to another usage plan
   tenant nightly --tenant ID [--algorithm A] [--count N]   nightly batch generation for the tenant's users
   tenant nightly --tenant ID --off                         stop the tenant's nightly batch generation
+  tenant ttl --tenant ID --days N | --off                  keep the tenant's interactions N days (default: kept)
   train --tenant ID [--force]                              train the tenant's model now, with a progress bar
 
 Key roles: read (recommend, similar, validate and every GET: safe in a storefront backend), write
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--algorithm", choices=list(ALGORITHMS), default="hybrid")
     nightly.add_argument("--count", type=int, default=10, help="recommendations per user (1-100)")
     nightly.add_argument("--off", action="store_true", help="stop the nightly generation")
+    ttl = leaf(tenant, "ttl", "Keep the tenant's interactions for N days from their timestamp (DynamoDB TTL on the "
+                              "rows written from now on), or (--off, the default) keep them.")
+    ttl.add_argument("--tenant", required=True)
+    days = ttl.add_mutually_exclusive_group(required=True)
+    days.add_argument("--days", type=int, help="days an interaction is kept (1-3650)")
+    days.add_argument("--off", action="store_true", help="keep interactions (no expiry)")
 
     key = groups.add_parser("key", help="create, rotate and revoke API keys").add_subparsers(dest="action",
                                                                                             required=True)
@@ -151,6 +158,9 @@ def run(args: argparse.Namespace, admin: TenantAdmin) -> dict:
             return {"tenant_id": args.tenant, "nightly_batch": None}
         return {"tenant_id": args.tenant,
                 "nightly_batch": admin.enable_nightly_batch(args.tenant, args.algorithm, args.count)}
+    if command == ("tenant", "ttl"):
+        tenant = admin.set_interaction_ttl(args.tenant, None if args.off else args.days)
+        return {"tenant_id": tenant.tenant_id, "interaction_ttl_days": tenant.interaction_ttl_days}
     if command == ("plan", "change"):
         tenant = admin.change_plan(args.tenant, args.plan)
         return {"tenant_id": tenant.tenant_id, "plan": tenant.plan,
@@ -174,6 +184,9 @@ def render(args: argparse.Namespace, result: dict) -> str:
         return "\n".join(lines)
     if "trained" in result:
         return render_training(result)
+    if "interaction_ttl_days" in result and "tenants" not in result:
+        days = result["interaction_ttl_days"]
+        return f"tenant   {result['tenant_id']}\ninteractions kept " + (f"{days} days" if days else "(no expiry)")
     if "nightly_batch" in result:
         return f"tenant   {result['tenant_id']}\nnightly  {_nightly_text(result['nightly_batch'])}" + (
             " per user, every night at 03:00 UTC" if result["nightly_batch"] else "")

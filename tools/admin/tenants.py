@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from recengine.batch.nightly import NightlyBatch
@@ -98,7 +98,8 @@ class TenantAdmin:
                      "revoked": bool(k.get("revoked"))} for k in bindings if k["tenant_id"] == tenant.tenant_id]
             out.append({"tenant_id": tenant.tenant_id, "name": tenant.name, "plan": tenant.plan,
                         "created_at": tenant.created_at, "keys": sorted(keys, key=lambda k: k["created_at"] or 0),
-                        "nightly_batch": nightly.get(tenant.tenant_id)})
+                        "nightly_batch": nightly.get(tenant.tenant_id),
+                        "interaction_ttl_days": tenant.interaction_ttl_days})
         return out
 
     def enable_nightly_batch(self, tenant_id: str, algorithm: str = "hybrid", count: int = 10) -> dict:
@@ -113,6 +114,13 @@ class TenantAdmin:
     def disable_nightly_batch(self, tenant_id: str) -> None:
         self._tenant(tenant_id)
         self.nightly.set(tenant_id, None)
+
+    def set_interaction_ttl(self, tenant_id: str, days: int | None) -> Tenant:
+        """Keeps the tenant's interactions `days` days from their timestamp (DynamoDB TTL; None: kept,
+        the default). Applies to rows written from then on (within the functions' 60 s tenant cache)."""
+        tenant = replace(self._tenant(tenant_id), interaction_ttl_days=days)  # validates the number of days
+        self.tenants.set_interaction_ttl(tenant_id, days)
+        return tenant
 
     def rotate_keys(self, tenant_id: str, role: Role | None = None) -> tuple[list[IssuedKey], list[str]]:
         """Replaces each active key of the tenant (only those of `role`, if given) by a new key with
@@ -153,7 +161,7 @@ class TenantAdmin:
             if not self.keys.is_on_plan(key["api_key_id"], new_plan_id):
                 self.keys.attach(key["api_key_id"], new_plan_id)
         self.tenants.set_plan(tenant_id, plan)
-        changed = Tenant(tenant.tenant_id, tenant.name, plan, tenant.created_at)
+        changed = replace(tenant, plan=plan)
         if self.usage is not None:
             billing.reapply_overage_cap(self.usage, changed)
         self.on_keys_changed()

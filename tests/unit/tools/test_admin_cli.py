@@ -220,3 +220,17 @@ def test_a_key_from_before_roles_stays_admin_and_rotates_to_an_admin_key(aws, st
     assert {k["replaces"]: k["role"] for k in rotated["keys"]}[key_id] == "admin"
     assert all(k["api_key"].startswith("rk_admin_") for k in rotated["keys"])
     assert get(gateway, legacy_value)[0] == 401
+
+
+def test_tenant_ttl_sets_and_clears_the_interaction_ttl(aws, stack, capsys):
+    state, _ = stack
+    created = cli(capsys, state, "tenant", "create", "--name", "t", "--plan", "growth", "--tenant-id", "tenant-ttl")
+    assert cli(capsys, state, "tenant", "ttl", "--tenant", created["tenant_id"], "--days", "30") == {
+        "tenant_id": "tenant-ttl", "interaction_ttl_days": 30}
+    assert runtime().tenants.get_tenant("tenant-ttl").interaction_ttl_days == 30
+    listed = {t["tenant_id"]: t for t in cli(capsys, state, "tenant", "list")["tenants"]}
+    assert listed["tenant-ttl"]["interaction_ttl_days"] == 30
+    assert main(["--state-file", str(state), "tenant", "ttl", "--tenant", "tenant-ttl", "--days", "0"]) == 1
+    assert "interaction_ttl_days" in capsys.readouterr().err
+    assert cli(capsys, state, "tenant", "ttl", "--tenant", "tenant-ttl", "--off")["interaction_ttl_days"] is None
+    assert runtime().tenants.get_tenant("tenant-ttl").interaction_ttl_days is None

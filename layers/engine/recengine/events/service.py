@@ -33,7 +33,9 @@ def count_new_users(seen: SeenUserStore, tenant_id: str, user_ids: set[str], lim
 
 
 def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms: Pseudonyms, tenant_id: str,
-                        events: Sequence[EventIn], users: CountLimit | None = None) -> IngestResult:
+                        events: Sequence[EventIn], users: CountLimit | None = None,
+                        ttl_s: int | None = None) -> IngestResult:
+    """`ttl_s`: the tenant's interaction TTL; each event then expires `ttl_s` after its timestamp."""
     now = time.time()
     prepared, generated = [], set()
     for event in events:
@@ -45,6 +47,8 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
         prepared.append({**event.as_dict(), "event_id": event_id, "dedupe": event_id not in generated,
                          "timestamp": event.timestamp or now,
                          "weight": float(weight) if weight is not None else TYPE_WEIGHTS[event.type]})
+        if ttl_s:
+            prepared[-1]["expires_at"] = int(prepared[-1]["timestamp"]) + ttl_s
     if users is not None:
         count_new_users(seen, tenant_id, {e["user_id"] for e in prepared if e.get("user_id")}, users, now)
     accepted, duplicates = store.append(tenant_id, prepared)
@@ -65,7 +69,7 @@ def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_
     back if it fails), new users counted against the plan's limit, the events recorded."""
     with metered(deps.usage, tenant, request_id):
         result = record_interactions(deps.interactions, deps.seen_users, deps.pseudonyms, tenant.tenant_id, events,
-                                     users=user_limit(deps.usage, tenant))
+                                     users=user_limit(deps.usage, tenant), ttl_s=tenant.interaction_ttl_s)
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,
                                                 "duplicates": result.duplicates})
     return result

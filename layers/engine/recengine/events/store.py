@@ -47,6 +47,8 @@ class InteractionStore:
                 "ts": event["timestamp"], "event_id": event["event_id"], "request_id": event.get("request_id"),
                 "context": event.get("context") or None, "user_id": event.get("user_id"),
                 "session_id": event.get("session_id")}
+        if event.get("expires_at"):  # the tenant's interaction TTL (tenancy.model.Tenant.interaction_ttl_days)
+            body["expires_at"] = event["expires_at"]
         rows = []
         if event.get("user_id"):
             # tenant_id puts user rows (only) into the by_tenant index that training reads.

@@ -35,11 +35,15 @@ class Result:
 
 def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, session_id: str | None
                  ) -> tuple[list[str], list[float]]:
-    """Items and weights from the user's recent history plus the session, each event once."""
+    """Items and weights from the user's recent history plus the session, each event once; rows past
+    their tenant's interaction TTL are left out (DynamoDB deletes expired rows lazily)."""
     rows: dict[str, dict] = {}
     user_rows = store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else []
     session_rows = store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else []
+    now = time.time()
     for row in [*user_rows, *session_rows]:
+        if row.get("expires_at") is not None and float(row["expires_at"]) <= now:
+            continue
         rows.setdefault(row["event_id"], row)
     ordered = sorted(rows.values(), key=lambda r: r["sk"])
     return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]

@@ -14,13 +14,17 @@ def tenant_key(tenant_id: str) -> dict:
 
 
 def _tenant(row: dict) -> Tenant:
-    return Tenant(row["tenant_id"], row["name"], row["plan"], row["created_at"])
+    ttl = row.get("interaction_ttl_days")
+    return Tenant(row["tenant_id"], row["name"], row["plan"], row["created_at"], int(ttl) if ttl else None)
 
 
 class TenantStore(Table):
     def _row(self, tenant: Tenant) -> dict:
-        return {**tenant_key(tenant.tenant_id), "tenant_id": tenant.tenant_id, "name": tenant.name,
-                "plan": tenant.plan, "created_at": tenant.created_at}
+        row = {**tenant_key(tenant.tenant_id), "tenant_id": tenant.tenant_id, "name": tenant.name,
+               "plan": tenant.plan, "created_at": tenant.created_at}
+        if tenant.interaction_ttl_days:
+            row["interaction_ttl_days"] = tenant.interaction_ttl_days
+        return row
 
     def put_tenant(self, tenant: Tenant) -> None:
         self.put_row(self._row(tenant))
@@ -49,6 +53,20 @@ class TenantStore(Table):
                                 UpdateExpression="SET #plan = :p", ConditionExpression="attribute_exists(pk)",
                                 ExpressionAttributeNames={"#plan": "plan"},
                                 ExpressionAttributeValues=serialize({":p": plan}))
+        except ClientError as exc:
+            if conditional_failure(exc):
+                raise NotFoundError(f"tenant {tenant_id!r} not found") from exc
+            raise store_error("update_item", exc) from exc
+
+    def set_interaction_ttl(self, tenant_id: str, days: int | None) -> None:
+        """Sets (or, with None, removes) how many days the tenant's new interaction rows are kept."""
+        kwargs: dict = {"UpdateExpression": "REMOVE interaction_ttl_days"}
+        if days is not None:
+            kwargs = {"UpdateExpression": "SET interaction_ttl_days = :d",
+                      "ExpressionAttributeValues": serialize({":d": days})}
+        try:
+            self.db.update_item(TableName=self.name, Key=serialize(tenant_key(tenant_id)),
+                                ConditionExpression="attribute_exists(pk)", **kwargs)
         except ClientError as exc:
             if conditional_failure(exc):
                 raise NotFoundError(f"tenant {tenant_id!r} not found") from exc
