@@ -111,9 +111,7 @@ def serve(deps: Deps, q: Query) -> Result:
     if q.source == "batch" and q.user_id and not q.placements and deps.lists is not None:
         precomputed = deps.lists.get_list(q.tenant_id, q.user_id, q.algorithm)
         if precomputed is not None:
-            result = from_batch(deps.items, q.tenant_id, precomputed, q.limit, q.candidates)
-            result.lists = [ServedList(None, result.items, source="batch")]
-            return result
+            return from_batch(deps, q, precomputed)
     warnings: list[dict] = []
     if q.source == "batch":
         warnings.append(warn("no_batch", "no precomputed list for this user and algorithm: computed live"))
@@ -133,8 +131,7 @@ def serve(deps: Deps, q: Query) -> Result:
     if model is not None and q.context and not model.blend.w_context > 0:
         warnings.append(warn("context_not_learned", "the model has learned no context effect (too few interactions "
                              "carried context, or context did not predict them): context was not used in ranking"))
-    excluded = {i: "excluded by the request" for i in q.exclude}
-    excluded.update({i: "frequency cap" for i in capped if i not in excluded})
+    excluded = _excluded(q, capped)
     slots = list(q.placements) if q.placements else [(None, q.limit)]
     lists: list[ServedList] = []
     for placement, limit in slots:
@@ -152,6 +149,19 @@ def serve(deps: Deps, q: Query) -> Result:
             warnings.append(warn(code, "no history for this user or session yet: popular items returned"))
         else:
             warnings.append(warn("no_known_history", "history has no items known to the model: popular items returned"))
+    warnings += _filter_warnings(q, lists, slots, capped)
+    return Result(lists[0].items, warnings, model.model_id if model is not None else None, source, lists)
+
+
+def _excluded(q: Query, capped: set[str]) -> dict[str, str]:
+    excluded = {i: "excluded by the request" for i in q.exclude}
+    excluded.update({i: "frequency cap" for i in capped if i not in excluded})
+    return excluded
+
+
+def _filter_warnings(q: Query, lists: list["ServedList"], slots: list[tuple[str | None, int]],
+                     capped: set[str]) -> list[dict]:
+    warnings = []
     if q.rules:
         short = [s.placement or "list" for s, (_, limit) in zip(lists, slots) if len(s.items) < limit]
         if short:
@@ -160,7 +170,7 @@ def serve(deps: Deps, q: Query) -> Result:
     if capped:
         warnings.append(warn("frequency_capped", f"{len(capped)} item(s) reached the frequency cap on this surface "
                              "and were not shown again"))
-    return Result(lists[0].items, warnings, model.model_id if model is not None else None, source, lists)
+    return warnings
 
 
 def _frequency_capped(deps: Deps, q: Query, warnings: list[dict]) -> set[str]:
@@ -249,12 +259,25 @@ def _debug_filtered(excluded: dict[str, str], dropped: dict[str, str], cap: int 
     return out
 
 
-def from_batch(items: ItemStore, tenant_id: str, precomputed: dict, limit: int,
-               candidates: Sequence[str] | None) -> Result:
-    """A precomputed list (POST /v1/recommendations/generate), minus items deactivated since."""
-    listed = [i for i in precomputed.get("items", []) if candidates is None or i["id"] in set(candidates)]
-    rows = items.get_many(tenant_id, [i["id"] for i in listed])
-    kept = [i for i in listed if (rows.get(i["id"]) or {}).get("active", True)][:limit]
-    return Result(kept, [], precomputed.get("model_id"), "batch")
+def from_batch(deps: Deps, q: Query, precomputed: dict) -> Result:
+    """A precomputed list (POST /v1/recommendations/generate) held to what a live list is: the
+    request's candidates and exclusions, the frequency cap, the rules and items deactivated since,
+    through the same filters (`active_top` with the live rejecter); its order and reasons are kept."""
+    warnings: list[dict] = []
+    capped = _frequency_capped(deps, q, warnings)
+    excluded = _excluded(q, capped)
+    allowed = set(q.candidates) if q.candidates is not None else None
+    stored = {i["id"]: i for i in precomputed.get("items", []) if allowed is None or i["id"] in allowed}
+    ranked = [(item_id, float(i.get("score") or 0.0)) for item_id, i in stored.items()]
+
+    def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
+        return [(i, s) for i, s in ranked if i not in exclude][:n]
+
+    dropped: dict[str, str] = {}
+    kept, _ = active_top(deps.items, q.tenant_id, q.limit, set(excluded), rank, _rejecter(q), dropped)
+    items = [stored[i] for i, _ in kept]
+    served = ServedList(None, items, _debug_filtered(excluded, dropped) if q.debug else {}, source="batch")
+    warnings += _filter_warnings(q, [served], [(None, q.limit)], capped)
+    return Result(items, warnings, precomputed.get("model_id"), "batch", [served])
 
 
