@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .attribution.secret import SecretStore
 from .attribution.service import Pseudonyms
 from .attribution.store import ExposureStore
 from .billing.metering import CountLimit, item_limit, user_limit
@@ -29,6 +28,7 @@ from .tenancy.model import Tenant
 from .tenancy.store import TenantStore
 
 if TYPE_CHECKING:
+    from .attribution.secret import SecretStore
     from .batch.service import Dispatcher
     from .batch.store import NightlySettingStore
     from .billing.payments import PaymentProvider
@@ -102,7 +102,9 @@ class Runtime:
 
     # ------------------------------------------------------------------ services' dependencies
     @cached_property
-    def secrets(self) -> SecretStore:
+    def secrets(self) -> "SecretStore":
+        from .attribution.secret import SecretStore
+
         return SecretStore()
 
     @cached_property

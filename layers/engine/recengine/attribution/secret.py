@@ -5,10 +5,8 @@ needs it and cannot read it fails loudly (a missing grant or secret is a deploym
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.clients import client as shared_client
@@ -23,6 +21,9 @@ CACHE_S = 3600
 # deployment error.
 TRANSIENT = {"ThrottlingException", "InternalServiceError", "RequestTimeout", "ServiceUnavailable"}
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
 
 class SecretStore:
     """Secrets Manager through Powertools' SecretsProvider, on the project's client (retries,
@@ -32,11 +33,17 @@ class SecretStore:
         self._client = secretsmanager
 
     @cached_property
-    def provider(self) -> SecretsProvider:
+    def provider(self) -> "SecretsProvider":
+        # Imported here: Powertools' parameters package costs a cold import (~0.3 s) that only the
+        # functions reading a secret should pay, on first use.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
         return SecretsProvider(boto3_client=self._client or shared_client("secretsmanager"))
 
     def pseudonym_key(self, secret_id: str) -> str:
         """The HMAC key of the pseudonyms: the secret's string, at least MIN_KEY_LENGTH long."""
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
         try:
             value = self.provider.get(secret_id, max_age=CACHE_S)
         except GetParameterError as exc:
