@@ -11,7 +11,7 @@ from local.template import resources
 TABLE_WRITERS = ("DynamoDBCrudPolicy", "DynamoDBWritePolicy")
 TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                        "dynamodb:TransactWriteItems", "dynamodb:*"}
-S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:*"}
+S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:*"}
 WHOLE_BUCKET = "*"
 
 # function -> (tables it writes, S3 key patterns it writes)
@@ -28,6 +28,10 @@ WRITES = {
     "TrainFunction": ({"ModelsTable"}, {"tenants/*/models/*"}),  # versions, jobs, markers; artefacts
     "BatchFunction": ({"ModelsTable", "InteractionsTable", "UsageTable"}, set()),  # jobs; a segment's new users
     "BatchWorkerFunction": ({"ModelsTable", "InteractionsTable"}, {"tenants/*/batch/*"}),  # jobs, lists; outputs
+    "UsersFunction": ({"ModelsTable"}, set()),  # erasure job rows
+    # user erasure: deletes the user's rows; the user count; job rows, the trained marker; batch outputs rewritten
+    "UserErasureFunction": ({"InteractionsTable", "SessionsTable", "ExposuresTable", "UsageTable", "ModelsTable"},
+                            {"tenants/*/batch/*"}),
 }
 
 
