@@ -37,7 +37,12 @@ Launcher = Callable[[str, str], None]  # (tenant_id, job_id): hands the job to t
 
 class ErasureDeferredError(RuntimeError):
     """A batch job of the tenant is queued or running and may still write the user's list: the
-    erasure waits for it (its message is redelivered) instead of racing it."""
+    erasure waits for it (its message is redelivered) instead of racing it. `erased`: what this
+    attempt deleted before it stopped."""
+
+    def __init__(self, message: str, erased: dict):
+        super().__init__(message)
+        self.erased = erased
 
 
 def new_erasure_job_id() -> str:
@@ -153,7 +158,7 @@ def erase_user(stores: ErasureStores, tenant_id: str, user_id: str, *, timeouts:
     erased = _erase_events(stores, tenant_id, user_id)
     running = _batch_job_running(stores, tenant_id, timeouts)
     if running:
-        raise ErasureDeferredError(f"waiting for batch job {running} to finish before erasing stored lists")
+        raise ErasureDeferredError(f"waiting for batch job {running} to finish before erasing stored lists", erased)
     erased["stored_lists"] = stores.lists.delete_user_lists(tenant_id, user_id)
     scrub = stores.outputs.erase_user(tenant_id, user_id)
     erased.update({"batch_objects_rewritten": scrub.objects_rewritten, "batch_versions_deleted":
@@ -180,7 +185,8 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
     try:
         erased = erase_user(stores, tenant_id, str(job["user_id"]), timeouts=timeouts)
     except ErasureDeferredError as exc:
-        jobs.update_job(tenant_id, job_id, {"detail": str(exc), "progress_at": time.time()})
+        jobs.update_job(tenant_id, job_id, {"detail": str(exc), "progress_at": time.time(),
+                                            "erased": _merged(job.get("erased"), exc.erased)})
         count("ErasureDeferred")
         logger.info("erasure deferred", extra={"tenant_id": tenant_id, "job_id": job_id, "detail": str(exc)})
         raise
@@ -189,7 +195,7 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
             "status": "failed", "finished_at": time.time(),
             "error": f"erasure failed ({type(exc).__name__}); the queue retries it, or DELETE the user again"})
         raise
-    counts = asdict(ErasedTotals(**erased))
+    counts = _merged(job.get("erased"), erased)
     jobs.finish(tenant_id, job_id, ("running", "failed"), {"status": "succeeded", "finished_at": time.time(),
                                                            "erased": counts, "detail": None, "error": None,
                                                            "user_id": None})
@@ -197,3 +203,13 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
     logger.info("user erased", extra={"tenant_id": tenant_id, "job_id": job_id, **counts})
     return job_view(jobs.get_job(tenant_id, job_id) or {})
 
+
+
+def _merged(earlier: dict | None, erased: dict) -> dict:
+    """What every attempt of the job deleted (an attempt deferred, then the one that finished)."""
+    total = asdict(ErasedTotals(**erased))
+    for name, value in (earlier or {}).items():
+        if name in total:
+            total[name] = (bool(total[name]) or bool(value)) if isinstance(total[name], bool) \
+                else int(total[name]) + int(value)
+    return total
