@@ -186,7 +186,7 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
         erased = erase_user(stores, tenant_id, str(job["user_id"]), timeouts=timeouts)
     except ErasureDeferredError as exc:
         jobs.update_job(tenant_id, job_id, {"detail": str(exc), "progress_at": time.time(),
-                                            "erased": _merged(job.get("erased"), exc.erased)})
+                                            "erased": merge_counts(job.get("erased"), exc.erased)})
         count("ErasureDeferred")
         logger.info("erasure deferred", extra={"tenant_id": tenant_id, "job_id": job_id, "detail": str(exc)})
         raise
@@ -195,7 +195,7 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
             "status": "failed", "finished_at": time.time(),
             "error": f"erasure failed ({type(exc).__name__}); the queue retries it, or DELETE the user again"})
         raise
-    counts = _merged(job.get("erased"), erased)
+    counts = merge_counts(job.get("erased"), erased)
     jobs.finish(tenant_id, job_id, ("running", "failed"), {"status": "succeeded", "finished_at": time.time(),
                                                            "erased": counts, "detail": None, "error": None,
                                                            "user_id": None})
@@ -205,7 +205,7 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
 
 
 
-def _merged(earlier: dict | None, erased: dict) -> dict:
+def merge_counts(earlier: dict | None, erased: dict) -> dict:
     """What every attempt of the job deleted (an attempt deferred, then the one that finished)."""
     total = asdict(ErasedTotals(**erased))
     for name, value in (earlier or {}).items():
