@@ -12,28 +12,16 @@ import json
 import boto3
 import pytest
 
-from local.template import queue_consumers
-from local.worker import QueuePoller
 from recengine.attribution.service import Pseudonyms
 from recengine.batch import service as batch
 from recengine.models.training import read_training_data
 from recengine.runtime import runtime
 from tests.conftest import TEST_PSEUDONYM_KEY
-from tests.integration.conftest import seed_tenant, train
+from tests.integration.conftest import drain_erasure_queue, seed_tenant, train
 
 U = "erase-me-7f3a"  # distinctive: a scan for it cannot match anything by chance
 U_SESSIONS = ("sess-erase-me-a", "sess-erase-me-b")
 OTHER = "user-0004"
-
-
-def drain_erasures(aws) -> int:
-    """Runs every message waiting on the erasure queue through the erasure worker, as its event source would."""
-    consumer = next(c for c in queue_consumers() if c.function == "UserErasureFunction")
-    poller = QueuePoller(consumer, aws.env["ERASURE_QUEUE_URL"], stop=None)
-    total = 0
-    while handled := poller.poll_once(wait_s=0):
-        total += handled
-    return total
 
 
 def u_events(n: int = 8, request_id: str | None = None, prefix: str = "evt-u") -> list[dict]:
@@ -101,7 +89,7 @@ def erase(aws, api, caller, user_id: str = U) -> dict:
     assert status == 202, accepted
     assert accepted["status"] == "queued" and accepted["job_id"].startswith("erase-")
     assert headers["Location"] == accepted["status_url"] == f"/v1/users/erasures/{accepted['job_id']}"
-    assert drain_erasures(aws) == 1
+    assert drain_erasure_queue(aws) == 1
     status, _, job = api("GET", "/v1/users/erasures/{job_id}", caller=caller,
                          path_params={"job_id": accepted["job_id"]})
     assert status == 200 and job["status"] == "succeeded", job
@@ -173,7 +161,7 @@ def test_the_queue_message_and_the_job_row_do_not_keep_the_user_id(aws, api, sho
     sqs.change_message_visibility(QueueUrl=aws.env["ERASURE_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"],
                                   VisibilityTimeout=0)
     assert runtime().jobs.get_job(caller.tenant_id, accepted["job_id"])["user_id"] == U  # needed until it is done
-    assert drain_erasures(aws) == 1
+    assert drain_erasure_queue(aws) == 1
     assert "user_id" not in runtime().jobs.get_job(caller.tenant_id, accepted["job_id"])
 
 
@@ -188,7 +176,7 @@ def test_an_erasure_waits_for_a_running_batch_job_and_then_erases_its_output(aws
     status, _, batch_job = api("POST", "/v1/recommendations/generate", caller=caller, body={"count": 3})
     assert status == 202 and batch_job["status"] == "queued"
     status, _, accepted = api("DELETE", "/v1/users/{user_id}", caller=caller, path_params={"user_id": U})
-    assert drain_erasures(aws) == 1  # the worker reports it failed: redelivered later
+    assert drain_erasure_queue(aws) == 1  # the worker reports it failed: redelivered later
     status, _, job = api("GET", "/v1/users/erasures/{job_id}", caller=caller, path_params={"job_id": accepted["job_id"]})
     assert job["status"] == "running" and batch_job["job_id"] in job["detail"]
     assert rt.interactions.user_history(caller.tenant_id, U) == []  # the history went at once
