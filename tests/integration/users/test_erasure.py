@@ -14,6 +14,7 @@ import pytest
 
 from recengine.attribution.service import Pseudonyms
 from recengine.batch import service as batch
+from recengine.errors import StoreError
 from recengine.models.training import read_training_data
 from recengine.runtime import runtime
 from tests.conftest import TEST_PSEUDONYM_KEY
@@ -187,6 +188,30 @@ def test_an_erasure_waits_for_a_running_batch_job_and_then_erases_its_output(aws
     assert done["status"] == "succeeded" and done["erased"]["batch_lines_removed"] == 1, done
     assert done["erased"]["history_rows"] == 8 and done["erased"]["user_uncounted"] is True  # both attempts'
     assert done["erased"]["batch_versions_deleted"] == 0  # unversioned bucket: the rewrite replaced it
+    assert U not in everything_stored()
+
+
+def test_an_erasure_that_failed_half_way_is_finished_by_its_redelivery(aws, api):
+    caller = aws.tenant("shop")
+    assert api("POST", "/v1/interactions", caller=caller, body={"interactions": u_events(4)})[0] == 201
+    rt = runtime()
+    users_before = rt.usage.totals(caller.tenant_id)["users"]
+
+    def s3_down(tenant_id, user_id):
+        raise StoreError("list_object_versions failed (InternalError)")
+
+    outputs = rt.erasure.outputs
+    outputs.erase_user = s3_down  # the instance's own: S3 fails for this attempt only
+    status, _, accepted = api("DELETE", "/v1/users/{user_id}", caller=caller, path_params={"user_id": U})
+    assert status == 202 and drain_erasure_queue(aws) == 1  # reported failed: the queue redelivers it
+    _, _, failed = api("GET", "/v1/users/erasures/{job_id}", caller=caller, path_params={"job_id": accepted["job_id"]})
+    assert failed["status"] == "failed" and "StoreError" in failed["error"], failed
+    assert failed["erased"]["history_rows"] == 4 and failed["erased"]["user_uncounted"] is True
+    del outputs.erase_user
+    done = runtime().run_erasure_job(caller.tenant_id, accepted["job_id"])  # the redelivery
+    assert done["status"] == "succeeded" and "error" not in done, done
+    assert done["erased"]["history_rows"] == 4 and done["erased"]["user_uncounted"] is True
+    assert runtime().usage.totals(caller.tenant_id)["users"] == users_before - 1
     assert U not in everything_stored()
 
 

@@ -37,12 +37,7 @@ Launcher = Callable[[str, str], None]  # (tenant_id, job_id): hands the job to t
 
 class ErasureDeferredError(RuntimeError):
     """A batch job of the tenant is queued or running and may still write the user's list: the
-    erasure waits for it (its message is redelivered) instead of racing it. `erased`: what this
-    attempt deleted before it stopped."""
-
-    def __init__(self, message: str, erased: dict):
-        super().__init__(message)
-        self.erased = erased
+    erasure waits for it (its message is redelivered) instead of racing it."""
 
 
 def new_erasure_job_id() -> str:
@@ -120,9 +115,9 @@ def _event_id(row: dict) -> str:
     return row.get("event_id") or row["sk"].split("#", 1)[-1]
 
 
-def _erase_events(stores: ErasureStores, tenant_id: str, user_id: str) -> dict:
-    """The DynamoDB side. What names other rows (the history) is deleted last, so that a retry after
-    a failure half-way finds the same event ids and sessions again."""
+def _erase_events(stores: ErasureStores, tenant_id: str, user_id: str, erased: dict) -> None:
+    """The DynamoDB side, counted into `erased` step by step. What names other rows (the history) is
+    deleted last, so that a retry after a failure half-way finds the same event ids and sessions again."""
     interactions = stores.interactions
     history = interactions.user_history(tenant_id, user_id)
     event_ids = [_event_id(r) for r in history]
@@ -134,14 +129,13 @@ def _erase_events(stores: ErasureStores, tenant_id: str, user_id: str) -> dict:
         event_ids += [_event_id(r) for r in rows]
     keys = {stores.pseudonyms.user_key(tenant_id, user_id, None)}
     keys |= {stores.pseudonyms.user_key(tenant_id, None, s) for s in sessions}
-    erased = {"exposures": sum(stores.exposures.delete_user(tenant_id, k) for k in sorted(keys - {None}))}
+    erased["exposures"] = sum(stores.exposures.delete_user(tenant_id, k) for k in sorted(keys - {None}))
     erased["event_claims"] = interactions.delete_event_claims(tenant_id, event_ids)
     erased["session_rows"] = sum(interactions.delete_session_rows(tenant_id, s, [r["sk"] for r in rows])
                                  for s, rows in sessions.items())
     erased["history_rows"] = interactions.delete_user_rows(tenant_id, user_id, [r["sk"] for r in history])
     erased["user_uncounted"] = stores.seen_users.forget_user(tenant_id, user_id,
                                                              stores.usage.release_item(tenant_id, "users", 1))
-    return erased
 
 
 def _batch_job_running(stores: ErasureStores, tenant_id: str, timeouts: JobTimeouts) -> str | None:
@@ -151,14 +145,17 @@ def _batch_job_running(stores: ErasureStores, tenant_id: str, timeouts: JobTimeo
     return None
 
 
-def erase_user(stores: ErasureStores, tenant_id: str, user_id: str, *, timeouts: JobTimeouts) -> dict:
-    """Erases the user from every store of the tenant; returns what was deleted (ErasedCounts).
+def erase_user(stores: ErasureStores, tenant_id: str, user_id: str, *, timeouts: JobTimeouts,
+               erased: dict | None = None) -> dict:
+    """Erases the user from every store of the tenant; returns what was deleted (ErasedTotals'
+    fields), counted into `erased` as it goes, so that an attempt that stops still says what it did.
     ErasureDeferredError, after the history is gone, while a batch job of the tenant may still
     write the user's precomputed list."""
-    erased = _erase_events(stores, tenant_id, user_id)
+    erased = {} if erased is None else erased
+    _erase_events(stores, tenant_id, user_id, erased)
     running = _batch_job_running(stores, tenant_id, timeouts)
     if running:
-        raise ErasureDeferredError(f"waiting for batch job {running} to finish before erasing stored lists", erased)
+        raise ErasureDeferredError(f"waiting for batch job {running} to finish before erasing stored lists")
     erased["stored_lists"] = stores.lists.delete_user_lists(tenant_id, user_id)
     scrub = stores.outputs.erase_user(tenant_id, user_id)
     erased.update({"batch_objects_rewritten": scrub.objects_rewritten, "batch_versions_deleted":
@@ -182,17 +179,18 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
     if not jobs.transition(tenant_id, job_id, ("queued", "running", "failed"),
                            {"status": "running", "started_at": now, "progress_at": now}):
         return job_view(jobs.get_job(tenant_id, job_id) or job)
+    erased: dict = {}
     try:
-        erased = erase_user(stores, tenant_id, str(job["user_id"]), timeouts=timeouts)
+        erase_user(stores, tenant_id, str(job["user_id"]), timeouts=timeouts, erased=erased)
     except ErasureDeferredError as exc:
         jobs.update_job(tenant_id, job_id, {"detail": str(exc), "progress_at": time.time(),
-                                            "erased": merge_counts(job.get("erased"), exc.erased)})
+                                            "erased": merge_counts(job.get("erased"), erased)})
         count("ErasureDeferred")
         logger.info("erasure deferred", extra={"tenant_id": tenant_id, "job_id": job_id, "detail": str(exc)})
         raise
     except Exception as exc:
         jobs.transition(tenant_id, job_id, ("running",), {
-            "status": "failed", "finished_at": time.time(),
+            "status": "failed", "finished_at": time.time(), "erased": merge_counts(job.get("erased"), erased),
             "error": f"erasure failed ({type(exc).__name__}); the queue retries it, or DELETE the user again"})
         raise
     counts = merge_counts(job.get("erased"), erased)
@@ -202,7 +200,6 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
     count("UsersErased")
     logger.info("user erased", extra={"tenant_id": tenant_id, "job_id": job_id, **counts})
     return job_view(jobs.get_job(tenant_id, job_id) or {})
-
 
 
 def merge_counts(earlier: dict | None, erased: dict) -> dict:
