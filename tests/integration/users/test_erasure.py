@@ -215,6 +215,22 @@ def test_an_erasure_that_failed_half_way_is_finished_by_its_redelivery(aws, api)
     assert U not in everything_stored()
 
 
+def test_a_failed_erasure_forgets_the_user_once_a_later_one_succeeds(aws, api):
+    caller = aws.tenant("shop")
+    assert api("POST", "/v1/interactions", caller=caller, body={"interactions": u_events(2)})[0] == 201
+    rt = runtime()
+    outputs = rt.erasure.outputs
+    outputs.erase_user = lambda tenant_id, user_id: (_ for _ in ()).throw(StoreError("S3 down"))
+    first = api("DELETE", "/v1/users/{user_id}", caller=caller, path_params={"user_id": U})[2]
+    assert drain_erasure_queue(aws) == 1  # failed for good, say (its message in the dead-letter queue)
+    assert rt.jobs.get_job(caller.tenant_id, first["job_id"])["user_id"] == U  # kept for its retry
+    del outputs.erase_user
+    erase(aws, api, caller)  # the operator sends the DELETE again
+    assert "user_id" not in rt.jobs.get_job(caller.tenant_id, first["job_id"])
+    assert rt.jobs.get_job(caller.tenant_id, first["job_id"])["status"] == "failed"
+    assert U not in everything_stored()
+
+
 def test_only_admin_keys_may_erase_and_a_read_key_may_poll(aws, api, shop):
     caller, _ = shop
     for role in ("read", "write"):

@@ -194,9 +194,10 @@ class JobStore(Table):
         names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(sets)},
                  **{f"#r{i}": k for i, k in enumerate(removed)}}
         values = {**{f":e{i}": v for i, v in enumerate(expected)}, **{f":f{i}": v for i, v in enumerate(sets.values())}}
-        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(sets)))
+        parts = ["SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(sets)))] if sets else []
         if removed:
-            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+            parts.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed))))
+        expression = " ".join(parts)
         try:
             self.db.update_item(
                 TableName=self.name, Key=self._job_key(tenant_id, job_id), UpdateExpression=expression,

@@ -164,6 +164,16 @@ def erase_user(stores: ErasureStores, tenant_id: str, user_id: str, *, timeouts:
     return erased
 
 
+def forget_in_ended_jobs(jobs: JobStore, tenant_id: str, user_id: str) -> int:
+    """Removes the user id from the tenant's ended erasure jobs of that user (a job that failed for
+    good keeps it, for its retry), once a later erasure of the user has succeeded; returns how many."""
+    ended = [j for j in tenant_jobs(jobs, tenant_id, KIND) if j.get("user_id") == user_id
+             and j.get("status") not in ACTIVE]
+    for job in ended:
+        jobs.finish(tenant_id, job["job_id"], (str(job["status"]),), {"user_id": None})
+    return len(ended)
+
+
 def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeouts: JobTimeouts) -> dict:
     """Runs (or, after a failure or a deferral, runs again) one erasure job and records the outcome
     on its row. A job that has already succeeded is left alone (an at-least-once redelivery).
@@ -197,6 +207,7 @@ def run_erasure_job(stores: ErasureStores, tenant_id: str, job_id: str, *, timeo
     jobs.finish(tenant_id, job_id, ("running", "failed"), {"status": "succeeded", "finished_at": time.time(),
                                                            "erased": counts, "detail": None, "error": None,
                                                            "user_id": None})
+    forget_in_ended_jobs(jobs, tenant_id, str(job["user_id"]))
     count("UsersErased")
     logger.info("user erased", extra={"tenant_id": tenant_id, "job_id": job_id, **counts})
     return job_view(jobs.get_job(tenant_id, job_id) or {})
