@@ -90,8 +90,8 @@ def main() -> None:
     (out / "batch_chunk.json").write_text(json.dumps(sqs_event(chunk, "BatchQueue", "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f"),
                                                      indent=2) + "\n")
     erasure = {"tenant_id": "acme-shop", "job_id": "erase-2q8w4e6r1t3y5u7i"}
-    (out / "erasure_job.json").write_text(json.dumps(sqs_event(erasure, "ErasureQueue",
-                                                               "7d2e9f4a-1b3c-4d5e-8f6a-2b4c6d8e0f1a"), indent=2) + "\n")
+    message = sqs_event(erasure, "ErasureQueue", "7d2e9f4a-1b3c-4d5e-8f6a-2b4c6d8e0f1a")
+    (out / "erasure_job.json").write_text(json.dumps(message, indent=2) + "\n")
 
 
 def sqs_event(body: dict, queue: str, message_id: str) -> dict:

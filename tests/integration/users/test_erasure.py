@@ -178,7 +178,8 @@ def test_an_erasure_waits_for_a_running_batch_job_and_then_erases_its_output(aws
     assert status == 202 and batch_job["status"] == "queued"
     status, _, accepted = api("DELETE", "/v1/users/{user_id}", caller=caller, path_params={"user_id": U})
     assert drain_erasure_queue(aws) == 1  # the worker reports it failed: redelivered later
-    status, _, job = api("GET", "/v1/users/erasures/{job_id}", caller=caller, path_params={"job_id": accepted["job_id"]})
+    status, _, job = api("GET", "/v1/users/erasures/{job_id}", caller=caller,
+                         path_params={"job_id": accepted["job_id"]})
     assert job["status"] == "running" and batch_job["job_id"] in job["detail"]
     assert rt.interactions.user_history(caller.tenant_id, U) == []  # the history went at once
     for message in sent:  # the batch job's chunks run (U's precomputed list is computed and written)
