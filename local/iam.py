@@ -299,6 +299,8 @@ def _s3(operation: str, params: dict, names: Names) -> list[Need]:
         action = objects[operation]
         if operation in ("GetObject", "HeadObject") and params.get("VersionId"):
             action = "s3:GetObjectVersion"
+        if operation == "DeleteObject" and params.get("VersionId"):  # a version, not a delete marker
+            action = "s3:DeleteObjectVersion"
         return [Need(action, names.object(params["Bucket"], params["Key"]))]
     if operation == "DeleteObjects":  # checked as DeleteObject on each key
         return [Need("s3:DeleteObject", names.object(params["Bucket"], o["Key"]))
@@ -306,6 +308,9 @@ def _s3(operation: str, params: dict, names: Names) -> list[Need]:
     if operation in ("ListObjectsV2", "ListObjects"):
         context = (("s3:prefix", params["Prefix"]),) if "Prefix" in params else ()
         return [Need("s3:ListBucket", names.bucket(params["Bucket"]), context)]
+    if operation == "ListObjectVersions":
+        context = (("s3:prefix", params["Prefix"]),) if "Prefix" in params else ()
+        return [Need("s3:ListBucketVersions", names.bucket(params["Bucket"]), context)]
     raise UnmappedCallError(f"s3:{operation}")
 
 

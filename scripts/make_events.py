@@ -42,11 +42,12 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("POST", "/v1/models/{model_id}/rollback"): "models_rollback", ("POST", "/v1/models/train"): "models_train",
          ("GET", "/v1/models/jobs/{job_id}"): "models_job",
          ("POST", "/v1/recommendations/generate"): "batch_generate",
-         ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job"}
+         ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job",
+         ("DELETE", "/v1/users/{user_id}"): "users_erase", ("GET", "/v1/users/erasures/{job_id}"): "users_erasure"}
 # What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
 AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
-               "job_id": "train-4k2m9x7q1z8c3v5b"}
+               "job_id": "train-4k2m9x7q1z8c3v5b", "user_id": "u-42"}
 
 
 def main() -> None:
@@ -88,6 +89,9 @@ def main() -> None:
     chunk = {"tenant_id": "acme-shop", "job_id": "batch-7h3k9q2m5x8c1v4b", "chunk": 0, "user_ids": ["u-42", "u-43"]}
     (out / "batch_chunk.json").write_text(json.dumps(sqs_event(chunk, "BatchQueue", "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f"),
                                                      indent=2) + "\n")
+    erasure = {"tenant_id": "acme-shop", "job_id": "erase-2q8w4e6r1t3y5u7i"}
+    message = sqs_event(erasure, "ErasureQueue", "7d2e9f4a-1b3c-4d5e-8f6a-2b4c6d8e0f1a")
+    (out / "erasure_job.json").write_text(json.dumps(message, indent=2) + "\n")
 
 
 def sqs_event(body: dict, queue: str, message_id: str) -> dict:

@@ -46,6 +46,7 @@ from recengine.models import schemas as models  # noqa: E402
 from recengine.ranking import responses as ranking  # noqa: E402
 from recengine.ranking.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
 from recengine.tenancy.roles import ROUTE_ROLES, Role  # noqa: E402
+from recengine.users import schemas as users  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 TITLE = "recengine API"
@@ -105,6 +106,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/recommendations/generate"): Op(body="GenerateRequest", ok=_ACCEPTED, response=(models.JobAccepted,),
                                                   errors=(402, 409)),
     ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(models.JobView,)),
+    ("DELETE", "/v1/users/{user_id}"): Op(ok=_ACCEPTED, response=(users.ErasureAccepted,), errors=(422,)),
+    ("GET", "/v1/users/erasures/{job_id}"): Op(response=(users.ErasureJobView,)),
 }
 
 # Why each error happens; the body is always problem+json (API Gateway's own errors included).

@@ -227,6 +227,32 @@ def test_jobs_answer_at_once_and_run_in_the_worker_process(stack):
     assert now["status"] == "succeeded" and now["progress"] == 1.0
 
 
+def test_an_erased_user_is_unknown_afterwards(stack):
+    """After the batch job above has finished: the erasure runs in the worker process, the user's
+    history is gone (recommend answers `unknown_user`) and the user it counted is counted no more."""
+    base, key, _, _ = stack
+    user = "e2e-erase-me"
+    users_before = request("GET", f"{base}/v1/billing/usage", key)[2]["users_used"]
+    events = [{"user_id": user, "session_id": "e2e-erase-s", "item_id": f"item-{i:05d}", "type": "click"}
+              for i in range(3)]
+    assert request("POST", f"{base}/v1/interactions", key, {"interactions": events})[0] == 201
+    assert request("GET", f"{base}/v1/billing/usage", key)[2]["users_used"] == users_before + 1
+    _, _, before = request("POST", f"{base}/v1/recommend", key, {"user_id": user, "limit": 5})
+    assert "unknown_user" not in {w["code"] for w in before["warnings"]}
+    status, headers, job = request("DELETE", f"{base}/v1/users/{user}", key)
+    assert status == 202 and headers["Location"] == job["status_url"] and user not in json.dumps(job)
+    deadline = time.monotonic() + 60
+    while True:
+        _, _, now = request("GET", f"{base}{job['status_url']}", key)
+        if now["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert now["status"] == "succeeded" and now["erased"]["history_rows"] == 3, now
+    _, _, after = request("POST", f"{base}/v1/recommend", key, {"user_id": user, "limit": 5})
+    assert "unknown_user" in {w["code"] for w in after["warnings"]}
+    assert request("GET", f"{base}/v1/billing/usage", key)[2]["users_used"] == users_before
+
+
 # ------------------------------------------------------------------ key roles
 @pytest.fixture(scope="module")
 def keys(stack):

@@ -168,3 +168,17 @@ def drain_training_queue(aws) -> int:
     while (handled := poller.poll_once(wait_s=0)):
         total += handled
     return total
+
+
+def drain_erasure_queue(aws) -> int:
+    """Runs every message waiting on the erasure queue through the user erasure worker, as its event
+    source (or the local stack's worker) would; returns how many it ran."""
+    from local.template import queue_consumers
+    from local.worker import QueuePoller
+
+    consumer = next(c for c in queue_consumers() if c.function == "UserErasureFunction")
+    poller = QueuePoller(consumer, aws.env["ERASURE_QUEUE_URL"], stop=None)
+    total = 0
+    while (handled := poller.poll_once(wait_s=0)):
+        total += handled
+    return total

@@ -153,7 +153,8 @@ class Stack:
         url = self.env[next(var for var, logical_id in queue_env_names().items() if logical_id == queue)]
         sqs = boto3.client("sqs")
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        fixture = {"TrainFunction": "train_job", "BatchWorkerFunction": "batch_chunk"}[function]
+        fixture = {"TrainFunction": "train_job", "BatchWorkerFunction": "batch_chunk",
+                   "UserErasureFunction": "erasure_job"}[function]
         handled = 0
         while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", []):
             record = {**load_event(fixture)["Records"][0], "messageId": messages[0]["MessageId"],
@@ -312,6 +313,20 @@ def batch(stack: Stack, shop: Caller, user: str) -> None:
     assert stack.drain("BatchQueue", "batch worker: a nightly chunk") >= 1
 
 
+def user_erasure(stack: Stack, shop: Caller, user: str) -> None:
+    """A user erased by the worker from every store, the batch outputs rewritten in a versioned bucket
+    (as the template's is: the versions that held the user's lines are deleted), then the job polled."""
+    boto3.client("s3").put_bucket_versioning(Bucket=stack.env["MODEL_BUCKET"],
+                                           VersioningConfiguration={"Status": "Enabled"})
+    expect(stack.api("batch: a segment, written to a versioned bucket", shop, method="POST",
+                     path="/v1/recommendations/generate", body={"user_ids": [user], "count": 3}), 202)
+    assert stack.drain("BatchQueue", "batch worker: the segment's chunk") == 1
+    job = expect(stack.api("users: erase", shop, "users_erase", path_params={"user_id": user}), 202)
+    assert stack.drain("ErasureQueue", "user erasure: a job") == 1
+    done = expect(stack.api("users: the erasure", shop, "users_erasure", path_params={"job_id": job["job_id"]}), 200)
+    assert done["status"] == "succeeded" and done["erased"]["batch_versions_deleted"] >= 1, done
+
+
 def scheduled_training(stack: Stack, shop: Caller, user: str) -> None:
     """New events, the schedule queues one job, the train function runs it and retires old artefacts."""
     from recengine.runtime import runtime
@@ -349,6 +364,7 @@ def drive(stack: Stack) -> None:
     meter_paths(stack, shop, capped, user)
     billing(stack, shop)
     batch(stack, shop, user)
+    user_erasure(stack, shop, data.interactions[-1]["user_id"])
     scheduled_training(stack, shop, user)
     the_rest(stack, shop)
 
@@ -462,7 +478,8 @@ def test_the_recording_changes_nothing_and_keeps_failed_calls(monkeypatch):
 
 
 def test_the_pseudonym_key_is_read_only_by_the_functions_that_pseudonymise(run):
-    """Recommend and interactions read the key's secret (granted above); no other function reads a secret."""
+    """Recommend, interactions and the user erasure read the key's secret (granted above); no other
+    function reads a secret."""
     readers = {c.function for c in run.calls if c.service == "secretsmanager"}
-    assert readers == {"RecommendFunction", "InteractionsFunction"}
+    assert readers == {"RecommendFunction", "InteractionsFunction", "UserErasureFunction"}
     assert {c.operation for c in run.calls if c.service == "secretsmanager"} == {"GetSecretValue"}

@@ -25,7 +25,8 @@ LAYERS: dict[str, int] = {
     "models": 6,
     "ranking": 7,
     "batch": 8,
-    "runtime": 9,
+    "users": 9,
+    "runtime": 10,
 }
 # The wire formats: request/response models and presenters. Services and stores never import them.
 EDGE_MODULES = ("schemas", "responses", "presenters")
@@ -34,7 +35,7 @@ STORES = {
     "aws.clients", "aws.dynamo", "tenancy.store", "tenancy.keys", "catalogue.store", "events.store",
     "events.users", "attribution.store", "billing.store", "models.registry", "models.job_store",
     "models.markers", "models.artefacts", "aws.queue", "batch.store", "ranking.stored_lists",
-    "attribution.secret",
+    "attribution.secret", "batch.outputs",
 }
 MAX_MODULE_LINES = 400
 MAX_HANDLER_LINES = 60

@@ -11,7 +11,7 @@ from local.template import resources
 TABLE_WRITERS = ("DynamoDBCrudPolicy", "DynamoDBWritePolicy")
 TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                        "dynamodb:TransactWriteItems", "dynamodb:*"}
-S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:*"}
+S3_WRITE_ACTIONS = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:*"}
 WHOLE_BUCKET = "*"
 
 # function -> (tables it writes, S3 key patterns it writes)
@@ -28,6 +28,10 @@ WRITES = {
     "TrainFunction": ({"ModelsTable"}, {"tenants/*/models/*"}),  # versions, jobs, markers; artefacts
     "BatchFunction": ({"ModelsTable", "InteractionsTable", "UsageTable"}, set()),  # jobs; a segment's new users
     "BatchWorkerFunction": ({"ModelsTable", "InteractionsTable"}, {"tenants/*/batch/*"}),  # jobs, lists; outputs
+    "UsersFunction": ({"ModelsTable"}, set()),  # erasure job rows
+    # user erasure: deletes the user's rows; the user count; job rows, the trained marker; batch outputs rewritten
+    "UserErasureFunction": ({"InteractionsTable", "SessionsTable", "ExposuresTable", "UsageTable", "ModelsTable"},
+                            {"tenants/*/batch/*"}),
 }
 
 
@@ -109,8 +113,9 @@ def test_the_checker_sees_writes_and_prefixes():
 
 
 # Functions that pseudonymise callers (recengine.attribution.service.Pseudonyms), the only ones
-# that may read the pseudonym key's secret: exposures (recommend) and outcomes (interactions).
-SECRET_READERS = {"RecommendFunction", "InteractionsFunction"}
+# that may read the pseudonym key's secret: exposures (recommend), outcomes (interactions), and the
+# erasure of a user's exposures and outcomes, found by the user's pseudonym (user_erasure).
+SECRET_READERS = {"RecommendFunction", "InteractionsFunction", "UserErasureFunction"}
 
 
 def test_only_the_functions_that_pseudonymise_may_read_the_pseudonym_key():

@@ -124,7 +124,8 @@ def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
     assert by_metric["5XXError"]["Namespace"] == "AWS/ApiGateway"
     dead_letters = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"] for a in alarms.values()
                     if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"}
-    assert dead_letters == {"BatchDeadLetterQueue.QueueName", "TrainDeadLetterQueue.QueueName"}
+    assert dead_letters == {"BatchDeadLetterQueue.QueueName", "TrainDeadLetterQueue.QueueName",
+                            "ErasureDeadLetterQueue.QueueName"}
     latency = by_metric["Latency"]
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     # The alarm reads the metric the functions emit: same namespace, same service and route dimensions.

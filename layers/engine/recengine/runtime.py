@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .ranking.service import RecommendDeps
     from .ranking.similar import SimilarDeps
     from .tenancy.service import TenantResolver
+    from .users.erasure import ErasureStores, Launcher as ErasureLauncher
 
 
 @dataclass
@@ -215,6 +216,28 @@ class Runtime:
         from .batch.service import process_chunk
 
         return process_chunk(self.ranking, self.jobs, self.stored_lists, self.artefacts, message)
+
+    @cached_property
+    def erasure(self) -> "ErasureStores":
+        from .batch.outputs import BatchOutputStore
+        from .users.erasure import ErasureStores
+
+        return ErasureStores(self.interactions, self.seen_users, self.usage, self.exposures, self.pseudonyms,
+                             self.stored_lists, BatchOutputStore(self.settings.model_bucket), self.jobs, self.markers)
+
+    @cached_property
+    def erasure_launcher(self) -> "ErasureLauncher":
+        """How an erasure job reaches the erasure worker: a message on its SQS queue (AWS, and the
+        local stack's worker process; tests drain the queue)."""
+        from .aws.queue import QueueSender
+
+        send = QueueSender(self.settings.require("erasure_queue_url", "starting a user erasure"))
+        return lambda tenant_id, job_id: send([{"tenant_id": tenant_id, "job_id": job_id}])
+
+    def run_erasure_job(self, tenant_id: str, job_id: str) -> dict:
+        from .users.erasure import run_erasure_job
+
+        return run_erasure_job(self.erasure, tenant_id, job_id, timeouts=self.job_timeouts)
 
     @cached_property
     def payments(self) -> "PaymentProvider | None":

@@ -66,6 +66,8 @@ class Settings(BaseModel):
     train_queue_url: str | None = _env("TRAIN_QUEUE_URL", default=None, min_length=1)
     batch_dispatch: Literal["sqs", "inline"] = _env("BATCH_DISPATCH", default="sqs")
     batch_queue_url: str | None = _env("BATCH_QUEUE_URL", default=None, min_length=1)
+    # User erasures leave the request as messages to the erasure worker's queue (users.erasure).
+    erasure_queue_url: str | None = _env("ERASURE_QUEUE_URL", default=None, min_length=1)
     # Tenants whose last training read more events are reported, not trained in a Lambda: about the
     # measured limit of one 15-minute, 10 GB invocation (README, "Largest tenant for one Lambda").
     max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)

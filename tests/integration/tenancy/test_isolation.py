@@ -12,7 +12,7 @@ from local.template import routes
 from recengine.billing import payments as billing
 from recengine.runtime import runtime
 from recengine.models.training import train_tenant
-from tests.integration.conftest import set_requests
+from tests.integration.conftest import drain_erasure_queue, set_requests
 
 # Every route the template declares must be exercised below; a new route fails this test until it is.
 COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GET", "/v1/items/{item_id}"),
@@ -23,7 +23,8 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("POST", "/v1/billing/checkout"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
            ("POST", "/v1/models/{model_id}/promote"), ("POST", "/v1/models/{model_id}/rollback"),
            ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
-           ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}")}
+           ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}"),
+           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}")}
 
 
 def load(api, caller, data, prefix=""):
@@ -61,7 +62,7 @@ def test_the_isolation_suite_covers_every_route():
     assert {(r.method, r.path) for r in routes()} == COVERED
 
 
-def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
+def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api):
     a, b, data, model_a = two_tenants
     item = data.items[0]["id"]
     user = data.interactions[0]["user_id"]
@@ -152,6 +153,18 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(two_tenants, api):
     assert a_invoices[0]["requests"] == 123_456 and a_invoices[0]["overage_budget_cap"] == 77.0
     checkout = b_calls("POST", "/v1/billing/checkout", body={"plan_id": "enterprise"})[2]
     assert runtime().payments.sessions[checkout["session_id"]][0] == b.tenant_id
+
+    # User erasure: B erasing A's user id erases B's own copy of it; A's job is out of B's reach.
+    a_history = runtime().interactions.recent_for_user(a.tenant_id, user, 500)
+    a_erasure = api("DELETE", "/v1/users/{user_id}", caller=a, path_params={"user_id": "never-seen"})[2]["job_id"]
+    status, _, b_erasure = b_calls("DELETE", "/v1/users/{user_id}", path_params={"user_id": user})
+    assert status == 202 and drain_erasure_queue(aws) == 2
+    assert b_calls("GET", "/v1/users/erasures/{job_id}", path_params={"job_id": a_erasure})[0] == 404
+    erased = b_calls("GET", "/v1/users/erasures/{job_id}", path_params={"job_id": b_erasure["job_id"]})[2]
+    assert erased["status"] == "succeeded" and erased["erased"]["history_rows"] == 2
+    assert runtime().interactions.recent_for_user(b.tenant_id, user, 500) == []
+    assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
+    assert runtime().stored_lists.get_list(a.tenant_id, user, "hybrid")["job_id"] == a_batch
 
     # Public routes carry no tenant data.
     seen.add(("GET", "/health"))

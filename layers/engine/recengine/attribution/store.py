@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..aws.dynamo import Table, serialize
+from ..aws.dynamo import Table, batch_delete, serialize
 
 
 class ExposureStore(Table):
@@ -52,3 +52,9 @@ class ExposureStore(Table):
         return self.query_rows(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t AND sk >= :s",
                            ExpressionAttributeValues=serialize({":t": tenant_id,
                                                                 ":s": f"{int(since_ts * 1000):015d}"}))
+
+    def delete_user(self, tenant_id: str, user_key: str) -> int:
+        """Deletes every exposure stored under the pseudonymous key (a user's erasure); returns how many."""
+        rows = self.query_rows(KeyConditionExpression="pk = :p", ProjectionExpression="pk, sk", ConsistentRead=True,
+                               ExpressionAttributeValues=serialize({":p": self._pk(tenant_id, user_key)}))
+        return batch_delete(self.db, [(self.name, {"pk": r["pk"], "sk": r["sk"]}) for r in rows])

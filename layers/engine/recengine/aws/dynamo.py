@@ -211,3 +211,26 @@ def put_if_absent(db: Any, table: str, rows: list[dict], key_attr: str) -> list[
             return store_error("put_item", exc)
 
     return list(_put_pool.map(put, rows)) if len(rows) > 1 else [put(r) for r in rows]
+
+
+def batch_delete(db: Any, rows: list[tuple[str, dict]]) -> int:
+    """BatchWriteItem deletes across tables, 25 keys at a time, retrying unprocessed keys with backoff;
+    deleting a key that is not there is not an error (erasure runs again after a partial attempt).
+    Returns how many keys were sent."""
+    for start in range(0, len(rows), 25):
+        request: dict[str, list] = {}
+        for table, key in rows[start:start + 25]:
+            request.setdefault(table, []).append({"DeleteRequest": {"Key": serialize(key)}})
+        attempt = 0
+        while request:
+            try:
+                out = db.batch_write_item(RequestItems=request)
+            except ClientError as exc:
+                raise store_error("batch_write_item", exc) from exc
+            request = out.get("UnprocessedItems") or {}
+            attempt += 1
+            if request:
+                if attempt > 8:
+                    raise StoreError("batch_write_item left deletes unprocessed")
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+    return len(rows)

@@ -285,6 +285,15 @@ class UsageStore(Table):
         if n > 0:
             self._update({"tenant_id": tenant_id, "period": TOTALS}, "ADD #c :n", {"#c": counter}, {":n": -n})
 
+    def release_item(self, tenant_id: str, counter: str, n: int) -> dict:
+        """`release` as one TransactWriteItems item, so that the write that frees the slots (an erased
+        user's seen marker deleted) and the count going down happen together or not at all."""
+        if counter not in COUNTERS:
+            raise ValueError(f"unknown counter {counter!r}")
+        return {"Update": {"TableName": self.name, "Key": serialize({"tenant_id": tenant_id, "period": TOTALS}),
+                           "UpdateExpression": "ADD #c :n", "ExpressionAttributeNames": {"#c": counter},
+                           "ExpressionAttributeValues": serialize({":n": -n})}}
+
     def totals(self, tenant_id: str) -> dict[str, int]:
         row = self.get_row({"tenant_id": tenant_id, "period": TOTALS}, consistent=True) or {}
         return {c: int(row.get(c, 0)) for c in COUNTERS}

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
-from ..aws.dynamo import Table, batch_put, conditional_failure, serialize, store_error
+from ..aws.dynamo import Table, batch_delete, batch_put, conditional_failure, serialize, store_error
 
 def event_sort_key(ts: float, event_id: str) -> str:
     """Sorts by time (zero-padded milliseconds), unique by event id."""
@@ -146,3 +146,31 @@ class InteractionStore:
                                         ScanIndexForward=False, Limit=1)
         row = next(rows, None)
         return row["sk"] if row else ""
+
+    # ------------------------------------------------------------------ erasure (users.erasure)
+    def user_history(self, tenant_id: str, user_id: str) -> list[dict]:
+        """Every history row of the user, whole (the erasure reads the event ids and sessions they name)."""
+        return list(self.interactions.query_rows(KeyConditionExpression="pk = :p", ConsistentRead=True,
+                                                 ExpressionAttributeValues=serialize(
+                                                     {":p": f"{tenant_id}#user#{user_id}"})))
+
+    def session_events(self, tenant_id: str, session_id: str) -> list[dict]:
+        """Every row of the session, expired ones included (TTL deletion is lazy)."""
+        return list(self.sessions.query_rows(KeyConditionExpression="pk = :p", ConsistentRead=True,
+                                             ExpressionAttributeValues=serialize(
+                                                 {":p": f"{tenant_id}#session#{session_id}"})))
+
+    def delete_event_claims(self, tenant_id: str, event_ids: list[str]) -> int:
+        """Deletes the event-id claim markers (each holds its whole event, user id included)."""
+        keys = [{"pk": f"{tenant_id}#event#{e}", "sk": "-"} for e in dict.fromkeys(event_ids)]
+        return batch_delete(self.db, [(self.interactions.name, k) for k in keys])
+
+    def delete_session_rows(self, tenant_id: str, session_id: str, sort_keys: list[str]) -> int:
+        pk = f"{tenant_id}#session#{session_id}"
+        return batch_delete(self.db, [(self.sessions.name, {"pk": pk, "sk": sk}) for sk in dict.fromkeys(sort_keys)])
+
+    def delete_user_rows(self, tenant_id: str, user_id: str, sort_keys: list[str]) -> int:
+        """Deletes history rows of the user (and so their entries in the by_tenant index training reads)."""
+        pk = f"{tenant_id}#user#{user_id}"
+        return batch_delete(self.db, [(self.interactions.name, {"pk": pk, "sk": sk})
+                                      for sk in dict.fromkeys(sort_keys)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..aws.dynamo import Table, put_if_absent
+from ..aws.dynamo import Table, put_if_absent, serialize
 from ..errors import StoreError
 
 
@@ -25,3 +25,16 @@ class SeenUserStore(Table):
         False if another writer had, or the error."""
         rows = [{**seen_user_key(tenant_id, u), "first_seen_at": now} for u in user_ids]
         return put_if_absent(self.db, self.name, rows, "pk")
+
+    def forget_user(self, tenant_id: str, user_id: str, uncount: dict) -> bool:
+        """Deletes the user's seen marker and applies `uncount` (the plan's user count down by one,
+        UsageStore.release_item) in one transaction: True if this call did both, False when there
+        was no marker (never seen, or already forgotten: nothing is counted down twice)."""
+        marker = {"Delete": {"TableName": self.name, "Key": serialize(seen_user_key(tenant_id, user_id)),
+                             "ConditionExpression": "attribute_exists(pk)"}}
+        reasons = self.transact([marker, uncount])
+        if reasons is None:
+            return True
+        if reasons[0] == "ConditionalCheckFailed":
+            return False
+        raise StoreError(f"forgetting a seen user was cancelled ({', '.join(reasons)})")

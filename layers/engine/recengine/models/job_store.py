@@ -185,3 +185,26 @@ class JobStore(Table):
                 raise NotFoundError(f"job {job_id!r} not found") from exc
             raise store_error("update_item", exc) from exc
         return len(out["Attributes"]["done_chunks"]["NS"])
+
+    def finish(self, tenant_id: str, job_id: str, expected: tuple[str, ...], fields: dict) -> bool:
+        """`transition`, where a None value removes the field in the same write (a user erasure's
+        job forgets the user id as it succeeds). False when the status was not expected."""
+        sets = {k: v for k, v in fields.items() if v is not None}
+        removed = [k for k, v in fields.items() if v is None]
+        names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(sets)},
+                 **{f"#r{i}": k for i, k in enumerate(removed)}}
+        values = {**{f":e{i}": v for i, v in enumerate(expected)}, **{f":f{i}": v for i, v in enumerate(sets.values())}}
+        parts = ["SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(sets)))] if sets else []
+        if removed:
+            parts.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed))))
+        expression = " ".join(parts)
+        try:
+            self.db.update_item(
+                TableName=self.name, Key=self._job_key(tenant_id, job_id), UpdateExpression=expression,
+                ConditionExpression=f"#s IN ({', '.join(f':e{i}' for i in range(len(expected)))})",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=serialize(values))
+        except ClientError as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("update_item", exc) from exc
+        return True

@@ -23,3 +23,9 @@ class TrainedMarkerStore(Table):
 
     def set_trained_marker(self, tenant_id: str, marker: str, now: float | None = None) -> None:
         self.put_row({**self._key(tenant_id), "trained_through": marker, **({"trained_at": now} if now else {})})
+
+    def mark_stale(self, tenant_id: str) -> bool:
+        """Forgets how far the tenant's training read (`trained_at` is kept, so it is not jumped to
+        the front of the schedule): the next scheduled training runs even with no newer event, as
+        after a user's erasure. False when the tenant was never trained."""
+        return self.update_fields(self._key(tenant_id), {"trained_through": ""}, exists="model_id")

@@ -3,7 +3,7 @@ algorithm (`<tenant>#batch#<user>`); they carry no tenant_id, so they stay out o
 
 from __future__ import annotations
 
-from ..aws.dynamo import Table
+from ..aws.dynamo import Table, batch_delete, serialize
 
 
 def list_key(tenant_id: str, user_id: str, algorithm: str) -> dict:
@@ -18,3 +18,9 @@ class PrecomputedListStore(Table):
 
     def get_list(self, tenant_id: str, user_id: str, algorithm: str) -> dict | None:
         return self.get_row(list_key(tenant_id, user_id, algorithm))
+
+    def delete_user_lists(self, tenant_id: str, user_id: str) -> int:
+        """Deletes the user's precomputed lists, every algorithm (a user's erasure); returns how many."""
+        rows = self.query_rows(KeyConditionExpression="pk = :p", ProjectionExpression="pk, sk", ConsistentRead=True,
+                               ExpressionAttributeValues=serialize({":p": f"{tenant_id}#batch#{user_id}"}))
+        return batch_delete(self.db, [(self.name, {"pk": r["pk"], "sk": r["sk"]}) for r in rows])

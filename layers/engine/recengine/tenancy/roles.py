@@ -52,6 +52,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/models/{model_id}"): Role.READ,
     ("GET", "/v1/models/jobs/{job_id}"): Role.READ,
     ("GET", "/v1/recommendations/jobs/{job_id}"): Role.READ,
+    ("GET", "/v1/users/erasures/{job_id}"): Role.READ,  # a job's status; it never names the user
     # write: feeding data in
     ("POST", "/v1/interactions"): Role.WRITE,
     ("POST", "/api/v1/interactions"): Role.WRITE,
@@ -64,6 +65,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/v1/recommendations/generate"): Role.ADMIN,
     ("PUT", "/v1/billing/overage-cap"): Role.ADMIN,
     ("POST", "/v1/billing/checkout"): Role.ADMIN,
+    ("DELETE", "/v1/users/{user_id}"): Role.ADMIN,  # erases the user's data (right to be forgotten)
 }
 
 
