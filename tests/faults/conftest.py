@@ -1,0 +1,125 @@
+"""The faults suite's stack: moto (tables and bucket from template.yaml) and one small trained shop,
+built once for each module; before every test a fresh runtime (a cold model cache, tenant cache and
+popularity), as a new execution environment; faults injected with botocore hooks on the clients
+the runtime uses (tests/faults/injector.py). No test here opens a socket."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from tests.conftest import TEST_PSEUDONYM_KEY, Caller, api_event, invoke
+from tests.faults.injector import Injector
+from tests.faults.routes import FAULT_ITEM
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """No socket may be opened here either (pytest-socket), as in the unit and integration tests."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents and item.get_closest_marker("enable_socket") is None:
+            item.add_marker(pytest.mark.disable_socket)
+
+
+@dataclass
+class Shop:
+    caller: Caller
+    users: list[str]
+    items: list[str]
+    env: dict
+
+    def send(self, method: str, path: str, **kwargs):
+        """(status, headers, body) through the route's real handler, as this shop's admin key."""
+        return invoke(method, path, api_event(method, path, caller=self.caller, **kwargs))
+
+
+BASE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_SERVICE_NAME": "recengine-test", "POWERTOOLS_METRICS_NAMESPACE": "recengine-test",
+            "POWERTOOLS_METRICS_DISABLED": "true", "PSEUDONYM_KEY": TEST_PSEUDONYM_KEY}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """moto with the template's resources, once for the module (tests/conftest.py's `aws` is per test)."""
+    from local.provision import create_api, create_resources
+    from recengine.aws.clients import reset_clients
+    from recengine.runtime import reset_runtime
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "TRAIN_LAUNCH", "BATCH_DISPATCH"):
+            mp.delenv(var, raising=False)
+        for var, value in {**BASE_ENV, "MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("model-cache"))}.items():
+            mp.setenv(var, value)
+        with mock_aws():
+            reset_clients()
+            reset_runtime()
+            env = create_resources("test")
+            for key, value in env.items():
+                mp.setenv(key, value)
+            _, plan_ids = create_api("test")
+            yield env, plan_ids, mp
+            reset_clients()
+            reset_runtime()
+
+
+@pytest.fixture(scope="module")
+def shop(stack) -> Shop:
+    """A small shop: catalogue and history through the handlers, and a live model trained with
+    small fixed parameters (fast, deterministic)."""
+    from local.demo import generate
+    from local.provision import create_tenant
+    from recengine.models.training import train_tenant
+    from recengine.runtime import runtime
+    from tests.integration.conftest import FAST
+
+    env, plan_ids, _ = stack
+    tenant, _value, key_id = create_tenant(env["TENANTS_TABLE"], "shop", "growth", plan_ids)
+    caller = Caller(tenant.tenant_id, key_id)
+    shop = Shop(caller, [], [], env)
+    data = generate(n_users=30, n_items=40, events_per_user=8, seed=11)
+    status, _, body = shop.send("POST", "/v1/items", body={"items": [*data.items, {"id": FAULT_ITEM, "title": "x"}]})
+    assert status == 200, body
+    status, _, body = shop.send("POST", "/v1/interactions", body={"interactions": data.interactions})
+    assert status == 201, body
+    record = train_tenant(runtime().training, caller.tenant_id, force=True, params=FAST)
+    assert record is not None
+    shop.users = sorted({e["user_id"] for e in data.interactions})
+    shop.items = [i["id"] for i in data.items]
+    return shop
+
+
+@pytest.fixture(scope="module")
+def faults(stack):
+    """The injector, hooked on the runtime's DynamoDB and S3 clients for the module."""
+    from recengine.aws.clients import client
+
+    from local.template import table_env_names
+
+    env = stack[0]
+    names = {env[var]: logical.removesuffix("Table") for var, logical in table_env_names().items() if var in env}
+    injector = Injector({"dynamodb": client("dynamodb"), "s3": client("s3")}, names)
+    yield injector
+    injector.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_runtime(request):
+    """Each test is a new execution environment (cold caches), and leaves no fault behind."""
+    from recengine.runtime import reset_runtime
+
+    reset_runtime()
+    yield
+    if "faults" in request.fixturenames:
+        request.getfixturevalue("faults").clear()
+    reset_runtime()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

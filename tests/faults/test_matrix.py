@@ -1,0 +1,44 @@
+"""The fault matrix: each AWS call of recommend, similar, interactions and items, failing with
+throttling, an internal error or a read timeout (S3: SlowDown), as the SDK reports it after its
+retries. Given a shop with a live model and a cold execution environment, when that one call fails,
+then the request is served (a fallback list with a warning where the read path can do without
+it), or answered 503 problem+json with Retry-After; never 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faults.matrix import CASES, EXPECTED, OBSERVED, describe
+from tests.faults.routes import ROUTES
+
+
+@pytest.mark.parametrize("route", list(EXPECTED))
+def test_the_matrix_lists_every_call_the_route_makes(shop, faults, route):
+    method, path, kwargs = ROUTES[route](shop)
+    calls = faults.record()
+    status, _, body = shop.send(method, path, **kwargs)
+    assert status < 300, body
+    made = {f"{s} {o} {r}" for s, o, r in calls}
+    assert made == {str(c) for c in EXPECTED[route]}
+
+
+@pytest.mark.parametrize(("route", "call", "kind"), CASES, ids=[f"{r}-{c}-{k}".replace(" ", "-") for r, c, k in CASES])
+def test_one_failing_call(shop, faults, route, call, kind):
+    method, path, kwargs = ROUTES[route](shop)
+    fault = faults.inject(call.service, call.operation, kind, resource=call.resource)
+    status, headers, body = shop.send(method, path, **kwargs)
+    OBSERVED[(route, call, kind)] = describe(status, headers, body)
+    assert fault.injected >= 1
+    expected = EXPECTED[route][call]
+    assert status != 500, body
+    if expected.kind == "unavailable":
+        assert status == 503, body
+        assert headers["Content-Type"] == "application/problem+json"
+        assert body["type"].endswith("/service-unavailable") and headers["Retry-After"] == "1"
+        return
+    assert status in (200, 201, 204), body
+    if route in ("recommend", "similar"):
+        assert body["items"], "a fallback list, not an empty one"
+    codes = [w["code"] for w in body.get("warnings") or []] if isinstance(body, dict) else []
+    if expected.kind == "fallback":
+        assert expected.warning in codes, body
