@@ -101,7 +101,11 @@ def process_chunk(ranking: Deps, jobs: JobStore, lists: PrecomputedListStore, ar
     job = jobs.get_job(tenant_id, job_id)
     if job is None:
         raise NotFoundError(f"batch job {job_id!r} not found")
-    if chunk in {int(c) for c in job.get("done_chunks") or ()}:
+    done_chunks = {int(c) for c in job.get("done_chunks") or ()}
+    if chunk in done_chunks:
+        # A redelivery. The invocation that finished this chunk may have stopped (its Lambda timed
+        # out) between marking it done and finishing the job: whoever sees every chunk done finishes it.
+        _finish_if_complete(jobs, tenant_id, job_id, len(done_chunks), int(job["chunks"]))
         return "skipped"
     if job.get("status") == "queued":  # the first chunk to start moves it; the others find it running
         jobs.transition(tenant_id, job_id, ("queued",), {"status": "running", "started_at": time.time()})
@@ -117,12 +121,17 @@ def process_chunk(ranking: Deps, jobs: JobStore, lists: PrecomputedListStore, ar
     artefacts.put_object(part_key(tenant_id, job_id, chunk), body)  # same key on a retry: replaced
     lists.put_lists(tenant_id, computed)
     done = jobs.mark_chunk_done(tenant_id, job_id, chunk)
-    if done >= int(job["chunks"]):
-        jobs.transition(tenant_id, job_id, ("queued", "running"), {"status": "succeeded", "finished_at": time.time()})
-        release(jobs, tenant_id, KIND, job_id)
+    _finish_if_complete(jobs, tenant_id, job_id, done, int(job["chunks"]))
     logger.info("batch chunk done", extra={"tenant_id": tenant_id, "job_id": job_id, "chunk": chunk,
                                            "users": len(computed), "chunks_done": done})
     return "done"
+
+
+def _finish_if_complete(jobs: JobStore, tenant_id: str, job_id: str, done: int, chunks: int) -> None:
+    """Marks the job succeeded and frees its lock once every chunk is done (both idempotent)."""
+    if done >= chunks:
+        jobs.transition(tenant_id, job_id, ("queued", "running"), {"status": "succeeded", "finished_at": time.time()})
+        release(jobs, tenant_id, KIND, job_id)
 
 
 def get_batch_job(jobs: JobStore, tenant_id: str, job_id: str, timeouts: JobTimeouts) -> dict:
