@@ -1,13 +1,11 @@
 """The faults suite's stack: moto (tables and bucket from template.yaml) and one small trained shop,
 built once for each module; before every test a fresh runtime (a cold model cache, tenant cache and
 popularity), as a new execution environment; faults injected with botocore hooks on the clients
-the runtime uses (tests/faults/injector.py). No test here opens a socket."""
+the runtime uses (tests/faults/injector.py). No test here can open a socket (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -15,17 +13,6 @@ from moto import mock_aws
 from tests.conftest import TEST_PSEUDONYM_KEY, Caller, api_event, invoke
 from tests.faults.injector import Injector
 from tests.faults.routes import FAULT_ITEM
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """No socket may be opened here either (pytest-socket), as in the unit and integration tests."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.path)).parents and item.get_closest_marker("enable_socket") is None:
-            item.add_marker(pytest.mark.disable_socket)
-
 
 @dataclass
 class Shop:
@@ -119,7 +106,3 @@ def fresh_runtime(request):
     if "faults" in request.fixturenames:
         request.getfixturevalue("faults").clear()
     reset_runtime()
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"

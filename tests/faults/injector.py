@@ -21,6 +21,7 @@ KINDS: dict[str, tuple[str, int] | None] = {
     "unavailable": ("ServiceUnavailable", 503),
     "slowdown": ("SlowDown", 503),  # S3's throttling
     "timeout": None,
+    "unprocessed": ("", 200),  # a batch call that succeeds but hands every item back as unprocessed
 }
 
 
@@ -74,6 +75,10 @@ class Fault:
         if self.raise_ is not None:
             raise self.raise_
         spec = KINDS[self.kind]
+        if self.kind == "unprocessed":
+            unprocessed = "UnprocessedKeys" if self.operation == "BatchGetItem" else "UnprocessedItems"
+            return SimpleNamespace(status_code=200, headers={}, content=b""), {
+                "Responses": {}, unprocessed: params["RequestItems"], "ResponseMetadata": {"HTTPStatusCode": 200}}
         if spec is None:
             raise ReadTimeoutError(endpoint_url=f"https://{self.service}.us-east-1.amazonaws.com")
         code, status = spec

@@ -90,3 +90,14 @@ def markdown() -> str:
                      for k in kinds]
             lines.append(f"| {route} | {call} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def artefact_markdown() -> str:
+    """The observed outcomes of broken model artefacts, one row per tampering, one column per route."""
+    routes = sorted({route for (route, call, kind) in OBSERVED if kind == "artefact"})
+    cases = list(dict.fromkeys(call.resource for (_, call, kind) in OBSERVED if kind == "artefact"))
+    lines = ["| model artefact | " + " | ".join(routes) + " |", "|---|" + "---|" * len(routes)]
+    for case in cases:
+        cells = [OBSERVED.get((r, Call("s3", "artefact", case), "artefact"), "not run") for r in routes]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -24,7 +24,8 @@ def similar(shop) -> Request:
 
 def interactions(shop) -> Request:
     """Two new events: one by a known user, one by a user never seen before."""
-    events = [{"user_id": shop.users[1], "item_id": shop.items[2], "type": "click", "event_id": f"e-{uuid.uuid4().hex}"},
+    events = [{"user_id": shop.users[1], "item_id": shop.items[2], "type": "click",
+               "event_id": f"e-{uuid.uuid4().hex}"},
               {"user_id": f"new-{uuid.uuid4().hex[:8]}", "item_id": shop.items[3], "type": "view",
                "event_id": f"e-{uuid.uuid4().hex}"}]
     return "POST", "/v1/interactions", {"body": {"interactions": events}}

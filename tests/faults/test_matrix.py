@@ -42,3 +42,20 @@ def test_one_failing_call(shop, faults, route, call, kind):
     codes = [w["code"] for w in body.get("warnings") or []] if isinstance(body, dict) else []
     if expected.kind == "fallback":
         assert expected.warning in codes, body
+
+
+@pytest.mark.parametrize(("route", "operation", "table"), [("recommend", "BatchGetItem", "Items"),
+                                                           ("similar", "BatchGetItem", "Items"),
+                                                           ("interactions", "BatchGetItem", "Interactions"),
+                                                           ("interactions", "BatchWriteItem", "Interactions")])
+def test_unprocessed_items_are_retried_not_dropped(shop, faults, route, operation, table):
+    """DynamoDB answers a batch call with every item unprocessed once (throttled partitions): the
+    store retries them, and the request is answered as if nothing happened."""
+    method, path, kwargs = ROUTES[route](shop)
+    fault = faults.inject("dynamodb", operation, "unprocessed", resource=table, nth=1)
+    status, _, body = shop.send(method, path, **kwargs)
+    assert fault.injected == 1 and status in (200, 201), body
+    if route == "interactions":
+        assert body["accepted"] == 2
+    else:
+        assert body["items"] and not body["warnings"], body
