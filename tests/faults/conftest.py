@@ -106,3 +106,24 @@ def fresh_runtime(request):
     if "faults" in request.fixturenames:
         request.getfixturevalue("faults").clear()
     reset_runtime()
+
+
+@pytest.fixture(scope="module")
+def warm_models(shop, tmp_path_factory):
+    """A model cache holding the shop's live model, as a warm execution environment's: for the
+    faults that do not concern loading the model, which then need not be downloaded each time."""
+    from recengine.models.serving import ModelCache
+    from recengine.runtime import reset_runtime, runtime
+
+    reset_runtime()
+    rt = runtime()
+    cache = ModelCache(rt.registry, rt.artefacts, str(tmp_path_factory.mktemp("warm-models")), refresh_s=3600)
+    assert cache.get(shop.caller.tenant_id) is not None
+    return cache
+
+
+def use_warm_models(cache) -> None:
+    """This test's runtime serves from the warm cache (cached_property: set before first use)."""
+    from recengine.runtime import runtime
+
+    runtime().__dict__["models"] = cache

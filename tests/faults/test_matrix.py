@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.matrix import CASES, EXPECTED, OBSERVED, describe
+from tests.faults.conftest import use_warm_models
+from tests.faults.matrix import ARTEFACT_CALLS, CASES, EXPECTED, OBSERVED, describe
 from tests.faults.routes import ROUTES
 
 
@@ -23,7 +24,9 @@ def test_the_matrix_lists_every_call_the_route_makes(shop, faults, route):
 
 
 @pytest.mark.parametrize(("route", "call", "kind"), CASES, ids=[f"{r}-{c}-{k}".replace(" ", "-") for r, c, k in CASES])
-def test_one_failing_call(shop, faults, route, call, kind):
+def test_one_failing_call(shop, faults, warm_models, route, call, kind):
+    if call not in ARTEFACT_CALLS:  # the model is loaded already (a warm environment): not downloaded again
+        use_warm_models(warm_models)
     method, path, kwargs = ROUTES[route](shop)
     fault = faults.inject(call.service, call.operation, kind, resource=call.resource)
     status, headers, body = shop.send(method, path, **kwargs)
@@ -48,9 +51,10 @@ def test_one_failing_call(shop, faults, route, call, kind):
                                                            ("similar", "BatchGetItem", "Items"),
                                                            ("interactions", "BatchGetItem", "Interactions"),
                                                            ("interactions", "BatchWriteItem", "Interactions")])
-def test_unprocessed_items_are_retried_not_dropped(shop, faults, route, operation, table):
+def test_unprocessed_items_are_retried_not_dropped(shop, faults, warm_models, route, operation, table):
     """DynamoDB answers a batch call with every item unprocessed once (throttled partitions): the
     store retries them, and the request is answered as if nothing happened."""
+    use_warm_models(warm_models)
     method, path, kwargs = ROUTES[route](shop)
     fault = faults.inject("dynamodb", operation, "unprocessed", resource=table, nth=1)
     status, _, body = shop.send(method, path, **kwargs)
@@ -59,3 +63,22 @@ def test_unprocessed_items_are_retried_not_dropped(shop, faults, route, operatio
         assert body["accepted"] == 2
     else:
         assert body["items"] and not body["warnings"], body
+
+
+@pytest.mark.parametrize("route", ["recommend", "similar"])
+def test_a_warm_environment_keeps_its_model_while_the_registry_cannot_be_read(shop, faults, route, tmp_path):
+    """The registry check that notices a new live version fails: the version already loaded keeps
+    serving (no fallback, no warning), and the next request asks the registry again."""
+    from recengine.models.serving import ModelCache
+    from recengine.runtime import runtime
+
+    rt = runtime()
+    cache = ModelCache(rt.registry, rt.artefacts, str(tmp_path / "models"), refresh_s=0.0)  # checks every time
+    assert cache.get(shop.caller.tenant_id) is not None
+    use_warm_models(cache)
+    method, path, kwargs = ROUTES[route](shop)
+    fault = faults.inject("dynamodb", "GetItem", "timeout", resource="Models")
+    status, _, body = shop.send(method, path, **kwargs)
+    assert fault.injected == 1 and status == 200 and body["items"] and body["warnings"] == [], body
+    faults.clear()
+    assert shop.send(method, path, **ROUTES[route](shop)[2])[0] == 200
