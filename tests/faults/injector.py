@@ -95,6 +95,7 @@ class Injector:
     names: dict[str, str] = field(default_factory=dict)  # physical table name -> the template's
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, str, str]] | None = None
+    params: list[dict] = field(default_factory=list)  # the API parameters of each recorded call
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _local: threading.local = field(default_factory=threading.local)  # the call's parameters, per thread
 
@@ -121,6 +122,7 @@ class Injector:
         with self._lock:
             if self.calls is not None:
                 self.calls.append((service, model.name, addressed))
+                self.params.append(params)
             faults = [f for f in self.faults if (f.service, f.operation) == (service, model.name)]
             for fault in faults:
                 answer = fault.answer(params, addressed)
@@ -146,5 +148,5 @@ class Injector:
     def record(self) -> list[tuple[str, str, str]]:
         """Starts recording calls; the returned list fills as they are made (until `clear`)."""
         with self._lock:
-            self.calls = []
+            self.calls, self.params = [], []
             return self.calls

@@ -82,3 +82,21 @@ def test_a_warm_environment_keeps_its_model_while_the_registry_cannot_be_read(sh
     assert fault.injected == 1 and status == 200 and body["items"] and body["warnings"] == [], body
     faults.clear()
     assert shop.send(method, path, **ROUTES[route](shop)[2])[0] == 200
+
+
+@pytest.mark.parametrize(("route", "function"), [("recommend", "RecommendFunction"), ("similar", "SimilarFunction")])
+def test_the_fallbacks_calls_are_granted_to_the_function(shop, faults, route, function):
+    """moto allows every call; IAM would refuse a fallback its role does not cover (local/iam.py):
+    with the model unavailable, each call the popular-items fallback makes is granted."""
+    from local.iam import allowed, function_statements, names_from_environment, needs
+
+    method, path, kwargs = ROUTES[route](shop)
+    faults.inject("s3", "ListObjectsV2", "slowdown", resource="models")
+    calls = faults.record()
+    status, _, body = shop.send(method, path, **kwargs)
+    assert status == 200 and "model_unavailable" in [w["code"] for w in body["warnings"]]
+    assert ("dynamodb", "Query", "Interactions/by_tenant") in calls  # the tenant's latest events
+    statements, names = function_statements(function), names_from_environment(shop.env)
+    refused = [(s, o, need.action, need.resource) for (s, o, _), params in zip(calls, faults.params)
+               for need in needs(s, o, params, names) if not allowed(statements, need)]
+    assert refused == []
