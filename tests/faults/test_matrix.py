@@ -100,3 +100,35 @@ def test_the_fallbacks_calls_are_granted_to_the_function(shop, faults, route, fu
     refused = [(s, o, need.action, need.resource) for (s, o, _), params in zip(calls, faults.params)
                for need in needs(s, o, params, names) if not allowed(statements, need)]
     assert refused == []
+
+
+@pytest.mark.parametrize("route", ["recommend", "similar"])
+def test_nothing_to_serve_is_a_503_with_retry_after(shop, faults, route):
+    """The model cannot be loaded and the popular items cannot be read either: nothing can be
+    served, so the answer is a retryable 503 problem (not a 500, not an empty 200)."""
+    method, path, kwargs = ROUTES[route](shop)
+    faults.inject("s3", "GetObject", "slowdown", resource="models")
+    faults.inject("dynamodb", "Query", "throttling", resource="Interactions/by_tenant")
+    status, headers, body = shop.send(method, path, **kwargs)
+    assert status == 503 and headers["Retry-After"] == "1", body
+    assert headers["Content-Type"] == "application/problem+json" and body["type"].endswith("/service-unavailable")
+
+
+def _shard_full() -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "injected"},
+                        "CancellationReasons": [{"Code": "None"}, {"Code": "ConditionalCheckFailed"}]},
+                       "TransactWriteItems")
+
+
+@pytest.mark.parametrize("kind", ["throttling", "internal", "timeout"])
+def test_the_meter_never_fails_a_servable_request(shop, faults, warm_models, kind):
+    """The meter's first shard is full, and reading every shard's room then fails: the call is
+    served and its count deferred, as when the meter is throttled."""
+    use_warm_models(warm_models)
+    method, path, kwargs = ROUTES["recommend"](shop)
+    faults.inject("dynamodb", "TransactWriteItems", resource="Usage", nth=1, raise_=_shard_full())
+    rooms = faults.inject("dynamodb", "BatchGetItem", kind, resource="Usage")
+    status, _, body = shop.send(method, path, **kwargs)
+    assert rooms.injected == 1 and status == 200 and body["items"], body

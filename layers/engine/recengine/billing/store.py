@@ -153,7 +153,10 @@ class UsageStore(Table):
         while order or not read:
             if not order:  # the first shard was full or busy: read them all, try those with room
                 read = True
-                room = self.shard_room(tenant_id, period, defaults)
+                try:
+                    room = self.shard_room(tenant_id, period, defaults)
+                except StoreError as exc:  # which shards have room is unknown: not a refusal
+                    raise MeterThrottledError("ShardsUnread", owner) from exc
                 order = [i for i in random.sample(range(SHARDS), SHARDS) if room[i] > 0 and i not in tried]
                 order += [i for i in tried if busy and room[i] > 0]  # a busy shard once more, last
                 tried, busy = set(), False
