@@ -6,6 +6,7 @@ so that the fault matrix is built from what the code really calls."""
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -23,6 +24,25 @@ KINDS: dict[str, tuple[str, int] | None] = {
     "timeout": None,
     "unprocessed": ("", 200),  # a batch call that succeeds but hands every item back as unprocessed
 }
+
+
+class _Raw:
+    """The raw body botocore reads an HTTP response from."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_: Any):
+        yield self.body
+
+
+def http_error(url: str, code: str, status: int) -> Any:
+    """An AWS JSON-protocol error as it comes off the wire (DynamoDB's shape), for before-send."""
+    from botocore.awsrequest import AWSResponse
+
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": f"injected {code}"})
+    return AWSResponse(url, status, {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"},
+                       _Raw(body.encode()))
 
 
 class LambdaTimeout(BaseException):
@@ -98,6 +118,7 @@ class Injector:
     params: list[dict] = field(default_factory=list)  # the API parameters of each recorded call
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _local: threading.local = field(default_factory=threading.local)  # the call's parameters, per thread
+    _undo: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for service, client in self.clients.items():
@@ -140,10 +161,30 @@ class Injector:
             self.faults.append(fault)
         return fault
 
+    def transient(self, operation: str, code: str = "ThrottlingException", status: int = 400,
+                  times: int = 1) -> dict:
+        """DynamoDB answers the first `times` attempts of `operation` with `code` on the wire
+        (before-send: the SDK parses it and its retry policy applies, as with a real throttle)."""
+        state = {"answered": 0}
+        event = f"before-send.dynamodb.{operation}"
+
+        def before_send(request, **_: Any) -> Any:
+            if state["answered"] >= times:
+                return None
+            state["answered"] += 1
+            return http_error(request.url, code, status)
+
+        self.clients["dynamodb"].meta.events.register_first(event, before_send, unique_id=f"faults-send-{operation}")
+        self._undo.append(lambda: self.clients["dynamodb"].meta.events.unregister(
+            event, unique_id=f"faults-send-{operation}"))
+        return state
+
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
             self.calls = None
+            while self._undo:
+                self._undo.pop()()
 
     def record(self) -> list[tuple[str, str, str]]:
         """Starts recording calls; the returned list fills as they are made (until `clear`)."""

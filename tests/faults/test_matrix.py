@@ -132,3 +132,16 @@ def test_the_meter_never_fails_a_servable_request(shop, faults, warm_models, kin
     rooms = faults.inject("dynamodb", "BatchGetItem", kind, resource="Usage")
     status, _, body = shop.send(method, path, **kwargs)
     assert rooms.injected == 1 and status == 200 and body["items"], body
+
+
+@pytest.mark.parametrize(("code", "status"), [("ThrottlingException", 400),
+                                              ("ProvisionedThroughputExceededException", 400),
+                                              ("InternalServerError", 500)])
+def test_a_transient_fault_is_absorbed_by_the_sdks_retries(shop, faults, warm_models, code, status):
+    """DynamoDB throttles (or fails) the history read once, on the wire: the clients' retry policy
+    (recengine.aws.clients) retries it, and the caller sees an ordinary answer, without a warning."""
+    use_warm_models(warm_models)
+    method, path, kwargs = ROUTES["recommend"](shop)
+    state = faults.transient("Query", code, status)
+    answer = shop.send(method, path, **kwargs)
+    assert state["answered"] == 1 and answer[0] == 200 and answer[2]["warnings"] == [], answer
