@@ -15,7 +15,7 @@ from ..errors import StoreError
 from ..events.store import InteractionStore
 from ..models.errors import ModelUnavailableError
 from ..models.serving import UNKNOWN_LIVE, ModelCache, PopularityCache
-from ..observability import count, logger
+from ..observability import logger
 from .candidates import Reject, active_top, keep_active
 from .query import Query, warn
 from .reasons import reasons
@@ -60,8 +60,7 @@ def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, s
 
 
 def _unread(unread: list[str], what: str, exc: StoreError, tenant_id: str) -> list[dict]:
-    unread.append(what)
-    count("HistoryUnavailable")
+    unread.append(what)  # counted as a Warnings metric (history_unavailable) by the service
     logger.warning("history not read; ranked without it", extra={"tenant_id": tenant_id, "part": what,
                                                                 "error": str(exc)})
     return []
