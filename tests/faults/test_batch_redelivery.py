@@ -89,7 +89,10 @@ def test_a_chunk_cut_short_by_the_lambda_timeout_completes_once_on_redelivery(sh
             reset_runtime()  # the timed-out execution environment is not reused as it was
     assert fault.injected == 1 and cut is not None
     c = runtime()
-    assert c.jobs.get_job(shop.caller.tenant_id, job_id)["status"] == "running"  # not finished yet
+    midway = batch.job_view(c.jobs.get_job(shop.caller.tenant_id, job_id))
+    finished_before_the_cut = step == "finishing the job"  # the cut chunk was marked done already
+    assert midway["status"] == "running"  # not finished yet
+    assert midway["chunks_done"] == len(records) - (0 if finished_before_the_cut else 1)
     for record in [cut, *records]:  # SQS redelivers the cut message, and may deliver any again
         assert deliver(record) == {"batchItemFailures": []}
     job = c.jobs.get_job(shop.caller.tenant_id, job_id)
@@ -104,3 +107,25 @@ def test_a_chunk_cut_short_by_the_lambda_timeout_completes_once_on_redelivery(sh
     status, _, polled = invoke("GET", "/v1/recommendations/jobs/{job_id}", route_event(
         "GET", "/v1/recommendations/jobs/{job_id}", caller=shop.caller, path_params={"job_id": job_id}))
     assert status == 200 and polled["status"] == "succeeded" and polled["progress"] == 1.0
+
+
+@pytest.mark.parametrize(("service", "operation", "resource", "kind"), [
+    ("s3", "PutObject", "batch", "slowdown"),
+    ("dynamodb", "BatchWriteItem", "Interactions", "throttling"),
+    ("dynamodb", "Query", "Interactions", "timeout"),  # a user's history, while ranking the chunk
+])
+def test_a_chunk_failing_on_a_fault_is_reported_for_redelivery_and_completes_once(shop, faults, service, operation,
+                                                                                   resource, kind):
+    records = queued_chunks(shop)
+    job_id = json.loads(records[0]["body"])["job_id"]
+    fault = faults.inject(service, operation, kind, resource=resource, nth=1)
+    first = [deliver(r) for r in records]
+    failed = [r for r, out in zip(records, first) if out["batchItemFailures"]]
+    assert fault.injected == 1 and len(failed) == 1
+    assert first[records.index(failed[0])] == {"batchItemFailures": [{"itemIdentifier": failed[0]["messageId"]}]}
+    assert deliver(failed[0]) == {"batchItemFailures": []}  # SQS redelivers only the failed message
+    view = batch.job_view(runtime().jobs.get_job(shop.caller.tenant_id, job_id))
+    assert view["status"] == "succeeded" and view["chunks_done"] == view["chunks"] and view["progress"] == 1.0
+    keys, lines = output(shop, job_id)
+    users = [line["user_id"] for line in lines]
+    assert len(keys) == len(records) and len(users) == len(set(users)) == view["total_users"]

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from ..billing.metering import CountLimit
 from ..billing.periods import plan_of
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StoreError
 from ..events.service import count_new_users
 from ..events.store import InteractionStore
 from ..events.users import SeenUserStore
@@ -27,6 +27,7 @@ from ..ranking.serve import Deps, recommend
 from ..ranking.stored_lists import PrecomputedListStore
 from ..tenancy.model import Tenant
 
+RETRY_WARNINGS = {"history_unavailable"}  # a list ranked without what it needs is not stored
 DEFAULT_CHUNK_USERS = 500  # users per chunk: one history query + one ranking each, per SQS message
 Dispatcher = Callable[[list[dict]], None]  # sends chunk messages to the workers
 
@@ -114,6 +115,10 @@ def process_chunk(ranking: Deps, jobs: JobStore, lists: PrecomputedListStore, ar
     for user_id in message["user_ids"]:
         result = recommend(ranking, tenant_id, user_id=user_id, session_id=None, limit=int(job["count"]),
                            algorithm=job["algorithm"])
+        if any(w["code"] in RETRY_WARNINGS for w in result.warnings):
+            # A live request is better served without its history than not at all; a stored list
+            # would keep that gap until the next batch: the chunk fails and SQS delivers it again.
+            raise StoreError(f"batch chunk {chunk}: a user's history could not be read; the chunk is retried")
         computed.append({"user_id": user_id, "algorithm": job["algorithm"], "items": result.items,
                          "model_id": result.model_id, "source": result.source, "job_id": job_id,
                          "generated_at": now})
