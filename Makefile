@@ -13,7 +13,7 @@ PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit test-integration test-e2e eval admin bench venv annoy-wheel build deploy lint clean openapi
+.PHONY: help run test test-unit test-integration test-faults fault-matrix test-e2e eval admin bench venv annoy-wheel build deploy lint clean openapi
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ help:
 run: $(STAMP)
 	$(PY) -m local.stack --port $(PORT)
 
-## test: every test: unit, integration, end-to-end, sam validate/build and the layer binary check
+## test: every test: unit, integration, faults, end-to-end, sam validate/build and the layer binary check
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -42,6 +42,14 @@ test-unit: $(STAMP)
 ## test-integration: integration tests through the handlers on moto, in-process (no socket may be opened)
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+## test-faults: AWS faults injected on the real client path, missing and corrupt models, batch redelivery (no socket)
+test-faults: $(STAMP)
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
+## fault-matrix: runs the faults suite and prints the fault x route -> outcome table (Markdown)
+fault-matrix: $(STAMP)
+	$(PY) -m bench.fault_matrix $(if $(OUT),--out $(OUT))
 
 ## test-e2e: end-to-end through the local HTTP stack, and the packaging checks (sam validate, sam build)
 test-e2e: $(STAMP)

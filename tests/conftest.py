@@ -34,11 +34,11 @@ def settings_env(**overrides: str) -> dict[str, str]:
     return {**env, "PSEUDONYM_SECRET_ID": "test-pseudonym-secret", **overrides}
 
 
-ISOLATED = ("unit", "integration")  # moto in-process: nothing in them needs a socket
+ISOLATED = ("unit", "integration", "faults")  # moto in-process: nothing in them needs a socket
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit and integration tests cannot open a network socket (pytest-socket): a test that tried
+    """Unit, integration and faults tests cannot open a network socket (pytest-socket): a test that tried
     to reach AWS, or anything else, fails instead of silently depending on the network."""
     for item in items:
         parts = Path(str(item.path)).relative_to(ROOT).parts

@@ -160,7 +160,7 @@ class Runtime:
     def similar(self) -> "SimilarDeps":
         from .ranking.similar import SimilarDeps
 
-        return SimilarDeps(self.models, self.items, self.usage)
+        return SimilarDeps(self.models, self.items, self.usage, self.popularity)
 
     @cached_property
     def ingesting(self) -> IngestDeps:

@@ -7,6 +7,7 @@ price list, a request refused by validation) never pays for it."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -49,3 +50,12 @@ class LazyClient:
             return self
         injected = getattr(obj, self.slot, None)
         return injected if injected is not None else client(self.service)
+
+
+def no_answer(exc: BaseException) -> bool:
+    """An AWS call that got no answer once the SDK gave up (a read or connect timeout, a dropped
+    connection): botocore's own errors, which a store may not have turned into a StoreError. It is
+    a dependency failure (503, retry), never a bug. botocore is not imported for the check: if it
+    was never loaded, nothing raised one of its errors."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.BotoCoreError)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Iterator
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import StoreError
 from .clients import LazyClient
@@ -56,15 +56,27 @@ def deserialize(item: dict) -> dict:
     return {k: _from_decimal(deserializer.deserialize(v)) for k, v in item.items()}
 
 
-def store_error(action: str, exc: ClientError) -> StoreError:
+# What a failed call raises once the SDK has given up: an AWS error, or no answer at all (a read or
+# connect timeout, a dropped connection: botocore's own exceptions, which are not ClientErrors).
+CallFailed = (ClientError, BotoCoreError)
+
+
+def store_error(action: str, exc: ClientError | BotoCoreError) -> StoreError:
     """The StoreError for a failed call (the SDK has already retried it)."""
-    code = exc.response.get("Error", {}).get("Code", "Unknown")
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+    else:
+        code = type(exc).__name__
     return StoreError(f"{action} failed ({code})")
 
 
-def conditional_failure(exc: ClientError) -> bool:
+def conditional_failure(exc: ClientError | BotoCoreError) -> bool:
     """A condition refused the write: nothing was written (not a fault)."""
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return isinstance(exc, ClientError) and _code(exc) == "ConditionalCheckFailedException"
+
+
+def _code(exc: ClientError) -> str | None:
+    return exc.response.get("Error", {}).get("Code")
 
 
 class Table:
@@ -79,14 +91,14 @@ class Table:
     def get_row(self, key: dict, consistent: bool = False) -> dict | None:
         try:
             out = self.db.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=consistent)
-        except ClientError as exc:
+        except CallFailed as exc:
             raise store_error("get_item", exc) from exc
         return deserialize(out["Item"]) if "Item" in out else None
 
     def put_row(self, item: dict, **kwargs: Any) -> None:
         try:
             self.db.put_item(TableName=self.name, Item=serialize(item), **kwargs)
-        except ClientError as exc:
+        except CallFailed as exc:
             raise store_error("put_item", exc) from exc
 
     def query_rows(self, **kwargs: Any) -> Iterator[dict]:
@@ -95,7 +107,7 @@ class Table:
         while True:
             try:
                 out = self.db.query(**kwargs)
-            except ClientError as exc:
+            except CallFailed as exc:
                 raise store_error("query", exc) from exc
             for item in out.get("Items", []):
                 yield deserialize(item)
@@ -109,7 +121,7 @@ class Table:
         while True:
             try:
                 out = self.db.scan(**kwargs)
-            except ClientError as exc:
+            except CallFailed as exc:
                 raise store_error("scan", exc) from exc
             yield from map(deserialize, out.get("Items", []))
             if "LastEvaluatedKey" not in out:
@@ -125,7 +137,7 @@ class Table:
             while request:
                 try:
                     out = self.db.batch_get_item(RequestItems=request)
-                except ClientError as exc:
+                except CallFailed as exc:
                     raise store_error("batch_get_item", exc) from exc
                 found.extend(deserialize(i) for i in out.get("Responses", {}).get(self.name, []))
                 request = out.get("UnprocessedKeys") or {}
@@ -149,7 +161,7 @@ class Table:
         try:
             self.db.update_item(TableName=self.name, Key=serialize(key), UpdateExpression=expression,
                                 ConditionExpression=f"attribute_exists({exists})", **kwargs)
-        except ClientError as exc:
+        except CallFailed as exc:
             if conditional_failure(exc):
                 return False
             raise store_error("update_item", exc) from exc
@@ -161,8 +173,8 @@ class Table:
         `None` the items that were fine), so the caller can tell which condition failed."""
         try:
             self.db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+        except CallFailed as exc:
+            if isinstance(exc, ClientError) and _code(exc) == "TransactionCanceledException":
                 return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             raise store_error("transact_write_items", exc) from exc
         return None
@@ -181,7 +193,7 @@ def batch_put(db: Any, rows: list[tuple[str, dict]]) -> None:
         while request:
             try:
                 out = db.batch_write_item(RequestItems=request)
-            except ClientError as exc:
+            except CallFailed as exc:
                 raise store_error("batch_write_item", exc) from exc
             request = out.get("UnprocessedItems") or {}
             attempt += 1
@@ -205,7 +217,7 @@ def put_if_absent(db: Any, table: str, rows: list[dict], key_attr: str) -> list[
         try:
             db.put_item(TableName=table, Item=serialize(row), ConditionExpression=f"attribute_not_exists({key_attr})")
             return True
-        except ClientError as exc:
+        except CallFailed as exc:
             if conditional_failure(exc):
                 return False
             return store_error("put_item", exc)

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from ..billing.metering import CountLimit
 from ..billing.periods import plan_of
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StoreError
 from ..events.service import count_new_users
 from ..events.store import InteractionStore
 from ..events.users import SeenUserStore
@@ -27,6 +27,7 @@ from ..ranking.serve import Deps, recommend
 from ..ranking.stored_lists import PrecomputedListStore
 from ..tenancy.model import Tenant
 
+RETRY_WARNINGS = {"history_unavailable"}  # a list ranked without what it needs is not stored
 DEFAULT_CHUNK_USERS = 500  # users per chunk: one history query + one ranking each, per SQS message
 Dispatcher = Callable[[list[dict]], None]  # sends chunk messages to the workers
 
@@ -101,7 +102,11 @@ def process_chunk(ranking: Deps, jobs: JobStore, lists: PrecomputedListStore, ar
     job = jobs.get_job(tenant_id, job_id)
     if job is None:
         raise NotFoundError(f"batch job {job_id!r} not found")
-    if chunk in {int(c) for c in job.get("done_chunks") or ()}:
+    done_chunks = {int(c) for c in job.get("done_chunks") or ()}
+    if chunk in done_chunks:
+        # A redelivery. The invocation that finished this chunk may have stopped (its Lambda timed
+        # out) between marking it done and finishing the job: whoever sees every chunk done finishes it.
+        _finish_if_complete(jobs, tenant_id, job_id, len(done_chunks), int(job["chunks"]))
         return "skipped"
     if job.get("status") == "queued":  # the first chunk to start moves it; the others find it running
         jobs.transition(tenant_id, job_id, ("queued",), {"status": "running", "started_at": time.time()})
@@ -110,6 +115,10 @@ def process_chunk(ranking: Deps, jobs: JobStore, lists: PrecomputedListStore, ar
     for user_id in message["user_ids"]:
         result = recommend(ranking, tenant_id, user_id=user_id, session_id=None, limit=int(job["count"]),
                            algorithm=job["algorithm"])
+        if any(w["code"] in RETRY_WARNINGS for w in result.warnings):
+            # A live request is better served without its history than not at all; a stored list
+            # would keep that gap until the next batch: the chunk fails and SQS delivers it again.
+            raise StoreError(f"batch chunk {chunk}: a user's history could not be read; the chunk is retried")
         computed.append({"user_id": user_id, "algorithm": job["algorithm"], "items": result.items,
                          "model_id": result.model_id, "source": result.source, "job_id": job_id,
                          "generated_at": now})
@@ -117,12 +126,17 @@ def process_chunk(ranking: Deps, jobs: JobStore, lists: PrecomputedListStore, ar
     artefacts.put_object(part_key(tenant_id, job_id, chunk), body)  # same key on a retry: replaced
     lists.put_lists(tenant_id, computed)
     done = jobs.mark_chunk_done(tenant_id, job_id, chunk)
-    if done >= int(job["chunks"]):
-        jobs.transition(tenant_id, job_id, ("queued", "running"), {"status": "succeeded", "finished_at": time.time()})
-        release(jobs, tenant_id, KIND, job_id)
+    _finish_if_complete(jobs, tenant_id, job_id, done, int(job["chunks"]))
     logger.info("batch chunk done", extra={"tenant_id": tenant_id, "job_id": job_id, "chunk": chunk,
                                            "users": len(computed), "chunks_done": done})
     return "done"
+
+
+def _finish_if_complete(jobs: JobStore, tenant_id: str, job_id: str, done: int, chunks: int) -> None:
+    """Marks the job succeeded and frees its lock once every chunk is done (both idempotent)."""
+    if done >= chunks:
+        jobs.transition(tenant_id, job_id, ("queued", "running"), {"status": "succeeded", "finished_at": time.time()})
+        release(jobs, tenant_id, KIND, job_id)
 
 
 def get_batch_job(jobs: JobStore, tenant_id: str, job_id: str, timeouts: JobTimeouts) -> dict:

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.dynamo import Table, conditional_failure, deserialize, serialize, store_error
 from ..errors import StoreError
@@ -38,6 +38,10 @@ MARKER_TTL_S = 3600  # a retry comes within seconds; markers only need to outliv
 EXPIRES_AT = "expires_at"  # the usage table's TTL attribute (template.yaml)
 THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
              "TransactionInProgressException", "ThrottlingError", "ProvisionedThroughputExceeded"}
+# The meter's transaction got no definite answer (a server error, or none at all): it may or may
+# not have landed, so the call is served with its count deferred as when throttled (the deferral
+# finds the marker if it did land). Only a refusal (every shard full) fails a metered call.
+UNANSWERED = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
 CONFLICT = "TransactionConflict"  # another transaction holds the item
 CHECK_FAILED = "ConditionalCheckFailed"
 
@@ -53,7 +57,8 @@ def shares(total: int, shards: int = SHARDS) -> list[int]:
 
 
 class MeterThrottledError(StoreError):
-    """DynamoDB throttled the meter (after the SDK's retries): nothing was counted."""
+    """DynamoDB throttled the meter, or gave it no definite answer (after the SDK's retries):
+    nothing was counted, unless that transaction landed after all (its marker then says so)."""
 
     def __init__(self, reason: str, owner: str):
         super().__init__(f"the meter was throttled ({reason})")
@@ -98,7 +103,7 @@ class UsageStore(Table):
 
     def _transact(self, items: list[dict], owner: str) -> list[dict] | None:
         """One TransactWriteItems: None when applied, else the cancellation reasons (one per item).
-        Throttling raises MeterThrottledError; other failures StoreError."""
+        Throttling or no definite answer raises MeterThrottledError; other failures StoreError."""
         try:
             self.db.transact_write_items(TransactItems=items)
             return None
@@ -110,9 +115,11 @@ class UsageStore(Table):
                 if throttled and reasons[0].get("Code") != CHECK_FAILED:  # a marker found is news enough
                     raise MeterThrottledError(throttled[0], owner) from exc
                 return reasons
-            if code in THROTTLED:
+            if code in THROTTLED or code in UNANSWERED:
                 raise MeterThrottledError(code, owner) from exc
             raise store_error("transact_write_items", exc) from exc
+        except BotoCoreError as exc:  # a read timeout, a dropped connection
+            raise MeterThrottledError(type(exc).__name__, owner) from exc
 
     # ------------------------------------------------------------------ metered requests
     def _marker(self, tenant_id: str, period: str, request_id: str, now: float, owner: str, shard: int | None) -> dict:
@@ -146,7 +153,10 @@ class UsageStore(Table):
         while order or not read:
             if not order:  # the first shard was full or busy: read them all, try those with room
                 read = True
-                room = self.shard_room(tenant_id, period, defaults)
+                try:
+                    room = self.shard_room(tenant_id, period, defaults)
+                except StoreError as exc:  # which shards have room is unknown: not a refusal
+                    raise MeterThrottledError("ShardsUnread", owner) from exc
                 order = [i for i in random.sample(range(SHARDS), SHARDS) if room[i] > 0 and i not in tried]
                 order += [i for i in tried if busy and room[i] > 0]  # a busy shard once more, last
                 tried, busy = set(), False

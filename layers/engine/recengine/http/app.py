@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as Powe
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
+from ..aws.clients import no_answer
 from ..errors import DomainError, ForbiddenError, InsufficientScopeError, UnauthorizedError
 from ..observability import count, logger
 from ..tenancy.model import Tenant
@@ -151,6 +152,10 @@ class Api(APIGatewayRestResolver):
 
         @self.exception_handler(Exception)
         def _unexpected(exc: Exception) -> Response:
+            if no_answer(exc):  # a timeout a store let through: the dependency failed, not the code
+                logger.error("dependency failure", extra={"error": type(exc).__name__})
+                return self.problem(503, SLUG_OF_CODE["store-unavailable"], "a backing service is unavailable; "
+                                    "retry with backoff", headers={"Retry-After": "1"})
             logger.exception("unhandled error")
             return self.problem(500, "internal-error", "the request could not be completed")
 

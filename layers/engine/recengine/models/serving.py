@@ -23,6 +23,7 @@ from .errors import DiskFullError, ModelNotFoundError, ModelUnavailableError
 from .registry import ModelRegistry
 
 MB = 1024 * 1024
+UNKNOWN_LIVE = "live"  # Served.unavailable when the registry could not say which version is live
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,10 @@ class ModelCache:
                 return served
             now, state = self.clock(), self._live.get(tenant_id)
             if state is None or now - state.checked_at >= self.refresh_s:
-                live_id, checked_at = self.registry.live_model_id(tenant_id), now
+                try:
+                    live_id, checked_at = self.registry.live_model_id(tenant_id), now
+                except StoreError as exc:
+                    return self._registry_unreadable(tenant_id, state, exc)
             else:  # checked recently, but evicted since: reload it without asking the registry again
                 live_id, checked_at = state.live_id, state.checked_at
             previous = state.serving_id if state is not None else None
@@ -140,6 +144,17 @@ class ModelCache:
                 self._evict((tenant_id, previous), "superseded")
             self._live[tenant_id] = _Live(live_id, live_id, checked_at)
             return Served(model)
+
+    def _registry_unreadable(self, tenant_id: str, state: _Live | None, exc: StoreError) -> Served:
+        """The registry could not be read: the version this process serves keeps serving (the next
+        request asks again); without one, no model, and popularity answers."""
+        count("ModelUnavailable", reason="registry_unavailable")
+        logger.warning("live model not checked: the registry could not be read",
+                       extra={"tenant_id": tenant_id, "error": str(exc)})
+        model = self._touch((tenant_id, state.serving_id)) if state is not None and state.serving_id else None
+        if model is not None:
+            return Served(model, state.unavailable)
+        return Served(None, UNKNOWN_LIVE)
 
     def _fresh(self, tenant_id: str) -> Served | None:
         """What the last check decided, while it is recent and its model still loaded."""

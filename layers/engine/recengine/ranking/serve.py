@@ -11,9 +11,11 @@ from typing import Sequence
 from ..attribution.store import ExposureStore
 from ..catalogue.store import ItemStore
 from ..engine.recommender import RecommenderModel
+from ..errors import StoreError
 from ..events.store import InteractionStore
 from ..models.errors import ModelUnavailableError
-from ..models.serving import ModelCache, PopularityCache
+from ..models.serving import UNKNOWN_LIVE, ModelCache, PopularityCache
+from ..observability import logger
 from .candidates import Reject, active_top, keep_active
 from .query import Query, warn
 from .reasons import reasons
@@ -33,13 +35,25 @@ class Result:
     lists: list["ServedList"] = field(default_factory=list)
 
 
-def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, session_id: str | None
-                 ) -> tuple[list[str], list[float]]:
+def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, session_id: str | None,
+                 warnings: list[dict] | None = None) -> tuple[list[str], list[float]]:
     """Items and weights from the user's recent history plus the session, each event once; rows past
-    their tenant's interaction TTL are left out (DynamoDB deletes expired rows lazily)."""
+    their tenant's interaction TTL are left out (DynamoDB deletes expired rows lazily). A read that
+    fails leaves its part out with the warning `history_unavailable` (in `warnings`): the list is
+    ranked from what could be read, popular items at worst, rather than not at all."""
     rows: dict[str, dict] = {}
-    user_rows = store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else []
-    session_rows = store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else []
+    unread = []
+    try:
+        user_rows = store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else []
+    except StoreError as exc:
+        user_rows = _unread(unread, "user history", exc, tenant_id)
+    try:
+        session_rows = store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else []
+    except StoreError as exc:
+        session_rows = _unread(unread, "session", exc, tenant_id)
+    if unread and warnings is not None:
+        warnings.append(warn("history_unavailable", f"the {' and '.join(unread)} could not be read just now: "
+                             "the list was ranked without it"))
     now = time.time()
     for row in [*user_rows, *session_rows]:
         if row.get("expires_at") is not None and float(row["expires_at"]) <= now:
@@ -47,6 +61,13 @@ def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, s
         rows.setdefault(row["event_id"], row)
     ordered = sorted(rows.values(), key=lambda r: r["sk"])
     return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]
+
+
+def _unread(unread: list[str], what: str, exc: StoreError, tenant_id: str) -> list[dict]:
+    unread.append(what)  # counted as a Warnings metric (history_unavailable) by the service
+    logger.warning("history not read; ranked without it", extra={"tenant_id": tenant_id, "part": what,
+                                                                "error": str(exc)})
+    return []
 
 
 def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> tuple[RecommenderModel | None, list[dict]]:
@@ -62,7 +83,9 @@ def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> t
                                  "the live model answered"))
     served = models.live(tenant_id)
     if served.unavailable is not None:
-        warnings.append(warn("model_unavailable", f"model {served.unavailable} could not be loaded just now: "
+        which = "the live model (the registry could not be read)" if served.unavailable == UNKNOWN_LIVE \
+            else f"model {served.unavailable}"
+        warnings.append(warn("model_unavailable", f"{which} could not be loaded just now: "
                              + ("the previous version answered" if served.model is not None
                                 else "no model answered")))
     return served.model, warnings
@@ -115,7 +138,7 @@ def serve(deps: Deps, q: Query) -> Result:
     warnings: list[dict] = []
     if q.source == "batch":
         warnings.append(warn("no_batch", "no precomputed list for this user and algorithm: computed live"))
-    history, weights = load_history(deps.interactions, q.tenant_id, q.user_id, q.session_id)
+    history, weights = load_history(deps.interactions, q.tenant_id, q.user_id, q.session_id, warnings)
     q.check("reading the history")
     capped = _frequency_capped(deps, q, warnings)
     model, pin_warnings = resolve_model(deps.models, q.tenant_id, q.model_id)
@@ -143,7 +166,8 @@ def serve(deps: Deps, q: Query) -> Result:
     source = lists[-1].source
     if model is None:
         warnings += no_model_warning(warnings, ": popular items returned" if any(s.items for s in lists) else "")
-    elif source in ("popular", "trending") and q.algorithm not in ("popular", "trending"):
+    elif source in ("popular", "trending") and q.algorithm not in ("popular", "trending") \
+            and not any(w["code"] == "history_unavailable" for w in warnings):  # not missing: unread, said so
         if not history:
             code = "unknown_user" if q.user_id else "new_session" if q.session_id else "anonymous_user_no_history"
             warnings.append(warn(code, "no history for this user or session yet: popular items returned"))
@@ -182,7 +206,15 @@ def _frequency_capped(deps: Deps, q: Query, warnings: list[dict]) -> set[str]:
         return set()
     limit, window_s = q.frequency_cap
     counts: dict[str, int] = {}
-    for row in deps.exposures.recent(q.tenant_id, q.user_key, time.time() - window_s):
+    try:
+        shown = deps.exposures.recent(q.tenant_id, q.user_key, time.time() - window_s)
+    except StoreError as exc:  # a cap is a courtesy to the user: the list is still served, with a warning
+        logger.warning("exposure log not read; frequency cap not applied", extra={"tenant_id": q.tenant_id,
+                                                                                  "error": str(exc)})
+        warnings.append(warn("frequency_cap_unavailable", "the exposure log could not be read just now: "
+                             "the frequency cap was not applied"))
+        return set()
+    for row in shown:
         if (row.get("surface") or None) != q.surface:
             continue
         for item in row.get("items") or ():

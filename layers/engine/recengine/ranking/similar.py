@@ -8,7 +8,7 @@ from ..billing.metering import metered
 from ..billing.store import UsageStore
 from ..catalogue.store import ItemStore
 from ..errors import NotFoundError
-from ..models.serving import ModelCache
+from ..models.serving import ModelCache, PopularityCache
 from ..tenancy.model import Tenant
 from .candidates import active_top
 from .query import warn
@@ -16,12 +16,19 @@ from .serve import Result, no_model_warning, resolve_model
 
 
 def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, limit: int,
-            model_id: str | None = None) -> Result:
+            model_id: str | None = None, popularity: PopularityCache | None = None) -> Result:
+    """Neighbours of the item in the model; while the tenant's model cannot be loaded, the tenant's
+    popular items (with `popularity`) and the warning `model_unavailable`; without any model, none."""
     model, pin_warnings = resolve_model(models, tenant_id, model_id)
     in_model = model is not None and item_id in model.item_index
     if not in_model and items.get(tenant_id, item_id) is None:
         raise NotFoundError(f"item {item_id!r} not found")
     if model is None:
+        if popularity is not None and any(w["code"] == "model_unavailable" for w in pin_warnings):
+            ranked = popularity.top(tenant_id)
+            kept, _ = active_top(items, tenant_id, limit, {item_id},
+                                 lambda n, ex: [(i, s) for i, s in ranked if i not in ex][:n])
+            return Result([{"id": i, "score": round(s, 6)} for i, s in kept], pin_warnings, None, "popular")
         return Result([], pin_warnings + no_model_warning(pin_warnings))
     warnings: list[dict] = list(pin_warnings)
     rank = (lambda n, ex: model.similar(item_id, n, exclude=ex)) if in_model else \
@@ -39,6 +46,7 @@ class SimilarDeps:
     models: ModelCache
     items: ItemStore
     usage: UsageStore
+    popularity: PopularityCache | None = None  # the fallback while the model cannot be loaded
 
 
 def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, model_id: str | None,
@@ -46,4 +54,4 @@ def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, m
     """The similar route: one metered call, counted once per `request_id` (API Gateway's), taken back
     if it fails (e.g. an unknown item)."""
     with metered(deps.usage, tenant, request_id):
-        return similar(deps.models, deps.items, tenant.tenant_id, item_id, limit, model_id)
+        return similar(deps.models, deps.items, tenant.tenant_id, item_id, limit, model_id, deps.popularity)
