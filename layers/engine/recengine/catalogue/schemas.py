@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ..http.schemas import MAX_BATCH, Id, Strict, json_size
+from ..http.schemas import MAX_BATCH, Id, Strict, free_json
 from .model import ItemDraft
 
 MAX_METADATA_BYTES = 16_384
+Metadata = free_json(MAX_METADATA_BYTES, "Free-form metadata")
 
 
 class ItemIn(Strict):
@@ -17,7 +18,7 @@ class ItemIn(Strict):
 
     id: Id
     active: bool = True
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -29,13 +30,6 @@ class ItemIn(Strict):
                 data = {k: data[k] for k in known if k in data}
                 data["metadata"] = {**data.get("metadata", {}), **extras}
         return data
-
-    @field_validator("metadata")
-    @classmethod
-    def _size(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        if json_size(metadata) > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata larger than {MAX_METADATA_BYTES} bytes")
-        return metadata
 
     def draft(self) -> ItemDraft:
         return ItemDraft(self.id, self.metadata, self.active)

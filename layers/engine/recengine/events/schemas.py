@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from ..http.schemas import MAX_BATCH, MAX_CONTEXT_KEYS, Id, ShortId, Strict, aliases
+from ..http.schemas import MAX_BATCH, Context, Id, ShortId, Strict, aliases
 from .model import EventIn
 
 EARLIEST_TS = 946_684_800.0  # 2000-01-01
@@ -31,7 +31,7 @@ class InteractionIn(Strict):
     # The served list this event answers (recommend's rec_id / meta.request_id): makes it an outcome.
     request_id: ShortId | None = Field(default=None, validation_alias=aliases("request_id", "requestId", "rec_id",
                                                                                "recId", "interactionId"))
-    context: dict[str, str | int | float | bool | None] | None = None
+    context: Context | None = None  # the same bounds as recommend's context
 
     @model_validator(mode="after")
     def _check(self) -> "InteractionIn":
@@ -41,8 +41,6 @@ class InteractionIn(Strict):
             self.timestamp = self.timestamp.timestamp()
         if self.timestamp is not None and not (EARLIEST_TS <= self.timestamp <= time.time() + FUTURE_SKEW_S):
             raise ValueError("timestamp must be between 2000-01-01 and now")
-        if self.context is not None and len(self.context) > MAX_CONTEXT_KEYS:
-            raise ValueError(f"context has more than {MAX_CONTEXT_KEYS} keys")
         return self
 
     def to_event(self) -> EventIn:
