@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from ..http.batches import BatchRequest
 from ..http.schemas import MAX_BATCH, Id, Strict, free_json
 from .model import ItemDraft
 
@@ -35,8 +36,17 @@ class ItemIn(Strict):
         return ItemDraft(self.id, self.metadata, self.active)
 
 
-class UpsertItemsRequest(Strict):
+class UpsertItemsRequest(BatchRequest):
+    """Up to MAX_BATCH items; taken entry by entry (`split`), an invalid item or a repeated id is rejected
+    by index and the others stored."""
+
+    entries_field: ClassVar[str] = "items"
+    entry_model: ClassVar[type] = ItemIn
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @classmethod
+    def entry_key(cls, entry: Any) -> str:
+        return entry.id
 
     @field_validator("items")
     @classmethod
@@ -54,3 +64,4 @@ class ListItemsQuery(Strict):
     limit: int = Field(default=20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
     search: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from ..http.batches import BatchRequest
 from ..http.schemas import MAX_BATCH, Context, Id, ShortId, Strict, aliases
 from .model import EventIn
 
@@ -47,17 +48,30 @@ class InteractionIn(Strict):
         return EventIn(**self.model_dump())
 
 
-class InteractionsRequest(Strict):
-    """A batch (`{"interactions": [...]}`) or, for simple clients, one bare event."""
+class InteractionsRequest(BatchRequest):
+    """A batch (`{"interactions": [...]}`) or, for simple clients, one bare event; taken entry by entry
+    (`split`), an invalid event is rejected by index and the others recorded."""
 
+    entries_field: ClassVar[str] = "interactions"
+    entry_model: ClassVar[type] = InteractionIn
     interactions: list[InteractionIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @classmethod
+    def envelope(cls, data: Any) -> Any:
+        return as_batch(data)
 
     @model_validator(mode="before")
     @classmethod
     def _single(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "interactions" not in data and ("item_id" in data or "itemId" in data):
-            return {"interactions": [data]}
-        return data
+        return as_batch(data)
 
     def to_events(self) -> list[EventIn]:
         return [e.to_event() for e in self.interactions]
+
+
+def as_batch(data: Any) -> Any:
+    """A bare event (an object naming an item, no `interactions`) read as a batch of one."""
+    if isinstance(data, dict) and "interactions" not in data and ("item_id" in data or "itemId" in data):
+        return {"interactions": [data]}
+    return data
+

@@ -13,7 +13,7 @@ from ..billing.metering import CountLimit, metered, user_limit
 from ..billing.store import UsageStore
 from ..observability import logger
 from ..tenancy.model import Tenant
-from .model import TYPE_WEIGHTS, EventIn, IngestResult
+from .model import ACCEPTED, DUPLICATE, TYPE_WEIGHTS, EventIn, IngestResult, fingerprint
 from .store import InteractionStore
 from .users import SeenUserStore
 
@@ -34,22 +34,48 @@ def count_new_users(seen: SeenUserStore, tenant_id: str, user_ids: set[str], lim
 
 def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms: Pseudonyms, tenant_id: str,
                         events: Sequence[EventIn], users: CountLimit | None = None) -> IngestResult:
+    """Records valid events. New users are reserved against the plan's limit before any write (402),
+    but marked seen and counted only once one of their events has landed; the reservation of the
+    others is released. What became of each event is in the result's `outcomes`."""
     now = time.time()
-    prepared, generated = [], set()
+    prepared = []
     for event in events:
-        event_id = event.event_id
-        if not event_id:
-            event_id = uuid.uuid4().hex
-            generated.add(event_id)
+        sent = event.as_dict()
         weight = event.value
-        prepared.append({**event.as_dict(), "event_id": event_id, "dedupe": event_id not in generated,
-                         "timestamp": event.timestamp or now,
+        prepared.append({**sent, "event_id": event.event_id or uuid.uuid4().hex, "dedupe": bool(event.event_id),
+                         "fingerprint": fingerprint(sent), "timestamp": event.timestamp or now,
                          "weight": float(weight) if weight is not None else TYPE_WEIGHTS[event.type]})
+    unseen: list[str] = []
     if users is not None:
-        count_new_users(seen, tenant_id, {e["user_id"] for e in prepared if e.get("user_id")}, users, now)
-    accepted, duplicates = store.append(tenant_id, prepared)
-    log_outcomes(pseudonyms, tenant_id, prepared, set(accepted))
-    return IngestResult(len(accepted), len(duplicates), [e["event_id"] for e in prepared], duplicates)
+        unseen = seen.unseen_users(tenant_id, sorted({e["user_id"] for e in prepared if e.get("user_id")}))
+        users.reserve(len(unseen))
+    try:
+        outcomes = store.append(tenant_id, prepared)
+    except BaseException:
+        if users is not None:
+            users.release(len(unseen))
+        raise
+    landed = {e["user_id"] for e, o in zip(prepared, outcomes) if o in (ACCEPTED, DUPLICATE) and e.get("user_id")}
+    if users is not None:
+        _count_landed_users(seen, tenant_id, [u for u in unseen if u in landed], users, len(unseen), now)
+    accepted = [e["event_id"] for e, o in zip(prepared, outcomes) if o == ACCEPTED]
+    log_outcomes(pseudonyms, tenant_id, [e for e, o in zip(prepared, outcomes) if o == ACCEPTED], set(accepted))
+    duplicates = [e["event_id"] for e, o in zip(prepared, outcomes) if o == DUPLICATE]
+    in_history = [e["event_id"] for e, o in zip(prepared, outcomes) if o in (ACCEPTED, DUPLICATE)]
+    return IngestResult(len(accepted), len(duplicates), in_history, duplicates, outcomes,
+                        [e["event_id"] for e in prepared])
+
+
+def _count_landed_users(seen: SeenUserStore, tenant_id: str, landed: list[str], users: CountLimit, reserved: int,
+                        now: float) -> None:
+    """Marks the users whose events landed as seen; of the `reserved` count, keeps only those this call
+    marked. A marker that could not be written leaves its user uncounted until the user's next event."""
+    results = seen.mark_users_seen(tenant_id, landed, now)
+    counted = sum(1 for r in results if r is True)
+    users.release(reserved - counted)
+    if any(isinstance(r, Exception) for r in results):
+        logger.warning("seen-user markers not written; those users are counted at their next event",
+                       extra={"tenant_id": tenant_id, "users": sum(1 for r in results if isinstance(r, Exception))})
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,15 @@ class Api(APIGatewayRestResolver):
 
     def body(self, model: type[M]) -> M:
         """The JSON body validated against `model` (415 if not JSON, 400 if malformed, 422 if invalid)."""
+        return validate(model, self.json_body())
+
+    def batch(self, model: Any) -> Any:
+        """A batch body taken entry by entry by `model.split` (an http.batches.BatchRequest): the valid
+        entries and the rejected ones by index; 415, 400 and 422 for the request as a whole."""
+        return model.split(self.json_body())
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON (415 if not JSON, 400 if malformed)."""
         event = self.current_event
         content_type = (event.get_header_value("content-type", case_sensitive=False) or "").split(";")[0]
         content_type = content_type.strip().lower()
@@ -91,7 +100,7 @@ class Api(APIGatewayRestResolver):
         raw = event.body or ""
         if event.is_base64_encoded:
             raw = base64.b64decode(raw).decode("utf-8", errors="replace")
-        return validate(model, parse_json(raw))
+        return parse_json(raw)
 
     def query(self, model: type[M], lists: tuple[str, ...] = ()) -> M:
         """The query string validated against `model`; the `lists` parameters are comma-separated."""
@@ -125,7 +134,7 @@ class Api(APIGatewayRestResolver):
     def _install_error_handlers(self) -> None:
         @self.exception_handler(Problem)
         def _problem(exc: Problem) -> Response:
-            return self.problem(exc.status, exc.slug, exc.detail, exc.errors, exc.headers)
+            return self.problem(exc.status, exc.slug, exc.detail, exc.errors, exc.headers, exc.extra)
 
         @self.exception_handler(DomainError)
         def _domain(exc: DomainError) -> Response:

@@ -91,12 +91,34 @@ class Problem(Closed):
     status_url: str | None = Field(default=None, description="With 409 `/problems/job-in-progress`: where to poll it.")
     daily_limit: int | None = Field(default=None, description="With 429 `/problems/job-quota-exceeded`: the plan's "
                                     "number of such jobs a day.")
+    rejected: list["Rejected"] | None = Field(default=None, description="With a batch's 422, 409 or 503: each entry "
+                                              "refused, by index, with its errors (nothing of it was stored).")
+    not_stored: list["NotStored"] | None = Field(default=None, description="With a batch's 503: each valid entry "
+                                                 "that could not be stored (retry it; nothing else of it was counted).")
+    stored_ids: list[str] | None = Field(default=None, description="With a batch's 503: the ids this call did store "
+                                         "(a retry of them is a duplicate, or an update of the same item).")
 
 
 class FieldError(Closed):
     field: str = Field(description="Dotted path of the field, or `(body)`.")
     message: str
     code: str = Field(description="pydantic's error type, e.g. `missing`, `string_too_long`.")
+
+
+class Rejected(Closed):
+    """A batch entry that was refused: nothing of it was stored or counted."""
+
+    index: int = Field(description="Its position in the request's list (0-based).")
+    errors: list[FieldError] = Field(description="Why: fields are `<list>.<index>.<field>`; `code` is pydantic's "
+                                     "error type, `duplicate_in_batch` (an id repeated within the batch) or "
+                                     "`conflict` (an event id already used for a different event).")
+
+
+class NotStored(Closed):
+    """A valid batch entry that the store could not write after its retries (a 503): send it again."""
+
+    index: int = Field(description="Its position in the request's list (0-based).")
+    id: str = Field(description="The item id, or the event id (generated ones included).")
 
 
 Problem.model_rebuild()

@@ -105,8 +105,9 @@ def context_values(max_string: int) -> Callable[[dict], dict]:
 
     def check(value: dict) -> dict:
         for key, item in value.items():
-            problem = (f"strings have at most {max_string} characters" if isinstance(item, str) and len(item) > max_string
-                       else (value_problem(item) or (None, None))[1])
+            too_long = isinstance(item, str) and len(item) > max_string
+            problem = f"strings have at most {max_string} characters" if too_long else \
+                (value_problem(item) or (None, None))[1]
             if problem:
                 raise PydanticCustomError("invalid_context_value", "{problem}", {"problem": problem, "path": key})
         return value
