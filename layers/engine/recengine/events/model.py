@@ -76,12 +76,12 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def event_row_problem(row: Mapping[str, Any], user_row: bool = False) -> str | None:
+def event_row_problem(row: Mapping[str, Any], user_row: bool = False, full: bool = False) -> str | None:
     """Why a stored event row cannot be trained on or served from (written before the edge's
     validation, or corrupted), or None: readers skip such a row rather than fail. A `user_row` (the
-    user history, the by_tenant index training reads) must name its user."""
-    # event_id is not in the by_tenant index (it is the sort key's suffix): not required here
-    for name in ("sk", "item_id", "type", *(("user_id",) if user_row else ())):
+    user history, the by_tenant index training reads) must name its user; a `full` row (read from the
+    table, not the by_tenant index, which keeps the event id only in the sort key) its event id."""
+    for name in ("sk", "item_id", "type", *(("user_id",) if user_row else ()), *(("event_id",) if full else ())):
         if not isinstance(row.get(name), str) or not row[name]:
             return f"{name} is not text"
     for name in ("user_id", "session_id", "event_id"):

@@ -35,7 +35,7 @@ class EventTable(Table):
     def events(self, **kwargs: Any) -> Iterator[dict]:
         """query_rows, skipping the event rows no reader could use (user rows must name their user)."""
         for row in self.query_rows(**kwargs):
-            problem = event_row_problem(row, user_row="tenant_id" in row)
+            problem = event_row_problem(row, user_row="tenant_id" in row, full="IndexName" not in kwargs)
             if problem is None:
                 yield row
             else:
