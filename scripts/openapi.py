@@ -40,6 +40,8 @@ from pydantic import AliasChoices, BaseModel  # noqa: E402
 import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
+from recengine.catalogue import responses as catalogue  # noqa: E402
+from recengine.events import responses as events  # noqa: E402
 from recengine.http import schemas as shared  # noqa: E402
 from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
 from recengine.models import schemas as models  # noqa: E402
@@ -69,21 +71,25 @@ _RECOMMEND = Op(body="RecommendRequest", response=(ranking.RecommendResponse, ra
                 errors=(402, 404, 408))
 # GET cannot carry objects (placements), so it always answers a single list.
 _RECOMMEND_GET = Op(query="RecommendRequest", response=(ranking.RecommendResponse,), errors=(402, 404, 408))
+_INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409), response=(events.InteractionsResponse,),
+                  ok={200: "OK: every event was a duplicate (by `event_id`).",
+                      201: "Created: at least one event was new.",
+                      207: "Multi-Status: some entries were rejected (see `rejected`: invalid, or `conflict`); the "
+                           "others were recorded."})
 _ACCEPTED = {202: "Accepted: the job runs on; poll `status_url` (also the Location header)."}
 
 # The one table of what each route parses and answers; keyed like template.yaml's routes.
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/health"): Op(response=(shared.Health,)),
-    ("POST", "/v1/items"): Op(body="UpsertItemsRequest", errors=(402,)),
+    ("POST", "/v1/items"): Op(body="UpsertItemsRequest", errors=(402,), response=(catalogue.UpsertItemsResponse,),
+                              ok={200: "OK: every item was stored.",
+                                  207: "Multi-Status: some entries were rejected (see `rejected`); the others were "
+                                       "stored."}),
     ("GET", "/v1/items"): Op(query="ListItemsQuery", errors=(400,)),
     ("GET", "/v1/items/{item_id}"): Op(),
     ("DELETE", "/v1/items/{item_id}"): Op(ok={204: "Deactivated: the item is no longer recommended."}),
-    ("POST", "/v1/interactions"): Op(body="InteractionsRequest", errors=(402,),
-                                     ok={200: "OK: every event was a duplicate (by `event_id`).",
-                                         201: "Created: at least one event was new."}),
-    ("POST", "/api/v1/interactions"): Op(body="InteractionsRequest", errors=(402,),
-                                     ok={200: "OK: every event was a duplicate (by `event_id`).",
-                                         201: "Created: at least one event was new."}),
+    ("POST", "/v1/interactions"): _INTERACTIONS,
+    ("POST", "/api/v1/interactions"): _INTERACTIONS,
     ("POST", "/v1/recommend"): _RECOMMEND,
     ("GET", "/v1/recommend"): _RECOMMEND_GET,
     ("POST", "/api/v1/recommend"): _RECOMMEND,
@@ -119,14 +125,18 @@ ERRORS: dict[int, str] = {
     404: "what the path or body names (item, model, job) does not exist for this tenant.",
     408: "the request ran past its time budget (`timeout_ms`); nothing was served or billed. Retry.",
     409: "the model is not in a state that allows this, or (`/problems/job-in-progress`) a job of this kind is "
-         "already queued or running for the tenant: `job_id`, `job_status` and `status_url` name it (with `Retry-After`).",
+         "already queued or running for the tenant: `job_id`, `job_status` and `status_url` name it (with "
+         "`Retry-After`), or (`/problems/conflict`, interactions) every event reuses an `event_id` already recorded "
+         "for a different event (`rejected` names them).",
     415: "the body is not `application/json`.",
-    422: "the request does not match the schema: `errors[]` names each invalid field.",
+    422: "the request does not match the schema: `errors[]` names each invalid field (for a batch with no valid "
+         "entry, `rejected[]` too, by index).",
     429: "the usage plan's rate limit or monthly quota is reached, or (`/problems/job-quota-exceeded`) the plan's "
          "daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
-    503: "a backing service is unavailable; retry with backoff.",
+    503: "a backing service is unavailable; retry with backoff. For a batch (items, interactions), `not_stored[]` "
+         "names each valid entry that was not stored (send it again) and `stored_ids` what this call did store.",
 }
 RETRY_AFTER = (408, 429, 503)
 # The 403 of a route that needs more than `read`: a lesser key is refused there.

@@ -5,7 +5,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.catalogue import service as catalogue
-from recengine.catalogue.presenters import item_body, page_body, upsert_body
+from recengine.catalogue.presenters import item_body, page_body, upsert_answer
 from recengine.catalogue.schemas import ListItemsQuery, UpsertItemsRequest
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
@@ -16,10 +16,14 @@ app = Api(lambda key_id: runtime().resolve_tenant(key_id))
 
 @app.post("/v1/items")
 def upsert_items():
-    """Creates or updates up to 500 items; fields other than id and active become metadata."""
-    tenant, body, rt = app.caller(), app.body(UpsertItemsRequest), runtime()
-    result = catalogue.upsert_items(rt.items, tenant.tenant_id, body.drafts(), limit=rt.item_limit(tenant))
-    return app.json(200, upsert_body(result))
+    """Creates or updates up to 500 items; fields other than id and active become metadata.
+
+    Each item is validated on its own: the valid ones are stored and each invalid one is reported in
+    `rejected` by index (207); with none valid, 422."""
+    tenant, batch, rt = app.caller(), app.batch(UpsertItemsRequest), runtime()
+    drafts = [item.draft() for _, item in batch.entries]
+    result = catalogue.upsert_items(rt.items, tenant.tenant_id, drafts, limit=rt.item_limit(tenant)) if drafts else None
+    return app.json(*upsert_answer(result, batch))
 
 
 @app.get("/v1/items")

@@ -53,6 +53,7 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
                      Call("dynamodb", "BatchGetItem", "Interactions"): UNAVAILABLE,  # seen-user markers
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,  # the plan's user count
                      Call("dynamodb", "PutItem", "Interactions"): UNAVAILABLE,  # event ids, seen users
+                     Call("dynamodb", "UpdateItem", "Interactions"): UNAVAILABLE,  # a claim marked stored
                      Call("dynamodb", "BatchWriteItem", "Interactions"): UNAVAILABLE},  # the history rows
     "items.upsert": {KEY: UNAVAILABLE, Call("dynamodb", "BatchGetItem", "Items"): UNAVAILABLE,
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,

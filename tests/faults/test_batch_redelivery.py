@@ -14,6 +14,7 @@ import pytest
 
 from local.gateway import LambdaContext, load_handler
 from local.template import Route
+from recengine.aws import dynamo
 from recengine.batch import service as batch
 from recengine.runtime import reset_runtime, runtime
 from tests.conftest import load_event
@@ -109,19 +110,27 @@ def test_a_chunk_cut_short_by_the_lambda_timeout_completes_once_on_redelivery(sh
     assert status == 200 and polled["status"] == "succeeded" and polled["progress"] == 1.0
 
 
-@pytest.mark.parametrize(("service", "operation", "resource", "kind"), [
-    ("s3", "PutObject", "batch", "slowdown"),
-    ("dynamodb", "BatchWriteItem", "Interactions", "throttling"),
-    ("dynamodb", "Query", "Interactions", "timeout"),  # a user's history, while ranking the chunk
+@pytest.mark.parametrize(("service", "operation", "resource", "kind", "times"), [
+    ("s3", "PutObject", "batch", "slowdown", 1),
+    # a throttle that outlasts the batch writer's own retries of unprocessed and throttled writes
+    ("dynamodb", "BatchWriteItem", "Interactions", "throttling", dynamo.MAX_BATCH_ATTEMPTS),
+    ("dynamodb", "Query", "Interactions", "timeout", 1),  # a user's history, while ranking the chunk
 ])
-def test_a_chunk_failing_on_a_fault_is_reported_for_redelivery_and_completes_once(shop, faults, service, operation,
-                                                                                   resource, kind):
+def test_a_chunk_failing_on_a_fault_is_reported_for_redelivery_and_completes_once(shop, faults, monkeypatch, service,
+                                                                                   operation, resource, kind, times):
+    monkeypatch.setattr(dynamo, "_sleep", lambda _s: None)  # the batch writer's backoff, instant
     records = queued_chunks(shop)
     job_id = json.loads(records[0]["body"])["job_id"]
-    fault = faults.inject(service, operation, kind, resource=resource, nth=1)
+    left = {"calls": times}
+
+    def first_calls(_params: dict) -> bool:
+        left["calls"] -= 1
+        return left["calls"] >= 0
+
+    fault = faults.inject(service, operation, kind, resource=resource, when=first_calls)
     first = [deliver(r) for r in records]
     failed = [r for r, out in zip(records, first) if out["batchItemFailures"]]
-    assert fault.injected == 1 and len(failed) == 1
+    assert fault.injected == times and len(failed) == 1
     assert first[records.index(failed[0])] == {"batchItemFailures": [{"itemIdentifier": failed[0]["messageId"]}]}
     assert deliver(failed[0]) == {"batchItemFailures": []}  # SQS redelivers only the failed message
     view = batch.job_view(runtime().jobs.get_job(shop.caller.tenant_id, job_id))

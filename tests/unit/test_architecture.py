@@ -33,7 +33,7 @@ EDGE_MODULES = ("schemas", "responses", "presenters")
 # The only modules that may talk to AWS (boto3 / botocore): the stores, and the shared AWS plumbing.
 STORES = {
     "aws.clients", "aws.dynamo", "tenancy.store", "tenancy.keys", "catalogue.store", "events.store",
-    "events.users", "attribution.store", "billing.store", "models.registry", "models.job_store",
+    "events.users", "events.claims", "attribution.store", "billing.store", "models.registry", "models.job_store",
     "models.markers", "models.artefacts", "aws.queue", "batch.store", "ranking.stored_lists",
     "attribution.secret", "batch.outputs",
 }

@@ -119,7 +119,7 @@ def test_the_operations_table_names_the_models_the_handlers_parse(script):
         app = namespace["app"]
         for route in app._static_routes + app._dynamic_routes:
             source = inspect.getsource(route.func)
-            body = re.search(r"app\.body\((\w+)\)", source)
+            body = re.search(r"app\.(?:body|batch)\((\w+)\)", source)  # a batch is parsed entry by entry
             query = re.search(r"app\.query\((\w+)", source)
             seen[(route.method, route.openapi_path)] = (body and body.group(1), query and query.group(1))
     table = {key: (op.body, op.query) for key, op in script.OPERATIONS.items()}

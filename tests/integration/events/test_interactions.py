@@ -37,5 +37,9 @@ def test_a_retry_completes_an_attempt_that_failed_after_claiming(aws, call, monk
     assert status == 503 and headers["Retry-After"] and "Throughput" not in json.dumps(body)
     monkeypatch.undo()
     status, _, body = call("POST", "/v1/interactions", caller=caller, body=event)
-    assert body["duplicates"] == 1
+    # The 503 stored nothing, so the retry is what records the event (completing the pending claim):
+    # reported accepted once, and a further repeat is the duplicate.
+    assert status == 201 and body["accepted"] == 1 and body["duplicates"] == 0
+    status, _, body = call("POST", "/v1/interactions", caller=caller, body=event)
+    assert status == 200 and body["duplicates"] == 1
     assert [r["event_id"] for r in runtime().interactions.recent_for_user(caller.tenant_id, "u1", 5)] == ["e-9"]

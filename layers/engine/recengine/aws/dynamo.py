@@ -3,6 +3,7 @@ retried batch writes, conditional puts, and ClientError turned into StoreError."
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -61,6 +62,26 @@ def deserialize(item: dict) -> dict:
 CallFailed = (ClientError, BotoCoreError)
 
 
+def readable_json(value: Any) -> bool:
+    """Whether a value read from a table is one JSON can carry (objects with text keys, arrays, text,
+    finite numbers, booleans, null): a row holding anything else (bytes, NaN) is unreadable."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return False
+        elif not (item is None or isinstance(item, (str, int, bool))):
+            return False
+    return True
+
+
 def store_error(action: str, exc: ClientError | BotoCoreError) -> StoreError:
     """The StoreError for a failed call (the SDK has already retried it)."""
     if isinstance(exc, ClientError):
@@ -88,12 +109,24 @@ class Table:
         self.name = name
         self._db = dynamodb
 
+    def load(self, item: dict) -> dict | None:
+        """A stored item as a row; one that cannot be deserialised goes to `unreadable`."""
+        try:
+            return deserialize(item)
+        except (ArithmeticError, TypeError, ValueError, KeyError) as exc:
+            return self.unreadable(item, exc)
+
+    def unreadable(self, item: dict, exc: Exception) -> dict | None:
+        """What to do with a row that cannot be read: raise (the default), or log it and return None
+        to skip it (the stores whose rows come from callers: catalogue, events)."""
+        raise exc
+
     def get_row(self, key: dict, consistent: bool = False) -> dict | None:
         try:
             out = self.db.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=consistent)
         except CallFailed as exc:
             raise store_error("get_item", exc) from exc
-        return deserialize(out["Item"]) if "Item" in out else None
+        return self.load(out["Item"]) if "Item" in out else None
 
     def put_row(self, item: dict, **kwargs: Any) -> None:
         try:
@@ -110,7 +143,9 @@ class Table:
             except CallFailed as exc:
                 raise store_error("query", exc) from exc
             for item in out.get("Items", []):
-                yield deserialize(item)
+                row = self.load(item)
+                if row is not None:
+                    yield row
             if "LastEvaluatedKey" not in out:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
@@ -123,7 +158,7 @@ class Table:
                 out = self.db.scan(**kwargs)
             except CallFailed as exc:
                 raise store_error("scan", exc) from exc
-            yield from map(deserialize, out.get("Items", []))
+            yield from (row for row in map(self.load, out.get("Items", [])) if row is not None)
             if "LastEvaluatedKey" not in out:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
@@ -139,11 +174,14 @@ class Table:
                     out = self.db.batch_get_item(RequestItems=request)
                 except CallFailed as exc:
                     raise store_error("batch_get_item", exc) from exc
-                found.extend(deserialize(i) for i in out.get("Responses", {}).get(self.name, []))
+                rows = map(self.load, out.get("Responses", {}).get(self.name, []))
+                found.extend(row for row in rows if row is not None)
                 request = out.get("UnprocessedKeys") or {}
                 attempt += 1
                 if request:
-                    time.sleep(min(0.05 * 2 ** attempt, 1.0))
+                    if attempt >= MAX_BATCH_ATTEMPTS:
+                        raise StoreError("batch_get_item left keys unprocessed")
+                    _sleep(backoff_s(attempt))
         return found
 
     def update_fields(self, key: dict, fields: dict, exists: str) -> bool:
@@ -183,24 +221,61 @@ class Table:
         batch_put(self.db, [(self.name, i) for i in items])
 
 
+class PartialWriteError(StoreError):
+    """A batch write left rows unwritten after its retries: `failed` are their positions in the input."""
+
+    def __init__(self, message: str, failed: list[int]):
+        super().__init__(message)
+        self.failed = failed
+
+
+# Codes worth retrying here too: the SDK has retried them already, but a batch keeps its other chunks.
+_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+              "InternalServerError", "ServiceUnavailable"}
+MAX_BATCH_ATTEMPTS = 8
+_sleep = time.sleep  # tests make the backoff instant
+
+
+def backoff_s(attempt: int) -> float:
+    """Exponential backoff before the next attempt at what DynamoDB left unprocessed."""
+    return min(0.05 * 2 ** attempt, 2.0)
+
+
+def _row_id(table: str, item: dict) -> tuple[str, str]:
+    return table, json.dumps(item, sort_keys=True)
+
+
 def batch_put(db: Any, rows: list[tuple[str, dict]]) -> None:
-    """BatchWriteItem across tables, 25 at a time, retrying unprocessed items with backoff."""
+    """BatchWriteItem across tables, 25 at a time, retrying unprocessed items (and throttled calls) with
+    exponential backoff. Rows still unwritten after MAX_BATCH_ATTEMPTS are never dropped silently: the
+    other chunks are written, then PartialWriteError names the positions of the rows that were not."""
+    failed: list[int] = []
     for start in range(0, len(rows), 25):
         request: dict[str, list] = {}
-        for table, item in rows[start:start + 25]:
-            request.setdefault(table, []).append({"PutRequest": {"Item": serialize(item)}})
+        position: dict[tuple[str, str], int] = {}
+        for n in range(start, min(start + 25, len(rows))):
+            table, item = rows[n]
+            serialized = serialize(item)
+            request.setdefault(table, []).append({"PutRequest": {"Item": serialized}})
+            position[_row_id(table, serialized)] = n
         attempt = 0
         while request:
-            try:
-                out = db.batch_write_item(RequestItems=request)
-            except CallFailed as exc:
-                raise store_error("batch_write_item", exc) from exc
-            request = out.get("UnprocessedItems") or {}
             attempt += 1
+            try:
+                request = db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            except CallFailed as exc:  # a timeout is retried too: puts of the same rows are idempotent
+                code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else "timeout"
+                if code not in _RETRYABLE | {"timeout"} or attempt >= MAX_BATCH_ATTEMPTS:
+                    break
+            else:
+                if request and attempt >= MAX_BATCH_ATTEMPTS:
+                    break
             if request:
-                if attempt > 8:
-                    raise StoreError("batch_write_item left items unprocessed")
-                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+                _sleep(backoff_s(attempt))
+        failed += sorted(position[_row_id(table, w["PutRequest"]["Item"])] for table, writes in request.items()
+                         for w in writes)
+    if failed:
+        raise PartialWriteError(f"batch_write_item left {len(failed)} rows unwritten", failed)
 
 
 _put_pool: ThreadPoolExecutor | None = None

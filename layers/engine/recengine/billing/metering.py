@@ -78,12 +78,17 @@ def metered(usage: UsageStore, tenant: Tenant, request_id: str | None) -> Iterat
     try:
         yield mark
     except Exception:
-        try:
-            unmeter_call(usage, tenant, mark)
-        except StoreError:
-            logger.warning("could not take back a failed metered call",
-                           extra={"tenant_id": tenant.tenant_id, "request_id": mark.request_id})
+        take_back(usage, tenant, mark)
         raise
+
+
+def take_back(usage: UsageStore, tenant: Tenant, mark: MeterMark) -> None:
+    """Uncounts a metered call that is answered as failed (a 5xx the client retries)."""
+    try:
+        unmeter_call(usage, tenant, mark)
+    except StoreError:
+        logger.warning("could not take back a failed metered call",
+                       extra={"tenant_id": tenant.tenant_id, "request_id": mark.request_id})
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..aws.dynamo import readable_json
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,36 @@ class Item:
 
 @dataclass(frozen=True)
 class UpsertResult:
+    """What an upsert stored (`ids`, in the order given) and what it could not (`not_stored`)."""
+
     created: int
     updated: int
     ids: list[str]
+    not_stored: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ItemPage:
     items: list[Item]
     next_cursor: str | None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def item_row_problem(row: dict) -> str | None:
+    """Why a stored item row cannot be served or trained on (written before the edge's validation, or
+    corrupted), or None: every reader skips such a row rather than failing the tenant."""
+    if not isinstance(row.get("item_id"), str) or not row["item_id"]:
+        return "item_id is not text"
+    metadata = row.get("metadata", {})
+    if not isinstance(metadata, dict):
+        return "metadata is not an object"
+    if not readable_json(metadata):
+        return "metadata holds a value JSON cannot carry"
+    if not isinstance(row.get("active", True), bool):
+        return "active is not a boolean"
+    if any(row.get(f) is not None and not _number(row[f]) for f in ("created_at", "updated_at")):
+        return "a timestamp is not a number"
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..http.batches import Batch, batch_status, nothing_accepted
+from ..http.problems import ServiceUnavailable
 from .model import Item, ItemPage, UpsertResult
 
 
@@ -14,5 +16,20 @@ def page_body(page: ItemPage) -> dict:
     return {"items": [item_body(i) for i in page.items], "next_cursor": page.next_cursor}
 
 
-def upsert_body(result: UpsertResult) -> dict:
-    return {"created": result.created, "updated": result.updated, "ids": result.ids}
+def upsert_body(result: UpsertResult, rejected: list[dict] | None = None) -> dict:
+    return {"created": result.created, "updated": result.updated, "ids": result.ids,
+            **({"rejected": rejected} if rejected else {})}
+
+
+def upsert_answer(result: UpsertResult | None, batch: Batch) -> tuple[int, dict]:
+    """(status, body) of POST /v1/items (see responses.UpsertItemsResponse); raises the problem when no
+    entry was valid (422) or some valid ones could not be stored (503 naming them)."""
+    if result is None:
+        raise nothing_accepted(batch.rejected)
+    if result.not_stored:
+        index = {draft.id: n for n, draft in batch.entries}
+        raise ServiceUnavailable(
+            f"{len(result.not_stored)} items could not be stored; send them again", headers={"Retry-After": "1"},
+            extra={"not_stored": [{"index": index[i], "id": i} for i in result.not_stored], "stored_ids": result.ids,
+                   **({"rejected": batch.rejected} if batch.rejected else {})})
+    return batch_status(200, batch.rejected), upsert_body(result, batch.rejected)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ..http.schemas import MAX_BATCH, Id, Strict, json_size
+from ..http.batches import BatchRequest
+from ..http.schemas import MAX_BATCH, Id, Strict, free_json
 from .model import ItemDraft
 
 MAX_METADATA_BYTES = 16_384
+Metadata = free_json(MAX_METADATA_BYTES, "Free-form metadata")
 
 
 class ItemIn(Strict):
@@ -17,7 +19,7 @@ class ItemIn(Strict):
 
     id: Id
     active: bool = True
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -30,19 +32,21 @@ class ItemIn(Strict):
                 data["metadata"] = {**data.get("metadata", {}), **extras}
         return data
 
-    @field_validator("metadata")
-    @classmethod
-    def _size(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        if json_size(metadata) > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata larger than {MAX_METADATA_BYTES} bytes")
-        return metadata
-
     def draft(self) -> ItemDraft:
         return ItemDraft(self.id, self.metadata, self.active)
 
 
-class UpsertItemsRequest(Strict):
+class UpsertItemsRequest(BatchRequest):
+    """Up to MAX_BATCH items; taken entry by entry (`split`), an invalid item or a repeated id is rejected
+    by index and the others stored."""
+
+    entries_field: ClassVar[str] = "items"
+    entry_model: ClassVar[type] = ItemIn
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @classmethod
+    def entry_key(cls, entry: Any) -> str:
+        return entry.id
 
     @field_validator("items")
     @classmethod
@@ -60,3 +64,4 @@ class ListItemsQuery(Strict):
     limit: int = Field(default=20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
     search: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+

@@ -13,32 +13,33 @@ from .store import ItemStore
 
 def upsert_items(store: ItemStore, tenant_id: str, drafts: Sequence[ItemDraft], limit: CountLimit | None = None
                  ) -> UpsertResult:
-    """Creates or updates items. With a plan `limit`, new items are counted exactly (each is created
-    by a conditional put) and a batch that would pass the limit is refused (402) before any write."""
+    """Creates or updates items (ids unique). With a plan `limit`, new items are counted exactly (each
+    is created by a conditional put) and a batch that would pass the limit is refused (402) before any
+    write. An item the store could not write is in `not_stored`, and is not counted."""
     now = time.time()
     items = [d.as_row() for d in drafts]
-    ids = [i["id"] for i in items]
-    if limit is None:
-        created, updated = store.upsert(tenant_id, items, now)
-        return UpsertResult(created, updated, ids)
     existing = store.get_many(tenant_id, (i["id"] for i in items))
     fresh = [i for i in items if i["id"] not in existing]
-    limit.reserve(len(fresh))
-    try:
-        results = store.insert_absent(tenant_id, fresh, now)
-    except BaseException:
-        limit.release(len(fresh))
-        raise
-    created = sum(1 for r in results if r is True)
-    limit.release(len(fresh) - created)  # created by a concurrent call meanwhile, or failed
-    raced = [i for i, r in zip(fresh, results) if r is False]
-    if raced:
-        store.upsert(tenant_id, raced, now)
-    failed = [r for r in results if isinstance(r, Exception)]
-    if failed:
-        raise failed[0]
-    store.write_items(tenant_id, [i for i in items if i["id"] in existing], existing, now)
-    return UpsertResult(created, len(items) - created, ids)
+    failed: set[str] = set()
+    if limit is None:
+        failed |= store.write_items(tenant_id, items, existing, now)
+        created = sum(1 for i in fresh if i["id"] not in failed)
+    else:
+        limit.reserve(len(fresh))
+        try:
+            results = store.insert_absent(tenant_id, fresh, now)
+        except BaseException:
+            limit.release(len(fresh))
+            raise
+        created = sum(1 for r in results if r is True)
+        limit.release(len(fresh) - created)  # created by a concurrent call meanwhile, or failed
+        failed |= {i["id"] for i, r in zip(fresh, results) if isinstance(r, Exception)}
+        raced = [i for i, r in zip(fresh, results) if r is False]
+        if raced:
+            failed |= store.upsert(tenant_id, raced, now)
+        failed |= store.write_items(tenant_id, [i for i in items if i["id"] in existing], existing, now)
+    stored = [i["id"] for i in items if i["id"] not in failed]
+    return UpsertResult(created, len(stored) - created, stored, [i["id"] for i in items if i["id"] in failed])
 
 
 def list_items(store: ItemStore, tenant_id: str, limit: int, cursor: str | None, search: str | None) -> ItemPage:

@@ -8,8 +8,10 @@ from typing import Any, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
-from ..aws.dynamo import Table, conditional_failure, deserialize, put_if_absent, serialize, store_error
+from ..aws.dynamo import PartialWriteError, Table, conditional_failure, put_if_absent, serialize, store_error
 from ..errors import InvalidArgumentError, StoreError
+from ..observability import count, logger
+from .model import item_row_problem
 
 def encode_cursor(key: dict | None) -> str | None:
     if not key:
@@ -28,14 +30,29 @@ def decode_cursor(cursor: str) -> dict:
 
 
 class ItemStore(Table):
-    """Catalogue items keyed (tenant_id, item_id)."""
+    """Catalogue items keyed (tenant_id, item_id). A row no reader could use (see
+    model.item_row_problem) is skipped by every read and logged: one bad row never breaks a tenant."""
 
-    def upsert(self, tenant_id: str, items: list[dict], now: float) -> tuple[int, int]:
-        """Writes items, keeping each existing item's created_at; returns (created, updated)."""
-        existing = self.get_many(tenant_id, (i["id"] for i in items))
-        self.write_items(tenant_id, items, existing, now)
-        created = sum(1 for i in items if i["id"] not in existing)
-        return created, len(items) - created
+    def unreadable(self, item: dict, exc: Exception) -> None:
+        self._skipped(item.get("tenant_id", {}).get("S"), item.get("item_id", {}).get("S"), type(exc).__name__)
+
+    @staticmethod
+    def _skipped(tenant_id: str | None, item_id: str | None, problem: str) -> None:
+        count("UnreadableRow", table="items")
+        logger.warning("unreadable item row skipped", extra={"tenant_id": tenant_id, "item_id": item_id,
+                                                             "problem": problem})
+
+    def _readable(self, rows: Iterable[dict]) -> Iterator[dict]:
+        for row in rows:
+            problem = item_row_problem(row)
+            if problem is None:
+                yield row
+            else:
+                self._skipped(row.get("tenant_id"), row.get("item_id"), problem)
+
+    def upsert(self, tenant_id: str, items: list[dict], now: float) -> set[str]:
+        """Writes items, keeping each existing item's created_at; returns the ids not written."""
+        return self.write_items(tenant_id, items, self.get_many(tenant_id, (i["id"] for i in items)), now)
 
     @staticmethod
     def _row(tenant_id: str, item: dict, old: dict | None, now: float) -> dict:
@@ -43,9 +60,14 @@ class ItemStore(Table):
                 "active": bool(item.get("active", True)),
                 "created_at": old["created_at"] if old else now, "updated_at": now}
 
-    def write_items(self, tenant_id: str, items: list[dict], existing: dict[str, dict], now: float) -> None:
-        """Batch-writes items; those in `existing` keep their created_at."""
-        self.batch_put_rows([self._row(tenant_id, i, existing.get(i["id"]), now) for i in items])
+    def write_items(self, tenant_id: str, items: list[dict], existing: dict[str, dict], now: float) -> set[str]:
+        """Batch-writes items (those in `existing` keep their created_at); returns the ids not written
+        after the batch's retries."""
+        try:
+            self.batch_put_rows([self._row(tenant_id, i, existing.get(i["id"]), now) for i in items])
+        except PartialWriteError as exc:
+            return {items[n]["id"] for n in exc.failed}
+        return set()
 
     def insert_absent(self, tenant_id: str, items: list[dict], now: float) -> list[bool | StoreError]:
         """Creates each item only if the tenant has no item with its id (a conditional put each):
@@ -53,11 +75,13 @@ class ItemStore(Table):
         return put_if_absent(self.db, self.name, [self._row(tenant_id, i, None, now) for i in items], "item_id")
 
     def get(self, tenant_id: str, item_id: str) -> dict | None:
-        return self.get_row({"tenant_id": tenant_id, "item_id": item_id})
+        return next(self._readable([row] if (row := self.get_row({"tenant_id": tenant_id, "item_id": item_id}))
+                                   else []), None)
 
     def get_many(self, tenant_id: str, item_ids: Iterable[str]) -> dict[str, dict]:
         ids = list(dict.fromkeys(item_ids))
-        return {r["item_id"]: r for r in self.batch_get_rows([{"tenant_id": tenant_id, "item_id": i} for i in ids])}
+        rows = self.batch_get_rows([{"tenant_id": tenant_id, "item_id": i} for i in ids])
+        return {r["item_id"]: r for r in self._readable(rows)}
 
     def page(self, tenant_id: str, limit: int, cursor: str | None, search: str | None) -> tuple[list[dict], str | None]:
         """One page of the tenant's items in id order; `search` matches id and metadata text."""
@@ -78,7 +102,7 @@ class ItemStore(Table):
                 out = self.db.query(**kwargs)
             except ClientError as exc:
                 raise store_error("query", exc) from exc
-            for row in map(deserialize, out.get("Items", [])):
+            for row in self._readable(r for r in map(self.load, out.get("Items", [])) if r is not None):
                 if needle is None or needle in row["item_id"].lower() or needle in json.dumps(
                         row.get("metadata", {}), ensure_ascii=False).lower():
                     found.append(row)
@@ -92,7 +116,8 @@ class ItemStore(Table):
 
     def iter_items(self, tenant_id: str) -> Iterator[dict]:
         """Every item of the tenant (training reads the catalogue once per run)."""
-        return self.query_rows(KeyConditionExpression="tenant_id = :t", ExpressionAttributeValues=serialize({":t": tenant_id}))
+        return self._readable(self.query_rows(KeyConditionExpression="tenant_id = :t",
+                                              ExpressionAttributeValues=serialize({":t": tenant_id})))
 
     def deactivate(self, tenant_id: str, item_id: str, now: float) -> bool:
         """Marks an item inactive; False if the tenant has no such item."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from ..http.schemas import MAX_BATCH, MAX_CONTEXT_KEYS, Id, ShortId, Strict, aliases
+from ..http.batches import BatchRequest
+from ..http.schemas import MAX_BATCH, Context, Id, ShortId, Strict, aliases
 from .model import EventIn
 
 EARLIEST_TS = 946_684_800.0  # 2000-01-01
@@ -31,7 +32,7 @@ class InteractionIn(Strict):
     # The served list this event answers (recommend's rec_id / meta.request_id): makes it an outcome.
     request_id: ShortId | None = Field(default=None, validation_alias=aliases("request_id", "requestId", "rec_id",
                                                                                "recId", "interactionId"))
-    context: dict[str, str | int | float | bool | None] | None = None
+    context: Context | None = None  # the same bounds as recommend's context
 
     @model_validator(mode="after")
     def _check(self) -> "InteractionIn":
@@ -41,25 +42,36 @@ class InteractionIn(Strict):
             self.timestamp = self.timestamp.timestamp()
         if self.timestamp is not None and not (EARLIEST_TS <= self.timestamp <= time.time() + FUTURE_SKEW_S):
             raise ValueError("timestamp must be between 2000-01-01 and now")
-        if self.context is not None and len(self.context) > MAX_CONTEXT_KEYS:
-            raise ValueError(f"context has more than {MAX_CONTEXT_KEYS} keys")
         return self
 
     def to_event(self) -> EventIn:
         return EventIn(**self.model_dump())
 
 
-class InteractionsRequest(Strict):
-    """A batch (`{"interactions": [...]}`) or, for simple clients, one bare event."""
+class InteractionsRequest(BatchRequest):
+    """A batch (`{"interactions": [...]}`) or, for simple clients, one bare event; taken entry by entry
+    (`split`), an invalid event is rejected by index and the others recorded."""
 
+    entries_field: ClassVar[str] = "interactions"
+    entry_model: ClassVar[type] = InteractionIn
     interactions: list[InteractionIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @classmethod
+    def envelope(cls, data: Any) -> Any:
+        return as_batch(data)
 
     @model_validator(mode="before")
     @classmethod
     def _single(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "interactions" not in data and ("item_id" in data or "itemId" in data):
-            return {"interactions": [data]}
-        return data
+        return as_batch(data)
 
     def to_events(self) -> list[EventIn]:
         return [e.to_event() for e in self.interactions]
+
+
+def as_batch(data: Any) -> Any:
+    """A bare event (an object naming an item, no `interactions`) read as a batch of one."""
+    if isinstance(data, dict) and "interactions" not in data and ("item_id" in data or "itemId" in data):
+        return {"interactions": [data]}
+    return data
+

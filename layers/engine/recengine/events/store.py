@@ -9,27 +9,55 @@ from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
-from ..aws.dynamo import Table, batch_delete, batch_put, conditional_failure, serialize, store_error
+from ..aws.dynamo import PartialWriteError, Table, batch_delete, batch_put, serialize
+from ..errors import StoreError
+from ..observability import count, logger
+from .claims import LEGACY, PENDING, Claim, ClaimStore
+from .model import ACCEPTED, CONFLICT, DUPLICATE, NOT_STORED, event_row_problem, fingerprint
 
 def event_sort_key(ts: float, event_id: str) -> str:
     """Sorts by time (zero-padded milliseconds), unique by event id."""
     return f"{int(ts * 1000):015d}#{event_id}"
 
 
+class EventTable(Table):
+    """The interactions or sessions table: an event row no reader could use (events.model.
+    event_row_problem) is skipped and logged, by its tenant and sort key (never its user id)."""
+
+    def unreadable(self, item: dict, exc: Exception) -> None:
+        self.skipped(item.get("pk", {}).get("S", ""), item.get("sk", {}).get("S"), type(exc).__name__)
+
+    def skipped(self, pk: str, sk: Any, problem: str) -> None:
+        count("UnreadableRow", table="interactions")
+        logger.warning("unreadable event row skipped", extra={"tenant_id": str(pk).split("#", 1)[0],
+                                                              "sk": str(sk), "problem": problem})
+
+    def events(self, **kwargs: Any) -> Iterator[dict]:
+        """query_rows, skipping the event rows no reader could use (user rows must name their user)."""
+        for row in self.query_rows(**kwargs):
+            problem = event_row_problem(row, user_row="tenant_id" in row, full="IndexName" not in kwargs)
+            if problem is None:
+                yield row
+            else:
+                self.skipped(row.get("pk") or row.get("tenant_id", ""), row.get("sk"), problem)
+
+
 class InteractionStore:
     """Appends events to the user history (interactions table) and the session (sessions table).
 
-    A caller-supplied event_id is claimed first with a conditional put of a marker row that holds
-    the whole event; the history rows follow in batch writes. A repeat finds the marker, is
-    reported as a duplicate, and rewrites the original rows (same keys, so idempotent): an attempt
-    that failed half-way is completed by its retry, and nothing is counted twice."""
+    A caller-supplied event_id is claimed first (events.claims: a pending claim holding the event),
+    the history rows follow in batch writes, and the claim is then marked stored. A repeat with the
+    same body is a duplicate; with another body, a conflict; a repeat that finds the claim still
+    pending (its rows failed) writes the claim's rows and completes it, so nothing is lost and
+    nothing counted twice. An event whose rows could not be written is reported `not_stored`."""
 
     SESSION_TTL_S = 7 * 86400
     _pool: ThreadPoolExecutor | None = None
 
     def __init__(self, interactions_table: str, sessions_table: str, dynamodb: Any = None):
-        self.interactions = Table(interactions_table, dynamodb)
-        self.sessions = Table(sessions_table, dynamodb)
+        self.interactions = EventTable(interactions_table, dynamodb)
+        self.sessions = EventTable(sessions_table, dynamodb)
+        self.claims = ClaimStore(interactions_table, dynamodb)
 
     @property
     def db(self) -> Any:
@@ -59,39 +87,101 @@ class InteractionStore:
                                               "expires_at": int(event["timestamp"]) + self.SESSION_TTL_S}))
         return rows
 
-    def _claim(self, tenant_id: str, event: dict) -> dict | None:
-        """Claims the event id; returns None if new, else the event stored by the first attempt."""
-        key = {"pk": f"{tenant_id}#event#{event['event_id']}", "sk": "-"}
-        stored = {k: v for k, v in event.items() if k != "dedupe"}
+    def _claim(self, tenant_id: str, event: dict) -> Claim | None | StoreError:
+        stored = {k: v for k, v in event.items() if k not in ("dedupe", "fingerprint")}
         try:
-            self.db.put_item(TableName=self.interactions.name, Item=serialize({**key, "event": stored}),
-                             ConditionExpression="attribute_not_exists(pk)")
-            return None
-        except ClientError as exc:
-            if not conditional_failure(exc):
-                raise store_error("put_item", exc) from exc
-        row = self.interactions.get_row(key, consistent=True)
-        return row["event"] if row else event
+            return self.claims.claim(tenant_id, stored, event["fingerprint"])
+        except StoreError as exc:
+            return exc
 
-    def append(self, tenant_id: str, events: list[dict]) -> tuple[list[str], list[str]]:
-        """Writes events; returns (accepted event ids, duplicate event ids).
+    def _mark(self, tenant_id: str, event_id: str) -> bool | StoreError:
+        try:
+            return self.claims.mark_stored(tenant_id, event_id)
+        except StoreError as exc:
+            return exc
 
-        Events with `dedupe` set carry a caller event_id and are claimed first; the others have
-        fresh generated ids and need no claim."""
-        to_claim = [e for e in events if e.get("dedupe")]
-        claimed = dict(zip((id(e) for e in to_claim),
-                           self._executor().map(lambda e: self._claim(tenant_id, e), to_claim)))
-        accepted, duplicates, rows = [], [], []
-        for event in events:
-            previous = claimed.get(id(event))
-            if previous is not None:
-                duplicates.append(event["event_id"])
-                rows.extend(self._rows(tenant_id, previous))  # completes a half-written first attempt
+    def append(self, tenant_id: str, events: list[dict]) -> list[str]:
+        """Writes events; returns what became of each, in order: accepted, duplicate, conflict or not_stored.
+
+        Events with `dedupe` set carry a caller event_id (and a `fingerprint`) and are claimed first;
+        the others have fresh generated ids and need no claim. An id repeated within the batch is
+        written once: a repeat with the same body is a duplicate, with another body a conflict."""
+        outcomes: list[str] = [""] * len(events)
+        first: dict[str, int] = {}
+        for n, event in enumerate(events):
+            if event.get("dedupe"):
+                first.setdefault(event["event_id"], n)
+        heads = sorted(first.values())
+        claims = dict(zip(heads, self._executor().map(lambda n: self._claim(tenant_id, events[n]), heads)))
+        writes: dict[int, dict] = {}  # position -> the event whose rows to write
+        for n, event in enumerate(events):
+            if not event.get("dedupe"):
+                writes[n] = event
+                continue
+            if n not in claims:
+                continue  # a repeat within the batch: settled by its first occurrence, below
+            claim = claims[n]
+            if isinstance(claim, StoreError):
+                outcomes[n] = NOT_STORED
+            elif claim is None or (claim.state == PENDING and claim.fingerprint == event["fingerprint"]):
+                writes[n] = event if claim is None else claim.event  # a pending claim: complete its rows
+            elif not _same_event(claim, event):
+                outcomes[n] = CONFLICT
+            elif claim.state == LEGACY:
+                writes[n] = claim.event  # claimed before claims had a state: its rows may be missing
             else:
-                accepted.append(event["event_id"])
-                rows.extend(self._rows(tenant_id, event))
-        batch_put(self.db, rows)
-        return accepted, duplicates
+                outcomes[n] = DUPLICATE
+        failed = self._write(tenant_id, writes)
+        legacy = {n for n in writes if events[n].get("dedupe") and n not in failed and claims[n] is not None
+                  and claims[n].state == LEGACY}
+        to_mark = [n for n in writes if events[n].get("dedupe") and n not in failed and n not in legacy]
+        marked = dict(zip(to_mark, self._executor().map(lambda n: self._mark(tenant_id, events[n]["event_id"]),
+                                                        to_mark)))
+        for n in writes:
+            if n in failed or isinstance(marked.get(n), StoreError):
+                outcomes[n] = NOT_STORED  # a pending claim stays: the retry writes its rows and completes it
+            elif n in legacy or marked.get(n) is False:
+                outcomes[n] = DUPLICATE
+            else:
+                outcomes[n] = ACCEPTED
+        # Repeats within the batch: the same body follows its first occurrence; another body is settled
+        # against the claim in a further pass (the claim may hold that body, not the first one's).
+        others = []
+        for n, event in enumerate(events):
+            if not outcomes[n]:
+                head = first[event["event_id"]]
+                if events[head]["fingerprint"] == event["fingerprint"]:
+                    outcomes[n] = DUPLICATE if outcomes[head] == ACCEPTED else outcomes[head]
+                else:
+                    others.append(n)
+        for n, outcome in zip(others, self.append(tenant_id, [events[n] for n in others]) if others else ()):
+            outcomes[n] = outcome
+        return outcomes
+
+    def _write(self, tenant_id: str, writes: dict[int, dict]) -> set[int]:
+        """Batch-writes the events' rows; returns the positions whose rows did not all land. A
+        generated-id event half written (its session row landed, not its user row) is taken back:
+        its retry will carry a new id."""
+        rows, owner = [], []
+        for n, event in writes.items():
+            for row in self._rows(tenant_id, event):
+                rows.append(row)
+                owner.append(n)
+        try:
+            batch_put(self.db, rows)
+        except PartialWriteError as exc:
+            failed = {owner[i] for i in exc.failed}
+            lost = set(exc.failed)
+            landed = [rows[i] for i in range(len(rows))
+                      if owner[i] in failed and i not in lost and not writes[owner[i]].get("dedupe")]
+            for table, row in landed:
+                try:
+                    self.db.delete_item(TableName=table, Key=serialize({"pk": row["pk"], "sk": row["sk"]}))
+                except ClientError:
+                    logger.error("a half-written event could not be taken back",
+                                 extra={"tenant_id": tenant_id, "event_id": row["event_id"]})
+            return failed
+        return set()
 
     def recent_for_user(self, tenant_id: str, user_id: str, limit: int) -> list[dict]:
         """The user's latest events, newest first."""
@@ -103,8 +193,8 @@ class InteractionStore:
         return [r for r in rows if r.get("expires_at", now + 1) > now]  # TTL deletion is lazy
 
     @staticmethod
-    def _limited(table: Table, pk: str, limit: int) -> Iterator[dict]:
-        rows = table.query_rows(KeyConditionExpression="pk = :p", ExpressionAttributeValues=serialize({":p": pk}),
+    def _limited(table: EventTable, pk: str, limit: int) -> Iterator[dict]:
+        rows = table.events(KeyConditionExpression="pk = :p", ExpressionAttributeValues=serialize({":p": pk}),
                             ScanIndexForward=False, Limit=limit)
         for n, row in enumerate(rows):
             if n >= limit:
@@ -117,7 +207,7 @@ class InteractionStore:
         if after_sk:
             cond += " AND sk > :s"
             values[":s"] = after_sk
-        return self.interactions.query_rows(IndexName="by_tenant", KeyConditionExpression=cond,
+        return self.interactions.events(IndexName="by_tenant", KeyConditionExpression=cond,
                                         ExpressionAttributeValues=serialize(values))
 
     def recent_tenant_events(self, tenant_id: str, limit: int) -> list[dict]:
@@ -125,7 +215,7 @@ class InteractionStore:
         return list(self._limited_index(tenant_id, limit))
 
     def _limited_index(self, tenant_id: str, limit: int) -> Iterator[dict]:
-        rows = self.interactions.query_rows(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t",
+        rows = self.interactions.events(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t",
                                         ExpressionAttributeValues=serialize({":t": tenant_id}),
                                         ScanIndexForward=False, Limit=min(limit, 1000))
         for n, row in enumerate(rows):
@@ -174,3 +264,10 @@ class InteractionStore:
         pk = f"{tenant_id}#user#{user_id}"
         return batch_delete(self.db, [(self.interactions.name, {"pk": pk, "sk": sk})
                                       for sk in dict.fromkeys(sort_keys)])
+
+def _same_event(claim: Claim, event: dict) -> bool:
+    """Whether a claim stands for this event: by fingerprint, or for a legacy claim (no fingerprint,
+    no record of whether the caller set the timestamp) by the caller's fields other than the time."""
+    if claim.fingerprint is not None:
+        return claim.fingerprint == event["fingerprint"]
+    return fingerprint(claim.event, with_timestamp=False) == fingerprint(event, with_timestamp=False)

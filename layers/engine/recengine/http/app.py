@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import time
 from typing import Any, Callable, TypeVar
@@ -24,6 +25,7 @@ from .problems import MalformedJson, Problem, UnsupportedMediaType, ValidationFa
 
 M = TypeVar("M", bound=BaseModel)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 TENANT_HEADERS = ("x-org-id", "x-tenant-id")
 # Domain error code -> HTTP status: the one place where errors meet statuses. A subclass without
 # its own entry takes its nearest base's (walked along the class's MRO).
@@ -81,6 +83,15 @@ class Api(APIGatewayRestResolver):
 
     def body(self, model: type[M]) -> M:
         """The JSON body validated against `model` (415 if not JSON, 400 if malformed, 422 if invalid)."""
+        return validate(model, self.json_body())
+
+    def batch(self, model: Any) -> Any:
+        """A batch body taken entry by entry by `model.split` (an http.batches.BatchRequest): the valid
+        entries and the rejected ones by index; 415, 400 and 422 for the request as a whole."""
+        return model.split(self.json_body())
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON (415 if not JSON, 400 if malformed)."""
         event = self.current_event
         content_type = (event.get_header_value("content-type", case_sensitive=False) or "").split(";")[0]
         content_type = content_type.strip().lower()
@@ -90,11 +101,7 @@ class Api(APIGatewayRestResolver):
         raw = event.body or ""
         if event.is_base64_encoded:
             raw = base64.b64decode(raw).decode("utf-8", errors="replace")
-        try:
-            data = json.loads(raw)
-        except (ValueError, TypeError) as exc:
-            raise MalformedJson(f"the request body is not valid JSON: {exc}") from None
-        return validate(model, data)
+        return parse_json(raw)
 
     def query(self, model: type[M], lists: tuple[str, ...] = ()) -> M:
         """The query string validated against `model`; the `lists` parameters are comma-separated."""
@@ -106,7 +113,7 @@ class Api(APIGatewayRestResolver):
 
     # ------------------------------------------------------------------ answers
     def json(self, status: int, body: dict) -> Response:
-        return Response(status_code=status, content_type="application/json", body=json.dumps(body),
+        return Response(status_code=status, content_type="application/json", body=dump_json(body),
                         headers={"X-Request-Id": self.request_id()})
 
     def accepted(self, body: dict, status_url: str) -> Response:
@@ -128,7 +135,7 @@ class Api(APIGatewayRestResolver):
     def _install_error_handlers(self) -> None:
         @self.exception_handler(Problem)
         def _problem(exc: Problem) -> Response:
-            return self.problem(exc.status, exc.slug, exc.detail, exc.errors, exc.headers)
+            return self.problem(exc.status, exc.slug, exc.detail, exc.errors, exc.headers, exc.extra)
 
         @self.exception_handler(DomainError)
         def _domain(exc: DomainError) -> Response:
@@ -160,14 +167,70 @@ class Api(APIGatewayRestResolver):
             return self.problem(500, "internal-error", "the request could not be completed")
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def parse_json(raw: str) -> Any:
+    """The body as JSON, or a 400: NaN and Infinity literals (Python's json takes them) and text that
+    is not valid Unicode are refused, and so is JSON nested too deep to parse."""
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise MalformedJson("the request body is nested too deeply") from None
+    except (ValueError, TypeError) as exc:
+        raise MalformedJson(f"the request body is not valid JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(raw) or not _encodable(raw):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):
+            raise MalformedJson("the request body holds a lone surrogate (not valid Unicode)") from None
+    return data
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def dump_json(body: Any) -> str:
+    """A body that is always valid JSON: a non-finite number (never expected) is answered as null."""
+    try:
+        return json.dumps(body, allow_nan=False)
+    except ValueError:
+        logger.warning("a response held a non-finite number; answered as null")
+        return json.dumps(_finite(body), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
+    """FieldError dicts of a ValidationError; a free-form value's error names the path inside it."""
+    errors = []
+    for e in exc.errors(include_url=False, include_input=False):
+        inner = (e.get("ctx") or {}).get("path")
+        loc = [*prefix, *e["loc"], *([inner] if inner else [])]
+        errors.append({"field": ".".join(str(p) for p in loc) or "(body)", "message": e["msg"], "code": e["type"]})
+    return errors
+
+
 def validate(model: type[M], data: object) -> M:
     """`data` as `model`, or a 422 naming every invalid field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"], "code": e["type"]}
-                  for e in exc.errors(include_url=False, include_input=False)]
-        raise ValidationFailed("the request does not match the schema", errors=errors) from None
+        raise ValidationFailed("the request does not match the schema", errors=field_errors(exc)) from None
 
 
 def _route_latency(app: Api, next_middleware: Callable[[Api], Response]) -> Response:

@@ -21,11 +21,13 @@ class Problem(Exception):
     status = 500
     slug = "internal-error"
 
-    def __init__(self, detail: str, *, errors: list[dict] | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, detail: str, *, errors: list[dict] | None = None, headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+        self.extra = extra  # extension members (e.g. a batch's `rejected` and `not_stored` entries)
 
 
 class MalformedJson(Problem):

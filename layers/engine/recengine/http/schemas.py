@@ -1,20 +1,45 @@
-"""Wire primitives every domain's request models share (id formats, limits, a strict base) and
-the response models that are not a domain's own: warnings, problem details, health."""
+"""Wire primitives every domain's request models share (id formats, limits, a strict base, bounded
+free-form JSON) and the response models that are not a domain's own: warnings, problems, health."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.types import FiniteFloat
+
+from .values import (MAX_DEPTH, MAX_INT_DIGITS, MAX_KEY_CHARS, MAX_MAGNITUDE, MIN_MAGNITUDE, bounded_json,
+                     context_values, json_size, storable_number)
 
 MAX_BATCH = 500
 MAX_CANDIDATES = 1000
 MAX_CONTEXT_KEYS = 32
+MAX_CONTEXT_STRING = 256
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ShortId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 SlotName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+_NUMBER_NOTE = (f"finite, an integer of at most {MAX_INT_DIGITS} digits or a magnitude between {MIN_MAGNITUDE:g} "
+                f"and {MAX_MAGNITUDE:g} (what DynamoDB stores)")
+# A number the tables can store: NaN, Infinity and numbers outside DynamoDB's range are refused (422).
+Number = Annotated[int | float, AfterValidator(storable_number), Field(description=f"A number: {_NUMBER_NOTE}.")]
+Scalar = str | int | FiniteFloat | bool
+# One value of a context (recommend and interactions alike): a short string, a storable number, a flag.
+# The bounds are checked on the whole object (one error naming the key, not one per union member).
+ContextValue = Annotated[str, Field(json_schema_extra={"maxLength": MAX_CONTEXT_STRING})] | int | float | bool | None
+Context = Annotated[dict[FieldName, ContextValue], AfterValidator(context_values(MAX_CONTEXT_STRING)), Field(
+    max_length=MAX_CONTEXT_KEYS, description=f"At most {MAX_CONTEXT_KEYS} keys (letters, digits, `_.:-`, up to 64); "
+    f"values are strings of up to {MAX_CONTEXT_STRING} characters, numbers ({_NUMBER_NOTE}), booleans or null.")]
+
+def free_json(max_bytes: int, what: str) -> Any:
+    """A free-form JSON object (item metadata, request attributes) bounded so that DynamoDB can store
+    it: keys non-empty and at most MAX_KEY_CHARS, nesting at most MAX_DEPTH, storable numbers, valid
+    text, at most `max_bytes` as JSON. A violation is a 422 naming the path inside the object."""
+    return Annotated[dict[str, Any], AfterValidator(bounded_json(max_bytes)), Field(
+        json_schema_extra={"propertyNames": {"minLength": 1, "maxLength": MAX_KEY_CHARS}},
+        description=f"{what}: a JSON object of at most {max_bytes} bytes, nested at most {MAX_DEPTH} deep; keys of "
+                    f"1 to {MAX_KEY_CHARS} characters; numbers {_NUMBER_NOTE}.")]
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^model_[A-Za-z0-9._-]+$")]
 Algorithm = Literal["hybrid", "collaborative", "content-based", "popular", "trending"]
 
@@ -23,10 +48,6 @@ class Strict(BaseModel):
     """A request model that refuses unknown fields."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-
-def json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, default=str).encode())
 
 
 def aliases(*names: str) -> AliasChoices:
@@ -70,12 +91,34 @@ class Problem(Closed):
     status_url: str | None = Field(default=None, description="With 409 `/problems/job-in-progress`: where to poll it.")
     daily_limit: int | None = Field(default=None, description="With 429 `/problems/job-quota-exceeded`: the plan's "
                                     "number of such jobs a day.")
+    rejected: list["Rejected"] | None = Field(default=None, description="With a batch's 422, 409 or 503: each entry "
+                                              "refused, by index, with its errors (nothing of it was stored).")
+    not_stored: list["NotStored"] | None = Field(default=None, description="With a batch's 503: each valid entry "
+                                                 "that could not be stored (retry it; nothing else of it was counted).")
+    stored_ids: list[str] | None = Field(default=None, description="With a batch's 503: the ids this call did store "
+                                         "(a retry of them is a duplicate, or an update of the same item).")
 
 
 class FieldError(Closed):
     field: str = Field(description="Dotted path of the field, or `(body)`.")
     message: str
     code: str = Field(description="pydantic's error type, e.g. `missing`, `string_too_long`.")
+
+
+class Rejected(Closed):
+    """A batch entry that was refused: nothing of it was stored or counted."""
+
+    index: int = Field(description="Its position in the request's list (0-based).")
+    errors: list[FieldError] = Field(description="Why: fields are `<list>.<index>.<field>`; `code` is pydantic's "
+                                     "error type, `duplicate_in_batch` (an id repeated within the batch) or "
+                                     "`conflict` (an event id already used for a different event).")
+
+
+class NotStored(Closed):
+    """A valid batch entry that the store could not write after its retries (a 503): send it again."""
+
+    index: int = Field(description="Its position in the request's list (0-based).")
+    id: str = Field(description="The item id, or the event id (generated ones included).")
 
 
 Problem.model_rebuild()

@@ -6,19 +6,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.types import FiniteFloat
 
-from ..http.schemas import (MAX_CANDIDATES, MAX_CONTEXT_KEYS, Algorithm, Id, ModelId, ShortId, SlotName, Strict,
-                            aliases, json_size)
+from ..http.schemas import (MAX_CANDIDATES, MAX_CONTEXT_KEYS, Algorithm, Context, FieldName, Id, ModelId, Scalar,
+                            ShortId, SlotName, Strict, aliases, free_json)
 from . import rules as domain
 from .query import MAX_LIMIT, RecommendCall
 
-Scalar = str | int | float | bool
-FieldName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-ContextValue = Annotated[str, StringConstraints(max_length=256)] | int | float | bool | None
 MAX_RULES = 20
 MAX_PLACEMENTS = 10
 MAX_SEGMENTS = 50
 MAX_ATTRIBUTES_BYTES = 4096
+Attributes = free_json(MAX_ATTRIBUTES_BYTES, "Request attributes rules can read")
 # Where the same thing has different names in the APIs clients come from: canonical name first.
 RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessionId",),
                      "limit": ("k", "count"), "model_id": ("model_name", "modelId"),
@@ -81,7 +80,7 @@ class Filters(Strict):
 
     include: dict[FieldName, Scalar | list[Scalar]] | None = None
     exclude: dict[FieldName, Scalar | list[Scalar]] | None = None
-    range: dict[FieldName, dict[Literal["min", "max"], float]] | None = None
+    range: dict[FieldName, dict[Literal["min", "max"], FiniteFloat]] | None = None
 
     def rules(self) -> list[Rule]:
         out = [Rule(field=f, op="in", value=v if isinstance(v, list) else [v]) for f, v in (self.include or {}).items()]
@@ -121,14 +120,14 @@ class RecommendRequest(BaseModel):
     model_id: ModelId | None = None
     surface: SlotName | None = None
     channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
-    context: dict[FieldName, ContextValue] | None = None
+    context: Context | None = None
     locale: ShortId | None = None
     currency: ShortId | None = None
     filters: Filters | list[Rule] | None = None
     rules: list[Rule] | None = Field(default=None, max_length=MAX_RULES)
     exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)
     segments: list[ShortId] | None = Field(default=None, max_length=MAX_SEGMENTS)
-    attributes: dict[FieldName, Any] | None = None
+    attributes: Attributes | None = None
     placements: list[PlacementIn] | None = Field(default=None, min_length=1, max_length=MAX_PLACEMENTS)
     deduplicate: bool = False
     debug: bool = False
@@ -169,15 +168,8 @@ class RecommendRequest(BaseModel):
     @field_validator("attributes")
     @classmethod
     def _attributes_size(cls, value: dict | None) -> dict | None:
-        if value is not None and (len(value) > MAX_CONTEXT_KEYS or json_size(value) > MAX_ATTRIBUTES_BYTES):
-            raise ValueError(f"attributes: at most {MAX_CONTEXT_KEYS} keys and {MAX_ATTRIBUTES_BYTES} bytes")
-        return value
-
-    @field_validator("context")
-    @classmethod
-    def _context_size(cls, value: dict | None) -> dict | None:
         if value is not None and len(value) > MAX_CONTEXT_KEYS:
-            raise ValueError(f"context has more than {MAX_CONTEXT_KEYS} keys")
+            raise ValueError(f"attributes: at most {MAX_CONTEXT_KEYS} keys")
         return value
 
     def all_rules(self) -> list[Rule]:

@@ -1,0 +1,19 @@
+"""Catalogue response models: the documented shape of an upsert's answer (published in
+docs/openapi.json; the presenters' dicts keep it)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..http.schemas import Closed, Rejected
+
+
+class UpsertItemsResponse(Closed):
+    """200 when every item was stored; 207 when some entries were rejected (the others were stored).
+    A batch with no valid entry is a 422, one the store could not fully write a 503 naming `not_stored`."""
+
+    created: int = Field(description="Items new to the catalogue.")
+    updated: int = Field(description="Items that existed and were replaced.")
+    ids: list[str] = Field(description="The ids stored, in request order.")
+    rejected: list[Rejected] | None = Field(default=None, description="Only when some entries were refused: each "
+                                            "by index with its errors; nothing of them was stored or counted.")
