@@ -43,9 +43,9 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-## test-e2e: end-to-end through the local HTTP stack, and the packaging checks (sam validate, sam build)
+## test-e2e: end-to-end through the local HTTP stack (the CI fuzz run included), and the packaging checks (sam validate, sam build)
 test-e2e: $(STAMP)
-	$(PY) -m pytest tests/e2e tests/packaging $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e tests/fuzz tests/packaging $(PYTEST_ARGS)
 
 ## fuzz: schemathesis over docs/openapi.json against a fresh local stack (every phase, EXAMPLES per operation), and a report
 fuzz: $(STAMP)

@@ -12,8 +12,8 @@ from bench.fuzz import CHECKS, CI_PHASES, DOCUMENT, SEED, format_report, run
 from local.spawn import StackNotReady, running_stack
 
 pytestmark = pytest.mark.slow
-# Per operation and phase (examples, fuzzing): about 300 requests, 1-2 minutes on two busy cores.
-CI_EXAMPLES = 10
+# Per operation and phase (examples, fuzzing): at most ~450 requests, about 2 minutes with the stack on two busy cores.
+CI_EXAMPLES = 15
 
 
 @pytest.fixture(scope="module")
