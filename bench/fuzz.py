@@ -59,7 +59,7 @@ class FuzzReport:
 
 
 def config(base_url: str, api_key: str, *, seed: int, max_examples: int, phases: tuple[str, ...],
-           workers: int = 1, max_time: int | None = None):
+           workers: int = 1, max_time: int | None = None, continue_on_failure: bool = False):
     """A schemathesis configuration: the given checks only, authenticated with the document's ApiKey scheme."""
     import schemathesis
 
@@ -72,6 +72,8 @@ def config(base_url: str, api_key: str, *, seed: int, max_examples: int, phases:
         "seed": seed,
         "base-url": base_url,
         "workers": workers,
+        # Past an operation's first failure: the long campaign counts every distinct one.
+        "continue-on-failure": continue_on_failure,
         # Both schemes of the document's `security` (either one): the same admin key.
         "auth": {"openapi": {"ApiKey": {"api_key": api_key}, "BearerKey": {"bearer": api_key}}},
         # The curl lines must replay as sent (a `session_id` is not a secret); the key is masked below.
@@ -122,6 +124,7 @@ def _answer(recorder, case_id: str) -> tuple[int | None, str]:
 
 def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10,
         phases: tuple[str, ...] = CI_PHASES, workers: int = 1, max_time: int | None = None,
+        continue_on_failure: bool = False,
         document: Path = DOCUMENT, progress=None) -> FuzzReport:
     """Runs schemathesis' engine over every operation of the document and collects the report."""
     import schemathesis
@@ -130,7 +133,8 @@ def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10
 
     schema = schemathesis.openapi.from_dict(json.loads(document.read_text()),
                                             config=config(base_url, api_key, seed=seed, max_examples=max_examples,
-                                                          phases=phases, workers=workers, max_time=max_time))
+                                                          phases=phases, workers=workers, max_time=max_time,
+                                                          continue_on_failure=continue_on_failure))
     schema.hook("map_case")(_server_issued_cursors_only)
     report = FuzzReport()
     started = time.monotonic()
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def campaign(base_url: str, key: str) -> FuzzReport:
         return run(base_url, key, seed=args.seed, max_examples=args.examples, phases=phases, max_time=args.max_time,
-                   progress=lambda line: print(f"[fuzz] {line}", file=sys.stderr, flush=True))
+                   continue_on_failure=True, progress=lambda line: print(f"[fuzz] {line}", file=sys.stderr, flush=True))
 
     if args.base_url:
         if not args.api_key:
