@@ -39,6 +39,17 @@ class Failure:
     curl: str
     answer: str  # the response body, cut short
 
+    @property
+    def why(self) -> str:
+        """The status and the problem's first error message (or detail): what tells two findings apart."""
+        try:
+            problem = json.loads(self.answer)
+        except ValueError:
+            return f"{self.status} {self.title}"
+        errors = problem.get("errors") or [{}]
+        reason = errors[0].get("message") or problem.get("detail") or self.title
+        return f"{self.status} {reason}"
+
 
 @dataclass
 class FuzzReport:
@@ -51,10 +62,10 @@ class FuzzReport:
     stop_reason: str = ""
 
     def unique_failures(self) -> dict[tuple[str, str, str], list[Failure]]:
-        """Failures grouped by (check, operation, title): one finding each, however many examples hit it."""
+        """Failures grouped by (check, operation, why): one finding each, however many examples hit it."""
         groups: dict[tuple[str, str, str], list[Failure]] = {}
         for failure in self.failures:
-            groups.setdefault((failure.check, failure.operation, failure.title), []).append(failure)
+            groups.setdefault((failure.check, failure.operation, failure.why), []).append(failure)
         return groups
 
 
@@ -119,7 +130,7 @@ def _answer(recorder, case_id: str) -> tuple[int | None, str]:
     response = recorder.find_response(case_id=case_id)
     if response is None:
         return None, ""
-    return response.status_code, response.content.decode("utf-8", "replace")[:600]
+    return response.status_code, response.content.decode("utf-8", "replace")[:2000]
 
 
 def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10,
@@ -181,11 +192,11 @@ def format_report(report: FuzzReport) -> str:
     by_check = Counter(check for check, _, _ in groups)
     lines += ["", f"failures: {len(report.failures)} ({len(groups)} distinct)"
               + "".join(f"; {check}: {n}" for check, n in sorted(by_check.items()))]
-    for (check, operation, title), found in sorted(groups.items()):
+    for (check, operation, why), found in sorted(groups.items()):
         first = found[0]
-        lines += ["", f"[{check}] {operation}: {title} (answered {first.status}; {len(found)}×)",
+        lines += ["", f"[{check}] {operation}: {first.title}: {why} ({len(found)}×)",
                   *("    " + line for line in first.message.strip().splitlines()[:12]),
-                  f"  answer: {first.answer}",
+                  f"  answer: {first.answer[:600]}",
                   "  reproduce:", *("    " + line for line in first.curl.strip().splitlines())]
     if report.errors:
         lines += ["", f"errors ({len(report.errors)}):", *(f"  {e}" for e in report.errors[:40])]

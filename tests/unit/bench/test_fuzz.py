@@ -42,3 +42,13 @@ def test_the_report_groups_failures_and_counts_requests_per_operation():
     text = format_report(report)
     assert "3 requests" in text and "2  GET /v1/items  (500×2)" in text
     assert "failures: 2 (1 distinct); not_a_server_error: 1" in text and "curl a" in text
+
+
+def test_failures_of_one_operation_for_different_reasons_are_distinct_findings():
+    def refused(message: str) -> Failure:
+        answer = '{"status": 422, "errors": [{"field": "x", "message": "%s"}]}' % message
+        return Failure("POST /v1/items", "positive_data_acceptance", "Schema-valid request rejected", "", 422, "c",
+                       answer)
+
+    report = FuzzReport(failures=[refused("ids must be unique"), refused("ids must be unique"), refused("too deep")])
+    assert sorted(why for _, _, why in report.unique_failures()) == ["422 ids must be unique", "422 too deep"]
