@@ -13,7 +13,7 @@ PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit test-integration test-faults fault-matrix test-e2e eval admin bench venv annoy-wheel build deploy lint clean openapi
+.PHONY: help run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench venv annoy-wheel build deploy lint clean openapi
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,9 +51,13 @@ test-faults: $(STAMP)
 fault-matrix: $(STAMP)
 	$(PY) -m bench.fault_matrix $(if $(OUT),--out $(OUT))
 
-## test-e2e: end-to-end through the local HTTP stack, and the packaging checks (sam validate, sam build)
+## test-e2e: end-to-end through the local HTTP stack (the CI fuzz run included), and the packaging checks (sam validate, sam build)
 test-e2e: $(STAMP)
-	$(PY) -m pytest tests/e2e tests/packaging $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e tests/fuzz tests/packaging $(PYTEST_ARGS)
+
+## fuzz: schemathesis over docs/openapi.json against a fresh local stack (every phase, EXAMPLES per operation), and a report
+fuzz: $(STAMP)
+	$(PY) -m bench.fuzz $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED))
 
 ## eval: offline evaluation (popularity, EASE, implicit ALS, the default model) on DATA=<ratings file>, JSON to OUT=<path>
 eval: $(STAMP) $(VENV)/.bench-installed

@@ -250,6 +250,23 @@ def _problem(status: int, slug: str, title: str, detail: str) -> tuple[int, dict
     return status, {"Content-Type": "application/problem+json"}, json.dumps(body).encode()
 
 
+def _specificity(path: str) -> tuple[int, ...]:
+    """Sorts a resource path before another that has a {variable} where it has a literal segment."""
+    return tuple(int(segment.startswith("{")) for segment in path.strip("/").split("/"))
+
+
+def method_not_allowed(method: str, allowed: list[str]) -> tuple[int, dict[str, str], bytes]:
+    """A path the API serves, with a method none of its routes has: 405 naming the methods it has
+    (RFC 9110 15.5.6), before any key check, as a method match comes first in API Gateway too.
+    Deployed, API Gateway answers the template's MISSING_AUTHENTICATION_TOKEN gateway response
+    (404, no Allow header) instead: it cannot tell this case from an unknown path (README, "Errors")."""
+    methods = ", ".join(sorted(set(allowed)))
+    status, headers, body = _problem(405, "method-not-allowed", "Method Not Allowed",
+                                     f"{method} is not served here; allowed: {methods}")
+    headers["Allow"] = methods
+    return status, headers, body
+
+
 class Gateway:
     def __init__(self, keys: KeyRegistry | None = None, route_list: list[Route] | None = None):
         self.routes = route_list or routes()
@@ -272,12 +289,16 @@ class Gateway:
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path = parts.path
-        for route in self.routes:
-            match = route.pattern.match(path)
-            if match and route.method == method:
-                break
-        else:
+        # As API Gateway: the resource first (a literal segment beats a {variable}: /v1/models/train
+        # is not /v1/models/{model_id}), then the method among that resource's.
+        matching = [(r, m) for r in self.routes if (m := r.pattern.match(path))]
+        if not matching:
             return _problem(404, "not-found", "Not Found", "no such route")
+        resource = min((r.path for r, _ in matching), key=_specificity)
+        found = [(r, m) for r, m in matching if r.path == resource and r.method == method]
+        if not found:
+            return method_not_allowed(method, [r.method for r, _ in matching if r.path == resource])
+        route, match = found[0]
         lower = {k.lower(): v for k, v in headers.items()}
         api_key = lower.get("x-api-key")
         key_id, claims = None, None
@@ -348,9 +369,17 @@ def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> Threading
                     self.send_header(k, v)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":  # a HEAD answer has the headers of its body, never the body
+                self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _any
+
+        def __getattr__(self, name: str) -> Any:
+            """Any other method token (RFC 9110 allows extension methods) goes through the routes too:
+            a 405 or 404 problem, never http.server's 501."""
+            if name.startswith("do_"):
+                return self._any
+            raise AttributeError(name)
 
         def log_message(self, fmt: str, *args: Any) -> None:  # one short line per request
             sys.stderr.write(f"[gateway] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")

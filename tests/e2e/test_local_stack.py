@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from local.spawn import StackNotReady, running_stack
 from recengine.tenancy.roles import required_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,29 +37,11 @@ def request(method: str, url: str, key: str | None = None, body: dict | None = N
 
 @pytest.fixture(scope="module")
 def stack():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PYTHONPATH"] = f"{ROOT / 'layers' / 'engine'}{os.pathsep}{ROOT}"
-    proc = subprocess.Popen([sys.executable, "-m", "local.stack", "--port", "0", "--users", "80", "--items", "120",
-                             "--events-per-user", "15"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines, ready = [], None
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        ready = re.search(r"READY base_url=(\S+) api_key=(\S+)", line)
-        if ready:
-            break
-    if not ready:
-        proc.kill()
-        pytest.fail("local stack did not become ready:\n" + "".join(lines[-40:]))
-    output = "".join(lines)
-    yield ready.group(1), ready.group(2), output, proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+    try:
+        with running_stack() as running:
+            yield running.base_url, running.admin_key, running.output, running.process
+    except StackNotReady as err:
+        pytest.fail(str(err))
 
 
 def test_the_stack_prints_ready_to_paste_curl_commands(stack):
@@ -311,9 +291,28 @@ def test_a_write_key_sends_interactions_and_an_admin_key_may_do_everything(stack
                    {"algorithm": "popular", "count": 3, "user_ids": ["user-0003"]})[0] not in (401, 403)
 
 
+def test_a_method_the_path_lacks_is_405_with_allow_over_http_for_any_method_token(stack):
+    """http.server alone answers 501 to a method it has no handler for; the gateway routes every one."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    base = urlsplit(stack[0])
+    for method in ("PATCH", "OPTIONS", "PROPFIND", "HEAD"):
+        conn = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
+        conn.request(method, "/v1/items")
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        assert resp.status == 405 and resp.getheader("Allow") == "GET, POST"
+        assert resp.getheader("Content-Type") == "application/problem+json"
+        if method != "HEAD":  # a HEAD answer carries no body
+            assert json.loads(body)["type"] == "/problems/method-not-allowed"
+
+
 # Last: it stops the module's stack.
 def test_ctrl_c_stops_the_stack_cleanly(stack):
     _, _, _, proc = stack
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     assert "stopped" in proc.stdout.read()
+

@@ -225,3 +225,10 @@ def test_real_handler_bodies_validate_against_the_response_models(trained_tenant
                                                                       body={"limit": 0}))
     assert status == 422
     assert Problem.model_validate(problem).errors
+
+
+def test_checkout_documents_the_plans_it_accepts(doc):
+    """Fuzzing found `{"plan_id": ""}` documented as valid and refused with 422."""
+    from recengine.billing.plans import PLANS
+
+    assert doc["components"]["schemas"]["CheckoutRequest"]["properties"]["plan_id"]["enum"] == list(PLANS)

@@ -116,3 +116,28 @@ def test_a_read_key_is_refused_an_admin_route_before_the_function_does_any_work(
     problem = json.loads(body)
     assert status == 403 and problem["type"] == "/problems/insufficient-scope" and "admin" in problem["detail"]
     assert headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_method_the_path_lacks_is_405_with_allow_before_any_key_check():
+    for method in ("PATCH", "PUT", "OPTIONS", "PROPFIND"):
+        status, headers, body = _gateway().handle(method, "/v1/items", {}, b"")
+        problem = json.loads(body)
+        assert status == 405 and headers["Content-Type"] == "application/problem+json"
+        assert headers["Allow"] == "GET, POST" and problem["type"] == "/problems/method-not-allowed"
+        assert problem["status"] == 405 and method in problem["detail"]
+
+
+def test_allow_lists_the_methods_of_the_matching_path_only():
+    status, headers, _ = _gateway().handle("POST", "/v1/items/item-1", {}, b"")
+    assert status == 405 and headers["Allow"] == "DELETE, GET"
+    status, headers, _ = _gateway().handle("DELETE", "/v1/models/jobs/job-1", {}, b"")
+    assert status == 405 and headers["Allow"] == "GET"
+
+
+def test_an_unknown_path_stays_404_whatever_the_method():
+    assert _gateway().handle("PATCH", "/nowhere", {}, b"")[0] == 404
+
+
+def test_a_literal_resource_wins_over_a_path_variable_as_in_api_gateway():
+    status, headers, _ = _gateway().handle("GET", "/v1/models/train", {}, b"")
+    assert status == 405 and headers["Allow"] == "POST"  # not GET /v1/models/{model_id} with model_id=train

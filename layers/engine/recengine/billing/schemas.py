@@ -19,7 +19,8 @@ class OverageCapRequest(BaseModel):
 class CheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plan_id: str
+    # Documented as the enum it is (the validator keeps its message naming the plans).
+    plan_id: str = Field(json_schema_extra={"enum": list(PLANS)})
     interval: Literal["monthly", "annual"] = "monthly"
 
     @field_validator("plan_id")

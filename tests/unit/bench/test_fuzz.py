@@ -1,0 +1,54 @@
+"""The fuzz runner's own rules (bench/fuzz.py): which checks, which statuses, what a report says."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+from bench.fuzz import CHECKS, Failure, FuzzReport, _replayable, _server_issued_cursors_only, config, format_report
+
+
+def _config():
+    return config("http://127.0.0.1:1", "rk_admin_secret", seed=1, max_examples=3, phases=("fuzzing",))
+
+
+def test_exactly_the_three_checks_of_the_issue_run():
+    project = _config().projects.get_default()
+    enabled = {name for name in ("not_a_server_error", "response_schema_conformance", "positive_data_acceptance",
+                                 "status_code_conformance", "content_type_conformance", "negative_data_rejection",
+                                 "use_after_free", "ignored_auth", "unsupported_method")
+               if getattr(project.checks, name).enabled}
+    assert enabled == set(CHECKS)
+    accepted = project.checks.positive_data_acceptance.expected_statuses
+    assert {"402", "408"} <= set(accepted) and "400" not in accepted and "422" not in accepted
+
+
+def test_a_made_up_cursor_is_dropped_on_the_items_listing_only():
+    case = SimpleNamespace(operation=SimpleNamespace(label="GET /v1/items"), query={"cursor": "x", "limit": 3})
+    assert _server_issued_cursors_only(None, case).query == {"limit": 3}
+    other = SimpleNamespace(operation=SimpleNamespace(label="GET /v1/recommend"), query={"cursor": "x"})
+    assert _server_issued_cursors_only(None, other).query == {"cursor": "x"}
+
+
+def test_the_curl_replays_with_the_key_from_the_environment():
+    curl = "curl -X GET -H 'x-api-key: rk_admin_secret' http://h/v1/models"
+    assert _replayable(curl, "rk_admin_secret") == 'curl -X GET -H "x-api-key: $API_KEY" http://h/v1/models'
+
+
+def test_the_report_groups_failures_and_counts_requests_per_operation():
+    report = FuzzReport(requests=3, per_operation=Counter({"GET /v1/items": 2, "GET /health": 1}),
+                        statuses={"GET /v1/items": Counter({500: 2})}, stop_reason="completed")
+    report.failures = [Failure("GET /v1/items", "not_a_server_error", "Server error", "", 500, "curl a", "{}")] * 2
+    text = format_report(report)
+    assert "3 requests" in text and "2  GET /v1/items  (500×2)" in text
+    assert "failures: 2 (1 distinct); not_a_server_error: 1" in text and "curl a" in text
+
+
+def test_failures_of_one_operation_for_different_reasons_are_distinct_findings():
+    def refused(message: str) -> Failure:
+        answer = '{"status": 422, "errors": [{"field": "x", "message": "%s"}]}' % message
+        return Failure("POST /v1/items", "positive_data_acceptance", "Schema-valid request rejected", "", 422, "c",
+                       answer)
+
+    report = FuzzReport(failures=[refused("ids must be unique"), refused("ids must be unique"), refused("too deep")])
+    assert sorted(why for _, _, why in report.unique_failures()) == ["422 ids must be unique", "422 too deep"]
