@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +119,52 @@ def _server_issued_cursors_only(context, case):
     return case
 
 
+def _clock_bound_timestamps(context, case):
+    """An event's timestamp may be at most 5 minutes past the server's clock: a bound that moves, so no
+    static schema states it (the document gives the lower bound and says so in the description). A
+    generated time past now is moved to an hour ago, any other is fuzzed as drawn."""
+    if case.operation.method.upper() == "POST" and case.operation.path.endswith("/interactions") \
+            and isinstance(case.body, dict):
+        events = case.body.get("interactions") if isinstance(case.body.get("interactions"), list) else [case.body]
+        horizon = time.time() + 60
+        for event in events:
+            stamp = event.get("timestamp") if isinstance(event, dict) else None
+            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) and stamp > horizon:
+                event["timestamp"] = time.time() - 3600
+            elif isinstance(stamp, str):
+                try:
+                    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                    late = moment.timestamp() > horizon
+                except (ValueError, OverflowError, OSError):
+                    continue  # not a date-time the document allows either way: fuzzed as drawn
+                if late:
+                    event["timestamp"] = datetime.fromtimestamp(time.time() - 3600, timezone.utc).isoformat()
+    return case
+
+
+def _unique_placements(context, case):
+    """`placements` must have distinct `placement_id`s (each names a slot of the answer): JSON Schema
+    cannot say "unique by a property" (`uniqueItems` compares whole objects), so a generated repeat
+    is dropped; the field's description states the rule."""
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("placements"), list):
+        seen, kept = set(), []
+        for placement in body["placements"]:
+            key = placement.get("placement_id") if isinstance(placement, dict) else None
+            if key is None or key not in seen:
+                kept.append(placement)
+                seen.add(key)
+        body["placements"] = kept
+    return case
+
+
+def _map_case(context, case):
+    """Every stated runner rule, in turn (schemathesis keeps one map_case hook per schema)."""
+    for rule in (_server_issued_cursors_only, _clock_bound_timestamps, _unique_placements):
+        case = rule(context, case)
+    return case
+
+
 def _replayable(curl: str, api_key: str) -> str:
     """The curl line with the key as `$API_KEY` (double quotes, so the shell expands it)."""
     curl = curl.replace(api_key, "$API_KEY")
@@ -146,7 +193,7 @@ def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10
                                             config=config(base_url, api_key, seed=seed, max_examples=max_examples,
                                                           phases=phases, workers=workers, max_time=max_time,
                                                           continue_on_failure=continue_on_failure))
-    schema.hook("map_case")(_server_issued_cursors_only)
+    schema.hook("map_case")(_map_case)
     report = FuzzReport()
     started = time.monotonic()
     for event in from_schema(schema).execute():

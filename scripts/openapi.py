@@ -35,10 +35,11 @@ for _path in (ROOT / "layers" / "engine", ROOT):
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver  # noqa: E402
 from aws_lambda_powertools.event_handler.openapi.models import (APIKey, APIKeyIn, HTTPBearer, OpenAPI,  # noqa: E402
                                                                 Server, ServerVariable)
-from pydantic import AliasChoices, BaseModel  # noqa: E402
+from pydantic import AliasChoices, BaseModel, TypeAdapter  # noqa: E402
 
 import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
+from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
@@ -54,6 +55,8 @@ OUTPUT = ROOT / "docs" / "openapi.json"
 TITLE = "recengine API"
 REF = "#/components/schemas/{model}"
 SECURITY = [{"ApiKey": []}, {"BearerKey": []}]  # either one: the authorizer accepts both
+# Path parameters a handler validates as a wire type (the resolver documents them as plain strings).
+VALIDATED_PATH_PARAMETERS = {"user_id": {k: v for k, v in TypeAdapter(shared.Id).json_schema().items() if k != "type"}}
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,27 @@ def recommend_aliases() -> str:
             f"{nested}. {RECOMMEND_SHAPES}")
 
 
+def document_recommend_aliases(schemas: dict[str, Any]) -> None:
+    """RecommendRequest takes unknown fields (reported as ignored), so each alias and shorthand it reads
+    is a property of the schema too, with the schema of the field it stands for: a fuzzer (or a client)
+    sending `k` or `user` then knows what the server holds it to."""
+    model = schemas.get("RecommendRequest")
+    if model is None:
+        return
+    properties = model["properties"]
+    for canonical, names in RECOMMEND_ALIASES.items():
+        for alias in names:
+            properties[alias] = {**properties[canonical], "description": f"Alias of `{canonical}`."}
+    user_id, session_id = properties["user_id"], properties["session_id"]
+    properties["user"] = {"description": "Shorthand: the user id, or `{user_id, session_id}` (also `userId`, "
+                                         "`sessionId`).",
+                          "anyOf": [{"type": "null"}, {k: v for k, v in user_id.items() if k not in ("default",)},
+                                    {"type": "object", "properties": {"user_id": user_id, "userId": user_id,
+                                                                      "session_id": session_id,
+                                                                      "sessionId": session_id}}]}
+    properties["placement"] = {**properties["surface"], "description": "Alias of `surface` (when none is sent)."}
+
+
 def _scalar(schema: dict) -> bool:
     options = schema.get("anyOf", [schema])
     return all("$ref" not in o and o.get("type") in ("string", "integer", "number", "boolean", "null")
@@ -333,6 +357,9 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
         operation["description"] = description
     operation["tags"] = [_tag(route.function)]
     operation["security"] = SECURITY if route.api_key_required else []
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
+            parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
     if op.body:
         model = namespace[op.body]
         body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": _add_model(
@@ -447,6 +474,8 @@ def generate() -> dict:
         "paths": paths,
         "components": _components(schemas),
     }
+    document_recommend_aliases(document["components"]["schemas"])
+    bound_requests(document)
     _prune(document)
     OpenAPI.model_validate(document)  # Powertools' own models: the merged document is still OpenAPI
     return document

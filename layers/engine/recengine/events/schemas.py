@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ..http.batches import BatchRequest
 from ..http.schemas import MAX_BATCH, Context, Id, ShortId, Strict, aliases
+from ..http.values import MIN_MAGNITUDE, storable_number
 from .model import EventIn
 
 EARLIEST_TS = 946_684_800.0  # 2000-01-01
@@ -20,14 +21,22 @@ InteractionType = Literal["view", "click", "like", "add_to_cart", "purchase"]
 class InteractionIn(Strict):
     """One event; camelCase names (userId, itemId, interactionType, ...) are accepted too."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # user_id or session_id (not null); the timestamp from 2000-01-01 (and at most now + 5 min, which
+    # no static schema can say: see its description).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={
+        "anyOf": [{"required": [n], "properties": {n: {"not": {"type": "null"}}}} for n in ("user_id", "session_id")]})
 
     user_id: Id | None = Field(default=None, validation_alias=aliases("user_id", "userId", "customerId"))
     session_id: ShortId | None = Field(default=None, validation_alias=aliases("session_id", "sessionId"))
     item_id: Id = Field(validation_alias=aliases("item_id", "itemId"))
     type: InteractionType = Field(validation_alias=aliases("type", "interactionType", "interaction_type"))
-    value: float | None = Field(default=None, ge=0, le=1000)
-    timestamp: float | datetime | None = None
+    # 0 or from 1e-130: DynamoDB stores no smaller magnitude (a weight it refuses would never land).
+    value: Annotated[float, AfterValidator(storable_number)] | None = Field(
+        default=None, ge=0, le=1000, json_schema_extra={"anyOf": [
+            {"type": "null"}, {"const": 0}, {"type": "number", "minimum": MIN_MAGNITUDE, "maximum": 1000}]})
+    timestamp: float | datetime | None = Field(default=None, json_schema_extra={"minimum": EARLIEST_TS},
+                                               description="Epoch seconds or an ISO 8601 date-time, from "
+                                               "2000-01-01 to at most 5 minutes after the server's clock.")
     event_id: ShortId | None = Field(default=None, validation_alias=aliases("event_id", "eventId"))
     # The served list this event answers (recommend's rec_id / meta.request_id): makes it an outcome.
     request_id: ShortId | None = Field(default=None, validation_alias=aliases("request_id", "requestId", "rec_id",

@@ -30,8 +30,18 @@ RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessio
 ValueFrom = Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A-Za-z0-9_.:-]{1,64})$")]
 
 
+NOT_NULL = {"not": {"type": "null"}}
+
+
+def given(*names: str) -> dict:
+    """JSON Schema: each of `names` present and not null."""
+    return {"required": list(names), "properties": {n: NOT_NULL for n in names}}
+
+
 class Condition(Strict):
     """When a rule applies: the request is in any of `segments`, and/or an attribute has a value."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [given("segments"), given("attribute")]})
 
     segments: list[ShortId] | None = Field(default=None, min_length=1, max_length=MAX_SEGMENTS)
     attribute: FieldName | None = None
@@ -49,6 +59,18 @@ class Condition(Strict):
 
 class Rule(Strict):
     """A filter on item metadata: `field op value` (or `value_from` the request); optional `when`."""
+
+    # What _operand() checks, in the document too: one operand (but for exists/missing), never both,
+    # two values for `between`, at most MAX_CANDIDATES values in a list.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"not": given("value", "value_from")},
+        {"if": {"properties": {"op": {"enum": ["in", "not_in", "eq", "ne", "lt", "lte", "gt", "gte", "between"]}}},
+         "then": {"anyOf": [given("value"), given("value_from")]}},
+        {"if": {"properties": {"op": {"const": "between"}}},
+         "then": {"properties": {"value": {"anyOf": [{"type": "null"},
+                                                     {"type": "array", "minItems": 2, "maxItems": 2}]}}}},
+        {"properties": {"value": {"anyOf": [{"not": {"type": "array"}}, {"maxItems": MAX_CANDIDATES}]}}},
+    ]})
 
     field: FieldName
     op: Literal["in", "not_in", "eq", "ne", "lt", "lte", "gt", "gte", "between", "exists", "missing"]
@@ -128,7 +150,8 @@ class RecommendRequest(BaseModel):
     exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)
     segments: list[ShortId] | None = Field(default=None, max_length=MAX_SEGMENTS)
     attributes: Attributes | None = None
-    placements: list[PlacementIn] | None = Field(default=None, min_length=1, max_length=MAX_PLACEMENTS)
+    placements: list[PlacementIn] | None = Field(default=None, min_length=1, max_length=MAX_PLACEMENTS,
+                                                 description="Slots of the answer, each `placement_id` once.")
     deduplicate: bool = False
     debug: bool = False
     frequency_cap: FrequencyCap | None = None
