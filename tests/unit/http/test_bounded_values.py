@@ -81,3 +81,15 @@ def test_valid_surrogate_pairs_and_big_numbers_parse():
 def test_answers_are_always_valid_json():
     body = dump_json({"score": float("nan"), "nested": [float("inf"), 1.5]})
     assert json.loads(body) == {"score": None, "nested": [None, 1.5]} and "NaN" not in body
+
+
+@pytest.mark.parametrize("value", [1e-138, 4.4e-133])
+def test_an_event_value_too_small_for_dynamodb_is_refused_not_left_to_fail_its_write(value):
+    """Found by fuzzing: such a weight passed `ge=0`, DynamoDB refused the history row, and the call was
+    a 503 whose retry could never succeed."""
+    assert _fields(InteractionIn, {**EVENT, "value": value}) == [("value", "number_out_of_range")]
+
+
+def test_an_event_value_of_zero_or_in_range_is_kept():
+    assert validate(InteractionIn, {**EVENT, "value": 0}).value == 0
+    assert validate(InteractionIn, {**EVENT, "value": 1e-130}).value == 1e-130
