@@ -151,7 +151,9 @@ def _unique_placements(context, case):
         seen, kept = set(), []
         for placement in body["placements"]:
             key = placement.get("placement_id") if isinstance(placement, dict) else None
-            if key is None or key not in seen:
+            if not isinstance(key, str):  # no id, or an id of another type: fuzzed as drawn
+                kept.append(placement)
+            elif key not in seen:
                 kept.append(placement)
                 seen.add(key)
         body["placements"] = kept

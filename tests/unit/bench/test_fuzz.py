@@ -52,3 +52,27 @@ def test_failures_of_one_operation_for_different_reasons_are_distinct_findings()
 
     report = FuzzReport(failures=[refused("ids must be unique"), refused("ids must be unique"), refused("too deep")])
     assert sorted(why for _, _, why in report.unique_failures()) == ["422 ids must be unique", "422 too deep"]
+
+
+def test_repeated_placement_ids_are_dropped_and_ids_of_other_types_fuzzed_as_drawn():
+    from bench.fuzz import _unique_placements
+
+    body = {"placements": [{"placement_id": "a"}, {"placement_id": "a", "limit": 2}, {"placement_id": ["x"]},
+                           {"placement_id": ["x"]}, "junk"]}
+    case = _unique_placements(None, SimpleNamespace(body=body))
+    assert case.body["placements"] == [{"placement_id": "a"}, {"placement_id": ["x"]}, {"placement_id": ["x"]}, "junk"]
+
+
+def test_event_times_past_the_servers_clock_are_moved_into_the_past_on_interactions_only():
+    import time
+
+    from bench.fuzz import _clock_bound_timestamps
+
+    future, old = time.time() + 10 ** 6, 1_000_000_000.0
+    events = [{"timestamp": future}, {"timestamp": old}, {"timestamp": "2999-01-01T00:00:00Z"}, {"timestamp": "x"}]
+    op = SimpleNamespace(method="post", path="/v1/interactions")
+    case = _clock_bound_timestamps(None, SimpleNamespace(operation=op, body={"interactions": events}))
+    stamps = [e["timestamp"] for e in case.body["interactions"]]
+    assert stamps[0] < time.time() and stamps[1] == old and stamps[2][:4] != "2999" and stamps[3] == "x"
+    other = SimpleNamespace(operation=SimpleNamespace(method="post", path="/v1/recommend"), body={"timestamp": future})
+    assert _clock_bound_timestamps(None, other).body == {"timestamp": future}
