@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bench.request_path import (GATEWAY_MS, ROUND_TRIP_MS, Recorder, Sample, instrumented, main, merged,
-                                percentile, round_trips, time_in_calls)
+                                percentile, round_trips, summarise, table, time_in_calls)
 
 
 def test_no_calls_are_no_round_trips():
@@ -49,6 +49,20 @@ def test_modelled_latency_is_compute_plus_round_trips_plus_gateway():
 def test_percentile_is_an_observed_value():
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0 and percentile([7.0], 99) == 7.0
+
+
+def test_a_route_passes_only_within_its_round_trips_and_recommends_latency_goal():
+    def samples(trips: int, compute_ms: float, status: int = 200) -> list[Sample]:
+        return [Sample(status, compute_ms + trips, float(trips), trips, trips, []) for _ in range(5)]
+
+    assert summarise("recommend (user)", samples(2, 3.0))["verdict"] == "PASS"  # 3 + 12 + 10 = 25 ms
+    assert summarise("recommend (user)", samples(3, 1.0))["verdict"] == "MISS"  # one round trip too many
+    assert summarise("recommend (user)", samples(2, 4.0))["verdict"] == "MISS"  # 26 ms modelled
+    assert summarise("similar", samples(1, 40.0))["verdict"] == "PASS"  # no latency goal for similar
+    assert summarise("similar", samples(2, 1.0))["verdict"] == "MISS"
+    assert summarise("interactions (1 event)", samples(2, 1.0, status=503))["verdict"] == "MISS"  # errors
+    printed = table([summarise("recommend (user)", samples(2, 3.0))])
+    assert "| recommend (user) | 2 | 2 / 2 | 3.0 / 3.0 | 25.0 / 25.0 |" in printed and printed.endswith("PASS |")
 
 
 def test_concurrent_botocore_calls_from_threads_are_recorded_as_one_round_trip():
