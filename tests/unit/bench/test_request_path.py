@@ -90,6 +90,39 @@ def test_concurrent_botocore_calls_from_threads_are_recorded_as_one_round_trip()
     assert round_trips([(c.start, c.end) for c in calls]) == 2
 
 
+def test_a_call_left_in_flight_after_the_answer_is_counted_apart():
+    """Work moved off the critical path is not on the user's wait, but it stays visible."""
+    from botocore.client import BaseClient
+
+    from bench.request_path import measure
+
+    class Fake:
+        meta = type("Meta", (), {"service_model": type("Model", (), {"service_name": "dynamodb"})()})()
+
+    release = threading.Event()
+    original = BaseClient._make_api_call
+    BaseClient._make_api_call = lambda self, op, params: release.wait(5) if op == "PutItem" else None
+    background: list[threading.Thread] = []
+
+    def handler() -> int:
+        BaseClient._make_api_call(Fake(), "GetItem", {"TableName": "items"})
+        background.append(threading.Thread(target=BaseClient._make_api_call, args=(Fake(), "PutItem", {})))
+        background[0].start()
+        time.sleep(0.02)  # the background call has started
+        return 200
+
+    try:
+        recorder = Recorder()
+        with instrumented(recorder):
+            sample = measure(recorder, handler)
+            release.set()
+            background[0].join()
+    finally:
+        BaseClient._make_api_call = original
+    assert sample.calls == 1 and sample.round_trips == 1 and sample.in_flight_after == 1
+    assert sample.operations == ["dynamodb.GetItem items"]
+
+
 def test_the_script_measures_every_route_on_a_tiny_shop(tmp_path, capsys):
     out = tmp_path / "request_path.json"
     assert main(["--requests", "2", "--heavy-requests", "1", "--users", "15", "--items", "25",
