@@ -111,6 +111,14 @@ class Recorder:
                 self.active = False
 
 
+def addressed(params: dict) -> str:
+    """The tables (or bucket) a call addresses, batches and transactions included."""
+    tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems") or {})
+    for action in params.get("TransactItems") or []:
+        tables += [op["TableName"] for op in action.values() if isinstance(op, dict) and "TableName" in op]
+    return ",".join(dict.fromkeys(tables)) or str(params.get("Bucket") or "")
+
+
 @contextmanager
 def instrumented(recorder: Recorder) -> Iterator[None]:
     """Wraps every botocore client's API call (the runtime's clients included, however built) with a
@@ -126,7 +134,7 @@ def instrumented(recorder: Recorder) -> Iterator[None]:
             return original(self, operation_name, api_params)
         finally:
             if sink is not None:
-                target = str(api_params.get("TableName") or api_params.get("Bucket") or "")
+                target = addressed(api_params)
                 recorder.record(sink, Call(self.meta.service_model.service_name, operation_name, start,
                                            time.perf_counter(), target))
 

@@ -90,6 +90,16 @@ def test_concurrent_botocore_calls_from_threads_are_recorded_as_one_round_trip()
     assert round_trips([(c.start, c.end) for c in calls]) == 2
 
 
+def test_a_call_names_the_tables_it_addresses():
+    from bench.request_path import addressed
+
+    assert addressed({"TableName": "items"}) == "items"
+    assert addressed({"RequestItems": {"items": {}, "models": {}}}) == "items,models"
+    transaction = {"TransactItems": [{"Update": {"TableName": "usage"}}, {"Put": {"TableName": "usage"}}]}
+    assert addressed(transaction) == "usage"
+    assert addressed({"Bucket": "models", "Key": "k"}) == "models" and addressed({}) == ""
+
+
 def test_a_call_left_in_flight_after_the_answer_is_counted_apart():
     """Work moved off the critical path is not on the user's wait, but it stays visible."""
     from botocore.client import BaseClient
