@@ -67,9 +67,10 @@ $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	@touch $@
 
-## bench: engine speed, training and model-load figures on synthetic data vs the targets, JSON to OUT=<path>
+## bench: engine speed, training and model-load figures on synthetic data vs the targets, then per route AWS calls, round trips and modelled latency (bench/request_path.py), JSON to OUT=<path>
 bench: $(STAMP)
 	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
+	$(PY) -m bench.request_path $(if $(OUT),--out $(basename $(OUT)).request_path.json)
 
 ## admin: the tenant admin and training CLI, e.g. ARGS="--local tenant list" (python -m tools.admin)
 admin: $(STAMP)
