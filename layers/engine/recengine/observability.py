@@ -101,3 +101,20 @@ def lambda_handler(handler: Callable[[dict, Any], Any] | None = None, *, correla
         return wrapper
 
     return decorate(handler) if handler is not None else decorate
+
+
+def partial_batch(event: dict, handle: Callable[[dict], tuple[str, dict]], failed: str) -> dict:
+    """An SQS-triggered handler's loop: each record's JSON body through `handle` (which returns the
+    log line and its fields for a success), every record that raised reported back as a batch item failure, so SQS
+    redelivers only those (the event source maps ReportBatchItemFailures)."""
+    import json
+
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            line, fields = handle(json.loads(record["body"]))
+            logger.info(line, extra=fields)
+        except Exception:  # noqa: BLE001 - this message is redelivered, the others are not
+            logger.exception(failed, extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
