@@ -18,7 +18,7 @@ PACKAGE = ROOT / "layers" / "engine" / "recengine"
 LAYERS: dict[str, int] = {
     "recengine": 0, "errors": 0, "engine": 0,
     "settings": 1, "observability": 1, "aws": 1,
-    "tenancy": 2,
+    "tenancy": 2, "concurrency": 2,
     "http": 3,
     "attribution": 4, "billing": 4,
     "catalogue": 5, "events": 5,

@@ -82,6 +82,27 @@ def _subsegment(name: str) -> Iterator[None]:
         yield
 
 
+def carry_trace(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` to run on another thread with the request's X-Ray segment: the X-Ray context is
+    thread-local, and an AWS call on a pool thread would otherwise be traced nowhere (and logged as
+    a missing context)."""
+    t = tracer()
+    if t.disabled:
+        return fn
+    recorder = t.provider  # the X-Ray SDK's recorder (as in _subsegment)
+    entity = recorder.get_trace_entity()
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        recorder.set_trace_entity(entity)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            recorder.clear_trace_entities()
+
+    return run
+
+
 def lambda_handler(handler: Callable[[dict, Any], Any] | None = None, *, correlation_id_path: str | None = None
                    ) -> Any:
     """Wraps a function's entry point: structured logs with the Lambda context (and the API

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..catalogue.snapshot import SNAPSHOT_FILE, CatalogueSnapshot, read_snapshot
 from ..engine.artefact import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, load_model, resident_bytes
 from ..engine.errors import ArtefactError
 from ..engine.recommender import RecommenderModel
@@ -42,6 +43,7 @@ class _Loaded:
     directory: Path
     disk: int  # bytes of its files
     memory: int  # bytes of its arrays (mmap'd ones included), annoy forests and item ids
+    catalogue: CatalogueSnapshot | None = None  # None for artefacts from before snapshots
 
 
 @dataclass
@@ -197,7 +199,8 @@ class ModelCache:
         started = time.perf_counter()
         key, directory = (tenant_id, model_id), self.cache_dir / tenant_id / model_id
         try:
-            files = self.artefacts.present(tenant_id, model_id, ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
+            files = self.artefacts.present(tenant_id, model_id, (*ARTEFACT_FILES, SNAPSHOT_FILE),
+                                           (*OPTIONAL_ARTEFACT_FILES, SNAPSHOT_FILE))
         except NotFoundError as exc:
             raise ModelUnavailableError(str(exc), "missing") from exc
         except StoreError as exc:
@@ -217,7 +220,9 @@ class ModelCache:
                     raise ModelUnavailableError(str(exc), "download_failed") from exc
                 try:
                     model = load_model(directory)
-                    entry = _Loaded(model, directory, _directory_bytes(directory), resident_bytes(model, directory))
+                    snapshot = _snapshot(directory, tenant_id, model_id)
+                    entry = _Loaded(model, directory, _directory_bytes(directory),
+                                    resident_bytes(model, directory) + (snapshot.nbytes if snapshot else 0), snapshot)
                 except (ArtefactError, OSError, MemoryError) as exc:
                     # A corrupt copy must not stay on disk: the next attempt downloads it afresh.
                     shutil.rmtree(directory, ignore_errors=True)
@@ -265,6 +270,12 @@ class ModelCache:
             key = next(iter(self._loaded))
             self._drop(key, "budget")
 
+    def catalogue(self, tenant_id: str, model_id: str) -> CatalogueSnapshot | None:
+        """The catalogue snapshot that came with a loaded version (None: not loaded, or none shipped)."""
+        with self._lock:
+            entry = self._loaded.get((tenant_id, model_id))
+            return entry.catalogue if entry is not None else None
+
     def _touch(self, key: tuple[str, str]) -> RecommenderModel | None:
         with self._lock:
             entry = self._loaded.get(key)
@@ -286,6 +297,21 @@ class ModelCache:
         shutil.rmtree(entry.directory, ignore_errors=True)
         count("ModelEvicted", reason=why)
         logger.info("model evicted", extra={"tenant_id": key[0], "model_id": key[1], "reason": why})
+
+
+def _snapshot(directory: Path, tenant_id: str, model_id: str) -> CatalogueSnapshot | None:
+    """The version's catalogue snapshot; a missing or unreadable one costs speed, never the model
+    (ranking then reads the items table, as before snapshots)."""
+    path = directory / SNAPSHOT_FILE
+    if not path.exists():
+        return None
+    try:
+        return read_snapshot(path)
+    except (ValueError, OSError) as exc:
+        count("CatalogueSnapshotUnreadable")
+        logger.warning("catalogue snapshot unreadable; ranking reads the items table",
+                       extra={"tenant_id": tenant_id, "model_id": model_id, "error": str(exc)})
+        return None
 
 
 def _directory_bytes(directory: Path) -> int:

@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ..catalogue.snapshot import write_snapshot
 from ..catalogue.store import ItemStore
 from ..engine.als import ALSParams
 from ..engine.artefact import save_model
@@ -164,9 +165,12 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
 
     report({"stage": "read"})
     data, last_sk = read_training_data(interactions, tenant_id, report)
-    # Active catalogue items feed content vectors; those without interactions become cold items.
-    catalogue = {row["item_id"]: row.get("metadata", {}) for row in (items.iter_items(tenant_id) if items else ())
-                 if row.get("active", True)}
+    # Active catalogue items feed content vectors; those without interactions become cold items. Every
+    # row (inactive ones too) goes into the artefact as the snapshot serving reads the catalogue from;
+    # its time is taken before the read, so that every write after it is in the change record.
+    snapshot_at = time.time()
+    rows = list(items.iter_items(tenant_id)) if items else None
+    catalogue = {row["item_id"]: row.get("metadata", {}) for row in rows or () if row.get("active", True)}
     report({"stage": "loaded", "events": len(data), "catalogue_items": len(catalogue)})
     version = registry.next_version(tenant_id)
     model_id = new_model_id("hybrid", version)
@@ -181,6 +185,8 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
         report({"stage": "upload", "model_id": model_id})
         with tempfile.TemporaryDirectory() as tmp:
             files = save_model(model, Path(tmp))
+            if rows is not None:  # before the manifest, which goes last
+                files.insert(len(files) - 1, write_snapshot(Path(tmp), snapshot_at, rows))
             location = artefacts.upload(tenant_id, model_id, files)
     except Exception as exc:
         registry.put_version(tenant_id, {**record, "status": "failed", "finished_at": time.time(),

@@ -8,10 +8,21 @@ import time
 from ..attribution.records import exposure_record
 from ..attribution.service import Pseudonyms
 from ..attribution.store import ExposureStore
+from ..concurrency import gather
 from ..errors import StoreError
 from ..observability import logger
 from .query import Query, warn
 from .serve import Result
+
+
+def _put(store: ExposureStore, record: dict):
+    def put() -> StoreError | None:
+        try:
+            store.put(record)
+        except StoreError as exc:
+            return exc
+        return None
+    return put
 
 
 def log_exposures(store: ExposureStore | None, pseudonyms: Pseudonyms, q: Query, result: Result, request_id: str,
@@ -21,6 +32,7 @@ def log_exposures(store: ExposureStore | None, pseudonyms: Pseudonyms, q: Query,
     now = time.time() if now is None else now
     failed = False
     session_key = pseudonyms.user_key(q.tenant_id, None, q.session_id)
+    records = []
     for served in result.lists:
         if not served.items:
             continue
@@ -35,14 +47,13 @@ def log_exposures(store: ExposureStore | None, pseudonyms: Pseudonyms, q: Query,
                                                            "error": str(exc)})
             continue
         logger.info("exposure", extra={"exposure": record})
-        if store is None:
-            continue
-        try:
-            store.put(record)
-        except StoreError as exc:
-            failed = True
-            logger.warning("exposure not stored", extra={"tenant_id": q.tenant_id, "request_id": request_id,
-                                                         "error": str(exc)})
+        records.append(record)
+    if store is not None and records:  # one round trip: every list's exposure written together
+        for error in gather(*(_put(store, r) for r in records)):
+            if error is not None:
+                failed = True
+                logger.warning("exposure not stored", extra={"tenant_id": q.tenant_id, "request_id": request_id,
+                                                             "error": str(error)})
     if failed:
         return warn("exposure_not_stored", "the exposure could not be stored (it is in the service log); "
                     "frequency caps may miss this list")

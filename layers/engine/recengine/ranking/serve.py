@@ -4,26 +4,22 @@ with `debug`, each score's parts."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from ..attribution.store import ExposureStore
 from ..catalogue.store import ItemStore
+from ..catalogue.view import CatalogueView
 from ..engine.recommender import RecommenderModel
-from ..errors import StoreError
 from ..events.store import InteractionStore
-from ..models.errors import ModelUnavailableError
+from ..models.errors import ModelNotFoundError, ModelUnavailableError
 from ..models.serving import UNKNOWN_LIVE, ModelCache, PopularityCache
-from ..observability import logger
 from .candidates import Reject, active_top, keep_active
 from .query import Query, warn
+from .reads import Reads, load_history, read_all  # noqa: F401 - load_history re-exported
 from .reasons import reasons
 from .rules import first_failed
 from .stored_lists import PrecomputedListStore
-
-HISTORY_LIMIT = 200  # latest user events folded in per request
-SESSION_LIMIT = 50
 
 
 @dataclass
@@ -33,41 +29,6 @@ class Result:
     model_id: str | None = None
     source: str = "none"
     lists: list["ServedList"] = field(default_factory=list)
-
-
-def load_history(store: InteractionStore, tenant_id: str, user_id: str | None, session_id: str | None,
-                 warnings: list[dict] | None = None) -> tuple[list[str], list[float]]:
-    """Items and weights from the user's recent history plus the session, each event once; rows past
-    their tenant's interaction TTL are left out (DynamoDB deletes expired rows lazily). A read that
-    fails leaves its part out with the warning `history_unavailable` (in `warnings`): the list is
-    ranked from what could be read, popular items at worst, rather than not at all."""
-    rows: dict[str, dict] = {}
-    unread = []
-    try:
-        user_rows = store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else []
-    except StoreError as exc:
-        user_rows = _unread(unread, "user history", exc, tenant_id)
-    try:
-        session_rows = store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else []
-    except StoreError as exc:
-        session_rows = _unread(unread, "session", exc, tenant_id)
-    if unread and warnings is not None:
-        warnings.append(warn("history_unavailable", f"the {' and '.join(unread)} could not be read just now: "
-                             "the list was ranked without it"))
-    now = time.time()
-    for row in [*user_rows, *session_rows]:
-        if row.get("expires_at") is not None and float(row["expires_at"]) <= now:
-            continue
-        rows.setdefault(row["event_id"], row)
-    ordered = sorted(rows.values(), key=lambda r: r["sk"])
-    return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]
-
-
-def _unread(unread: list[str], what: str, exc: StoreError, tenant_id: str) -> list[dict]:
-    unread.append(what)  # counted as a Warnings metric (history_unavailable) by the service
-    logger.warning("history not read; ranked without it", extra={"tenant_id": tenant_id, "part": what,
-                                                                "error": str(exc)})
-    return []
 
 
 def resolve_model(models: ModelCache, tenant_id: str, model_id: str | None) -> tuple[RecommenderModel | None, list[dict]]:
@@ -128,21 +89,29 @@ def recommend(deps: Deps, tenant_id: str, *, user_id: str | None, session_id: st
     return serve(deps, query)
 
 
-def serve(deps: Deps, q: Query) -> Result:
+def serve(deps: Deps, q: Query, alongside: Callable[[], Any] | None = None) -> Result:
     """Ranks one list (or one per placement), applies exclusions, rules, the frequency cap and
-    cross-placement deduplication, explains each item and, with `debug`, each score."""
-    if q.source == "batch" and q.user_id and not q.placements and deps.lists is not None:
-        precomputed = deps.lists.get_list(q.tenant_id, q.user_id, q.algorithm)
-        if precomputed is not None:
-            return from_batch(deps, q, precomputed)
+    cross-placement deduplication, explains each item and, with `debug`, each score. Every read
+    (and `alongside`, the meter) is issued together, once the model is resolved (from memory)."""
+    try:
+        model, pin_warnings = resolve_model(deps.models, q.tenant_id, q.model_id)
+    except ModelNotFoundError:
+        if q.source != "batch":
+            raise
+        model, pin_warnings, unknown_pin = None, [], True  # a precomputed list does not need the model
+    else:
+        unknown_pin = False
+    reads = read_all(deps, q, model.model_id if model is not None else None, alongside)
+    q.check("reading the history")
+    if reads.precomputed is not None:
+        return from_batch(q, reads)
+    if unknown_pin:
+        raise ModelNotFoundError(f"model {q.model_id!r} not found or not servable")
     warnings: list[dict] = []
     if q.source == "batch":
         warnings.append(warn("no_batch", "no precomputed list for this user and algorithm: computed live"))
-    history, weights = load_history(deps.interactions, q.tenant_id, q.user_id, q.session_id, warnings)
-    q.check("reading the history")
-    capped = _frequency_capped(deps, q, warnings)
-    model, pin_warnings = resolve_model(deps.models, q.tenant_id, q.model_id)
-    warnings += pin_warnings
+    history, weights, capped = reads.history, reads.weights, reads.capped
+    warnings += reads.warnings + pin_warnings
     q.check("loading the model")
     if model is None and deps.popularity is None:
         return Result([], warnings + no_model_warning(warnings))
@@ -158,7 +127,7 @@ def serve(deps: Deps, q: Query) -> Result:
     slots = list(q.placements) if q.placements else [(None, q.limit)]
     lists: list[ServedList] = []
     for placement, limit in slots:
-        served = _one_list(deps, q, model, history, weights, limit, excluded, placement)
+        served = _one_list(deps, reads.catalogue, q, model, history, weights, limit, excluded, placement)
         lists.append(served)
         if q.deduplicate:
             excluded.update({item["id"]: f"deduplicated: shown in placement {placement}" for item in served.items})
@@ -197,31 +166,6 @@ def _filter_warnings(q: Query, lists: list["ServedList"], slots: list[tuple[str 
     return warnings
 
 
-def _frequency_capped(deps: Deps, q: Query, warnings: list[dict]) -> set[str]:
-    """Items shown to this user on this surface `max` times within the window (exposure log)."""
-    if q.frequency_cap is None:
-        return set()
-    if deps.exposures is None or not q.user_key:
-        warnings.append(warn("frequency_cap_unavailable", "no exposure log to apply the frequency cap to"))
-        return set()
-    limit, window_s = q.frequency_cap
-    counts: dict[str, int] = {}
-    try:
-        shown = deps.exposures.recent(q.tenant_id, q.user_key, time.time() - window_s)
-    except StoreError as exc:  # a cap is a courtesy to the user: the list is still served, with a warning
-        logger.warning("exposure log not read; frequency cap not applied", extra={"tenant_id": q.tenant_id,
-                                                                                  "error": str(exc)})
-        warnings.append(warn("frequency_cap_unavailable", "the exposure log could not be read just now: "
-                             "the frequency cap was not applied"))
-        return set()
-    for row in shown:
-        if (row.get("surface") or None) != q.surface:
-            continue
-        for item in row.get("items") or ():
-            counts[item["id"]] = counts.get(item["id"], 0) + 1
-    return {i for i, n in counts.items() if n >= limit}
-
-
 def _rejecter(q: Query) -> Reject:
     def reject(item_id: str, row: dict | None) -> str | None:
         inactive = keep_active(item_id, row)
@@ -236,8 +180,8 @@ def _rejecter(q: Query) -> Reject:
     return reject
 
 
-def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: list[str], weights: list[float],
-              limit: int, excluded: dict[str, str], placement: str | None) -> ServedList:
+def _one_list(deps: Deps, catalogue: CatalogueView, q: Query, model: RecommenderModel | None, history: list[str],
+              weights: list[float], limit: int, excluded: dict[str, str], placement: str | None) -> ServedList:
     dropped: dict[str, str] = {}
     ranking_context = dict(q.context)
     if placement is not None:
@@ -251,7 +195,7 @@ def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: lis
         def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
             return [(i, s) for i, s in ranked_all if i not in exclude][:n]
 
-        kept, rows = active_top(deps.items, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+        kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
         out = []
         for item, score in kept:
             category = (rows.get(item) or {}).get("metadata", {}).get("category")
@@ -269,9 +213,9 @@ def _one_list(deps: Deps, q: Query, model: RecommenderModel | None, history: lis
         used.append(ranked.source)
         return ranked.items
 
-    kept, rows = active_top(deps.items, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+    kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
     source = used[-1] if used else q.algorithm
-    explained = reasons(model, deps.items, q.tenant_id, history, kept, rows, source)
+    explained = reasons(model, catalogue, q.tenant_id, history, kept, rows, source)
     out = [{"id": i, "score": round(s, 6), "reason": r} for (i, s), r in zip(kept, explained)]
     contributions = None
     if q.debug:
@@ -291,12 +235,13 @@ def _debug_filtered(excluded: dict[str, str], dropped: dict[str, str], cap: int 
     return out
 
 
-def from_batch(deps: Deps, q: Query, precomputed: dict) -> Result:
+def from_batch(q: Query, reads: Reads) -> Result:
     """A precomputed list (POST /v1/recommendations/generate) held to what a live list is: the
     request's candidates and exclusions, the frequency cap, the rules and items deactivated since,
     through the same filters (`active_top` with the live rejecter); its order and reasons are kept."""
-    warnings: list[dict] = []
-    capped = _frequency_capped(deps, q, warnings)
+    precomputed = reads.precomputed or {}
+    warnings = [w for w in reads.warnings if w["code"] == "frequency_cap_unavailable"]
+    capped = reads.capped
     excluded = _excluded(q, capped)
     allowed = set(q.candidates) if q.candidates is not None else None
     stored = {i["id"]: i for i in precomputed.get("items", []) if allowed is None or i["id"] in allowed}
@@ -306,10 +251,8 @@ def from_batch(deps: Deps, q: Query, precomputed: dict) -> Result:
         return [(i, s) for i, s in ranked if i not in exclude][:n]
 
     dropped: dict[str, str] = {}
-    kept, _ = active_top(deps.items, q.tenant_id, q.limit, set(excluded), rank, _rejecter(q), dropped)
+    kept, _ = active_top(reads.catalogue, q.tenant_id, q.limit, set(excluded), rank, _rejecter(q), dropped)
     items = [stored[i] for i, _ in kept]
     served = ServedList(None, items, _debug_filtered(excluded, dropped) if q.debug else {}, source="batch")
     warnings += _filter_warnings(q, [served], [(None, q.limit)], capped)
     return Result(items, warnings, precomputed.get("model_id"), "batch", [served])
-
-

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..attribution.service import Pseudonyms
-from ..billing.metering import metered
-from ..billing.store import UsageStore
+from ..billing.metering import meter_call, take_back
+from ..billing.store import MeterMark, UsageStore
 from ..models.registry import ModelRegistry
 from ..observability import count, logger
 from ..tenancy.model import Tenant
@@ -67,11 +67,18 @@ def resolve(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: Cl
 
 def recommend(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: Client,
               remaining_ms: int | None = None) -> Recommendation:
-    """Ranks one request (metered: a refused or failed call is not billed) and logs its exposures."""
+    """Ranks one request (metered: a refused or failed call is not billed) and logs its exposures:
+    two round trips, the reads with the meter, then the exposure writes."""
     resolved = resolve(deps, tenant, call, client, remaining_ms)
     query, warnings = resolved.query, resolved.warnings
-    with metered(deps.usage, tenant, client.gateway_request_id):
-        result = serve(deps.ranking, query)
+    marks: list[MeterMark] = []
+    try:  # the meter is counted beside the reads (one round trip); a 402 from it is raised before ranking
+        result = serve(deps.ranking, query, alongside=lambda: marks.append(
+            meter_call(deps.usage, tenant, client.gateway_request_id)))
+    except Exception:
+        if marks:  # counted, then failed: not billed
+            take_back(deps.usage, tenant, marks[0])
+        raise
     warnings += result.warnings
     not_stored = log_exposures(deps.ranking.exposures, deps.pseudonyms, query, result, client.request_id)
     if not_stored:

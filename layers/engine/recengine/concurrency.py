@@ -1,0 +1,56 @@
+"""Independent AWS calls of one request issued together: each is a network round trip of several
+milliseconds, so a request that needs four reads waits for one round trip, not four. boto3's
+low-level clients are thread-safe; the pool is process-wide and sized for one request's fan-out."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+from .observability import carry_trace
+
+T = TypeVar("T")
+MAX_WORKERS = 16  # one request's independent calls (reads, the meter, exposure writes), with room to spare
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="fanout")
+    return _pool
+
+
+def start(fn: Callable[..., T], *args, **kwargs) -> Future:
+    """Runs `fn` on the shared pool; `.result()` returns its value or re-raises its exception."""
+    return _executor().submit(carry_trace(fn), *args, **kwargs)
+
+
+def done(value: T) -> Future:
+    """A future already holding `value`: a call that was not needed, with the same interface."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def gather(*calls: Callable[[], T]) -> list[T]:
+    """Runs the calls together and returns their values in order; the first exception (in order)
+    is raised once every call has finished, so no call outlives the request that started it."""
+    futures = [start(call) for call in calls[1:]]
+    results: list = []
+    first_error: BaseException | None = None
+    for call in calls[:1]:  # the first runs on the caller's thread: one hand-off fewer
+        try:
+            results.append(call())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others finished
+            first_error, _ = exc, results.append(None)
+    for future in futures:
+        try:
+            results.append(future.result())
+        except BaseException as exc:  # noqa: BLE001
+            first_error = first_error or exc
+            results.append(None)
+    if first_error is not None:
+        raise first_error
+    return results

@@ -1,0 +1,139 @@
+"""Everything one recommend request reads from AWS, issued together in ONE round trip before ranking:
+the user's and the session's history, the exposure log (frequency cap), the precomputed list
+(`source: batch`), the catalogue changes since the model's snapshot, and whatever the caller runs
+beside them (the meter). Ranking then reads the catalogue from memory (catalogue.view)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..catalogue.view import CatalogueView
+from ..concurrency import gather
+from ..errors import StoreError
+from ..observability import logger
+from .query import Query, warn
+
+HISTORY_LIMIT = 200  # latest user events folded in per request
+SESSION_LIMIT = 50
+
+
+@dataclass
+class Reads:
+    history: list[str]
+    weights: list[float]
+    capped: set[str]
+    catalogue: CatalogueView
+    precomputed: dict | None = None
+    warnings: list[dict] = field(default_factory=list)
+
+
+def _attempt(call: Callable[[], Any], fallback: Any) -> Callable[[], tuple[Any, StoreError | None]]:
+    """`call` made safe to gather: its value, or `fallback` and the StoreError that it raised."""
+    def run() -> tuple[Any, StoreError | None]:
+        try:
+            return call(), None
+        except StoreError as exc:
+            return fallback, exc
+    return run
+
+
+def _nothing() -> None:
+    return None
+
+
+def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], Any] | None = None) -> Reads:
+    """The request's reads, in parallel with `alongside` (its exception, e.g. the meter's 402, is
+    raised once every read has finished). A read that fails leaves its part out with a warning
+    (history, frequency cap) or falls back to reading the items table (catalogue changes)."""
+    tenant = q.tenant_id
+    snapshots = getattr(deps.models, "catalogue", None)  # a ModelCache; stand-ins in tests may have none
+    snapshot = snapshots(tenant, model_id) if model_id is not None and snapshots is not None else None
+    capping = q.frequency_cap is not None and deps.exposures is not None and bool(q.user_key)
+    batch = q.source == "batch" and bool(q.user_id) and not q.placements and deps.lists is not None
+    since = time.time() - q.frequency_cap[1] if capping else 0.0
+    calls = [
+        alongside or _nothing,
+        _attempt(lambda: deps.interactions.recent_for_user(tenant, q.user_id, HISTORY_LIMIT) if q.user_id else [], []),
+        _attempt(lambda: deps.interactions.recent_for_session(tenant, q.session_id, SESSION_LIMIT)
+                 if q.session_id else [], []),
+        _attempt(lambda: deps.exposures.recent(tenant, q.user_key, since) if capping else [], None),
+        _attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm) if batch else None, None),
+        _attempt(lambda: deps.items.changes_since(tenant, snapshot.taken_at) if snapshot is not None else None,
+                 None),
+    ]
+    _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (precomputed, _list_error), \
+        (changes, changes_error) = gather(*calls)
+    warnings: list[dict] = []
+    _history_warning(tenant, user_error, session_error, warnings)
+    if changes_error:
+        logger.warning("catalogue changes not read; ranking reads the items table",
+                       extra={"tenant_id": tenant, "error": str(changes_error)})
+    history, weights = merge_history(user_rows, session_rows)
+    capped = frequency_capped(q, shown, shown_error, capping, warnings)
+    if _list_error:
+        logger.warning("precomputed list not read; computed live", extra={"tenant_id": tenant,
+                                                                          "error": str(_list_error)})
+    return Reads(history, weights, capped, CatalogueView(deps.items, snapshot, changes), precomputed, warnings)
+
+
+def merge_history(user_rows: list[dict], session_rows: list[dict]) -> tuple[list[str], list[float]]:
+    """Items and weights from the user's recent history plus the session, each event once, oldest
+    first; rows past their tenant's interaction TTL are left out (DynamoDB deletes expired rows lazily)."""
+    rows: dict[str, dict] = {}
+    now = time.time()
+    for row in [*user_rows, *session_rows]:
+        if row.get("expires_at") is not None and float(row["expires_at"]) <= now:
+            continue
+        rows.setdefault(row["event_id"], row)
+    ordered = sorted(rows.values(), key=lambda r: r["sk"])
+    return [r["item_id"] for r in ordered], [float(r["weight"]) for r in ordered]
+
+
+def frequency_capped(q: Query, shown: list[dict] | None, error: StoreError | None, capping: bool,
+                     warnings: list[dict]) -> set[str]:
+    """Items shown to this user on this surface `max` times within the window (exposure log)."""
+    if q.frequency_cap is None:
+        return set()
+    if not capping:
+        warnings.append(warn("frequency_cap_unavailable", "no exposure log to apply the frequency cap to"))
+        return set()
+    if error is not None:  # a cap is a courtesy to the user: the list is still served, with a warning
+        logger.warning("exposure log not read; frequency cap not applied", extra={"tenant_id": q.tenant_id,
+                                                                                  "error": str(error)})
+        warnings.append(warn("frequency_cap_unavailable", "the exposure log could not be read just now: "
+                             "the frequency cap was not applied"))
+        return set()
+    limit, _ = q.frequency_cap
+    counts: dict[str, int] = {}
+    for row in shown or ():
+        if (row.get("surface") or None) != q.surface:
+            continue
+        for item in row.get("items") or ():
+            counts[item["id"]] = counts.get(item["id"], 0) + 1
+    return {i for i, n in counts.items() if n >= limit}
+
+
+def load_history(store: Any, tenant_id: str, user_id: str | None, session_id: str | None,
+                 warnings: list[dict] | None = None) -> tuple[list[str], list[float]]:
+    """The user's and the session's recent history (both read together), as ranking folds it in;
+    a part that cannot be read is left out with the warning `history_unavailable` (in `warnings`)."""
+    (user_rows, user_error), (session_rows, session_error) = gather(
+        _attempt(lambda: store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else [], []),
+        _attempt(lambda: store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else [], []))
+    _history_warning(tenant_id, user_error, session_error, warnings)
+    return merge_history(user_rows, session_rows)
+
+
+def _history_warning(tenant_id: str, user_error: StoreError | None, session_error: StoreError | None,
+                     warnings: list[dict] | None) -> None:
+    """`history_unavailable` when a part could not be read (counted as a Warnings metric by the service)."""
+    unread = [what for what, error in (("user history", user_error), ("session", session_error)) if error]
+    for what, error in (("user history", user_error), ("session", session_error)):
+        if error:
+            logger.warning("history not read; ranked without it", extra={"tenant_id": tenant_id, "part": what,
+                                                                        "error": str(error)})
+    if unread and warnings is not None:
+        warnings.append(warn("history_unavailable", f"the {' and '.join(unread)} could not be read just now: "
+                             "the list was ranked without it"))
