@@ -70,9 +70,11 @@ def aws(monkeypatch):
     from recengine.aws.clients import reset_clients
     from recengine.runtime import reset_runtime
 
+    from local.moto_atomic import atomic_item_writes
     from local.provision import create_api, create_resources
 
-    with mock_aws():
+    # each write atomic, as in DynamoDB: ingestion issues its transactions concurrently (ADR 0002)
+    with mock_aws(), atomic_item_writes():
         reset_clients()
         reset_runtime()
         env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})

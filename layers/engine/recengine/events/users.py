@@ -20,6 +20,13 @@ class SeenUserStore(Table):
         found = {r["pk"] for r in self.batch_get_rows([seen_user_key(tenant_id, u) for u in ids])}
         return [u for u in ids if seen_user_key(tenant_id, u)["pk"] not in found]
 
+    def marker_item(self, tenant_id: str, user_id: str, now: float) -> dict:
+        """The user's seen marker as a transaction item (written with the user's first event, so only
+        once one of its events lands); refused if the marker is there already."""
+        return {"Put": {"TableName": self.name, "Item": serialize({**seen_user_key(tenant_id, user_id),
+                                                                   "first_seen_at": now}),
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
     def mark_users_seen(self, tenant_id: str, user_ids: list[str], now: float) -> list[bool | StoreError]:
         """Writes each user's seen marker unless present: per user, True if this call wrote it,
         False if another writer had, or the error."""
