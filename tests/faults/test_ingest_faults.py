@@ -30,7 +30,8 @@ def cases(route: str, xfails: dict, partial: tuple = ()) -> list:
 
 
 INTERACTIONS_XFAIL: dict = {}  # none left: nothing is marked or counted unless its write landed
-CLAIMS = Call("dynamodb", "PutItem", "Interactions")  # one seen-user marker, then two event-id markers
+# the events' transaction (claims, rows, the new user's marker), then each event's own when it failed
+CLAIMS = Call("dynamodb", "TransactWriteItems", "Interactions")
 ITEMS_XFAIL: dict = {}
 
 

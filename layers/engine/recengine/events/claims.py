@@ -11,6 +11,7 @@ and completes it, so nothing is lost."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -48,7 +49,8 @@ class ClaimStore(Table):
         one per item (`Code` CHECK_FAILED for a refused condition, with the `Item` it found).
         StoreError when the call itself failed (throttled, timed out)."""
         try:
-            self.db.transact_write_items(TransactItems=items)
+            # the token makes the SDK's own retry of a transaction that did land a no-op, not a refused claim
+            self.db.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 return exc.response.get("CancellationReasons") or [{} for _ in items]
