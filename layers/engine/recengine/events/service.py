@@ -58,17 +58,19 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
             prepared[-1]["expires_at"] = int(prepared[-1]["timestamp"]) + ttl_s
     named = sorted({e["user_id"] for e in prepared if e.get("user_id")}) if users is not None else []
     unseen, reserved, surplus = _admit(seen, tenant_id, named, users, alongside)
-    release = _pool().submit(users.release, surplus) if users is not None and surplus else None
+    released: list[Any] = []  # the surplus release, issued with the events' writes (same round trip)
+    limit = users
+    alongside_writes = (lambda: released.extend(_together([lambda: limit.release(surplus)]))) \
+        if limit is not None and surplus else None
     try:
         outcomes, marked = store.append_with(tenant_id, prepared, {u: seen.marker_item(tenant_id, u, now)
-                                                                   for u in unseen})
+                                                                   for u in unseen}, alongside_writes)
     except BaseException:
         if users is not None:
             users.release(reserved - surplus)
         raise
-    finally:
-        if release is not None:
-            release.result()  # a StoreError here fails the call (503): its retry finds the events duplicates
+    if released and isinstance(released[0], BaseException):
+        raise released[0]  # a StoreError fails the call (503): its retry finds the events duplicates
     accepted = [e["event_id"] for e, o in zip(prepared, outcomes) if o == ACCEPTED]
     log_outcomes(pseudonyms, tenant_id, [e for e, o in zip(prepared, outcomes) if o == ACCEPTED], set(accepted))
     landed = {e["user_id"] for e, o in zip(prepared, outcomes) if o in (ACCEPTED, DUPLICATE) and e.get("user_id")}

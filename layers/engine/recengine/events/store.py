@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
@@ -111,9 +111,11 @@ class InteractionStore:
         """Writes events; returns what became of each, in order: accepted, duplicate, conflict or not_stored."""
         return self.append_with(tenant_id, events, {})[0]
 
-    def append_with(self, tenant_id: str, events: list[dict], firsts: dict[str, dict]) -> tuple[list[str], set[str]]:
+    def append_with(self, tenant_id: str, events: list[dict], firsts: dict[str, dict],
+                    alongside: Callable[[], Any] | None = None) -> tuple[list[str], set[str]]:
         """Writes events; returns what became of each, in order (accepted, duplicate, conflict or
-        not_stored), and the users whose `firsts` item was written.
+        not_stored), and the users whose `firsts` item was written. `alongside` runs once the first
+        transactions are in flight (the caller's other write of that round trip).
 
         `firsts`: per user id, a conditional transaction item (a seen-user marker) written in the same
         transaction as that user's first event, so that it lands only with an event of the user; a
@@ -136,7 +138,8 @@ class InteractionStore:
             elif not event.get("dedupe"):
                 plain[n] = event
         written, refused, failed, marked = self._transact(tenant_id, events, units,
-                                                          {n: firsts[u] for n, u in extras.items()}, plain)
+                                                          {n: firsts[u] for n, u in extras.items()}, plain,
+                                                          alongside)
         marked_users = {extras[n] for n in marked}
         writes: dict[int, dict] = {}  # refused claims still to complete: position -> the event whose rows to write
         legacy: set[int] = set()
@@ -168,6 +171,8 @@ class InteractionStore:
                 head = first[event["event_id"]]
                 if events[head]["fingerprint"] == event["fingerprint"]:
                     outcomes[n] = DUPLICATE if outcomes[head] == ACCEPTED else outcomes[head]
+                elif outcomes[head] == NOT_STORED:
+                    outcomes[n] = CONFLICT  # the batch's first occurrence holds the id: its retry stores it
                 else:
                     others.append(n)
         for n, outcome in zip(others, self.append(tenant_id, [events[n] for n in others]) if others else ()):
@@ -175,7 +180,8 @@ class InteractionStore:
         return outcomes, marked_users
 
     def _transact(self, tenant_id: str, events: list[dict], units: list[int], extras: dict[int, dict],
-                  plain: dict[int, dict]) -> tuple[set[int], dict[int, Claim | None], set[int], set[int]]:
+                  plain: dict[int, dict], alongside: Callable[[], Any] | None = None
+                  ) -> tuple[set[int], dict[int, Claim | None], set[int], set[int]]:
         """The one round trip: every transaction and the id-less events' batch writes in flight together.
         Returns the positions written, those whose claim was refused (with the claim found), those
         that failed, and those whose extra item was written."""
@@ -192,6 +198,8 @@ class InteractionStore:
                                                              for i in range(0, len(packed), self.PACK)]
             futures = [self._executor().submit(self._commit, [items[n] + ([extras[n]] if n in extras else [])
                                                                for n in pack]) for pack in packs]
+            if attempt == 0 and alongside is not None:
+                alongside()
             if attempt == 0 and plain:
                 failed |= self._write(tenant_id, plain)
             pending = []
