@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from recengine.events.claims import PENDING, STORED, claim_key
 from recengine.events.model import TYPE_WEIGHTS, EventIn, fingerprint
+from recengine.aws import dynamo
 from recengine.runtime import runtime
+from tests.integration.dynamo_faults import DynamoFaults
 
 
 def test_a_retry_completes_a_claim_left_pending(aws, call):
@@ -32,3 +34,20 @@ def test_a_new_claim_is_stored_with_its_rows(aws, call):
     claim = runtime().interactions.claims.get_row(claim_key(caller.tenant_id, "e-8"))
     assert claim["state"] == STORED and claim["event"]["item_id"] == "a"
     assert len(runtime().interactions.recent_for_session(caller.tenant_id, "s", 5)) == 1
+
+
+def test_unprocessed_rows_of_events_without_ids_are_retried_not_dropped(aws, call, monkeypatch):
+    """Events without an id need no claim and go in BatchWriteItem: rows DynamoDB hands back as
+    unprocessed are sent again, and the request is answered as if nothing happened."""
+    monkeypatch.setattr(dynamo, "_sleep", lambda s: None)
+    caller = aws.tenant()
+    assert call("POST", "/v1/interactions", caller=caller, body={"user_id": "u3", "item_id": "a", "type": "view"})[0] == 201
+    events = [{"user_id": "u3", "item_id": f"i{n}", "type": "view", "session_id": "s3"} for n in range(30)]
+    faults = DynamoFaults(seed=3, unprocessed=0.5)
+    try:
+        status, _, answer = call("POST", "/v1/interactions", caller=caller, body={"interactions": events})
+    finally:
+        faults.close()
+    assert faults.injected["unprocessed"] and status == 201 and answer["accepted"] == 30, answer
+    assert len(runtime().interactions.recent_for_user(caller.tenant_id, "u3", 100)) == 31
+    assert len(runtime().interactions.recent_for_session(caller.tenant_id, "s3", 100)) == 30
