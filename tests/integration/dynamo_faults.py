@@ -74,10 +74,10 @@ class DynamoFaults:
         if not dropped:
             return None
         self.injected["unprocessed"] += sum(len(w) for w in dropped.values())
-        context["faults_dropped"] = dropped
-        if not kept:  # nothing written at all: answer without calling
+        if not kept:  # nothing written at all: answer without calling (after-call must not add them twice)
             return AWSResponse("https://dynamodb.invalid", 200, {}, None), {
                 "UnprocessedItems": dropped, "ResponseMetadata": {"HTTPStatusCode": 200}}
+        context["faults_dropped"] = dropped
         params["body"] = json.dumps({**body, "RequestItems": kept}).encode()
         return None
 
