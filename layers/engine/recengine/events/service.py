@@ -66,8 +66,8 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
         outcomes, marked = store.append_with(tenant_id, prepared, {u: seen.marker_item(tenant_id, u, now)
                                                                    for u in unseen}, alongside_writes)
     except BaseException:
-        if users is not None:
-            users.release(reserved - surplus)
+        if users is not None:  # nothing counted: every reservation back (the surplus unless already released)
+            users.release(reserved - (surplus if released and released[0] is None else 0))
         raise
     if released and isinstance(released[0], BaseException):
         raise released[0]  # a StoreError fails the call (503): its retry finds the events duplicates
