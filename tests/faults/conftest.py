@@ -44,7 +44,11 @@ def stack(tmp_path_factory):
             mp.delenv(var, raising=False)
         for var, value in {**BASE_ENV, "MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("model-cache"))}.items():
             mp.setenv(var, value)
-        with mock_aws():
+        from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+
+        # each write atomic, as in DynamoDB: ingestion issues its transactions concurrently (ADR 0002),
+        # and a transaction's cost flat in the table's size (moto deep-copies the table otherwise)
+        with mock_aws(), item_scoped_rollback(), atomic_item_writes():
             reset_clients()
             reset_runtime()
             env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})

@@ -52,9 +52,8 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
     "interactions": {KEY: UNAVAILABLE, METER: SERVED,
                      Call("dynamodb", "BatchGetItem", "Interactions"): UNAVAILABLE,  # seen-user markers
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,  # the plan's user count
-                     Call("dynamodb", "PutItem", "Interactions"): UNAVAILABLE,  # event ids, seen users
-                     Call("dynamodb", "UpdateItem", "Interactions"): UNAVAILABLE,  # a claim marked stored
-                     Call("dynamodb", "BatchWriteItem", "Interactions"): UNAVAILABLE},  # the history rows
+                     # event-id claims, history rows and seen-user markers, all or nothing (ADR 0002)
+                     Call("dynamodb", "TransactWriteItems", "Interactions"): UNAVAILABLE},
     "items.upsert": {KEY: UNAVAILABLE, Call("dynamodb", "BatchGetItem", "Items"): UNAVAILABLE,
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,
                      Call("dynamodb", "PutItem", "Items"): UNAVAILABLE},

@@ -33,6 +33,8 @@ def test_a_retry_completes_an_attempt_that_failed_after_claiming(aws, call, monk
         raise StoreError("batch_write_item failed (ProvisionedThroughputExceededException)")
 
     monkeypatch.setattr(dynamo, "batch_put", broken)
+    # an event with an id is written with its claim in one transaction (ADR 0002): that write fails too
+    monkeypatch.setattr(dynamo.ClaimStore, "commit", lambda self, items: broken(self.db, items))
     status, headers, body = call("POST", "/v1/interactions", caller=caller, body=event)
     assert status == 503 and headers["Retry-After"] and "Throughput" not in json.dumps(body)
     monkeypatch.undo()

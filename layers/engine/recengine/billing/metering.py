@@ -107,6 +107,11 @@ class CountLimit:
                 f"this would take the tenant past its plan's limit of {self.limit} {self.counter}: "
                 "change to a larger plan")
 
+    def try_reserve(self, n: int) -> bool:
+        """Reserves n if it fits, else False (nothing changed, nothing raised): events.service reserves
+        every user of a batch in the same round trip as the read of which are new (ADR 0002)."""
+        return self.usage.reserve(self.tenant_id, self.counter, n, self.limit)
+
     def release(self, n: int) -> None:
         self.usage.release(self.tenant_id, self.counter, n)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from ..attribution.service import Pseudonyms, log_outcomes
-from ..billing.metering import CountLimit, metered, take_back, user_limit
-from ..billing.store import UsageStore
+from ..billing.metering import CountLimit, meter_call, take_back, user_limit
+from ..billing.store import MeterMark, UsageStore
 from ..errors import StoreError
 from ..observability import logger
 from ..tenancy.model import Tenant
@@ -35,10 +36,15 @@ def count_new_users(seen: SeenUserStore, tenant_id: str, user_ids: set[str], lim
 
 def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms: Pseudonyms, tenant_id: str,
                         events: Sequence[EventIn], users: CountLimit | None = None,
-                        ttl_s: int | None = None) -> IngestResult:
-    """Records valid events. New users are reserved against the plan's limit before any write (402),
-    but marked seen and counted only once one of their events has landed; the reservation of the
-    others is released. What became of each event is in the result's `outcomes`. `ttl_s`: the
+                        ttl_s: int | None = None, alongside: Callable[[], Any] | None = None) -> IngestResult:
+    """Records valid events in two round trips (docs/adr/0002-ingest-round-trips.md).
+
+    First, together: `alongside` (the meter), the seen-user read, and a reservation of every user of
+    the batch against the plan's limit (most users are known, so it is released at once in the next
+    round trip; refused near the limit, it falls back to reserving exactly the unseen ones, a further
+    round trip, and 402 before any write). Then, together: the events (each new user's seen marker in
+    the transaction of its first event, so it is counted only once one of its events has landed) and
+    the release of the surplus. What became of each event is in the result's `outcomes`. `ttl_s`: the
     tenant's interaction TTL; each event then expires `ttl_s` after its timestamp."""
     now = time.time()
     prepared = []
@@ -50,25 +56,78 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
                          "weight": float(weight) if weight is not None else TYPE_WEIGHTS[event.type]})
         if ttl_s:
             prepared[-1]["expires_at"] = int(prepared[-1]["timestamp"]) + ttl_s
-    unseen: list[str] = []
-    if users is not None:
-        unseen = seen.unseen_users(tenant_id, sorted({e["user_id"] for e in prepared if e.get("user_id")}))
-        users.reserve(len(unseen))
+    named = sorted({e["user_id"] for e in prepared if e.get("user_id")}) if users is not None else []
+    unseen, reserved, surplus = _admit(seen, tenant_id, named, users, alongside)
+    released: list[Any] = []  # the surplus release, issued with the events' writes (same round trip)
+    limit = users
+    alongside_writes = (lambda: released.extend(_together([lambda: limit.release(surplus)]))) \
+        if limit is not None and surplus else None
     try:
-        outcomes = store.append(tenant_id, prepared)
+        outcomes, marked = store.append_with(tenant_id, prepared, {u: seen.marker_item(tenant_id, u, now)
+                                                                   for u in unseen}, alongside_writes)
     except BaseException:
-        if users is not None:
-            users.release(len(unseen))
+        if users is not None:  # nothing counted: every reservation back (the surplus unless already released)
+            users.release(reserved - (surplus if released and released[0] is None else 0))
         raise
+    if released and isinstance(released[0], BaseException):
+        raise released[0]  # a StoreError fails the call (503): its retry finds the events duplicates
     accepted = [e["event_id"] for e, o in zip(prepared, outcomes) if o == ACCEPTED]
     log_outcomes(pseudonyms, tenant_id, [e for e, o in zip(prepared, outcomes) if o == ACCEPTED], set(accepted))
     landed = {e["user_id"] for e, o in zip(prepared, outcomes) if o in (ACCEPTED, DUPLICATE) and e.get("user_id")}
     if users is not None:
-        _count_landed_users(seen, tenant_id, [u for u in unseen if u in landed], users, len(unseen), now)
+        _count_landed_users(seen, tenant_id, [u for u in unseen if u in landed and u not in marked], users,
+                            len(unseen) - len(marked), now)
     duplicates = [e["event_id"] for e, o in zip(prepared, outcomes) if o == DUPLICATE]
     in_history = [e["event_id"] for e, o in zip(prepared, outcomes) if o in (ACCEPTED, DUPLICATE)]
     return IngestResult(len(accepted), len(duplicates), in_history, duplicates, outcomes,
                         [e["event_id"] for e in prepared])
+
+
+def _admit(seen: SeenUserStore, tenant_id: str, named: list[str], users: CountLimit | None,
+           alongside: Callable[[], Any] | None) -> tuple[list[str], int, int]:
+    """The first round trip: `alongside`, the seen-user read and the reservation of every named user,
+    concurrently. Returns the unseen users, what is reserved, and the surplus to release (reserved
+    users that were seen already). Raises, with nothing reserved, when any part failed or the plan's
+    limit refuses the unseen users (402)."""
+    tasks: list[Callable[[], Any]] = [alongside or (lambda: None)]
+    if users is not None and named:
+        tasks += [lambda: seen.unseen_users(tenant_id, named), lambda: users.try_reserve(len(named))]
+    answers = _together(tasks)
+    reserved = len(named) if len(answers) > 2 and answers[2] is True else 0
+    problem = next((a for a in answers if isinstance(a, BaseException)), None)
+    if problem is not None:
+        if reserved and users is not None:
+            users.release(reserved)
+        raise problem
+    unseen: list[str] = answers[1] if len(answers) > 1 else []
+    if users is not None and not reserved and unseen:
+        users.reserve(len(unseen))  # near the limit: exactly the unseen users, or 402 before any write
+        reserved = len(unseen)
+    return unseen, reserved, reserved - len(unseen)
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest")
+    return _executor
+
+
+def _together(tasks: list[Callable[[], Any]]) -> list[Any]:
+    """Runs the tasks concurrently (one round trip); each answer, or the exception it raised."""
+    def run(task: Callable[[], Any]) -> Any:
+        try:
+            return task()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller, which raises it
+            return exc
+
+    if len(tasks) == 1:
+        return [run(tasks[0])]
+    futures = [_pool().submit(run, t) for t in tasks[1:]]
+    return [run(tasks[0])] + [f.result() for f in futures]
 
 
 def _count_landed_users(seen: SeenUserStore, tenant_id: str, landed: list[str], users: CountLimit, reserved: int,
@@ -95,14 +154,21 @@ class IngestDeps:
 
 
 def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_id: str | None) -> IngestResult:
-    """The interactions route: one metered call (counted once per `request_id`, API Gateway's; taken
-    back if it fails, or if some events could not be stored: that call is answered 503 and its retry is
-    the call billed), new users counted against the plan's limit, the events recorded."""
-    with metered(deps.usage, tenant, request_id) as mark:
+    """The interactions route: one metered call (counted once per `request_id`, API Gateway's, in the
+    same round trip as the seen-user read; taken back if the call fails, or if some events could not
+    be stored: that call is answered 503 and its retry is the call billed), new users counted against
+    the plan's limit, the events recorded. A 402 from the meter writes nothing."""
+    marks: list[MeterMark] = []
+    try:
         result = record_interactions(deps.interactions, deps.seen_users, deps.pseudonyms, tenant.tenant_id, events,
-                                     users=user_limit(deps.usage, tenant), ttl_s=tenant.interaction_ttl_s)
+                                     users=user_limit(deps.usage, tenant), ttl_s=tenant.interaction_ttl_s,
+                                     alongside=lambda: marks.append(meter_call(deps.usage, tenant, request_id)))
+    except Exception:
+        if marks:
+            take_back(deps.usage, tenant, marks[0])
+        raise
     if NOT_STORED in result.outcomes:
-        take_back(deps.usage, tenant, mark)
+        take_back(deps.usage, tenant, marks[0])
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,
                                                 "duplicates": result.duplicates})
     return result

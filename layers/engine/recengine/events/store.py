@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
 from ..aws.dynamo import PartialWriteError, Table, batch_delete, batch_put, serialize
 from ..errors import StoreError
 from ..observability import count, logger
-from .claims import LEGACY, PENDING, Claim, ClaimStore
+from .claims import CHECK_FAILED, LEGACY, PENDING, Claim, ClaimStore
 from .model import ACCEPTED, CONFLICT, DUPLICATE, NOT_STORED, event_row_problem, fingerprint
 
 def event_sort_key(ts: float, event_id: str) -> str:
@@ -45,14 +45,20 @@ class EventTable(Table):
 class InteractionStore:
     """Appends events to the user history (interactions table) and the session (sessions table).
 
-    A caller-supplied event_id is claimed first (events.claims: a pending claim holding the event),
-    the history rows follow in batch writes, and the claim is then marked stored. A repeat with the
-    same body is a duplicate; with another body, a conflict; a repeat that finds the claim still
-    pending (its rows failed) writes the claim's rows and completes it, so nothing is lost and
-    nothing counted twice. An event whose rows could not be written is reported `not_stored`."""
+    One round trip writes a request's events (docs/adr/0002-ingest-round-trips.md): an event with a
+    caller-supplied event_id goes in a TransactWriteItems with its claim (events.claims), all or
+    nothing, up to PACK events per transaction, every transaction (and the batch writes of id-less
+    events) issued concurrently. A refused claim cancels its transaction and reports the claim found:
+    the same body is a duplicate, another body a conflict; the other events of that transaction go
+    again. A claim left `pending` by the earlier two-step writes gets its rows written and completed,
+    so nothing is lost and nothing counted twice. An event whose rows could not be written is
+    reported `not_stored`; a retry then finds its id unclaimed (the transaction wrote nothing)."""
 
     SESSION_TTL_S = 7 * 86400
+    PACK = 25  # events per transaction: at most 4 items each (claim, 2 rows, a marker), 100 per transaction
+    ATTEMPTS = 3  # transactions sent again when another event's refused claim cancelled them
     _pool: ThreadPoolExecutor | None = None
+    _batch_pool: ThreadPoolExecutor | None = None
 
     def __init__(self, interactions_table: str, sessions_table: str, dynamodb: Any = None):
         self.interactions = EventTable(interactions_table, dynamodb)
@@ -65,9 +71,17 @@ class InteractionStore:
 
     @classmethod
     def _executor(cls) -> ThreadPoolExecutor:
+        """Transactions and claim completions: 500 events are 20 transactions, all in flight together."""
         if cls._pool is None:
-            cls._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="claim")
+            cls._pool = ThreadPoolExecutor(max_workers=24, thread_name_prefix="claim")
         return cls._pool
+
+    @classmethod
+    def _batches(cls) -> ThreadPoolExecutor:
+        """Batch writes of id-less events (a pool of their own: they run while transactions wait)."""
+        if cls._batch_pool is None:
+            cls._batch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="batch")
+        return cls._batch_pool
 
     def _rows(self, tenant_id: str, event: dict) -> list[tuple[str, dict]]:
         sk = event_sort_key(event["timestamp"], event["event_id"])
@@ -87,13 +101,6 @@ class InteractionStore:
                                               "expires_at": int(event["timestamp"]) + self.SESSION_TTL_S}))
         return rows
 
-    def _claim(self, tenant_id: str, event: dict) -> Claim | None | StoreError:
-        stored = {k: v for k, v in event.items() if k not in ("dedupe", "fingerprint")}
-        try:
-            return self.claims.claim(tenant_id, stored, event["fingerprint"])
-        except StoreError as exc:
-            return exc
-
     def _mark(self, tenant_id: str, event_id: str) -> bool | StoreError:
         try:
             return self.claims.mark_stored(tenant_id, event_id)
@@ -101,9 +108,19 @@ class InteractionStore:
             return exc
 
     def append(self, tenant_id: str, events: list[dict]) -> list[str]:
-        """Writes events; returns what became of each, in order: accepted, duplicate, conflict or not_stored.
+        """Writes events; returns what became of each, in order: accepted, duplicate, conflict or not_stored."""
+        return self.append_with(tenant_id, events, {})[0]
 
-        Events with `dedupe` set carry a caller event_id (and a `fingerprint`) and are claimed first;
+    def append_with(self, tenant_id: str, events: list[dict], firsts: dict[str, dict],
+                    alongside: Callable[[], Any] | None = None) -> tuple[list[str], set[str]]:
+        """Writes events; returns what became of each, in order (accepted, duplicate, conflict or
+        not_stored), and the users whose `firsts` item was written. `alongside` runs once the first
+        transactions are in flight (the caller's other write of that round trip).
+
+        `firsts`: per user id, a conditional transaction item (a seen-user marker) written in the same
+        transaction as that user's first event, so that it lands only with an event of the user; a
+        refused one (another request wrote it meanwhile) is dropped and the event goes again without
+        it. Events with `dedupe` set carry a caller event_id (and a `fingerprint`) and are claimed;
         the others have fresh generated ids and need no claim. An id repeated within the batch is
         written once: a repeat with the same body is a duplicate, with another body a conflict."""
         outcomes: list[str] = [""] * len(events)
@@ -111,30 +128,139 @@ class InteractionStore:
         for n, event in enumerate(events):
             if event.get("dedupe"):
                 first.setdefault(event["event_id"], n)
-        heads = sorted(first.values())
-        claims = dict(zip(heads, self._executor().map(lambda n: self._claim(tenant_id, events[n]), heads)))
-        writes: dict[int, dict] = {}  # position -> the event whose rows to write
+        heads, units, plain, extras = set(first.values()), [], {}, {}
         for n, event in enumerate(events):
-            if not event.get("dedupe"):
-                writes[n] = event
-                continue
-            if n not in claims:
-                continue  # a repeat within the batch: settled by its first occurrence, below
-            claim = claims[n]
-            if isinstance(claim, StoreError):
-                outcomes[n] = NOT_STORED
-            elif claim is None or (claim.state == PENDING and claim.fingerprint == event["fingerprint"]):
-                writes[n] = event if claim is None else claim.event  # a pending claim: complete its rows
-            elif not _same_event(claim, event):
+            user = event.get("user_id")
+            if user in firsts and user not in extras.values() and (n in heads or not event.get("dedupe")):
+                extras[n] = user
+            if n in heads or n in extras:
+                units.append(n)
+            elif not event.get("dedupe"):
+                plain[n] = event
+        written, refused, failed, marked = self._transact(tenant_id, events, units,
+                                                          {n: firsts[u] for n, u in extras.items()}, plain,
+                                                          alongside)
+        marked_users = {extras[n] for n in marked}
+        writes: dict[int, dict] = {}  # refused claims still to complete: position -> the event whose rows to write
+        legacy: set[int] = set()
+        for n in units:
+            claim = refused.get(n)
+            if n in written:
+                outcomes[n] = ACCEPTED
+            elif n in failed or n not in refused:
+                outcomes[n] = NOT_STORED  # nothing of it was written: its retry finds the id unclaimed
+            elif claim is None:
+                outcomes[n] = NOT_STORED  # the refusal did not say what it found: the retry will
+            elif claim.state == PENDING and claim.fingerprint == events[n]["fingerprint"]:
+                writes[n] = claim.event  # claimed by the earlier two-step writes: complete its rows
+            elif not _same_event(claim, events[n]):
                 outcomes[n] = CONFLICT
             elif claim.state == LEGACY:
-                writes[n] = claim.event  # claimed before claims had a state: its rows may be missing
+                writes[n], legacy = claim.event, legacy | {n}  # claimed before claims had a state
             else:
                 outcomes[n] = DUPLICATE
+        for n in plain:
+            outcomes[n] = NOT_STORED if n in failed else ACCEPTED
+        if writes:
+            self._complete(tenant_id, events, writes, legacy, outcomes)
+        # Repeats within the batch: the same body follows its first occurrence; another body is settled
+        # against the claim in a further pass (the claim may hold that body, not the first one's).
+        others = []
+        for n, event in enumerate(events):
+            if not outcomes[n]:
+                head = first[event["event_id"]]
+                if events[head]["fingerprint"] == event["fingerprint"]:
+                    outcomes[n] = DUPLICATE if outcomes[head] == ACCEPTED else outcomes[head]
+                elif outcomes[head] == NOT_STORED:
+                    outcomes[n] = CONFLICT  # the batch's first occurrence holds the id: its retry stores it
+                else:
+                    others.append(n)
+        for n, outcome in zip(others, self.append(tenant_id, [events[n] for n in others]) if others else ()):
+            outcomes[n] = outcome
+        return outcomes, marked_users
+
+    def _transact(self, tenant_id: str, events: list[dict], units: list[int], extras: dict[int, dict],
+                  plain: dict[int, dict], alongside: Callable[[], Any] | None = None
+                  ) -> tuple[set[int], dict[int, Claim | None], set[int], set[int]]:
+        """The one round trip: every transaction and the id-less events' batch writes in flight together.
+        Returns the positions written, those whose claim was refused (with the claim found), those
+        that failed, and those whose extra item was written."""
+        written: set[int] = set()
+        refused: dict[int, Claim | None] = {}
+        marked: set[int] = set()
+        items = {n: self._items(tenant_id, events[n]) for n in units}
+        pending = list(units)
+        failed: set[int] = set()
+        alone: set[int] = set()  # events of a pack that failed as a whole: each goes in a transaction of its own
+        for attempt in range(self.ATTEMPTS):
+            packed = [n for n in pending if n not in alone]
+            packs = [[n] for n in pending if n in alone] + [packed[i:i + self.PACK]
+                                                             for i in range(0, len(packed), self.PACK)]
+            futures = [self._executor().submit(self._commit, [items[n] + ([extras[n]] if n in extras else [])
+                                                               for n in pack]) for pack in packs]
+            if attempt == 0 and alongside is not None:
+                alongside()
+            if attempt == 0 and plain:
+                failed |= self._write(tenant_id, plain)
+            pending = []
+            for pack, future in zip(packs, futures):
+                answer = future.result()
+                if answer is None:
+                    written.update(pack)
+                    marked.update(n for n in pack if n in extras)
+                elif isinstance(answer, StoreError) or not any((r or {}).get("Code") == CHECK_FAILED
+                                                               for unit in answer for r in unit):
+                    # throttled, timed out, or cancelled for another reason: nothing of it was written. One
+                    # event may be the cause (a hot partition): the others go again, each on its own.
+                    if len(pack) > 1 and attempt < self.ATTEMPTS - 1:
+                        alone.update(pack)
+                        pending.extend(pack)
+                    else:
+                        failed.update(pack)
+                else:
+                    self._settle(events, pack, answer, items, extras, refused, pending)
+        return written, refused, failed | set(pending), marked
+
+    def _items(self, tenant_id: str, event: dict) -> list[dict]:
+        rows = [{"Put": {"TableName": table, "Item": serialize(row)}} for table, row in self._rows(tenant_id, event)]
+        if not event.get("dedupe"):
+            return rows
+        stored = {k: v for k, v in event.items() if k not in ("dedupe", "fingerprint")}
+        return [self.claims.claim_item(tenant_id, stored, event["fingerprint"])] + rows
+
+    def _commit(self, units: list[list[dict]]) -> list[list[dict]] | None | StoreError:
+        """One transaction of whole events: None when committed, else the reasons split per event."""
+        try:
+            reasons = self.claims.commit([item for unit in units for item in unit])
+        except StoreError as exc:
+            return exc
+        if reasons is None:
+            return None
+        out, at = [], 0
+        for unit in units:
+            out.append(reasons[at:at + len(unit)])
+            at += len(unit)
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _settle(events: list[dict], pack: list[int], answer: list, items: dict[int, list[dict]],
+                extras: dict[int, dict], refused: dict[int, Claim | None], pending: list[int]) -> None:
+        """A cancelled transaction: an event whose claim was refused is settled by the claim found; a
+        refused extra is dropped; the others go again."""
+        for n, reasons in zip(pack, answer):
+            codes = [(r or {}).get("Code") for r in reasons]
+            if events[n].get("dedupe") and codes[0] == CHECK_FAILED:
+                refused[n] = ClaimStore.found((reasons[0] or {}).get("Item"))
+                continue
+            if n in extras and codes[-1] == CHECK_FAILED:
+                del extras[n]  # the marker is there already: another request counted the user
+            pending.append(n)
+
+    def _complete(self, tenant_id: str, events: list[dict], writes: dict[int, dict], legacy: set[int],
+                  outcomes: list[str]) -> None:
+        """Claims found pending (or legacy): write their rows, then move pending ones to stored."""
         failed = self._write(tenant_id, writes)
-        legacy = {n for n in writes if events[n].get("dedupe") and n not in failed and claims[n] is not None
-                  and claims[n].state == LEGACY}
-        to_mark = [n for n in writes if events[n].get("dedupe") and n not in failed and n not in legacy]
+        to_mark = [n for n in writes if n not in failed and n not in legacy]
         marked = dict(zip(to_mark, self._executor().map(lambda n: self._mark(tenant_id, events[n]["event_id"]),
                                                         to_mark)))
         for n in writes:
@@ -144,44 +270,38 @@ class InteractionStore:
                 outcomes[n] = DUPLICATE
             else:
                 outcomes[n] = ACCEPTED
-        # Repeats within the batch: the same body follows its first occurrence; another body is settled
-        # against the claim in a further pass (the claim may hold that body, not the first one's).
-        others = []
-        for n, event in enumerate(events):
-            if not outcomes[n]:
-                head = first[event["event_id"]]
-                if events[head]["fingerprint"] == event["fingerprint"]:
-                    outcomes[n] = DUPLICATE if outcomes[head] == ACCEPTED else outcomes[head]
-                else:
-                    others.append(n)
-        for n, outcome in zip(others, self.append(tenant_id, [events[n] for n in others]) if others else ()):
-            outcomes[n] = outcome
-        return outcomes
 
     def _write(self, tenant_id: str, writes: dict[int, dict]) -> set[int]:
-        """Batch-writes the events' rows; returns the positions whose rows did not all land. A
-        generated-id event half written (its session row landed, not its user row) is taken back:
-        its retry will carry a new id."""
+        """Batch-writes the events' rows (25-row chunks, concurrently); returns the positions whose rows
+        did not all land. A generated-id event half written (its session row landed, not its user
+        row) is taken back: its retry will carry a new id."""
         rows, owner = [], []
         for n, event in writes.items():
             for row in self._rows(tenant_id, event):
                 rows.append(row)
                 owner.append(n)
-        try:
-            batch_put(self.db, rows)
-        except PartialWriteError as exc:
-            failed = {owner[i] for i in exc.failed}
-            lost = set(exc.failed)
-            landed = [rows[i] for i in range(len(rows))
-                      if owner[i] in failed and i not in lost and not writes[owner[i]].get("dedupe")]
-            for table, row in landed:
-                try:
-                    self.db.delete_item(TableName=table, Key=serialize({"pk": row["pk"], "sk": row["sk"]}))
-                except ClientError:
-                    logger.error("a half-written event could not be taken back",
-                                 extra={"tenant_id": tenant_id, "event_id": row["event_id"]})
-            return failed
-        return set()
+        chunks = [rows[i:i + 25] for i in range(0, len(rows), 25)]
+
+        def put(chunk: list[tuple[str, dict]]) -> list[int]:
+            try:
+                batch_put(self.db, chunk)
+            except PartialWriteError as exc:
+                return exc.failed
+            return []
+
+        lost = {25 * c + i for c, failed in enumerate(self._batches().map(put, chunks)) for i in failed}
+        if not lost:
+            return set()
+        failed = {owner[i] for i in lost}
+        landed = [rows[i] for i in range(len(rows))
+                  if owner[i] in failed and i not in lost and not writes[owner[i]].get("dedupe")]
+        for table, row in landed:
+            try:
+                self.db.delete_item(TableName=table, Key=serialize({"pk": row["pk"], "sk": row["sk"]}))
+            except ClientError:
+                logger.error("a half-written event could not be taken back",
+                             extra={"tenant_id": tenant_id, "event_id": row["event_id"]})
+        return failed
 
     def recent_for_user(self, tenant_id: str, user_id: str, limit: int) -> list[dict]:
         """The user's latest events, newest first."""
