@@ -15,6 +15,10 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 RETRIES = {"mode": "standard", "max_attempts": 5}
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 2, 10
+# A request issues its independent calls together (recengine.concurrency, up to 16 in flight; an
+# ingest of 500 events sends 20 transactions at once): botocore's default pool of 10 connections would
+# queue them behind each other, one round trip after another.
+MAX_POOL_CONNECTIONS = 32
 
 
 def client(service: str) -> Any:
@@ -23,7 +27,8 @@ def client(service: str) -> Any:
             import boto3
             from botocore.config import Config
 
-            config = Config(retries=RETRIES, connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
+            config = Config(retries=RETRIES, connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S,
+                            max_pool_connections=MAX_POOL_CONNECTIONS)
             _clients[service] = boto3.session.Session().client(service, config=config)
         return _clients[service]
 
