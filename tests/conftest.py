@@ -34,6 +34,25 @@ def settings_env(**overrides: str) -> dict[str, str]:
     return {**env, "PSEUDONYM_SECRET_ID": "test-pseudonym-secret", **overrides}
 
 
+def _share_botocore_data_loader() -> None:
+    """One botocore data loader for the whole test process. Each moto test starts fresh boto3 sessions
+    (moto resets boto3's default one, reset_clients() drops recengine's), and each new session's loader
+    parses the SDK's service models, endpoints and rule sets from JSON again: ~1-4 s per test, most of
+    the suite's setup time. That data is read-only and the same for every session with the same data
+    path (the cache's key), so sharing it changes no call a test makes or checks: clients, sessions,
+    credentials and moto's state are still new for every test. Lambda builds its session once per cold
+    start, which this does not model or alter."""
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    if not hasattr(botocore.session.create_loader, "cache_info"):
+        botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+_share_botocore_data_loader()
+
 ISOLATED = ("unit", "integration", "faults")  # moto in-process: nothing in them needs a socket
 
 
