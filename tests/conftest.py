@@ -34,17 +34,48 @@ def settings_env(**overrides: str) -> dict[str, str]:
     return {**env, "PSEUDONYM_SECRET_ID": "test-pseudonym-secret", **overrides}
 
 
+def _share_botocore_data_loader() -> None:
+    """One botocore data loader for the whole test process. Each moto test starts fresh boto3 sessions
+    (moto resets boto3's default one, reset_clients() drops recengine's), and each new session's loader
+    parses the SDK's service models, endpoints and rule sets from JSON again: ~1-4 s per test, most of
+    the suite's setup time. That data is read-only and the same for every session with the same data
+    path (the cache's key), so sharing it changes no call a test makes or checks: clients, sessions,
+    credentials and moto's state are still new for every test. Lambda builds its session once per cold
+    start, which this does not model or alter."""
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    if not hasattr(botocore.session.create_loader, "cache_info"):
+        botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+_share_botocore_data_loader()
+
 ISOLATED = ("unit", "integration", "faults")  # moto in-process: nothing in them needs a socket
 
 
+SHARED_STACK = ("e2e", "fuzz")  # start the local stack, which writes the one .local-stack/state.json
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Unit, integration and faults tests cannot open a network socket (pytest-socket): a test that tried
-    to reach AWS, or anything else, fails instead of silently depending on the network."""
+    to reach AWS, or anything else, fails instead of silently depending on the network.
+
+    For `pytest -n N --dist loadgroup` (make test): each file is one group, run whole on one worker
+    (its module fixtures are built once), except that the tests that start a local stack form a
+    single group: two stacks at once would both write the repository's .local-stack/state.json, which
+    each stack's gateway watches."""
     for item in items:
         parts = Path(str(item.path)).relative_to(ROOT).parts
         if len(parts) > 1 and parts[0] == "tests" and parts[1] in ISOLATED \
                 and item.get_closest_marker("enable_socket") is None:
             item.add_marker(pytest.mark.disable_socket)
+        if item.get_closest_marker("xdist_group") is None:
+            shared = len(parts) > 1 and parts[0] == "tests" and parts[1] in SHARED_STACK
+            item.add_marker(pytest.mark.xdist_group("local-stack" if shared else "/".join(parts)))
 
 
 @pytest.fixture(autouse=True)
