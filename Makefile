@@ -78,6 +78,7 @@ $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
 	$(PY) -m bench.request_path $(if $(OUT),--out $(basename $(OUT)).request_path.json)
+	$(PY) -m bench.first_answer $(if $(OUT),--out $(basename $(OUT)).first_answer.json)
 
 ## admin: the tenant admin and training CLI, e.g. ARGS="--local tenant list" (python -m tools.admin)
 admin: $(STAMP)

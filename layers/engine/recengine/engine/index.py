@@ -9,15 +9,20 @@ touches about 1% of a catalogue for a top-10 and returns exactly the full scan's
 than scanning everything) on 100k trained vectors, so it is not used for search.
 
 Cosine. Unit vectors carry no norm to prune on: a full matvec up to `exact_limit` items, annoy above
-it, with search_k sized for recall@100 >= 0.98.
+it, with search_k sized for recall@100 >= 0.98. Only that one (angular) forest is stored, and only
+for catalogues above the limit: below it nothing reads a forest (an artefact without one searches
+exactly at any size).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from annoy import AnnoyIndex
+
+if TYPE_CHECKING:
+    from annoy import AnnoyIndex
 
 # Up to this many items: one matvec per query (about 0.8 ms per 100k items on one core), exact, and
 # faster than annoy at the search_k that recall@100 0.98 needs (3.5 ms at 100k); recommend then
@@ -40,6 +45,8 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def build_annoy(vectors: np.ndarray, metric: str, path: Path, n_trees: int = 32, seed: int = 0) -> None:
+    from annoy import AnnoyIndex  # imported where used: catalogues under EXACT_LIMIT never load it
+
     index = AnnoyIndex(vectors.shape[1], metric)
     index.set_seed(seed)
     for i, v in enumerate(vectors):
@@ -50,6 +57,8 @@ def build_annoy(vectors: np.ndarray, metric: str, path: Path, n_trees: int = 32,
 
 
 def load_annoy(path: Path, dim: int, metric: str) -> AnnoyIndex:
+    from annoy import AnnoyIndex
+
     index = AnnoyIndex(dim, metric)
     index.load(str(path), prefault=False)  # mmap: pages come in on first touch
     return index
@@ -76,13 +85,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class VectorIndex:
     """Maximum inner product (recommend) and cosine (similar) retrieval over one item matrix."""
 
-    def __init__(self, vectors: np.ndarray, unit_vectors: np.ndarray, dot_index: AnnoyIndex | None = None,
-                 angular_index: AnnoyIndex | None = None, exact_limit: int = EXACT_LIMIT):
+    def __init__(self, vectors: np.ndarray, unit_vectors: np.ndarray, angular_index: AnnoyIndex | None = None,
+                 exact_limit: int = EXACT_LIMIT):
         self.vectors = vectors
         self.unit_vectors = unit_vectors
-        self.dot_index = dot_index
         self.angular_index = angular_index
-        self.exact = dot_index is None or vectors.shape[0] <= exact_limit
+        # The norm-pruned scan needs no forest: above the limit it serves recommend either way.
+        self.exact = vectors.shape[0] <= exact_limit
         if not self.exact:
             # Built here, at load time, so that the first request is not the one that pays for it.
             norms = np.linalg.norm(np.asarray(vectors, dtype=np.float32), axis=1)
@@ -131,7 +140,7 @@ class VectorIndex:
 
     def neighbours(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-n items by cosine similarity to `item`, excluding itself."""
-        if self.exact:
+        if self.exact or self.angular_index is None:
             sims = self.unit_vectors @ self.unit_vectors[item]
             total, k = sims.size, min(n, sims.size - 1)
             if k <= 0:

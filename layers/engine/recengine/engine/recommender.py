@@ -13,7 +13,7 @@ from .content import embed, raw_vector
 from .context import ContextModel, gather
 from .ease import ease_scores
 from .index import VectorIndex, top_k, unit_rows
-from .sparse import CSR
+from .sparse import CSR, SparseRows
 
 ALGORITHMS = ("hybrid", "collaborative", "content-based", "popular", "trending")
 # Popularity added to every personalised score: breaks ties (zero vectors) the same way on every path.
@@ -63,7 +63,7 @@ class RecommenderModel:
     ease: CSR | None = None
     blend: Blend = Blend()
     trending: np.ndarray | None = None
-    content: np.ndarray | None = None  # (n, CONTENT_DIM) unit vectors
+    content: np.ndarray | SparseRows | None = None  # (n, CONTENT_DIM) unit vectors, dense or sparse
     content_idf: np.ndarray | None = None
     content_map: np.ndarray | None = None  # (CONTENT_DIM, k): content -> collaborative factors
     context_model: ContextModel | None = None  # None: the model ignores request context
@@ -77,9 +77,11 @@ class RecommenderModel:
             self.ease = CSR(np.zeros(n + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), (n, n))
         if self.trending is None:
             self.trending = self.popularity
-        if self.content is None:
-            self.content = np.zeros((n, CONTENT_DIM), np.float32)
+        if self.content is None:  # no item metadata: no content, and no dense n x 256 zeros either
+            self.content = SparseRows.empty(n, CONTENT_DIM)
+        if self.content_idf is None:
             self.content_idf = np.ones(CONTENT_DIM, np.float32)
+        if self.content_map is None:
             self.content_map = np.zeros((CONTENT_DIM, k), np.float32)
 
     @property
@@ -120,6 +122,12 @@ class RecommenderModel:
         # float32 like the content matrix: a float64 profile would upcast all n x 256 on every request.
         return (profile / max(float(np.linalg.norm(profile)), 1e-12)).astype(np.float32)
 
+    def _content_scores(self, items: np.ndarray | None, profile: np.ndarray) -> np.ndarray:
+        """content[items] @ profile (all items when None), for a dense or a sparse content matrix."""
+        if isinstance(self.content, SparseRows):
+            return self.content.dot(profile, items)
+        return self.content[slice(None) if items is None else items] @ profile
+
     def _score_parts(self, uniq: np.ndarray, summed: np.ndarray, items: np.ndarray | None, algorithm: str
                      ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(collaborative, weighted content) scores of `items` (all when None); either may be None.
@@ -128,7 +136,7 @@ class RecommenderModel:
         content = None
         # A hybrid whose content weight is 0 skips the (items x 256) content product (most of its cost).
         if algorithm == "content-based" or (algorithm == "hybrid" and self.blend.w_content > 0):
-            content = self.content[sel] @ self.content_profile(uniq, summed)
+            content = self._content_scores(items, self.content_profile(uniq, summed))
             if algorithm == "content-based":
                 return None, content.astype(np.float64)
             content = self.blend.w_content / self.blend.scale_content * content
@@ -225,7 +233,7 @@ class RecommenderModel:
             scores = self._blend(self.item_factors[pool] @ query, None if ease is None else ease[pool])
             if algorithm == "hybrid" and self.blend.w_content > 0:
                 scores = scores + self.blend.w_content / self.blend.scale_content * (
-                    self.content[pool] @ self.content_profile(uniq, summed))
+                    self._content_scores(pool, self.content_profile(uniq, summed)))
             scores = scores + TIE_BREAK * self.popularity[pool]
             if ctx is not None:
                 scores = scores + gather(*ctx, pool, self.n_items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -14,6 +15,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws.clients import LazyClient
 from ..errors import NotFoundError, StoreError
 from .errors import DiskFullError
+
+# Files fetched at once: a cold start waits for the slowest file, not for the sum of them.
+DOWNLOAD_THREADS = 8
 
 
 def model_prefix(tenant_id: str, model_id: str) -> str:
@@ -94,8 +98,11 @@ class ArtefactStore:
         prefix = model_prefix(tenant_id, model_id)
         try:
             tmp.mkdir(parents=True)
-            for name in names:
-                self.s3.download_file(self.bucket, prefix + name, str(tmp / name))
+            names = list(names)
+            s3 = self.s3  # resolved once, on this thread
+            with ThreadPoolExecutor(max(1, min(DOWNLOAD_THREADS, len(names)))) as pool:
+                # list(): waits for every file and raises the first failure
+                list(pool.map(lambda name: s3.download_file(self.bucket, prefix + name, str(tmp / name)), names))
         except ClientError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             code = exc.response["Error"]["Code"]
