@@ -16,7 +16,7 @@ import numpy as np
 from ..catalogue.snapshot import write_snapshot
 from ..catalogue.store import ItemStore
 from ..engine.als import ALSParams
-from ..engine.artefact import save_model
+from ..engine.artefact import MANIFEST, save_model
 from ..engine.ease import EaseParams
 from ..engine.params import TrainParams
 from ..engine.recommender import RecommenderModel
@@ -185,8 +185,9 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
         report({"stage": "upload", "model_id": model_id})
         with tempfile.TemporaryDirectory() as tmp:
             files = save_model(model, Path(tmp))
-            if rows is not None:  # before the manifest, which goes last
-                files.insert(len(files) - 1, write_snapshot(Path(tmp), snapshot_at, rows))
+            if rows is not None:
+                files.append(write_snapshot(Path(tmp), snapshot_at, rows))
+            files.sort(key=lambda path: path.name == MANIFEST)  # the manifest is uploaded last
             location = artefacts.upload(tenant_id, model_id, files)
     except Exception as exc:
         registry.put_version(tenant_id, {**record, "status": "failed", "finished_at": time.time(),
