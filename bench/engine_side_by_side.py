@@ -16,9 +16,11 @@ weight). Each timed call recomputes the user's factor from the user's whole hist
   recalculate_user=True) (its Cholesky least-squares solve, history filtered, top 10).
 - kernel: item_factors @ user_vector then argpartition + sort of the top 10; the user vector is
   ours, solved beforehand (no fold-in, no exclusions, no ids): the floor any recommend pays.
+  kernel_best_k is the same with our top-k (recommender.best_k) instead of argpartition, for
+  reference; the ratio goal is against the argpartition kernel, as the issue defines it.
 
-The three are timed in turn on the same user, one BLAS thread (set before numpy is imported),
-so load on the machine affects them alike. Goals: ours / implicit <= 1.0, ours / kernel <= 2.0.
+The methods are timed in turn, in blocks of 50 calls over the same users, one BLAS thread (set
+before numpy is imported), so load on the machine affects them alike. Goals: ours / implicit <= 1.0, ours / kernel <= 2.0.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 GOODBOOKS = ROOT.parent / "shared" / "data" / "goodbooks-10k" / "ratings_users5pct.csv.gz"
 FACTORS, REGULARIZATION, ALPHA, ITERATIONS = 64, 5.0, 2.0, 12
+BLOCK = 50
 TARGETS = {"ratio_ours_to_implicit_p50": 1.0, "ratio_ours_to_kernel_p50": 2.0}
 
 
@@ -104,7 +107,12 @@ def measure(label: str, user_idx: np.ndarray, item_idx: np.ndarray, weights: np.
         part = np.argpartition(scores, scores.size - n)[scores.size - n:]
         return part[np.argsort(-scores[part])]
 
-    methods = {"ours": ours, "kernel": kernel}
+    from recengine.engine.recommender import best_k
+
+    def kernel_best_k(i: int):
+        return best_k(factors @ vectors[i], n)
+
+    methods = {"ours": ours, "kernel": kernel, "kernel_best_k": kernel_best_k}
     out: dict = {"data": label, "users_timed": len(histories), "n": n, "factors": FACTORS,
                  "mean_history": float(np.mean([len(h) for h, _ in histories]))}
     try:
@@ -140,12 +148,16 @@ def measure(label: str, user_idx: np.ndarray, item_idx: np.ndarray, weights: np.
     gc.collect()
     times: dict[str, list[int]] = {name: [] for name in methods}
     clock = time.perf_counter_ns
-    for c in range(calls):
-        i = c % len(histories)
+    # Blocks of BLOCK calls per method in turn: each method runs with its own data warm in the
+    # cache, as in a process serving one model, while load drift on the machine is shared.
+    for start in range(0, calls, BLOCK):
         for name, fn in methods.items():
-            t0 = clock()
-            fn(i)
-            times[name].append(clock() - t0)
+            record = times[name]
+            for c in range(start, min(start + BLOCK, calls)):
+                i = c % len(histories)
+                t0 = clock()
+                fn(i)
+                record.append(clock() - t0)
     for name, t in times.items():
         out[name] = _percentiles(t)
     if "implicit" in out:
@@ -160,10 +172,10 @@ def report(out: dict) -> str:
     lines = [f"engine side by side (#13): {out['data']}",
              f"  {out['users_timed']} users (mean history {out['mean_history']:.0f}), top {out['n']}, "
              f"{out['factors']} factors, 1 BLAS thread",
-             f"  {'':10s} {'p50 ms':>8s} {'p99 ms':>8s}"]
-    for name in ("ours", "implicit", "kernel"):
+             f"  {'':14s} {'p50 ms':>8s} {'p99 ms':>8s}"]
+    for name in ("ours", "implicit", "kernel", "kernel_best_k"):
         if name in out:
-            lines.append(f"  {name:10s} {out[name]['p50_ms']:8.4f} {out[name]['p99_ms']:8.4f}")
+            lines.append(f"  {name:14s} {out[name]['p50_ms']:8.4f} {out[name]['p99_ms']:8.4f}")
     for ratio, limit in TARGETS.items():
         value = out.get(ratio)
         shown = "n/a" if value is None else f"{value:.2f}"

@@ -143,6 +143,14 @@ class RecommenderModel:
             return np.zeros(self.item_factors.shape[1], dtype=np.float32), 0
         return fold_in(self.gram, self.item_factors, uniq, summed, self.alpha), known
 
+    def _tie_break(self) -> np.ndarray:
+        """TIE_BREAK * popularity over the whole catalogue, computed once per popularity array
+        (the same float32 values as computing it per request, without the per-request pass)."""
+        cached = self.__dict__.get("_tie_cache")
+        if cached is None or cached[0] is not self.popularity:
+            cached = self._tie_cache = (self.popularity, TIE_BREAK * self.popularity)
+        return cached[1]
+
     def _blend(self, als: np.ndarray, ease: np.ndarray | None) -> np.ndarray:
         b = self.blend
         scores = (1.0 - b.w_ease) / b.scale_als * als
@@ -239,7 +247,7 @@ class RecommenderModel:
             return Ranked([(self.item_ids[i], float(scores[i])) for i in idx], source, known)
         if self.index.exact or algorithm == "content-based":
             scores = self.collaborative_scores(uniq, summed, None, algorithm)
-            scores += TIE_BREAK * self.popularity
+            scores += self._tie_break()
             if ctx is not None:
                 scores = scores.astype(np.float64)  # as on the other paths: float32 would round the lift
                 scores[ctx[0]] += ctx[1]
