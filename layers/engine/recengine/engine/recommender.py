@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -18,6 +19,29 @@ from .sparse import CSR, SparseRows
 ALGORITHMS = ("hybrid", "collaborative", "content-based", "popular", "trending")
 # Popularity added to every personalised score: breaks ties (zero vectors) the same way on every path.
 TIE_BREAK = 1e-6
+
+
+def best_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """What index.top_k returns (the k best finite scores, best first), for a whole-catalogue score
+    vector, without partitioning all of it: split the first k*m scores into k blocks; the smallest
+    of the k block maxima is a lower bound of the k-th best score (k distinct scores reach it), so
+    the scores at or above it hold the k best. About 3x faster than argpartition at 10k items, and
+    the full top_k stays the fallback whenever the bound is not finite or leaves too few."""
+    size = scores.size
+    if k <= 0 or size < 64 * k:
+        return top_k(scores, k)
+    m = size // k
+    bound = scores[: k * m].reshape(k, m).max(axis=1).min()
+    if not np.isfinite(bound):  # NaN, or a block of -inf (excluded) scores only
+        return top_k(scores, k)
+    cand = np.flatnonzero(scores >= bound)
+    values = scores[cand]
+    if not np.isfinite(values).all():  # +inf scores are not returned, as in top_k
+        keep = np.isfinite(values)
+        cand, values = cand[keep], values[keep]
+        if cand.size < k:
+            return top_k(scores, k)
+    return cand[np.argsort(-values, kind="stable")[:k]]
 
 
 @dataclass(frozen=True)
@@ -93,15 +117,26 @@ class RecommenderModel:
         return np.fromiter((self.item_index[i] for i in items if i in self.item_index), dtype=np.int64)
 
     def _history(self, history: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
-        """Known history items (unique) with summed weights, and how many events were known."""
-        pairs = [(self.item_index[i], w) for i, w in zip(history, weights) if i in self.item_index]
-        if not pairs:
+        """Known history items (unique, sorted) with summed weights, and how many events were known.
+        One dict lookup per event (map, no Python-level loop body) and one sort: this runs on every request."""
+        n = min(len(history), len(weights))
+        idx = np.fromiter(map(self.item_index.get, history, repeat(-1, n)), dtype=np.int64, count=n)
+        w = np.asarray(weights, dtype=np.float64)[:n]
+        if not (idx >= 0).all():
+            keep = idx >= 0
+            idx, w = idx[keep], w[keep]
+        if not idx.size:
             return np.zeros(0, np.int64), np.zeros(0), 0
-        idx = np.array([p[0] for p in pairs], dtype=np.int64)
-        w = np.array([p[1] for p in pairs], dtype=np.float64)
-        # Repeated items: sum their weights so the fold-in sees one confidence per item.
-        uniq, inv = np.unique(idx, return_inverse=True)
-        return uniq, np.bincount(inv, weights=w), len(pairs)
+        # Repeated items: sum their weights (in event order) so the fold-in sees one confidence per item.
+        order = np.argsort(idx, kind="stable")
+        idx, w = idx[order], w[order]
+        first = np.empty(idx.size, dtype=bool)
+        first[0] = True
+        np.not_equal(idx[1:], idx[:-1], out=first[1:])
+        if first.all():
+            return idx, w, int(order.size)
+        starts = np.flatnonzero(first)
+        return idx[starts], np.add.reduceat(w, starts), int(order.size)
 
     def user_vector(self, history: Sequence[str], weights: Sequence[float]) -> tuple[np.ndarray, int]:
         """Folds a history into a user vector; returns (vector, n_known)."""
@@ -109,6 +144,14 @@ class RecommenderModel:
         if not known:
             return np.zeros(self.item_factors.shape[1], dtype=np.float32), 0
         return fold_in(self.gram, self.item_factors, uniq, summed, self.alpha), known
+
+    def _tie_break(self) -> np.ndarray:
+        """TIE_BREAK * popularity over the whole catalogue, computed once per popularity array
+        (the same float32 values as computing it per request, without the per-request pass)."""
+        cached = self.__dict__.get("_tie_cache")
+        if cached is None or cached[0] is not self.popularity:
+            cached = self._tie_cache = (self.popularity, TIE_BREAK * self.popularity)
+        return cached[1]
 
     def _blend(self, als: np.ndarray, ease: np.ndarray | None) -> np.ndarray:
         b = self.blend
@@ -179,15 +222,17 @@ class RecommenderModel:
         algorithm but content-based, when the model learnt that context helps."""
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}")
-        excluded = set(self._indices(exclude).tolist()) | set(self._indices(history).tolist())
         uniq, summed, known = self._history(history, weights)
+        # Seen and excluded items as one sorted index array: set to -inf in place, no Python set.
+        extra = self._indices(exclude)
+        excluded = np.union1d(uniq, extra) if extra.size else uniq
         if algorithm in ("popular", "trending"):
             known = 0
         source = algorithm if known else ("trending" if algorithm == "trending" else "popular")
         baseline = self.trending if algorithm == "trending" else self.popularity
         ctx = self.context_terms(context, bool(known), algorithm)
         if candidates is not None:
-            cand = np.array(sorted(set(self._indices(candidates).tolist()) - excluded), dtype=np.int64)
+            cand = np.setdiff1d(self._indices(candidates), excluded)
             if cand.size == 0:
                 return Ranked([], source, known)
             if known:
@@ -204,32 +249,32 @@ class RecommenderModel:
             scores = baseline.astype(np.float64)  # a copy
             if ctx is not None:
                 scores[ctx[0]] *= ctx[1]
-            if excluded:
-                scores[list(excluded)] = -np.inf
+            if excluded.size:
+                scores[excluded] = -np.inf
             idx = top_k(scores, n)
             return Ranked([(self.item_ids[i], float(scores[i])) for i in idx], source, known)
         if self.index.exact or algorithm == "content-based":
             scores = self.collaborative_scores(uniq, summed, None, algorithm)
-            scores += TIE_BREAK * self.popularity
+            scores += self._tie_break()
             if ctx is not None:
                 scores = scores.astype(np.float64)  # as on the other paths: float32 would round the lift
                 scores[ctx[0]] += ctx[1]
-            if excluded:
-                scores[list(excluded)] = -np.inf
-            idx = top_k(scores, n)
+            if excluded.size:
+                scores[excluded] = -np.inf
+            idx = best_k(scores, n)
             return Ranked([(self.item_ids[i], float(scores[i])) for i in idx], source, known)
         # Large catalogue: ALS candidates from the index plus the items EASE and the context score,
         # blended exactly.
         query = fold_in(self.gram, self.item_factors, uniq, summed, self.alpha)
         ease = ease_scores(self.ease, uniq) if self.blend.w_ease > 0 else None
         boosted = ctx[0][ctx[1] > 0] if ctx is not None else None
-        want = n + len(excluded)
+        want = n + excluded.size
         while True:
             ann_idx, _ = self.index.search(query, min(want * 2, self.n_items))
             pool = ann_idx if ease is None else np.union1d(ann_idx, top_k(np.where(ease != 0, ease, -np.inf), want))
             if boosted is not None and boosted.size:
                 pool = np.union1d(pool, boosted[top_k(gather(*ctx, boosted, self.n_items), want)])
-            pool = np.array([i for i in pool.tolist() if i not in excluded], dtype=np.int64)
+            pool = pool[~np.isin(pool, excluded)].astype(np.int64, copy=False)
             scores = self._blend(self.item_factors[pool] @ query, None if ease is None else ease[pool])
             if algorithm == "hybrid" and self.blend.w_content > 0:
                 scores = scores + self.blend.w_content / self.blend.scale_content * (
