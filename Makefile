@@ -74,9 +74,10 @@ $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	@touch $@
 
-## bench: engine speed, training and model-load figures on synthetic data vs the targets, then per route AWS calls, round trips and modelled latency (bench/request_path.py), JSON to OUT=<path>
-bench: $(STAMP)
+## bench: engine speed, training and model-load figures vs the targets; ALS fold-in vs implicit vs the bare kernel (bench/engine_side_by_side.py); per route AWS calls, round trips and modelled latency (bench/request_path.py); artefact size and first answer from S3 at 10k/100k items (bench/first_answer.py); JSON to OUT=<path>
+bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
+	$(PY) -m bench.engine_side_by_side $(if $(OUT),--out $(basename $(OUT)).engine_side_by_side.json)
 	$(PY) -m bench.request_path $(if $(OUT),--out $(basename $(OUT)).request_path.json)
 	$(PY) -m bench.first_answer $(if $(OUT),--out $(basename $(OUT)).first_answer.json)
 
