@@ -13,7 +13,7 @@ PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench venv annoy-wheel build deploy lint clean openapi
+.PHONY: help load run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench venv annoy-wheel build deploy lint clean openapi
 
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,17 @@ bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.engine_side_by_side $(if $(OUT),--out $(basename $(OUT)).engine_side_by_side.json)
 	$(PY) -m bench.request_path $(if $(OUT),--out $(basename $(OUT)).request_path.json)
 	$(PY) -m bench.first_answer $(if $(OUT),--out $(basename $(OUT)).first_answer.json)
+
+LOAD_VENV := .venv-load
+$(LOAD_VENV)/.installed: bench/load-requirements.txt
+	@test -x $(LOAD_VENV)/bin/python || $(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOAD_VENV)/bin/python -m pip install --quiet -r bench/load-requirements.txt
+	@touch $@
+
+## load: locust (headless) against a fresh local stack for DURATION s (default 60) with USERS clients, then past the plan's rate: per route req/s, p50/p99, errors and 429s
+load: $(STAMP) $(LOAD_VENV)/.installed
+	$(PY) -m bench.load $(if $(DURATION),--duration $(DURATION)) $(if $(USERS),--users $(USERS)) $(if $(OUT),--out $(OUT))
 
 ## admin: the tenant admin and training CLI, e.g. ARGS="--local tenant list" (python -m tools.admin)
 admin: $(STAMP)

@@ -374,6 +374,7 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
     from recengine.aws.clients import reset_clients
     from recengine.runtime import reset_runtime
 
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
     from local.provision import create_api, create_resources
 
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "TRAIN_LAUNCH", "BATCH_DISPATCH"):
@@ -383,7 +384,8 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
                        "POWERTOOLS_SERVICE_NAME": "recengine-test", "POWERTOOLS_METRICS_NAMESPACE": "recengine-test",
                        "POWERTOOLS_METRICS_DISABLED": "true"}.items():
         mp.setenv(var, value)
-    with mock_aws():
+    # as the other suites and `make run`: moto's writes atomic under the request's concurrent calls
+    with mock_aws(), item_scoped_rollback(), atomic_item_writes():
         reset_clients()
         reset_runtime()
         env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})
