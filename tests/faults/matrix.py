@@ -44,11 +44,12 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
                   Call("dynamodb", "Query", "Sessions"): fallback("history_unavailable"),
                   Call("dynamodb", "Query", "Exposures"): fallback("frequency_cap_unavailable"),
                   **ARTEFACT_CALLS,
-                  # without the catalogue, inactive items and rules cannot be filtered out
-                  Call("dynamodb", "BatchGetItem", "Items"): UNAVAILABLE,
+                  # the catalogue changes since the model's snapshot (ADR 0003): unread, the items
+                  # themselves are read instead, so inactive items and rules are still filtered out
+                  Call("dynamodb", "Query", "Items"): SERVED,
                   Call("dynamodb", "PutItem", "Exposures"): fallback("exposure_not_stored")},
     "similar": {KEY: UNAVAILABLE, METER: SERVED, **ARTEFACT_CALLS,
-                Call("dynamodb", "BatchGetItem", "Items"): UNAVAILABLE},
+                Call("dynamodb", "Query", "Items"): SERVED},
     "interactions": {KEY: UNAVAILABLE, METER: SERVED,
                      Call("dynamodb", "BatchGetItem", "Interactions"): UNAVAILABLE,  # seen-user markers
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,  # the plan's user count
@@ -56,10 +57,12 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
                      Call("dynamodb", "TransactWriteItems", "Interactions"): UNAVAILABLE},
     "items.upsert": {KEY: UNAVAILABLE, Call("dynamodb", "BatchGetItem", "Items"): UNAVAILABLE,
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,
+                     Call("dynamodb", "BatchWriteItem", "Items"): UNAVAILABLE,  # the change record, first
                      Call("dynamodb", "PutItem", "Items"): UNAVAILABLE},
     "items.list": {KEY: UNAVAILABLE, Call("dynamodb", "Query", "Items"): UNAVAILABLE},
     "items.get": {KEY: UNAVAILABLE, Call("dynamodb", "GetItem", "Items"): UNAVAILABLE},
-    "items.delete": {KEY: UNAVAILABLE, Call("dynamodb", "UpdateItem", "Items"): UNAVAILABLE},
+    # the item and its change row in one transaction (ADR 0003)
+    "items.delete": {KEY: UNAVAILABLE, Call("dynamodb", "TransactWriteItems", "Items"): UNAVAILABLE},
 }
 
 FAULTS = {"dynamodb": ("throttling", "internal", "timeout"), "s3": ("slowdown", "internal", "timeout")}

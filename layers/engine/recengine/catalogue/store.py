@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
-from ..aws.dynamo import PartialWriteError, Table, put_if_absent, serialize, store_error
+from ..aws.dynamo import CallFailed, PartialWriteError, Table, put_if_absent, serialize, store_error
 from ..errors import InvalidArgumentError, StoreError
 from ..observability import count, logger
 from .model import item_row_problem
@@ -127,7 +127,7 @@ class ItemStore(Table):
             out = self.db.query(TableName=self.name, ConsistentRead=True, Limit=MAX_CHANGES,
                                 KeyConditionExpression="tenant_id = :p AND item_id > :s",
                                 ExpressionAttributeValues=serialize({":p": start["tenant_id"], ":s": start["item_id"]}))
-        except ClientError as exc:
+        except CallFailed as exc:  # a timeout (BotoCoreError) as much as a refusal (ClientError)
             raise store_error("query", exc) from exc
         if out.get("LastEvaluatedKey"):
             count("CatalogueChangesOverflow")
