@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, TypeVar
 
+from .errors import StoreError
 from .observability import carry_trace
 
 T = TypeVar("T")
@@ -32,6 +33,17 @@ def done(value: T) -> Future:
     future: Future = Future()
     future.set_result(value)
     return future
+
+
+def attempt(call: Callable[[], T], fallback: T) -> Callable[[], tuple[T, StoreError | None]]:
+    """`call` made safe to gather when its failure is survivable: (its value, None), or (`fallback`,
+    the StoreError it raised), so that the caller decides what a failed part costs."""
+    def run() -> tuple[T, StoreError | None]:
+        try:
+            return call(), None
+        except StoreError as exc:
+            return fallback, exc
+    return run
 
 
 def gather(*calls: Callable[[], T]) -> list[T]:

@@ -91,6 +91,34 @@ def take_back(usage: UsageStore, tenant: Tenant, mark: MeterMark) -> None:
                        extra={"tenant_id": tenant.tenant_id, "request_id": mark.request_id})
 
 
+class MeterBeside:
+    """The meter as a call a request runs beside its reads (one round trip, not two): it counts the
+    call once per request id (402 past the cap); `take_back` uncounts it if it was counted."""
+
+    def __init__(self, usage: UsageStore, tenant: Tenant, request_id: str | None):
+        self.usage, self.tenant, self.request_id = usage, tenant, request_id
+        self.mark: MeterMark | None = None
+
+    def __call__(self) -> None:
+        self.mark = meter_call(self.usage, self.tenant, self.request_id)
+
+    def take_back(self) -> None:
+        if self.mark is not None:
+            take_back(self.usage, self.tenant, self.mark)
+
+
+@contextmanager
+def metered_beside(usage: UsageStore, tenant: Tenant, request_id: str | None) -> Iterator[MeterBeside]:
+    """`metered` for work that runs the meter itself, beside its reads: if the work fails after the
+    meter counted the call, the call is taken back, so only answered calls are billed."""
+    meter = MeterBeside(usage, tenant, request_id)
+    try:
+        yield meter
+    except Exception:
+        meter.take_back()
+        raise
+
+
 @dataclass(frozen=True)
 class CountLimit:
     """A plan limit on a tenant-wide count (items or users), enforced by reserving before writing."""

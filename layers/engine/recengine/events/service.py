@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..attribution.service import Pseudonyms, log_outcomes
-from ..billing.metering import CountLimit, meter_call, take_back, user_limit
-from ..billing.store import MeterMark, UsageStore
+from ..billing.metering import CountLimit, metered_beside, user_limit
+from ..billing.store import UsageStore
 from ..errors import StoreError
 from ..observability import logger
 from ..tenancy.model import Tenant
@@ -158,17 +158,12 @@ def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_
     same round trip as the seen-user read; taken back if the call fails, or if some events could not
     be stored: that call is answered 503 and its retry is the call billed), new users counted against
     the plan's limit, the events recorded. A 402 from the meter writes nothing."""
-    marks: list[MeterMark] = []
-    try:
+    with metered_beside(deps.usage, tenant, request_id) as meter:
         result = record_interactions(deps.interactions, deps.seen_users, deps.pseudonyms, tenant.tenant_id, events,
                                      users=user_limit(deps.usage, tenant), ttl_s=tenant.interaction_ttl_s,
-                                     alongside=lambda: marks.append(meter_call(deps.usage, tenant, request_id)))
-    except Exception:
-        if marks:
-            take_back(deps.usage, tenant, marks[0])
-        raise
+                                     alongside=meter)
     if NOT_STORED in result.outcomes:
-        take_back(deps.usage, tenant, marks[0])
+        meter.take_back()
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,
                                                 "duplicates": result.duplicates})
     return result

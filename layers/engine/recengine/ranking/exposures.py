@@ -8,21 +8,10 @@ import time
 from ..attribution.records import exposure_record
 from ..attribution.service import Pseudonyms
 from ..attribution.store import ExposureStore
-from ..concurrency import gather
-from ..errors import StoreError
+from ..concurrency import attempt, gather
 from ..observability import logger
 from .query import Query, warn
 from .serve import Result
-
-
-def _put(store: ExposureStore, record: dict):
-    def put() -> StoreError | None:
-        try:
-            store.put(record)
-        except StoreError as exc:
-            return exc
-        return None
-    return put
 
 
 def log_exposures(store: ExposureStore | None, pseudonyms: Pseudonyms, q: Query, result: Result, request_id: str,
@@ -49,7 +38,7 @@ def log_exposures(store: ExposureStore | None, pseudonyms: Pseudonyms, q: Query,
         logger.info("exposure", extra={"exposure": record})
         records.append(record)
     if store is not None and records:  # one round trip: every list's exposure written together
-        for error in gather(*(_put(store, r) for r in records)):
+        for _, error in gather(*(attempt(lambda r=r: store.put(r), None) for r in records)):
             if error is not None:
                 failed = True
                 logger.warning("exposure not stored", extra={"tenant_id": q.tenant_id, "request_id": request_id,

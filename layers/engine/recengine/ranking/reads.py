@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..catalogue.snapshot import CatalogueSnapshot
 from ..catalogue.view import CatalogueView
-from ..concurrency import gather
+from ..concurrency import attempt, gather
 from ..errors import StoreError
 from ..observability import logger
 from .query import Query, warn
@@ -29,16 +30,6 @@ class Reads:
     warnings: list[dict] = field(default_factory=list)
 
 
-def _attempt(call: Callable[[], Any], fallback: Any) -> Callable[[], tuple[Any, StoreError | None]]:
-    """`call` made safe to gather: its value, or `fallback` and the StoreError that it raised."""
-    def run() -> tuple[Any, StoreError | None]:
-        try:
-            return call(), None
-        except StoreError as exc:
-            return fallback, exc
-    return run
-
-
 def _nothing() -> None:
     return None
 
@@ -48,34 +39,51 @@ def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], 
     raised once every read has finished). A read that fails leaves its part out with a warning
     (history, frequency cap) or falls back to reading the items table (catalogue changes)."""
     tenant = q.tenant_id
-    snapshots = getattr(deps.models, "catalogue", None)  # a ModelCache; stand-ins in tests may have none
-    snapshot = snapshots(tenant, model_id) if model_id is not None and snapshots is not None else None
+    snapshot, read_changes = catalogue_changes(deps.models, deps.items, tenant, model_id)
     capping = q.frequency_cap is not None and deps.exposures is not None and bool(q.user_key)
     batch = q.source == "batch" and bool(q.user_id) and not q.placements and deps.lists is not None
     since = time.time() - q.frequency_cap[1] if capping else 0.0
     calls = [
         alongside or _nothing,
-        _attempt(lambda: deps.interactions.recent_for_user(tenant, q.user_id, HISTORY_LIMIT) if q.user_id else [], []),
-        _attempt(lambda: deps.interactions.recent_for_session(tenant, q.session_id, SESSION_LIMIT)
-                 if q.session_id else [], []),
-        _attempt(lambda: deps.exposures.recent(tenant, q.user_key, since) if capping else [], None),
-        _attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm) if batch else None, None),
-        _attempt(lambda: deps.items.changes_since(tenant, snapshot.taken_at) if snapshot is not None else None,
-                 None),
+        *history_reads(deps.interactions, tenant, q.user_id, q.session_id),
+        attempt(lambda: deps.exposures.recent(tenant, q.user_key, since) if capping else [], None),
+        attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm) if batch else None, None),
+        read_changes,
     ]
     _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (precomputed, _list_error), \
         (changes, changes_error) = gather(*calls)
     warnings: list[dict] = []
     _history_warning(tenant, user_error, session_error, warnings)
-    if changes_error:
-        logger.warning("catalogue changes not read; ranking reads the items table",
-                       extra={"tenant_id": tenant, "error": str(changes_error)})
     history, weights = merge_history(user_rows, session_rows)
     capped = frequency_capped(q, shown, shown_error, capping, warnings)
     if _list_error:
         logger.warning("precomputed list not read; computed live", extra={"tenant_id": tenant,
                                                                           "error": str(_list_error)})
-    return Reads(history, weights, capped, CatalogueView(deps.items, snapshot, changes), precomputed, warnings)
+    return Reads(history, weights, capped, catalogue_view(deps.items, tenant, snapshot, changes, changes_error),
+                 precomputed, warnings)
+
+
+def catalogue_changes(models: Any, items: Any, tenant_id: str, model_id: str | None
+                      ) -> tuple[CatalogueSnapshot | None, Callable[[], tuple[list[dict] | None, StoreError | None]]]:
+    """The served model's catalogue snapshot and the read of the changes since it (to gather with the
+    request's other reads); without a snapshot, a read that does nothing."""
+    snapshot = models.catalogue(tenant_id, model_id) if model_id is not None else None
+    return snapshot, attempt(lambda: items.changes_since(tenant_id, snapshot.taken_at) if snapshot else None, None)
+
+
+def catalogue_view(items: Any, tenant_id: str, snapshot: CatalogueSnapshot | None, changes: list[dict] | None,
+                   error: StoreError | None) -> CatalogueView:
+    """The catalogue as this request sees it; an unread change record means reading the items table."""
+    if error is not None:
+        logger.warning("catalogue changes not read; ranking reads the items table",
+                       extra={"tenant_id": tenant_id, "error": str(error)})
+    return CatalogueView(items, snapshot, changes)
+
+
+def history_reads(store: Any, tenant_id: str, user_id: str | None, session_id: str | None) -> list[Callable]:
+    """The user's and the session's latest events, as two reads to gather (nothing to read: [])."""
+    return [attempt(lambda: store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else [], []),
+            attempt(lambda: store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else [], [])]
 
 
 def merge_history(user_rows: list[dict], session_rows: list[dict]) -> tuple[list[str], list[float]]:
@@ -120,8 +128,7 @@ def load_history(store: Any, tenant_id: str, user_id: str | None, session_id: st
     """The user's and the session's recent history (both read together), as ranking folds it in;
     a part that cannot be read is left out with the warning `history_unavailable` (in `warnings`)."""
     (user_rows, user_error), (session_rows, session_error) = gather(
-        _attempt(lambda: store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else [], []),
-        _attempt(lambda: store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else [], []))
+        *history_reads(store, tenant_id, user_id, session_id))
     _history_warning(tenant_id, user_error, session_error, warnings)
     return merge_history(user_rows, session_rows)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..attribution.service import Pseudonyms
-from ..billing.metering import meter_call, take_back
-from ..billing.store import MeterMark, UsageStore
+from ..billing.metering import metered_beside
+from ..billing.store import UsageStore
 from ..models.registry import ModelRegistry
 from ..observability import count, logger
 from ..tenancy.model import Tenant
@@ -71,14 +71,8 @@ def recommend(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: 
     two round trips, the reads with the meter, then the exposure writes."""
     resolved = resolve(deps, tenant, call, client, remaining_ms)
     query, warnings = resolved.query, resolved.warnings
-    marks: list[MeterMark] = []
-    try:  # the meter is counted beside the reads (one round trip); a 402 from it is raised before ranking
-        result = serve(deps.ranking, query, alongside=lambda: marks.append(
-            meter_call(deps.usage, tenant, client.gateway_request_id)))
-    except Exception:
-        if marks:  # counted, then failed: not billed
-            take_back(deps.usage, tenant, marks[0])
-        raise
+    with metered_beside(deps.usage, tenant, client.gateway_request_id) as meter:  # a 402 is raised before ranking
+        result = serve(deps.ranking, query, alongside=meter)
     warnings += result.warnings
     not_stored = log_exposures(deps.ranking.exposures, deps.pseudonyms, query, result, client.request_id)
     if not_stored:

@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..billing.metering import meter_call, take_back
-from ..billing.store import MeterMark, UsageStore
-from ..catalogue.snapshot import CatalogueSnapshot
+from ..billing.metering import metered_beside
+from ..billing.store import UsageStore
 from ..catalogue.store import ItemStore
-from ..catalogue.view import CatalogueView
 from ..concurrency import gather
-from ..errors import NotFoundError, StoreError
-from ..observability import logger
+from ..errors import NotFoundError
 from ..models.serving import ModelCache, PopularityCache
 from ..tenancy.model import Tenant
 from .candidates import active_top
 from .query import warn
+from .reads import catalogue_changes, catalogue_view
 from .serve import Result, no_model_warning, resolve_model
 
 
@@ -27,12 +25,9 @@ def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, 
     popular items (with `popularity`) and the warning `model_unavailable`; without any model, none.
     One round trip: the catalogue changes since the model's snapshot, read beside `alongside` (the meter)."""
     model, pin_warnings = resolve_model(models, tenant_id, model_id)
-    snapshot = models.catalogue(tenant_id, model.model_id) if model is not None else None
-    (changes, error), _ = gather(_changes(items, tenant_id, snapshot), alongside or (lambda: None))
-    if error is not None:
-        logger.warning("catalogue changes not read; similar reads the items table",
-                       extra={"tenant_id": tenant_id, "error": str(error)})
-    catalogue = CatalogueView(items, snapshot, changes)
+    snapshot, read_changes = catalogue_changes(models, items, tenant_id, model.model_id if model else None)
+    (changes, error), _ = gather(read_changes, alongside or (lambda: None))
+    catalogue = catalogue_view(items, tenant_id, snapshot, changes, error)
     in_model = model is not None and item_id in model.item_index
     if not in_model and catalogue.get(tenant_id, item_id) is None:
         raise NotFoundError(f"item {item_id!r} not found")
@@ -54,17 +49,6 @@ def similar(models: ModelCache, items: ItemStore, tenant_id: str, item_id: str, 
                   "similar" if in_model else "popular")
 
 
-def _changes(items: ItemStore, tenant_id: str, snapshot: CatalogueSnapshot | None):
-    def read() -> tuple[list[dict] | None, StoreError | None]:
-        if snapshot is None:
-            return None, None
-        try:
-            return items.changes_since(tenant_id, snapshot.taken_at), None
-        except StoreError as exc:
-            return None, exc
-    return read
-
-
 @dataclass(frozen=True)
 class SimilarDeps:
     models: ModelCache
@@ -77,11 +61,6 @@ def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, m
                   request_id: str | None) -> Result:
     """The similar route: one metered call, counted once per `request_id` (API Gateway's), taken back
     if it fails (e.g. an unknown item)."""
-    marks: list[MeterMark] = []
-    try:
+    with metered_beside(deps.usage, tenant, request_id) as meter:  # taken back for an unknown item
         return similar(deps.models, deps.items, tenant.tenant_id, item_id, limit, model_id, deps.popularity,
-                       alongside=lambda: marks.append(meter_call(deps.usage, tenant, request_id)))
-    except Exception:
-        if marks:  # counted, then failed (e.g. an unknown item): not billed
-            take_back(deps.usage, tenant, marks[0])
-        raise
+                       alongside=meter)
