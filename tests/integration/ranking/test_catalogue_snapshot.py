@@ -18,6 +18,9 @@ from recengine.runtime import runtime
 from tests.integration.conftest import seed_tenant, train
 
 
+HOLD_S = 0.03  # in-process moto answers in about 1 ms, often before a pool thread has issued its call
+
+
 @contextmanager
 def aws_calls():
     """Every AWS call made meanwhile, as (operation, table, start, end)."""
@@ -28,6 +31,7 @@ def aws_calls():
     def recording(self, operation, params):
         start = time.perf_counter()
         try:
+            time.sleep(HOLD_S)  # a network round trip: calls issued together overlap, as in a region
             return original(self, operation, params)
         finally:
             table = params.get("TableName") or ",".join(params.get("RequestItems", {}) or ()) or ""
