@@ -71,17 +71,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     moto_port = free_port(args.host)
     moto = ThreadedMotoServer(ip_address=args.host, port=moto_port, verbose=False)
     moto.start()
-    # The meter writes a transaction per metered call: keep moto's cost per transaction flat (moto_atomic.py).
+    # The meter writes a transaction per metered call, every recommend queries a partition: keep moto's
+    # cost per transaction and per query flat in the table's size (moto_atomic.py).
     patches = contextlib.ExitStack()
     patches.enter_context(item_scoped_rollback())
     patches.enter_context(atomic_item_writes())
+    patches.enter_context(partition_scoped_queries())
     state_dir = Path(tempfile.mkdtemp(prefix="recengine-local-"))
     os.environ.update({
         "AWS_ENDPOINT_URL": f"http://{args.host}:{moto_port}",

@@ -101,12 +101,12 @@ def aws(monkeypatch):
     from recengine.aws.clients import reset_clients
     from recengine.runtime import reset_runtime
 
-    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
     from local.provision import create_api, create_resources
 
     # each write atomic, as in DynamoDB: ingestion issues its transactions concurrently (ADR 0002),
     # and a transaction's cost flat in the table's size (moto deep-copies the table otherwise)
-    with mock_aws(), item_scoped_rollback(), atomic_item_writes():
+    with mock_aws(), item_scoped_rollback(), atomic_item_writes(), partition_scoped_queries():
         reset_clients()
         reset_runtime()
         env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})

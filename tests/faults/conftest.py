@@ -44,11 +44,11 @@ def stack(tmp_path_factory):
             mp.delenv(var, raising=False)
         for var, value in {**BASE_ENV, "MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("model-cache"))}.items():
             mp.setenv(var, value)
-        from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+        from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
 
         # each write atomic, as in DynamoDB: ingestion issues its transactions concurrently (ADR 0002),
         # and a transaction's cost flat in the table's size (moto deep-copies the table otherwise)
-        with mock_aws(), item_scoped_rollback(), atomic_item_writes():
+        with mock_aws(), item_scoped_rollback(), atomic_item_writes(), partition_scoped_queries():
             reset_clients()
             reset_runtime()
             env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})

@@ -101,9 +101,9 @@ def set_requests(tenant_id: str, period: str, requests: int) -> None:
 def atomic_item_writes():
     """DynamoDB applies each write atomically; moto does not under threads (local/moto_atomic.py):
     serialised here, and its transactions made O(1) in the table's size."""
-    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
 
-    with item_scoped_rollback(), atomic_item_writes():
+    with item_scoped_rollback(), atomic_item_writes(), partition_scoped_queries():
         yield
 
 

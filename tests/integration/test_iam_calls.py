@@ -374,7 +374,7 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
     from recengine.aws.clients import reset_clients
     from recengine.runtime import reset_runtime
 
-    from local.moto_atomic import atomic_item_writes, item_scoped_rollback
+    from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
     from local.provision import create_api, create_resources
 
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "TRAIN_LAUNCH", "BATCH_DISPATCH"):
@@ -385,7 +385,7 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
                        "POWERTOOLS_METRICS_DISABLED": "true"}.items():
         mp.setenv(var, value)
     # as the other suites and `make run`: moto's writes atomic under the request's concurrent calls
-    with mock_aws(), item_scoped_rollback(), atomic_item_writes():
+    with mock_aws(), item_scoped_rollback(), atomic_item_writes(), partition_scoped_queries():
         reset_clients()
         reset_runtime()
         env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})

@@ -31,7 +31,9 @@ def decode_cursor(cursor: str) -> dict:
 
 
 CHANGE_RETENTION_S = 30 * 86400  # a model whose snapshot is older reads the items themselves (see changes_since)
-CLOCK_SKEW_S = 60.0  # changes are read from this long before a snapshot: writers' clocks may lag the trainer's
+CLOCK_SKEW_S = 10.0  # changes are read from this long before a snapshot: writers' clocks may lag the trainer's
+# (Lambda hosts keep time through Amazon Time Sync, within a millisecond; 10 s is a wide margin, and every
+# change row read within it costs each request of the first seconds after a training a row of its Query)
 MAX_CHANGES = 1000  # one page of the change record; past it a request reads the items themselves
 
 
