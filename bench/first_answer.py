@@ -36,12 +36,12 @@ import importlib.util
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
 handler_s = time.perf_counter() - started
-import boto3
+import botocore.session  # the functions' clients are botocore's (recengine/aws/clients.py)
 from recengine.engine.artefact import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, load_model
 from recengine.models.artefacts import ArtefactStore
-imported = time.perf_counter()
 cfg = json.loads(sys.argv[2])
-s3 = boto3.session.Session().client("s3", endpoint_url=cfg["endpoint"], region_name="us-east-1")
+s3 = botocore.session.get_session().create_client("s3", endpoint_url=cfg["endpoint"], region_name="us-east-1")
+imported = time.perf_counter()
 store = ArtefactStore(cfg["bucket"], s3)
 files = store.present(cfg["tenant"], cfg["model_id"], ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
 store.download(cfg["tenant"], cfg["model_id"], list(files), __import__("pathlib").Path(cfg["directory"]))
@@ -99,15 +99,15 @@ def agreement(directory: Path, built: dict) -> dict:
 
 def first_answer(cfg: dict, runs: int) -> dict:
     """Median over `runs` fresh processes, each with an empty local cache directory."""
-    from bench.import_time import ENV
+    from bench.import_time import interpreter
 
-    env = {**ENV, "PYTHONPATH": f"{ROOT / 'layers' / 'engine'}:{ROOT}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing"}
+    prefix, env = interpreter(ROOT)  # a deployed function's packages (bench/lambda_env.py)
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     samples = []
     for run in range(runs):
         directory = Path(cfg["workdir"]) / f"cache-{run}"
         child = {**cfg, "directory": str(directory)}
-        out = subprocess.run([sys.executable, "-c", CHILD, str(ROOT / "functions" / "recommend" / "app.py"),
+        out = subprocess.run([*prefix, "-c", CHILD, str(ROOT / "functions" / "recommend" / "app.py"),
                               json.dumps(child)], env=env, cwd="/tmp", capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(out.stderr[-2000:])
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from recengine.models.artefacts import ArtefactStore
 
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per GET otherwise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

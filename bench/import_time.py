@@ -3,9 +3,12 @@
 the handler before its first request). `--root` measures another checkout (e.g. an older commit
 checked out with `git worktree add`), so that both are measured in one run, alternately.
 
-    python -m bench.import_time [--functions recommend,similar] [--runs 15] [--root DIR ...] [--out JSON]
+    python -m bench.import_time [--functions recommend,similar] [--runs 15] [--root DIR ...] [--venv] [--out JSON]
 
-The interpreter is this one (.venv); the environment names stand-in tables, as a deployed function's does."""
+The packages are a deployed function's (bench/lambda_env.py: the layer's pins and the runtime's boto3,
+with no site-packages), unless `--venv` asks for the development virtualenv, whose extra packages
+botocore picks up (awscrt, pyOpenSSL); the environment names stand-in tables, as a deployed
+function's does."""
 
 from __future__ import annotations
 
@@ -30,9 +33,19 @@ print((time.perf_counter() - started) * 1000)
 """
 
 
-def import_ms(root: Path, function: str) -> float:
-    env = {**ENV, "PYTHONPATH": f"{root / 'layers' / 'engine'}:{root}"}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(root / "functions" / function / "app.py")], env=env,
+def interpreter(root: Path, venv: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The command prefix and environment a probe of `root` runs with (see the module docstring)."""
+    if venv:
+        return [sys.executable], {**ENV, "PYTHONPATH": f"{root / 'layers' / 'engine'}:{root}"}
+    from bench.lambda_env import command
+
+    prefix, path = command(root)
+    return prefix, {**ENV, **path}
+
+
+def import_ms(root: Path, function: str, venv: bool = False) -> float:
+    prefix, env = interpreter(root, venv)
+    out = subprocess.run([*prefix, "-c", PROBE, str(root / "functions" / function / "app.py")], env=env,
                          cwd="/tmp", capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -42,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--functions", default="recommend,similar,interactions,health")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--root", type=Path, action="append", help="a checkout to measure (repeatable; default: this one)")
+    parser.add_argument("--venv", action="store_true", help="import from the development virtualenv instead")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     roots = args.root or [ROOT]
@@ -50,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.runs):  # interleaved, so that load on the machine hits every variant alike
         for root in roots:
             for function in functions:
-                samples[str(root)][function].append(import_ms(root, function))
+                samples[str(root)][function].append(import_ms(root, function, args.venv))
     result = {}
     for root, by_function in samples.items():
         result[root] = {}

@@ -18,15 +18,16 @@ PACKAGE = ROOT / "layers" / "engine" / "recengine"
 LAYERS: dict[str, int] = {
     "recengine": 0, "errors": 0, "engine": 0,
     "settings": 1, "observability": 1, "aws": 1,
-    "tenancy": 2, "concurrency": 2,
-    "http": 3,
-    "attribution": 4, "billing": 4,
-    "catalogue": 5, "events": 5,
-    "models": 6,
-    "ranking": 7,
-    "batch": 8,
-    "users": 9,
-    "runtime": 10,
+    "concurrency": 2,
+    "tenancy": 3,
+    "http": 4,
+    "attribution": 5, "billing": 5,
+    "catalogue": 6, "events": 6,
+    "models": 7,
+    "ranking": 8,
+    "batch": 9,
+    "users": 10,
+    "runtime": 11,
 }
 # The wire formats: request/response models and presenters. Services and stores never import them.
 EDGE_MODULES = ("schemas", "responses", "presenters")

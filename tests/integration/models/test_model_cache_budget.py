@@ -71,11 +71,23 @@ class FailingDownloads:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-    def download_file(self, bucket, key, filename, *args, **kwargs):
+    def get_object(self, **kwargs):
+        answer = self.real.get_object(**kwargs)
         if not self.failing:
-            return self.real.download_file(bucket, key, filename, *args, **kwargs)
-        Path(filename).write_bytes(b"\0" * 1024)
-        raise self.error
+            return answer
+        error, sent = self.error, [False]
+
+        class CutShort:  # a body that fails after its first KB has been written
+            def read(self, n=-1):
+                if sent[0]:
+                    raise error
+                sent[0] = True
+                return b"\0" * 1024
+
+            def close(self):
+                answer["Body"].close()
+
+        return {**answer, "Body": CutShort()}
 
 
 # ------------------------------------------------------------------ the budgets hold
@@ -224,15 +236,14 @@ class NoListBucket:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-    def download_file(self, bucket, key, filename, *args, **kwargs):
+    def get_object(self, **kwargs):
         from botocore.exceptions import ClientError
         try:
-            self.real.head_object(Bucket=bucket, Key=key)
+            return self.real.get_object(**kwargs)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
-                raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject") from exc
+                raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject") from exc
             raise
-        return self.real.download_file(bucket, key, filename, *args, **kwargs)
 
 
 def test_a_version_without_its_optional_files_loads_without_asking_s3_for_them(aws, api, call, monkeypatch, metrics):

@@ -204,7 +204,19 @@ class Clock:
         return self.now
 
 
-def test_after_promotion_the_next_request_past_the_ttl_uses_the_new_model(tenant, api, monkeypatch):
+def settled(models) -> None:
+    """Waits for the live-version checks running beside requests (models.serving, stale-while-revalidate)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while models._revalidating and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not models._revalidating
+
+
+def test_after_promotion_the_new_model_serves_once_the_check_due_past_the_ttl_has_run(tenant, api, monkeypatch):
+    """The live version is re-checked beside the first request past the TTL (which answers at once with
+    the version it holds, adding no round trip): from the request after it, the promoted one serves."""
     caller, data = tenant
     fixed_metrics(monkeypatch, (0.30, 0.20), (0.10, 0.10))
     clock = Clock()
@@ -218,6 +230,8 @@ def test_after_promotion_the_next_request_past_the_ttl_uses_the_new_model(tenant
     clock.now += 30  # within the 60 s TTL: the cached version still answers
     assert ask()["model_id"] == first["model_id"]
     clock.now += 31
+    assert ask()["model_id"] == first["model_id"]  # the request that finds the check due
+    settled(runtime().models)
     assert ask()["model_id"] == second["model_id"]
     assert ask(model_id=first["model_id"])["model_id"] == first["model_id"]  # a pinned request keeps the old one
 

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
-from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.clients import LazyClient
@@ -18,6 +17,7 @@ from .errors import DiskFullError
 
 # Files fetched at once: a cold start waits for the slowest file, not for the sum of them.
 DOWNLOAD_THREADS = 8
+CHUNK = 1024 * 1024  # bytes read from a GET's body per write
 
 
 def model_prefix(tenant_id: str, model_id: str) -> str:
@@ -36,10 +36,13 @@ class ArtefactStore:
     def upload(self, tenant_id: str, model_id: str, files: Iterable[Path]) -> str:
         prefix = model_prefix(tenant_id, model_id)
         try:
-            for path in files:
-                self.s3.upload_file(str(path), self.bucket, prefix + Path(path).name)
+            for path in files:  # one PUT per file (artefact files are MBs, S3's single-PUT limit is 5 GB)
+                with open(path, "rb") as body:
+                    self.s3.put_object(Bucket=self.bucket, Key=prefix + Path(path).name, Body=body)
         except ClientError as exc:
             raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"artefact upload failed ({type(exc).__name__})") from exc
         return f"s3://{self.bucket}/{prefix}"
 
     def delete(self, tenant_id: str, model_id: str) -> int:
@@ -86,6 +89,17 @@ class ArtefactStore:
             raise NotFoundError(f"artefact {model_id} is incomplete")
         return {n: sizes[n] for n in names if n in sizes}
 
+    def _fetch(self, s3: Any, key: str, path: Path) -> None:
+        """One GET streamed to disk: a HEAD before it (as boto3's transfer manager sends) would add a
+        round trip to every file of a cold start; the listing already gave the sizes."""
+        body = s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            with open(path, "wb") as out:
+                for chunk in iter(lambda: body.read(CHUNK), b""):
+                    out.write(chunk)
+        finally:
+            body.close()
+
     def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path) -> Path:
         """Fetches the named files (those `present` found) into directory atomically (a partial
         download is never used, nor left on disk).
@@ -102,7 +116,7 @@ class ArtefactStore:
             s3 = self.s3  # resolved once, on this thread
             with ThreadPoolExecutor(max(1, min(DOWNLOAD_THREADS, len(names)))) as pool:
                 # list(): waits for every file and raises the first failure
-                list(pool.map(lambda name: s3.download_file(self.bucket, prefix + name, str(tmp / name)), names))
+                list(pool.map(lambda name: self._fetch(s3, prefix + name, tmp / name), names))
         except ClientError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             code = exc.response["Error"]["Code"]
@@ -114,7 +128,7 @@ class ArtefactStore:
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"no room on the local disk for artefact {model_id}") from exc
             raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
-        except (BotoCoreError, Boto3Error) as exc:  # connection errors, retries exhausted
+        except BotoCoreError as exc:  # connection errors, retries exhausted, a body cut short
             shutil.rmtree(tmp, ignore_errors=True)
             raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
         try:

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..concurrency import start
 from ..catalogue.snapshot import SNAPSHOT_FILE, CatalogueSnapshot, read_snapshot
 from ..engine.artefact import ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES, load_model, resident_bytes
 from ..engine.errors import ArtefactError
@@ -77,6 +78,7 @@ class ModelCache:
         self._lock = threading.Lock()  # the LRU and its accounting; never held during a download or a load
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._revalidating: set[str] = set()  # tenants whose live version is being re-checked beside a request
         self._remove_leftovers()
 
     @property
@@ -110,12 +112,44 @@ class ModelCache:
 
     def live(self, tenant_id: str) -> Served:
         """The tenant's live model, loaded once per execution environment and re-checked every
-        `refresh_s`; while the live version cannot be loaded, the previous one (or none) and its id."""
+        `refresh_s`; while the live version cannot be loaded, the previous one (or none) and its id.
+
+        A check due less than `refresh_s` ago runs beside the request (stale-while-revalidate), which
+        answers with the version checked last: a busy container never adds the registry read (nor a
+        new version's download) to a request's critical path. Past twice `refresh_s` (an idle
+        container) the request checks first, as does the first request of a tenant."""
         served = self._fresh(tenant_id)
         if served is not None:
             count("ModelCacheHit")
             return served
+        stale = self._fresh(tenant_id, max_age=2 * self.refresh_s)
+        if stale is not None:
+            self._revalidate_beside(tenant_id)
+            count("ModelCacheHit")
+            return stale
         count("ModelCacheMiss")
+        return self._check_live(tenant_id)
+
+    def _revalidate_beside(self, tenant_id: str) -> None:
+        """One background check per tenant at a time; its failures are the next request's to see."""
+        with self._guard:
+            if tenant_id in self._revalidating:
+                return
+            self._revalidating.add(tenant_id)
+
+        def revalidate() -> None:
+            try:
+                self._check_live(tenant_id)
+            except Exception:  # noqa: BLE001 - nobody waits on this thread: log, and the next request checks
+                logger.exception("live model re-check beside a request failed", extra={"tenant_id": tenant_id})
+            finally:
+                with self._guard:
+                    self._revalidating.discard(tenant_id)
+
+        start(revalidate)
+
+    def _check_live(self, tenant_id: str) -> Served:
+        """Asks the registry which version is live and loads it (under the tenant's lock)."""
         with self._lock_for(tenant_id):
             served = self._fresh(tenant_id)
             if served is not None:
@@ -158,10 +192,10 @@ class ModelCache:
             return Served(model, state.unavailable)
         return Served(None, UNKNOWN_LIVE)
 
-    def _fresh(self, tenant_id: str) -> Served | None:
-        """What the last check decided, while it is recent and its model still loaded."""
+    def _fresh(self, tenant_id: str, max_age: float | None = None) -> Served | None:
+        """What the last check decided, while it is recent (`refresh_s`, or `max_age`) and its model still loaded."""
         state = self._live.get(tenant_id)
-        if state is None or self.clock() - state.checked_at >= self.refresh_s:
+        if state is None or self.clock() - state.checked_at >= (self.refresh_s if max_age is None else max_age):
             return None
         model = self._touch((tenant_id, state.serving_id)) if state.serving_id is not None else None
         if model is None and state.serving_id is not None:

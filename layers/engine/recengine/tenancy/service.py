@@ -1,12 +1,15 @@
 """The caller's tenant from the API key id API Gateway verified, cached per execution
-environment for a short time (a revoked key stops working within `ttl_s`)."""
+environment for a short time: a revoked key stops working within `ttl_s` and one request on a busy
+container (the lookup due then runs beside that request), within twice `ttl_s` at most."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+from ..concurrency import start
 from ..errors import UnauthorizedError
+from ..observability import logger
 from .keys import ApiKeyStore
 from .model import Tenant
 from .store import TenantStore
@@ -20,6 +23,7 @@ class TenantResolver:
         self.clock = clock
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
         self._lock = threading.Lock()
+        self._revalidating: set[str] = set()
 
     def _lookup(self, api_key_id: str) -> Tenant | None:
         tenant_id = self.keys.tenant_id_for_key(api_key_id)
@@ -31,10 +35,29 @@ class TenantResolver:
         now = self.clock()
         with self._lock:
             hit = self._cache.get(api_key_id)
-        if hit is None or now - hit[0] > self.ttl_s:
+            beside = hit is not None and self.ttl_s < now - hit[0] <= 2 * self.ttl_s \
+                and api_key_id not in self._revalidating
+            if beside:
+                self._revalidating.add(api_key_id)
+        if beside:
+            start(self._revalidate, api_key_id, now)  # this request answers with the tenant looked up last
+        elif hit is None or now - hit[0] > 2 * self.ttl_s:
             hit = (now, self._lookup(api_key_id))
             with self._lock:
                 self._cache[api_key_id] = hit
         if hit[1] is None:
             raise UnauthorizedError("API key is not known")
         return hit[1]
+
+    def _revalidate(self, api_key_id: str, now: float) -> None:
+        """The lookup beside a request; on failure the cached tenant stands until twice `ttl_s`, when
+        a request looks it up itself (and answers 503 if it still cannot)."""
+        try:
+            found = self._lookup(api_key_id)
+            with self._lock:
+                self._cache[api_key_id] = (now, found)
+        except Exception:  # noqa: BLE001 - nobody waits on this thread
+            logger.exception("API key re-check beside a request failed")
+        finally:
+            with self._lock:
+                self._revalidating.discard(api_key_id)
