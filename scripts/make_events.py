@@ -27,6 +27,9 @@ BODIES = {
          "event_id": "evt-0002", "request_id": "rec-7c2d", "context": {"device_type": "mobile"}}]},
     ("POST", "/v1/recommend"): {"user_id": "u-42", "session_id": "s-9f1c", "limit": 5},
     ("POST", "/v1/similar"): {"item_id": "sku-1001", "limit": 5},
+    ("POST", "/api/v1/recommend"): {"userId": "u-42", "count": 5, "algorithm": "hybrid"},
+    ("POST", "/api/v1/interactions"): {"userId": "u-42", "itemId": "sku-1001", "interactionType": "purchase",
+                                       "value": 1.0},
     ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 250.0},
     ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
     ("POST", "/v1/recommendations/generate"): {"algorithm": "hybrid", "count": 10},
@@ -43,7 +46,10 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("GET", "/v1/models/jobs/{job_id}"): "models_job",
          ("POST", "/v1/recommendations/generate"): "batch_generate",
          ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job",
-         ("DELETE", "/v1/users/{user_id}"): "users_erase", ("GET", "/v1/users/erasures/{job_id}"): "users_erasure"}
+         ("DELETE", "/v1/users/{user_id}"): "users_erase", ("GET", "/v1/users/erasures/{job_id}"): "users_erasure",
+         # the RecommendAI dialect (seed 002) on /api
+         ("GET", "/api/items"): "api_items_list", ("GET", "/api/items/{item_id}"): "api_items_get",
+         ("POST", "/api/v1/recommend"): "api_recommend", ("POST", "/api/v1/interactions"): "api_interactions_post"}
 # What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
 AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
@@ -55,7 +61,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     for route in routes():
         if (route.method, route.path) not in NAMES:
-            continue  # the /api/v1 aliases and the recommend variants share their routes' events
+            continue  # the other variants (GET recommend, /api/v1/similar) share their routes' events
         body = BODIES.get((route.method, route.path))
         params = {k: v for k, v in PATH_PARAMS.items() if "{" + k + "}" in route.path}
         path = route.path
