@@ -216,9 +216,12 @@ def catalogue_and_history(stack: Stack, shop: Caller, data) -> None:
     expect(stack.api("items: the fixture's items again (rewritten)", shop, "items_upsert"), 200)
     expect(stack.api("items: list", shop, "items_list"), 200)
     expect(stack.api("items: get", shop, "items_get"), 200)
+    expect(stack.api("items: a page by number (RecommendAI)", shop, "api_items_list"), 200)
+    expect(stack.api("items: get (RecommendAI)", shop, "api_items_get"), 200)
     status, _, posted = stack.api("interactions: the fixture", shop, "interactions_post")
     assert status == 201
     expect(stack.api("interactions: the same request delivered again", shop, event=posted), 200)
+    expect(stack.api("interactions: one event (RecommendAI)", shop, "api_interactions_post"), 201)
     expect(stack.api("interactions: a history", shop, method="POST", path="/v1/interactions",
                      body={"interactions": data.interactions}), 201)
 
@@ -240,6 +243,7 @@ def models(stack: Stack, shop: Caller) -> None:
 def serving(stack: Stack, shop: Caller, user: str) -> None:
     """Recommend and similar from the live model, metered, with the exposure log and its read-back."""
     assert expect(stack.api("recommend: the fixture", shop, "recommend"), 200)["meta"]["source"] == "model"
+    assert expect(stack.api("recommend: RecommendAI's array", shop, "api_recommend"), 200)
     capping = {"user_id": user, "limit": 5, "frequency_cap": {"max_impressions": 1, "window_hours": 24}}
     status, _, sent = stack.api("recommend: a frequency cap", shop, method="POST", path="/v1/recommend", body=capping)
     assert status == 200
