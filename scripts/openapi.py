@@ -79,6 +79,8 @@ _INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409), response=(even
                       201: "Created: at least one event was new.",
                       207: "Multi-Status: some entries were rejected (see `rejected`: invalid, or `conflict`); the "
                            "others were recorded."})
+_CREATED = {201: "Created."}
+_DELETED = {204: "Deleted."}
 _ACCEPTED = {202: "Accepted: the job runs on; poll `status_url` (also the Location header)."}
 
 # The one table of what each route parses and answers; keyed like template.yaml's routes.
@@ -117,6 +119,28 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(models.JobView,)),
     ("DELETE", "/v1/users/{user_id}"): Op(ok=_ACCEPTED, response=(users.ErasureAccepted,), errors=(422,)),
     ("GET", "/v1/users/erasures/{job_id}"): Op(response=(users.ErasureJobView,)),
+    ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,)),
+    ("GET", "/v1/decisioning/rules"): Op(),
+    ("GET", "/v1/decisioning/rules/{rule_id}"): Op(),
+    ("PUT", "/v1/decisioning/rules/{rule_id}"): Op(body="RuleIn"),
+    ("DELETE", "/v1/decisioning/rules/{rule_id}"): Op(ok=_DELETED),
+    ("POST", "/v1/decisioning/policies"): Op(body="PolicyIn", ok=_CREATED, errors=(409,)),
+    ("GET", "/v1/decisioning/policies"): Op(),
+    ("GET", "/v1/decisioning/policies/{policy_id}"): Op(),
+    ("PUT", "/v1/decisioning/policies/{policy_id}"): Op(body="PolicyIn"),
+    ("DELETE", "/v1/decisioning/policies/{policy_id}"): Op(ok=_DELETED),
+    ("POST", "/v1/decisioning/flows"): Op(body="NewFlowIn", ok=_CREATED, errors=(409,)),
+    ("GET", "/v1/decisioning/flows"): Op(),
+    ("GET", "/v1/decisioning/flows/{flow_key}"): Op(),
+    ("PUT", "/v1/decisioning/flows/{flow_key}"): Op(body="FlowIn"),
+    ("DELETE", "/v1/decisioning/flows/{flow_key}"): Op(ok=_DELETED),
+    ("POST", "/v1/experiments"): Op(body="ExperimentIn", ok=_CREATED, errors=(409,)),
+    ("GET", "/v1/experiments"): Op(),
+    ("GET", "/v1/experiments/{experiment_id}"): Op(),
+    ("PUT", "/v1/experiments/{experiment_id}"): Op(body="ExperimentIn"),
+    ("DELETE", "/v1/experiments/{experiment_id}"): Op(ok=_DELETED),
+    ("GET", "/v1/decisioning/routing"): Op(),
+    ("PUT", "/v1/decisioning/routing"): Op(body="RoutingIn"),
 }
 
 # Why each error happens; the body is always problem+json (API Gateway's own errors included).
