@@ -119,7 +119,7 @@ class FlowIn(Strict):
     enabled: bool = True
 
     def to_flow(self, key: str) -> Flow:
-        data = self.model_dump()
+        data = self.model_dump(exclude={"key"})
         source = CandidateSource(**{**data.pop("source"), "offer_ids": tuple(self.source.offer_ids)})
         return Flow(key=key, source=source, **{**data, "rule_ids": tuple(self.rule_ids),
                                                 "policy_ids": tuple(self.policy_ids)})

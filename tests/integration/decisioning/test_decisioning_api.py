@@ -1,0 +1,187 @@
+"""The decisioning routes through their handlers on moto: CRUD of rules, policies, flows, routing and
+experiments, tenant isolation, validation (422 problem+json), references, limits and roles; and the
+service functions the recommend path calls (resolve_flow, active experiment, assignment log)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recengine.decisioning import service
+from recengine.runtime import runtime
+
+RULE = {"name": "loan for likely borrowers", "target": {"offer_ids": ["loan"]}, "priority": 5,
+        "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]}
+POLICY = {"name": "cooldown after purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 72}
+EXPERIMENT = {"name": "nba vs model", "variants": [{"name": "control", "weight": 1},
+                                                    {"name": "nba", "weight": 1, "flow_key": "email-nba"}]}
+SPLIT = {"name": "model versions", "variants": [{"name": "live", "weight": 90},
+                                               {"name": "candidate", "weight": 10, "model_id": "model_v2"}]}
+COLLECTIONS = [("/v1/decisioning/rules", "rule_id", RULE, "rules"),
+               ("/v1/decisioning/policies", "policy_id", POLICY, "policies"),
+               ("/v1/experiments", "experiment_id", SPLIT, "experiments")]
+
+
+@pytest.fixture
+def acme(aws):
+    return aws.tenant("acme")
+
+
+@pytest.fixture
+def other(aws):
+    return aws.tenant("other")
+
+
+def flow(api, caller, key="email-nba", **fields):
+    body = {"key": key, "name": key, "ranker": "propensity_value", **fields}
+    status, _, created = api("POST", "/v1/decisioning/flows", caller=caller, body=body)
+    assert status == 201, created
+    return created
+
+
+@pytest.mark.parametrize("path,id_name,body,plural", COLLECTIONS)
+def test_crud_round_trip(api, acme, path, id_name, body, plural):
+    status, _, created = api("POST", path, caller=acme, body=body)
+    assert status == 201, created
+    object_id = created[id_name]
+    status, _, listed = api("GET", path, caller=acme)
+    assert status == 200 and [o[id_name] for o in listed[plural]] == [object_id]
+    status, _, got = api("GET", f"{path}/{{{id_name}}}", caller=acme, path_params={id_name: object_id})
+    assert status == 200 and got["name"] == body["name"]
+    status, _, replaced = api("PUT", f"{path}/{{{id_name}}}", caller=acme, path_params={id_name: object_id},
+                              body={**body, "name": "renamed", "enabled": False})
+    assert status == 200 and replaced["name"] == "renamed" and replaced["enabled"] is False
+    assert replaced[id_name] == object_id
+    status, _, _ = api("DELETE", f"{path}/{{{id_name}}}", caller=acme, path_params={id_name: object_id})
+    assert status == 204
+    status, _, gone = api("GET", f"{path}/{{{id_name}}}", caller=acme, path_params={id_name: object_id})
+    assert status == 404 and gone["type"] == "/problems/not-found"
+
+
+@pytest.mark.parametrize("path,id_name,body,plural", COLLECTIONS)
+def test_another_tenants_ids_are_not_found(api, acme, other, path, id_name, body, plural):
+    _, _, created = api("POST", path, caller=acme, body=body)
+    params = {id_name: created[id_name]}
+    for method in ("GET", "DELETE"):
+        status, _, problem = api(method, f"{path}/{{{id_name}}}", caller=other, path_params=params)
+        assert status == 404, (method, problem)
+    status, _, _ = api("PUT", f"{path}/{{{id_name}}}", caller=other, path_params=params, body=body)
+    assert status == 404
+    assert api("GET", path, caller=other)[2][plural] == []
+    assert api("GET", f"{path}/{{{id_name}}}", caller=acme, path_params=params)[0] == 200
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/v1/decisioning/rules", {**RULE, "effect": "maybe"}, "effect"),
+    ("/v1/decisioning/rules", {**RULE, "conditions": [{"field": "propensity", "op": "gte"}]}, "conditions.0"),
+    ("/v1/decisioning/rules", {**RULE, "unknown": 1}, "unknown"),
+    ("/v1/decisioning/policies", {"name": "cap", "kind": "frequency_cap", "max_impressions": 3}, "(body)"),
+    ("/v1/decisioning/policies", {**POLICY, "outcome_type": "teleport"}, "outcome_type"),
+    ("/v1/experiments", {**EXPERIMENT, "variants": EXPERIMENT["variants"][:1]}, "variants"),
+    ("/v1/decisioning/flows", {"key": "bad key!", "name": "x"}, "key"),
+])
+def test_invalid_bodies_are_422_problems_naming_the_field(api, acme, path, body, field):
+    status, headers, problem = api("POST", path, caller=acme, body=body)
+    assert status == 422 and headers["Content-Type"] == "application/problem+json"
+    assert problem["type"] == "/problems/validation-error"
+    assert any(e["field"].startswith(field) for e in problem["errors"]), problem["errors"]
+
+
+def test_a_rule_expression_is_bounded(api, acme):
+    conditions = [{"field": "category", "op": "in", "value": [f"c{i}-" + "x" * 40 for i in range(100)]}] * 3
+    status, _, problem = api("POST", "/v1/decisioning/rules", caller=acme, body={**RULE, "conditions": conditions})
+    assert status == 422 and "bytes" in problem["errors"][0]["message"]
+    too_many = [{"field": "price", "op": "gt", "value": 1}] * 21
+    assert api("POST", "/v1/decisioning/rules", caller=acme, body={**RULE, "conditions": too_many})[0] == 422
+
+
+def test_the_number_of_objects_per_tenant_is_bounded(api, acme, other, monkeypatch):
+    monkeypatch.setitem(service.LIMITS, "policy", 2)
+    for _ in range(2):
+        assert api("POST", "/v1/decisioning/policies", caller=acme, body=POLICY)[0] == 201
+    status, _, problem = api("POST", "/v1/decisioning/policies", caller=acme, body=POLICY)
+    assert status == 409 and problem["limit"] == 2 and "at most 2" in problem["detail"]
+    assert api("POST", "/v1/decisioning/policies", caller=other, body=POLICY)[0] == 201  # per tenant
+
+
+def test_writes_need_an_admin_key_and_reads_a_read_key(api, acme):
+    reader = acme.as_role("read")
+    status, _, problem = api("POST", "/v1/decisioning/rules", caller=reader, body=RULE)
+    assert status == 403 and problem["type"] == "/problems/insufficient-scope"
+    assert api("GET", "/v1/decisioning/rules", caller=reader)[0] == 200
+    assert api("PUT", "/v1/decisioning/routing", caller=acme.as_role("write"), body={"routes": []})[0] == 403
+
+
+def test_flows_name_existing_rules_and_policies_and_keys_are_unique(api, acme):
+    status, _, problem = api("POST", "/v1/decisioning/flows", caller=acme,
+                             body={"key": "f", "name": "f", "rule_ids": ["rule_missing"]})
+    assert status == 400 and "rule_missing" in problem["detail"]
+    rule_id = api("POST", "/v1/decisioning/rules", caller=acme, body=RULE)[2]["rule_id"]
+    created = flow(api, acme, rule_ids=[rule_id], max_per_category=2, limit=3)
+    assert created["rule_ids"] == [rule_id] and created["source"] == {"kind": "model"}
+    assert api("POST", "/v1/decisioning/flows", caller=acme, body={"key": "email-nba", "name": "again"})[0] == 409
+    status, _, replaced = api("PUT", "/v1/decisioning/flows/{flow_key}", caller=acme,
+                              path_params={"flow_key": "email-nba"}, body={"name": "renamed", "ranker": "priority"})
+    assert status == 200 and replaced["key"] == "email-nba" and replaced["ranker"] == "priority"
+
+
+def test_flows_are_per_tenant_and_deleted_by_key(api, acme, other):
+    flow(api, acme)
+    params = {"flow_key": "email-nba"}
+    assert api("GET", "/v1/decisioning/flows/{flow_key}", caller=other, path_params=params)[0] == 404
+    assert api("DELETE", "/v1/decisioning/flows/{flow_key}", caller=other, path_params=params)[0] == 404
+    assert api("GET", "/v1/decisioning/flows", caller=other)[2]["flows"] == []
+    flow(api, other)  # the same key in another tenant is another flow
+    assert api("DELETE", "/v1/decisioning/flows/{flow_key}", caller=acme, path_params=params)[0] == 204
+    assert api("GET", "/v1/decisioning/flows/{flow_key}", caller=other, path_params=params)[0] == 200
+
+
+def test_routing_rules_resolve_a_flow_per_channel_and_placement(api, acme, other):
+    flow(api, acme, "email-nba")
+    flow(api, acme, "hero")
+    routes = [{"channel": "email", "flow_key": "email-nba"}, {"placement": "hero_banner", "flow_key": "hero"}]
+    status, _, body = api("PUT", "/v1/decisioning/routing", caller=acme, body={"routes": routes})
+    assert status == 200 and body["routes"] == routes
+    assert api("GET", "/v1/decisioning/routing", caller=acme)[2]["routes"] == routes
+    assert api("GET", "/v1/decisioning/routing", caller=other)[2]["routes"] == []
+    status, _, problem = api("PUT", "/v1/decisioning/routing", caller=other, body={"routes": routes})
+    assert status == 400 and "email-nba" in problem["detail"]  # another tenant's flows do not exist for it
+    store = runtime().decisioning
+    assert service.resolve_flow(store, acme.tenant_id, None, "email", "hero_banner").key == "hero"
+    assert service.resolve_flow(store, acme.tenant_id, None, "email", None).key == "email-nba"
+    assert service.resolve_flow(store, acme.tenant_id, "hero", "email", None).key == "hero"
+    assert service.resolve_flow(store, acme.tenant_id, None, "sms", None) is None
+    assert service.resolve_flow(store, other.tenant_id, None, "email", None) is None
+    with pytest.raises(service.NotFoundError):
+        service.resolve_flow(store, other.tenant_id, "hero", None, None)
+
+
+def test_a_flows_rules_and_policies_are_read_for_the_recommend_path(api, acme):
+    rule_id = api("POST", "/v1/decisioning/rules", caller=acme, body=RULE)[2]["rule_id"]
+    policy_id = api("POST", "/v1/decisioning/policies", caller=acme, body=POLICY)[2]["policy_id"]
+    flow(api, acme, rule_ids=[rule_id], policy_ids=[policy_id])
+    store = runtime().decisioning
+    resolved = service.resolve_flow(store, acme.tenant_id, "email-nba", None, None)
+    assert [r.rule_id for r in service.flow_rules(store, acme.tenant_id, resolved)] == [rule_id]
+    assert [p.policy_id for p in service.flow_policies(store, acme.tenant_id, resolved)] == [policy_id]
+
+
+def test_experiments_split_stably_and_log_their_assignments(api, acme, other):
+    status, _, problem = api("POST", "/v1/experiments", caller=acme, body=EXPERIMENT)
+    assert status == 400 and "email-nba" in problem["detail"]  # the variant's flow must exist
+    flow(api, acme)
+    status, _, created = api("POST", "/v1/experiments", caller=acme, body={**EXPERIMENT, "channel": "email"})
+    assert status == 201 and created["experiment_id"].startswith("exp_")
+    store, rt = runtime().decisioning, runtime()
+    experiment = service.active_experiment(store, acme.tenant_id, "email", "hero")
+    assert experiment is not None and experiment.experiment_id == created["experiment_id"]
+    assert service.active_experiment(store, acme.tenant_id, "web", None) is None
+    assert service.active_experiment(store, other.tenant_id, "email", None) is None
+    key = rt.pseudonyms.user_key(acme.tenant_id, "customer-1", None)
+    first = service.assign_and_log(rt.assignments, acme.tenant_id, experiment, key, "req-1", now=1_800_000_000.0)
+    again = service.assign_and_log(rt.assignments, acme.tenant_id, experiment, key, "req-2", now=1_800_000_060.0)
+    assert first.variant == again.variant
+    logged = list(service.export_assignments(rt.assignments, acme.tenant_id))
+    assert logged == [again.record] and logged[0]["schema"] == "assignment.v1"
+    # the assignment sits in the customer's exposure partition but never reads as an exposure
+    assert rt.exposures.recent(acme.tenant_id, key, 0.0) == []
+    assert list(rt.exposures.tenant_exposures(acme.tenant_id)) == []
