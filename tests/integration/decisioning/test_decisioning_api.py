@@ -181,7 +181,7 @@ def test_experiments_split_stably_and_log_their_assignments(api, acme, other):
     again = service.assign_and_log(rt.assignments, acme.tenant_id, experiment, key, "req-2", now=1_800_000_060.0)
     assert first.variant == again.variant
     logged = list(service.export_assignments(rt.assignments, acme.tenant_id))
-    assert logged == [again.record] and logged[0]["schema"] == "assignment.v1"
+    assert logged == [first.record] and logged[0]["schema"] == "assignment.v1"
     # the assignment sits in the customer's exposure partition but never reads as an exposure
     assert rt.exposures.recent(acme.tenant_id, key, 0.0) == []
     assert list(rt.exposures.tenant_exposures(acme.tenant_id)) == []

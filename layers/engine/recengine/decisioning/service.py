@@ -184,8 +184,8 @@ def active_experiment(store: DecisioningStore, tenant_id: str, channel: str | No
 def assign_and_log(assignments: AssignmentStore | None, tenant_id: str, experiment: Experiment, user_key: str,
                    request_id: str | None, now: float | None = None) -> Assignment:
     """The customer's variant (stable hash of experiment id and the pseudonymous key), logged as an
-    `assignment` line and, when a store is given, written beside the customer's exposures. A failed
-    write is logged, not raised: serving goes on, the structured log still has the assignment."""
+    `assignment` line and, when a store is given, kept beside the customer's exposures (the first per
+    experiment). A failed write is logged, not raised: serving goes on, the log still has it."""
     variant = assign(experiment, user_key)
     record = assignment_record(tenant_id=tenant_id, experiment_id=experiment.experiment_id, variant=variant.name,
                                user_key=user_key, request_id=request_id, ts=clock() if now is None else now)

@@ -115,15 +115,23 @@ class DecisioningStore(Table):
 
 
 class AssignmentStore(Table):
-    """assignment.v1 records in the exposures table, one row per customer and experiment (the latest)."""
+    """assignment.v1 records in the exposures table, one row per customer and experiment (the first)."""
 
     RETENTION_S = 30 * 86400  # as the exposures beside them
     SK_PREFIX = "#assignment#"
 
-    def put(self, record: dict) -> None:
-        self.put_row({**record, "pk": f"{record['tenant_id']}#{record['user_key']}",
-                      "sk": f"{self.SK_PREFIX}{record['experiment_id']}",
-                      "expires_at": int(record["ts"]) + self.RETENTION_S})
+    def put(self, record: dict) -> bool:
+        """Keeps the customer's first assignment to the experiment (when it started counting for its
+        variant); False when one is already stored (nothing written). The structured log has every one."""
+        row = {**record, "pk": f"{record['tenant_id']}#{record['user_key']}",
+               "sk": f"{self.SK_PREFIX}{record['experiment_id']}", "expires_at": int(record["ts"]) + self.RETENTION_S}
+        try:
+            self.db.put_item(TableName=self.name, Item=serialize(row), ConditionExpression="attribute_not_exists(sk)")
+        except CallFailed as exc:
+            if conditional_failure(exc):
+                return False
+            raise store_error("put_item", exc) from exc
+        return True
 
     def tenant_assignments(self, tenant_id: str) -> Iterator[dict]:
         """Every stored assignment of the tenant (GSI by_tenant), as assignment.v1 records."""
