@@ -194,3 +194,21 @@ def test_the_z_test_matches_a_hand_computed_value():
     assert two_proportion_p_value(0, 10, 0, 10) == 1.0
     assert two_proportion_p_value(1, 0, 1, 10) is None
     assert math.isclose(two_proportion_p_value(50, 100, 50, 100), 1.0)
+
+
+# ------------------------------------------------------------------ the whole flow
+def test_decide_applies_rules_then_policies_then_ranker_and_guardrail_and_says_why():
+    from recengine.decisioning.pipeline import decide
+
+    items = {**OFFERS, "gold": {"category": "credit", "value": 500}}
+    flow = Flow("nba", "nba", ranker="propensity_value", max_per_category=1, limit=5)
+    propensity_rule = rule("r-gold", offer_ids=["gold"], conditions=[Rule("propensity", "gte", 0.5)])
+    cooldown = ContactPolicy("p-buy", "after purchase", "cooldown", outcome_type="purchase", hours=72)
+    decision = decide(flow, [propensity_rule], [cooldown], {"card": 0.9, "loan": 0.5, "saver": 0.4, "gold": 0.9},
+                      items, attributes={"propensityScores": {"gold": 0.2, "loan": 0.6}},
+                      outcomes=[{"item_id": "card", "type": "purchase", "ts": NOW - HOUR}], now=NOW)
+    assert [r.offer_id for r in decision.ranked] == ["loan", "saver"]  # loan 120 beats card (blocked), gold (rule)
+    assert list(decision.qualification) == ["gold"] and list(decision.contact_policy) == ["card"]
+    assert decision.guardrails == {}
+    more = decide(flow, [], [], {"card": 0.9, "loan": 0.5}, items, now=NOW)
+    assert [r.offer_id for r in more.ranked] == ["loan"] and list(more.guardrails) == ["card"]
