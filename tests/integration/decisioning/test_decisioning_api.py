@@ -185,3 +185,19 @@ def test_experiments_split_stably_and_log_their_assignments(api, acme, other):
     # the assignment sits in the customer's exposure partition but never reads as an exposure
     assert rt.exposures.recent(acme.tenant_id, key, 0.0) == []
     assert list(rt.exposures.tenant_exposures(acme.tenant_id)) == []
+
+
+def test_answers_match_the_documented_response_models(api, acme):
+    from recengine.decisioning import responses
+
+    rule = api("POST", "/v1/decisioning/rules", caller=acme, body={
+        **RULE, "conditions": [{"field": "tier", "op": "in", "value": ["gold"], "when": {"segments": ["vip"]}}]})[2]
+    responses.RuleView.model_validate(rule)
+    responses.PolicyView.model_validate(api("POST", "/v1/decisioning/policies", caller=acme, body=POLICY)[2])
+    responses.FlowView.model_validate(flow(api, acme, rule_ids=[rule["rule_id"]],
+                                           source={"kind": "offers", "offer_ids": ["a"]}))
+    responses.ExperimentView.model_validate(api("POST", "/v1/experiments", caller=acme, body=EXPERIMENT)[2])
+    for path, model in (("/v1/decisioning/rules", responses.RuleList), ("/v1/decisioning/policies", responses.PolicyList),
+                        ("/v1/decisioning/flows", responses.FlowList), ("/v1/experiments", responses.ExperimentList),
+                        ("/v1/decisioning/routing", responses.RoutingView)):
+        model.model_validate(api("GET", path, caller=acme)[2])

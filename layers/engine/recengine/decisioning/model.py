@@ -159,7 +159,8 @@ def decode_rule(data: dict[str, Any]) -> QualificationRule:
     return QualificationRule(data["rule_id"], data["name"], Target(tuple(target.get("offer_ids") or ()),
                                                                    tuple(target.get("categories") or ())),
                              tuple(rule_from_dict(c) for c in data.get("conditions") or ()),
-                             data.get("effect", "include"), int(data.get("priority", 0)), bool(data.get("enabled", True)))
+                             data.get("effect", "include"), int(data.get("priority", 0)),
+                             bool(data.get("enabled", True)))
 
 
 def decode_policy(data: dict[str, Any]) -> ContactPolicy:

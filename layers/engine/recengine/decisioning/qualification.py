@@ -43,7 +43,8 @@ def offer_document(offer_id: str, metadata: Mapping[str, Any], segments: Sequenc
             "propensity": propensity(attributes, offer_id, metadata.get(category_field))}
 
 
-def targets(rule: QualificationRule, offer_id: str, metadata: Mapping[str, Any], category_field: str = "category") -> bool:
+def targets(rule: QualificationRule, offer_id: str, metadata: Mapping[str, Any],
+            category_field: str = "category") -> bool:
     if rule.target.everything or offer_id in rule.target.offer_ids:
         return True
     category = metadata.get(category_field)

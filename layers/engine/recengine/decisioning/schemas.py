@@ -52,7 +52,8 @@ class RuleIn(Strict):
         return self
 
     def to_rule(self, rule_id: str = "") -> QualificationRule:
-        return QualificationRule(rule_id, self.name, Target(tuple(self.target.offer_ids), tuple(self.target.categories)),
+        target = Target(tuple(self.target.offer_ids), tuple(self.target.categories))
+        return QualificationRule(rule_id, self.name, target,
                                  tuple(c.to_rule() for c in self.conditions), self.effect, self.priority, self.enabled)
 
 

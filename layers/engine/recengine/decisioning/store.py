@@ -46,7 +46,8 @@ class DecisioningStore(Table):
         row = {**self._key(tenant_id, kind, object_id), "kind": f"decisioning-{kind}", "spec": encode(value),
                "created_at": now, "updated_at": now}
         try:
-            self.db.put_item(TableName=self.name, Item=serialize(row), ConditionExpression="attribute_not_exists(model_id)")
+            self.db.put_item(TableName=self.name, Item=serialize(row),
+                             ConditionExpression="attribute_not_exists(model_id)")
         except CallFailed as exc:
             if conditional_failure(exc):
                 raise ConflictError(f"{kind} {object_id!r} already exists") from exc
