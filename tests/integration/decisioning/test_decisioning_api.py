@@ -201,3 +201,20 @@ def test_answers_match_the_documented_response_models(api, acme):
                         ("/v1/decisioning/flows", responses.FlowList), ("/v1/experiments", responses.ExperimentList),
                         ("/v1/decisioning/routing", responses.RoutingView)):
         model.model_validate(api("GET", path, caller=acme)[2])
+
+
+def test_values_the_table_cannot_store_are_422_and_odd_ids_404(api, acme):
+    huge = {**RULE, "conditions": [{"field": "price", "op": "gt", "value": 10 ** 40}]}
+    status, _, problem = api("POST", "/v1/decisioning/rules", caller=acme, body=huge)
+    assert status == 422 and "38 digits" in problem["errors"][0]["message"]
+    tiny = {"name": "cap", "kind": "frequency_cap", "max_impressions": 1, "window_hours": 1e-200}
+    assert api("POST", "/v1/decisioning/policies", caller=acme, body=tiny)[0] == 422
+    for odd in ("x" * 2000, "a b", "ü"):
+        for method in ("GET", "DELETE"):
+            status, _, _ = api(method, "/v1/decisioning/rules/{rule_id}", caller=acme, path_params={"rule_id": odd})
+            assert status == 404, (method, odd)
+        status, _, _ = api("PUT", "/v1/decisioning/flows/{flow_key}", caller=acme, path_params={"flow_key": odd},
+                           body={"name": "n"})
+        assert status == 404
+    with pytest.raises(service.NotFoundError):
+        service.resolve_flow(runtime().decisioning, acme.tenant_id, "x" * 2000, None, None)

@@ -5,6 +5,7 @@ customer's variant (logged as assignment.v1)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -24,6 +25,9 @@ LIMITS = {"rule": 200, "policy": 50, "flow": 50, "experiment": 20}
 ID_FIELD = {"rule": "rule_id", "policy": "policy_id", "experiment": "experiment_id"}
 ID_PREFIX = {"rule": "rule_", "policy": "pol_", "experiment": "exp_"}
 clock: Callable[[], float] = time.time
+# What an id or flow key can be (generated ids and NewFlowIn keys match it): anything else in a path
+# names nothing, and is answered 404 without a read (DynamoDB keys are bounded too).
+OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class LimitExceededError(ConflictError):
@@ -60,9 +64,15 @@ def create(store: DecisioningStore, tenant_id: str, kind: str, draft: Any) -> St
     return Stored(value, now, now)
 
 
+def _known(kind: str, object_id: str) -> str:
+    if not OBJECT_ID.match(object_id):
+        raise NotFoundError(f"{kind} {object_id[:64]!r} not found")
+    return object_id
+
+
 def get(store: DecisioningStore, tenant_id: str, kind: str, object_id: str) -> Stored:
     """One object of the tenant; NotFoundError for an unknown id (or another tenant's)."""
-    found = store.get(tenant_id, kind, object_id)
+    found = store.get(tenant_id, kind, _known(kind, object_id))
     if found is None:
         raise NotFoundError(f"{kind} {object_id!r} not found")
     return found
@@ -79,6 +89,7 @@ def _id_of(kind: str, value: Any) -> str:
 
 def update(store: DecisioningStore, tenant_id: str, kind: str, object_id: str, draft: Any) -> Stored:
     """Replaces an object whole (its id kept); NotFoundError when there is none."""
+    _known(kind, object_id)
     if kind == "experiment":
         _check_variants(store, tenant_id, draft.variants)
     if kind == "flow":
@@ -90,7 +101,7 @@ def update(store: DecisioningStore, tenant_id: str, kind: str, object_id: str, d
 
 
 def delete(store: DecisioningStore, tenant_id: str, kind: str, object_id: str) -> None:
-    if not store.delete(tenant_id, kind, object_id):
+    if not store.delete(tenant_id, kind, _known(kind, object_id)):
         raise NotFoundError(f"{kind} {object_id!r} not found")
 
 
@@ -141,7 +152,7 @@ def resolve_flow(store: DecisioningStore, tenant_id: str, decision_flow_key: str
     """The flow that serves a request: the one it names (NotFoundError when the tenant has no such
     enabled flow), else the most specific routing rule's; None when nothing routes the request."""
     if decision_flow_key:
-        found = store.get(tenant_id, "flow", decision_flow_key)
+        found = store.get(tenant_id, "flow", decision_flow_key) if OBJECT_ID.match(decision_flow_key) else None
         if found is None or not found.value.enabled:
             raise NotFoundError(f"decision flow {decision_flow_key!r} not found")
         return found.value
