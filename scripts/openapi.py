@@ -136,16 +136,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         response=(decisioning.FlowView,)),
     ("GET", "/v1/decisioning/flows"): Op(response=(decisioning.FlowList,)),
     ("GET", "/v1/decisioning/flows/{flow_key}"): Op(response=(decisioning.FlowView,)),
-    ("PUT", "/v1/decisioning/flows/{flow_key}"): Op(body="FlowIn", response=(decisioning.FlowView,)),
+    ("PUT", "/v1/decisioning/flows/{flow_key}"): Op(body="FlowIn", errors=(409,), response=(decisioning.FlowView,)),
     ("DELETE", "/v1/decisioning/flows/{flow_key}"): Op(ok=_DELETED),
     ("POST", "/v1/experiments"): Op(body="ExperimentIn", ok=_CREATED, errors=(409,),
         response=(decisioning.ExperimentView,)),
     ("GET", "/v1/experiments"): Op(response=(decisioning.ExperimentList,)),
     ("GET", "/v1/experiments/{experiment_id}"): Op(response=(decisioning.ExperimentView,)),
-    ("PUT", "/v1/experiments/{experiment_id}"): Op(body="ExperimentIn", response=(decisioning.ExperimentView,)),
+    ("PUT", "/v1/experiments/{experiment_id}"): Op(body="ExperimentIn", errors=(409,),
+                                                    response=(decisioning.ExperimentView,)),
     ("DELETE", "/v1/experiments/{experiment_id}"): Op(ok=_DELETED),
     ("GET", "/v1/decisioning/routing"): Op(response=(decisioning.RoutingView,)),
-    ("PUT", "/v1/decisioning/routing"): Op(body="RoutingIn", response=(decisioning.RoutingView,)),
+    ("PUT", "/v1/decisioning/routing"): Op(body="RoutingIn", errors=(409,), response=(decisioning.RoutingView,)),
 }
 
 # Why each error happens; the body is always problem+json (API Gateway's own errors included).

@@ -114,7 +114,7 @@ def test_writes_need_an_admin_key_and_reads_a_read_key(api, acme):
 def test_flows_name_existing_rules_and_policies_and_keys_are_unique(api, acme):
     status, _, problem = api("POST", "/v1/decisioning/flows", caller=acme,
                              body={"key": "f", "name": "f", "rule_ids": ["rule_missing"]})
-    assert status == 400 and "rule_missing" in problem["detail"]
+    assert status == 409 and problem["unknown"] == ["rule_missing"] and "rule_missing" in problem["detail"]
     rule_id = api("POST", "/v1/decisioning/rules", caller=acme, body=RULE)[2]["rule_id"]
     created = flow(api, acme, rule_ids=[rule_id], max_per_category=2, limit=3)
     assert created["rule_ids"] == [rule_id] and created["source"] == {"kind": "model"}
@@ -144,7 +144,7 @@ def test_routing_rules_resolve_a_flow_per_channel_and_placement(api, acme, other
     assert api("GET", "/v1/decisioning/routing", caller=acme)[2]["routes"] == routes
     assert api("GET", "/v1/decisioning/routing", caller=other)[2]["routes"] == []
     status, _, problem = api("PUT", "/v1/decisioning/routing", caller=other, body={"routes": routes})
-    assert status == 400 and "email-nba" in problem["detail"]  # another tenant's flows do not exist for it
+    assert status == 409 and "email-nba" in problem["detail"]  # another tenant's flows do not exist for it
     store = runtime().decisioning
     assert service.resolve_flow(store, acme.tenant_id, None, "email", "hero_banner").key == "hero"
     assert service.resolve_flow(store, acme.tenant_id, None, "email", None).key == "email-nba"
@@ -167,7 +167,7 @@ def test_a_flows_rules_and_policies_are_read_for_the_recommend_path(api, acme):
 
 def test_experiments_split_stably_and_log_their_assignments(api, acme, other):
     status, _, problem = api("POST", "/v1/experiments", caller=acme, body=EXPERIMENT)
-    assert status == 400 and "email-nba" in problem["detail"]  # the variant's flow must exist
+    assert status == 409 and "email-nba" in problem["detail"]  # the variant's flow must exist
     flow(api, acme)
     status, _, created = api("POST", "/v1/experiments", caller=acme, body={**EXPERIMENT, "channel": "email"})
     assert status == 201 and created["experiment_id"].startswith("exp_")

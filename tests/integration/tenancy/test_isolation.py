@@ -192,10 +192,10 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
         assert api("GET", f"{base}/{{{param}}}", caller=a, path_params={param: value})[0] == 200
     assert b_calls("POST", "/v1/decisioning/rules", body={"name": "B's own"})[0] == 201
     assert b_calls("POST", "/v1/decisioning/policies", body=policy_body)[0] == 201
-    assert b_calls("POST", "/v1/decisioning/flows", body={"key": "g", "name": "g", "rule_ids": [rule]})[0] == 400
-    assert b_calls("POST", "/v1/experiments", body=split)[0] == 400  # A's flow is unknown to B
+    assert b_calls("POST", "/v1/decisioning/flows", body={"key": "g", "name": "g", "rule_ids": [rule]})[0] == 409
+    assert b_calls("POST", "/v1/experiments", body=split)[0] == 409  # A's flow is unknown to B
     assert b_calls("GET", "/v1/decisioning/routing")[2] == {"routes": []}
-    assert b_calls("PUT", "/v1/decisioning/routing", body={"routes": [{"flow_key": "f"}]})[0] == 400
+    assert b_calls("PUT", "/v1/decisioning/routing", body={"routes": [{"flow_key": "f"}]})[0] == 409
     assert api("GET", "/v1/decisioning/routing", caller=a)[2] == {"routes": [{"flow_key": "f"}]}
 
     # Public routes carry no tenant data.

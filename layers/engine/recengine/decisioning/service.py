@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from ..attribution.records import assignment_record
-from ..errors import ConflictError, InvalidArgumentError, NotFoundError, StoreError
+from ..errors import ConflictError, NotFoundError, StoreError
 from ..observability import logger
 from .experiments import assign
 from .flows import match_route
@@ -32,6 +32,11 @@ OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 class LimitExceededError(ConflictError):
     """The tenant already keeps as many of these as it may (409)."""
+
+
+class UnknownReferenceError(ConflictError):
+    """The object names rules, policies or flows the tenant does not have (409: it conflicts with
+    the tenant's current state; create them first)."""
 
 
 @dataclass(frozen=True)
@@ -107,19 +112,19 @@ def delete(store: DecisioningStore, tenant_id: str, kind: str, object_id: str) -
 
 # ------------------------------------------------------------------ flows and routing
 def _check_references(store: DecisioningStore, tenant_id: str, flow: Flow) -> None:
-    """A flow may only name the tenant's own rules and policies (an unknown id is a 400)."""
+    """A flow may only name the tenant's own rules and policies."""
     for kind, ids in (("rule", flow.rule_ids), ("policy", flow.policy_ids)):
         known = {_id_of(kind, s.value) for s in store.get_many(tenant_id, kind, list(ids))}
-        unknown = [i for i in ids if i not in known]
+        unknown = [i for i in dict.fromkeys(ids) if i not in known]
         if unknown:
-            raise InvalidArgumentError(f"unknown {kind} ids: {', '.join(unknown)}")
+            raise UnknownReferenceError(f"unknown {kind} ids: {', '.join(unknown)}", details={"unknown": unknown})
 
 
 def _check_flows(store: DecisioningStore, tenant_id: str, keys: list[str]) -> None:
     known = {s.value.key for s in store.get_many(tenant_id, "flow", keys)}
     unknown = [k for k in dict.fromkeys(keys) if k not in known]
     if unknown:
-        raise InvalidArgumentError(f"unknown flow keys: {', '.join(unknown)}")
+        raise UnknownReferenceError(f"unknown flow keys: {', '.join(unknown)}", details={"unknown": unknown})
 
 
 def _check_variants(store: DecisioningStore, tenant_id: str, variants: tuple[Variant, ...]) -> None:
