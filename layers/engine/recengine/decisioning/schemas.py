@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from ..http.schemas import Algorithm, FieldName, Id, ModelId, ShortId, SlotName, Strict
-from ..http.values import json_size, value_problem
+from ..http.values import json_size
 from ..ranking.schemas import Rule as ConditionIn
+from ..ranking.schemas import given
 from .model import (CandidateSource, ContactPolicy, Experiment, Flow, QualificationRule, Route, Target, Variant)
 
 MAX_CONDITIONS = 20
@@ -25,19 +25,6 @@ Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
-class Storable(Strict):
-    """A body the models table keeps as it is: every number and text in it must be storable
-    (DynamoDB's number range and precision, valid Unicode), else a 422 naming the path."""
-
-    @model_validator(mode="after")
-    def _storable(self):
-        found = value_problem(self.model_dump())
-        if found:
-            path, problem = found
-            raise PydanticCustomError("invalid_json_value", "{problem}", {"problem": problem, "path": ".".join(path)})
-        return self
-
-
 class TargetIn(Strict):
     """Which offers the rule speaks about; neither list: every offer."""
 
@@ -45,7 +32,7 @@ class TargetIn(Strict):
     categories: list[ShortId] = Field(default_factory=list, max_length=MAX_TARGETS)
 
 
-class RuleIn(Storable):
+class RuleIn(Strict):
     """A qualification rule. `conditions` (all must hold) use the recommend request's rule language
     over one document per offer: the offer's fields, `segments`, `attributes` (with
     `attributes.propensityScores.<offer or category>`) and `propensity` (the offer's score, else its
@@ -71,11 +58,17 @@ class RuleIn(Storable):
                                  tuple(c.to_rule() for c in self.conditions), self.effect, self.priority, self.enabled)
 
 
-class PolicyIn(Storable):
+class PolicyIn(Strict):
     """A contact policy: `frequency_cap` needs `max_impressions` and `window_hours` (per `scope`:
     offer, channel or placement); `cooldown` needs `outcome_type` and `hours` (`same_offer`: only the
     offer that had the outcome, else every offer); `daily_max` needs `max_impressions` per customer
     per UTC day. `channel` / `placement` restrict where it applies."""
+
+    # What _complete() checks, in the document too: the fields each kind needs.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"kind": {"const": kind}}}, "then": given(*needed)}
+        for kind, needed in (("frequency_cap", ("max_impressions", "window_hours")),
+                             ("cooldown", ("outcome_type", "hours")), ("daily_max", ("max_impressions",)))]})
 
     name: Name
     kind: Literal["frequency_cap", "cooldown", "daily_max"]
@@ -117,7 +110,7 @@ class SourceIn(Strict):
         return self
 
 
-class FlowIn(Storable):
+class FlowIn(Strict):
     """A decision flow: candidates, then the named rules and policies, then the ranker (`model` score,
     `propensity_value` = propensity × the offer's business `value`, or the offer's `priority`), at
     most `max_per_category` per category, `limit` offers, answered `flat` or `grouped`."""
@@ -154,7 +147,7 @@ class RouteIn(Strict):
     placement: SlotName | None = None
 
 
-class RoutingIn(Storable):
+class RoutingIn(Strict):
     """The tenant's routing rules, replaced as a whole; the most specific match wins."""
 
     routes: list[RouteIn] = Field(max_length=MAX_ROUTES)
@@ -170,7 +163,7 @@ class VariantIn(Strict):
     model_id: ModelId | None = None
 
 
-class ExperimentIn(Storable):
+class ExperimentIn(Strict):
     """A traffic split: each customer key falls in one variant by a stable hash, in proportion to the
     weights; requests on `channel` / `placement` (absent: any)."""
 

@@ -54,8 +54,7 @@ def _new_id(kind: str) -> str:
 
 def _room(store: DecisioningStore, tenant_id: str, kind: str) -> None:
     if store.count(tenant_id, kind) >= LIMITS[kind]:
-        raise LimitExceededError(f"a tenant keeps at most {LIMITS[kind]} {kind} objects; delete one first",
-                                 details={"limit": LIMITS[kind]})
+        raise LimitExceededError(f"a tenant keeps at most {LIMITS[kind]} {kind} objects; delete one first")
 
 
 def create(store: DecisioningStore, tenant_id: str, kind: str, draft: Any) -> Stored:
@@ -117,14 +116,14 @@ def _check_references(store: DecisioningStore, tenant_id: str, flow: Flow) -> No
         known = {_id_of(kind, s.value) for s in store.get_many(tenant_id, kind, list(ids))}
         unknown = [i for i in dict.fromkeys(ids) if i not in known]
         if unknown:
-            raise UnknownReferenceError(f"unknown {kind} ids: {', '.join(unknown)}", details={"unknown": unknown})
+            raise UnknownReferenceError(f"unknown {kind} ids: {', '.join(unknown)}")
 
 
 def _check_flows(store: DecisioningStore, tenant_id: str, keys: list[str]) -> None:
     known = {s.value.key for s in store.get_many(tenant_id, "flow", keys)}
     unknown = [k for k in dict.fromkeys(keys) if k not in known]
     if unknown:
-        raise UnknownReferenceError(f"unknown flow keys: {', '.join(unknown)}", details={"unknown": unknown})
+        raise UnknownReferenceError(f"unknown flow keys: {', '.join(unknown)}")
 
 
 def _check_variants(store: DecisioningStore, tenant_id: str, variants: tuple[Variant, ...]) -> None:

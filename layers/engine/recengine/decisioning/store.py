@@ -3,10 +3,15 @@ routing and experiments are rows of the models table in the tenant's partition (
 decisioning#<kind>#<id>`, apart from the registry's `model_` and the jobs' `job#` rows). Experiment
 assignments are rows of the exposures table in the customer's partition (`sk = #assignment#<id>`,
 sorted before every timestamped exposure, so neither the frequency-cap read nor the exposure
-export sees them, and a user's erasure deletes them with the exposures)."""
+export sees them, and a user's erasure deletes them with the exposures).
+
+An object is kept as JSON text (`spec`), not as a DynamoDB map: a rule's operand may be any JSON
+number (1e-300, a 40-digit integer) and must come back exactly as it was sent, which DynamoDB's
+number type (38 digits, 1e-130 to 1e126) cannot promise."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -19,6 +24,10 @@ PREFIX = "decisioning#"
 DECODERS: dict[str, Callable[[dict], Any]] = {"rule": decode_rule, "policy": decode_policy, "flow": decode_flow,
                                               "experiment": decode_experiment}
 ROUTING_ID = "default"
+
+
+def _text(spec: dict) -> str:
+    return json.dumps(spec, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -39,11 +48,11 @@ class DecisioningStore(Table):
 
     @staticmethod
     def _stored(kind: str, row: dict) -> Stored:
-        return Stored(DECODERS[kind](row["spec"]), float(row["created_at"]), float(row["updated_at"]))
+        return Stored(DECODERS[kind](json.loads(row["spec"])), float(row["created_at"]), float(row["updated_at"]))
 
     def insert(self, tenant_id: str, kind: str, object_id: str, value: Any, now: float) -> None:
         """Writes a new object; ConflictError when the id is taken."""
-        row = {**self._key(tenant_id, kind, object_id), "kind": f"decisioning-{kind}", "spec": encode(value),
+        row = {**self._key(tenant_id, kind, object_id), "kind": f"decisioning-{kind}", "spec": _text(encode(value)),
                "created_at": now, "updated_at": now}
         try:
             self.db.put_item(TableName=self.name, Item=serialize(row),
@@ -55,7 +64,7 @@ class DecisioningStore(Table):
 
     def replace(self, tenant_id: str, kind: str, object_id: str, value: Any, now: float) -> bool:
         """Replaces an existing object; False when there is none (nothing written)."""
-        return self.update_fields(self._key(tenant_id, kind, object_id), {"spec": encode(value), "updated_at": now},
+        return self.update_fields(self._key(tenant_id, kind, object_id), {"spec": _text(encode(value)), "updated_at": now},
                                   exists="model_id")
 
     def get(self, tenant_id: str, kind: str, object_id: str) -> Stored | None:
@@ -105,13 +114,13 @@ class DecisioningStore(Table):
         row = self.get_row(self._key(tenant_id, "routing", ROUTING_ID), consistent=True)
         if not row:
             return None
-        routes = [decode_route(r) for r in row["spec"].get("routes") or ()]
+        routes = [decode_route(r) for r in json.loads(row["spec"]).get("routes") or ()]
         return Stored(routes, float(row["created_at"]), float(row["updated_at"]))
 
     def put_routes(self, tenant_id: str, routes: list, now: float) -> None:
         current = self.get_row(self._key(tenant_id, "routing", ROUTING_ID), consistent=True)
         self.put_row({**self._key(tenant_id, "routing", ROUTING_ID), "kind": "decisioning-routing",
-                      "spec": {"routes": [encode(r) for r in routes]},
+                      "spec": _text({"routes": [encode(r) for r in routes]}),
                       "created_at": current["created_at"] if current else now, "updated_at": now})
 
 
