@@ -37,8 +37,8 @@ BODIES = {
     ("POST", "/v1/decisioning/flows"): {"key": "email-nba", **{"name": "Email next best action", "ranker": "propensity_value", "rule_ids": ["rule_3f9a1c2b4d5e6f70"], "policy_ids": [], "max_per_category": 2, "limit": 5}},
     ("PUT", "/v1/decisioning/flows/{flow_key}"): {"name": "Email next best action", "ranker": "propensity_value", "rule_ids": ["rule_3f9a1c2b4d5e6f70"], "policy_ids": [], "max_per_category": 2, "limit": 5},
     ("PUT", "/v1/decisioning/routing"): {"routes": [{"channel": "email", "flow_key": "email-nba"}]},
-    ("POST", "/v1/experiments"): {"name": "NBA vs model", "variants": [{"name": "control", "weight": 50}, {"name": "nba", "weight": 50, "flow_key": "email-nba"}]},
-    ("PUT", "/v1/experiments/{experiment_id}"): {"name": "NBA vs model", "variants": [{"name": "control", "weight": 50}, {"name": "nba", "weight": 50, "flow_key": "email-nba"}]},
+    ("POST", "/v1/experiments"): {"name": "NBA vs model", "variants": {"control": {"weight": 50}, "nba": {"weight": 50, "flow_key": "email-nba"}}},
+    ("PUT", "/v1/experiments/{experiment_id}"): {"name": "NBA vs model", "variants": {"control": {"weight": 50}, "nba": {"weight": 50, "flow_key": "email-nba"}}},
 }
 NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("GET", "/v1/items"): "items_list",
          ("GET", "/v1/items/{item_id}"): "items_get", ("DELETE", "/v1/items/{item_id}"): "items_delete",

@@ -12,10 +12,10 @@ from recengine.runtime import runtime
 RULE = {"name": "loan for likely borrowers", "target": {"offer_ids": ["loan"]}, "priority": 5,
         "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]}
 POLICY = {"name": "cooldown after purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 72}
-EXPERIMENT = {"name": "nba vs model", "variants": [{"name": "control", "weight": 1},
-                                                    {"name": "nba", "weight": 1, "flow_key": "email-nba"}]}
-SPLIT = {"name": "model versions", "variants": [{"name": "live", "weight": 90},
-                                               {"name": "candidate", "weight": 10, "model_id": "model_v2"}]}
+EXPERIMENT = {"name": "nba vs model", "variants": {"control": {"weight": 1},
+                                                    "nba": {"weight": 1, "flow_key": "email-nba"}}}
+SPLIT = {"name": "model versions", "variants": {"live": {"weight": 90},
+                                               "candidate": {"weight": 10, "model_id": "model_v2"}}}
 COLLECTIONS = [("/v1/decisioning/rules", "rule_id", RULE, "rules"),
                ("/v1/decisioning/policies", "policy_id", POLICY, "policies"),
                ("/v1/experiments", "experiment_id", SPLIT, "experiments")]
@@ -76,7 +76,9 @@ def test_another_tenants_ids_are_not_found(api, acme, other, path, id_name, body
     ("/v1/decisioning/rules", {**RULE, "unknown": 1}, "unknown"),
     ("/v1/decisioning/policies", {"name": "cap", "kind": "frequency_cap", "max_impressions": 3}, "(body)"),
     ("/v1/decisioning/policies", {**POLICY, "outcome_type": "teleport"}, "outcome_type"),
-    ("/v1/experiments", {**EXPERIMENT, "variants": EXPERIMENT["variants"][:1]}, "variants"),
+    ("/v1/experiments", {**EXPERIMENT, "variants": {"control": {"weight": 1}}}, "variants"),
+    ("/v1/experiments", {**EXPERIMENT, "variants": {"a b": {"weight": 1}, "c": {"weight": 1}}}, "variants"),
+    ("/v1/decisioning/rules", {**RULE, "conditions": [{"field": "x", "op": "gt", "value": 1e40}]}, "(body)"),
     ("/v1/decisioning/flows", {"key": "bad key!", "name": "x"}, "key"),
 ])
 def test_invalid_bodies_are_422_problems_naming_the_field(api, acme, path, body, field):
@@ -165,6 +167,19 @@ def test_a_flows_rules_and_policies_are_read_for_the_recommend_path(api, acme):
     assert [p.policy_id for p in service.flow_policies(store, acme.tenant_id, resolved)] == [policy_id]
 
 
+def test_experiment_variants_are_keyed_by_name_and_their_order_moves_nobody(api, acme):
+    status, _, created = api("POST", "/v1/experiments", caller=acme, body=SPLIT)
+    assert status == 201 and created["variants"] == SPLIT["variants"]
+    reordered = {**SPLIT, "variants": dict(reversed(list(SPLIT["variants"].items())))}
+    again = api("POST", "/v1/experiments", caller=acme, body=reordered)[2]
+    store = runtime().decisioning
+    first, second = (service.get(store, acme.tenant_id, "experiment", e["experiment_id"]).value for e in (created, again))
+    from recengine.decisioning.experiments import assign
+    from dataclasses import replace
+    second = replace(second, experiment_id=first.experiment_id)
+    assert all(assign(first, f"k{n}") == assign(second, f"k{n}") for n in range(200))
+
+
 def test_experiments_split_stably_and_log_their_assignments(api, acme, other):
     status, _, problem = api("POST", "/v1/experiments", caller=acme, body=EXPERIMENT)
     assert status == 409 and "email-nba" in problem["detail"]  # the variant's flow must exist
@@ -203,14 +218,14 @@ def test_answers_match_the_documented_response_models(api, acme):
         model.model_validate(api("GET", path, caller=acme)[2])
 
 
-def test_any_json_number_round_trips_and_odd_ids_are_404(api, acme):
-    exact = {**RULE, "conditions": [{"field": "price", "op": "gt", "value": 10 ** 40},
-                                    {"field": "ratio", "op": "lt", "value": 1e-300}]}
+def test_documented_numbers_round_trip_exactly_and_odd_ids_are_404(api, acme):
+    exact = {**RULE, "conditions": [{"field": "price", "op": "gt", "value": 10 ** 37 + 1},
+                                    {"field": "ratio", "op": "lt", "value": 1.2345678901234567e-130}]}
     status, _, created = api("POST", "/v1/decisioning/rules", caller=acme, body=exact)
-    assert status == 201 and [c["value"] for c in created["conditions"]] == [10 ** 40, 1e-300]
+    assert status == 201 and [c["value"] for c in created["conditions"]] == [10 ** 37 + 1, 1.2345678901234567e-130]
     got = api("GET", "/v1/decisioning/rules/{rule_id}", caller=acme, path_params={"rule_id": created["rule_id"]})[2]
-    assert [c["value"] for c in got["conditions"]] == [10 ** 40, 1e-300]
-    tiny = {"name": "split", "variants": [{"name": "a", "weight": 5e-324}, {"name": "b", "weight": 5e-324}]}
+    assert [c["value"] for c in got["conditions"]] == [10 ** 37 + 1, 1.2345678901234567e-130]
+    tiny = {"name": "split", "variants": {"a": {"weight": 5e-324}, "b": {"weight": 5e-324}}}
     assert api("POST", "/v1/experiments", caller=acme, body=tiny)[0] == 201
     for odd in ("x" * 2000, "a b", "ü"):
         for method in ("GET", "DELETE"):

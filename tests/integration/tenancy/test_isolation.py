@@ -177,13 +177,13 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     policy = api("POST", "/v1/decisioning/policies", caller=a, body=policy_body)[2]["policy_id"]
     assert api("POST", "/v1/decisioning/flows", caller=a, body={"key": "f", "name": "f", "rule_ids": [rule]})[0] == 201
     assert api("PUT", "/v1/decisioning/routing", caller=a, body={"routes": [{"flow_key": "f"}]})[0] == 200
-    split = {"name": "e", "variants": [{"name": "x", "weight": 1}, {"name": "y", "weight": 1, "flow_key": "f"}]}
+    split = {"name": "e", "variants": {"x": {"weight": 1}, "y": {"weight": 1, "flow_key": "f"}}}
     experiment = api("POST", "/v1/experiments", caller=a, body=split)[2]["experiment_id"]
     for base, value, body in (("/v1/decisioning/rules", rule, {"name": "b"}),
                               ("/v1/decisioning/policies", policy, policy_body),
                               ("/v1/decisioning/flows", "f", {"name": "b"}),
-                              ("/v1/experiments", experiment, {**split, "variants": [{"name": "x", "weight": 1},
-                                                                                      {"name": "z", "weight": 1}]})):
+                              ("/v1/experiments", experiment, {**split, "variants": {"x": {"weight": 1},
+                                                                                      "z": {"weight": 1}}})):
         param = DECISIONING[base]
         assert list(b_calls("GET", base)[2].values()) == [[]]
         for method, extra in (("GET", {}), ("PUT", {"body": body}), ("DELETE", {})):

@@ -19,17 +19,19 @@ def bucket(experiment_id: str, customer_key: str) -> float:
 
 
 def assign(experiment: Experiment, customer_key: str) -> Variant:
-    """The customer's variant: the bucket falls in the variants' cumulative weights, in listed order."""
+    """The customer's variant: the bucket falls in the variants' cumulative weights, in name order
+    (so the order variants are listed in never moves a customer)."""
     if not experiment.variants:
         raise ValueError("an experiment needs at least one variant")
-    total = sum(v.weight for v in experiment.variants)
+    variants = sorted(experiment.variants, key=lambda v: v.name)
+    total = sum(v.weight for v in variants)
     point = bucket(experiment.experiment_id, customer_key) * total
     running = 0.0
-    for variant in experiment.variants:
+    for variant in variants:
         running += variant.weight
         if point < running:
             return variant
-    return experiment.variants[-1]  # rounding at the very top of the range
+    return variants[-1]  # rounding at the very top of the range
 
 
 def two_proportion_p_value(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> float | None:

@@ -13,6 +13,8 @@ def object_body(stored: Stored) -> dict[str, Any]:
     body = encode(stored.value)
     if "source" in body:  # a flow: an explicit empty offer list says nothing
         body["source"] = {k: v for k, v in body["source"].items() if v != []}
+    if "variants" in body:  # an experiment: variants keyed by name, as they are sent
+        body["variants"] = {v.pop("name"): v for v in body["variants"]}
     return {**body, "created_at": stored.created_at, "updated_at": stored.updated_at}
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from ..http.schemas import Algorithm, FieldName, Id, ModelId, ShortId, SlotName, Strict
-from ..http.values import json_size
+from ..http.values import MAX_INT_DIGITS, MIN_MAGNITUDE, json_size
 from ..ranking.schemas import Rule as ConditionIn
 from ..ranking.schemas import given
 from .model import (CandidateSource, ContactPolicy, Experiment, Flow, QualificationRule, Route, Target, Variant)
@@ -20,9 +20,18 @@ MAX_REFERENCES = 50
 MAX_ROUTES = 100
 MAX_VARIANTS = 10
 MAX_FLOW_LIMIT = 50  # seed 001's maximum `limit`
+NUMBER_LIMIT = float(10 ** MAX_INT_DIGITS)  # what the document promises for stored numbers (openapi_bounds)
 OutcomeType = Literal["view", "click", "like", "add_to_cart", "purchase"]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def _documented_number(value: object) -> bool:
+    """A stored rule's operand is within what the OpenAPI document allows for numbers (0, or a
+    magnitude in [1e-130, 1e38)), so every rule the server keeps reads back as documented."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    return value == 0 or MIN_MAGNITUDE <= abs(value) < NUMBER_LIMIT
 
 
 class TargetIn(Strict):
@@ -50,6 +59,12 @@ class RuleIn(Strict):
     def _bounded(self) -> "RuleIn":
         if json_size(self.model_dump(mode="json")) > MAX_RULE_BYTES:
             raise ValueError(f"a rule is at most {MAX_RULE_BYTES} bytes as JSON")
+        for n, condition in enumerate(self.conditions):
+            operands = [condition.value, condition.when.equals if condition.when else None]
+            for value in (v for operand in operands for v in (operand if isinstance(operand, list) else [operand])):
+                if not _documented_number(value):
+                    raise ValueError(f"conditions.{n}: numbers are 0 or of a magnitude between {MIN_MAGNITUDE:g} "
+                                     f"and {NUMBER_LIMIT:g} (exclusive)")
         return self
 
     def to_rule(self, rule_id: str = "") -> QualificationRule:
@@ -157,28 +172,24 @@ class RoutingIn(Strict):
 
 
 class VariantIn(Strict):
-    name: Key
+    """One arm: its share of traffic (relative to the others' weights) and what it serves."""
+
     weight: float = Field(gt=0, le=10_000)
     flow_key: Key | None = None
     model_id: ModelId | None = None
 
 
 class ExperimentIn(Strict):
-    """A traffic split: each customer key falls in one variant by a stable hash, in proportion to the
-    weights; requests on `channel` / `placement` (absent: any)."""
+    """A traffic split: each customer key falls in one variant (keyed by name; names are unique by
+    construction) by a stable hash, in proportion to the weights, taken in name order so that
+    reordering the object moves nobody; requests on `channel` / `placement` (absent: any)."""
 
     name: Name
-    variants: list[VariantIn] = Field(min_length=2, max_length=MAX_VARIANTS)
+    variants: dict[Key, VariantIn] = Field(min_length=2, max_length=MAX_VARIANTS)
     channel: SlotName | None = None
     placement: SlotName | None = None
     enabled: bool = True
 
-    @model_validator(mode="after")
-    def _distinct(self) -> "ExperimentIn":
-        if len({v.name for v in self.variants}) != len(self.variants):
-            raise ValueError("variant names must be distinct")
-        return self
-
     def to_experiment(self, experiment_id: str = "") -> Experiment:
-        variants = tuple(Variant(v.name, v.weight, v.flow_key, v.model_id) for v in self.variants)
+        variants = tuple(Variant(name, v.weight, v.flow_key, v.model_id) for name, v in sorted(self.variants.items()))
         return Experiment(experiment_id, self.name, variants, self.channel, self.placement, self.enabled)
