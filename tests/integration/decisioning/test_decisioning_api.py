@@ -173,9 +173,12 @@ def test_experiment_variants_are_keyed_by_name_and_their_order_moves_nobody(api,
     reordered = {**SPLIT, "variants": dict(reversed(list(SPLIT["variants"].items())))}
     again = api("POST", "/v1/experiments", caller=acme, body=reordered)[2]
     store = runtime().decisioning
-    first, second = (service.get(store, acme.tenant_id, "experiment", e["experiment_id"]).value for e in (created, again))
-    from recengine.decisioning.experiments import assign
+    first, second = (service.get(store, acme.tenant_id, "experiment", e["experiment_id"]).value
+                     for e in (created, again))
     from dataclasses import replace
+
+    from recengine.decisioning.experiments import assign
+
     second = replace(second, experiment_id=first.experiment_id)
     assert all(assign(first, f"k{n}") == assign(second, f"k{n}") for n in range(200))
 
@@ -212,7 +215,8 @@ def test_answers_match_the_documented_response_models(api, acme):
     responses.FlowView.model_validate(flow(api, acme, rule_ids=[rule["rule_id"]],
                                            source={"kind": "offers", "offer_ids": ["a"]}))
     responses.ExperimentView.model_validate(api("POST", "/v1/experiments", caller=acme, body=EXPERIMENT)[2])
-    for path, model in (("/v1/decisioning/rules", responses.RuleList), ("/v1/decisioning/policies", responses.PolicyList),
+    for path, model in (("/v1/decisioning/rules", responses.RuleList),
+                        ("/v1/decisioning/policies", responses.PolicyList),
                         ("/v1/decisioning/flows", responses.FlowList), ("/v1/experiments", responses.ExperimentList),
                         ("/v1/decisioning/routing", responses.RoutingView)):
         model.model_validate(api("GET", path, caller=acme)[2])

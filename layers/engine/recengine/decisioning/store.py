@@ -64,8 +64,8 @@ class DecisioningStore(Table):
 
     def replace(self, tenant_id: str, kind: str, object_id: str, value: Any, now: float) -> bool:
         """Replaces an existing object; False when there is none (nothing written)."""
-        return self.update_fields(self._key(tenant_id, kind, object_id), {"spec": _text(encode(value)), "updated_at": now},
-                                  exists="model_id")
+        fields = {"spec": _text(encode(value)), "updated_at": now}
+        return self.update_fields(self._key(tenant_id, kind, object_id), fields, exists="model_id")
 
     def get(self, tenant_id: str, kind: str, object_id: str) -> Stored | None:
         row = self.get_row(self._key(tenant_id, kind, object_id), consistent=True)
