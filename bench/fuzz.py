@@ -119,6 +119,23 @@ def _server_issued_cursors_only(context, case):
     return case
 
 
+def _numbered_pages_within_depth(context, case):
+    """`page` x `pageSize` of GET /api/items is capped (catalogue.service.MAX_NUMBERED, a 400 past it,
+    stated in the parameter's description): a bound across two parameters that no static schema states.
+    A generated page past it is brought to the deepest allowed; every other is fuzzed as drawn."""
+    if case.operation.label == "GET /api/items" and case.query:
+        from recengine.catalogue.service import MAX_NUMBERED
+
+        try:
+            size = int(case.query.get("pageSize", 20))
+            page = int(case.query.get("page", 1))
+        except (TypeError, ValueError):
+            return case
+        if size > 0 and page * size > MAX_NUMBERED:
+            case.query = {**case.query, "page": max(1, MAX_NUMBERED // size)}
+    return case
+
+
 def _clock_bound_timestamps(context, case):
     """An event's timestamp may be at most 5 minutes past the server's clock: a bound that moves, so no
     static schema states it (the document gives the lower bound and says so in the description). A
@@ -162,7 +179,7 @@ def _unique_placements(context, case):
 
 def _map_case(context, case):
     """Every stated runner rule, in turn (schemathesis keeps one map_case hook per schema)."""
-    for rule in (_server_issued_cursors_only, _clock_bound_timestamps, _unique_placements):
+    for rule in (_server_issued_cursors_only, _numbered_pages_within_depth, _clock_bound_timestamps, _unique_placements):
         case = rule(context, case)
     return case
 

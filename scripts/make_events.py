@@ -27,6 +27,9 @@ BODIES = {
          "event_id": "evt-0002", "request_id": "rec-7c2d", "context": {"device_type": "mobile"}}]},
     ("POST", "/v1/recommend"): {"user_id": "u-42", "session_id": "s-9f1c", "limit": 5},
     ("POST", "/v1/similar"): {"item_id": "sku-1001", "limit": 5},
+    ("POST", "/api/v1/recommend"): {"userId": "u-42", "count": 5, "algorithm": "hybrid"},
+    ("POST", "/api/v1/interactions"): {"userId": "u-42", "itemId": "sku-1001", "interactionType": "purchase",
+                                       "value": 1.0},
     ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 250.0},
     ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
     ("POST", "/v1/recommendations/generate"): {"algorithm": "hybrid", "count": 10},
@@ -74,7 +77,10 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("PUT", "/v1/experiments/{experiment_id}"): "experiment_replace",
          ("DELETE", "/v1/experiments/{experiment_id}"): "experiment_delete",
          ("GET", "/v1/decisioning/routing"): "decisioning_routing_get",
-         ("PUT", "/v1/decisioning/routing"): "decisioning_routing_put"}
+         ("PUT", "/v1/decisioning/routing"): "decisioning_routing_put",
+         # the RecommendAI dialect (seed 002) on /api
+         ("GET", "/api/items"): "api_items_list", ("GET", "/api/items/{item_id}"): "api_items_get",
+         ("POST", "/api/v1/recommend"): "api_recommend", ("POST", "/api/v1/interactions"): "api_interactions_post"}
 # What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
 AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
@@ -87,7 +93,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     for route in routes():
         if (route.method, route.path) not in NAMES:
-            continue  # the /api/v1 aliases and the recommend variants share their routes' events
+            continue  # the other variants (GET recommend, /api/v1/similar) share their routes' events
         body = BODIES.get((route.method, route.path))
         params = {k: v for k, v in PATH_PARAMS.items() if "{" + k + "}" in route.path}
         path = route.path

@@ -82,6 +82,14 @@ _INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409), response=(even
                            "others were recorded."})
 _CREATED = {201: "Created."}
 _DELETED = {204: "Deleted."}
+# /api/* answers in the RecommendAI dialect; /api/v1/recommend, shared with offer-decisioning clients, answers
+# them in the canonical shape when the request names a `customerId` (or `X-Api-Dialect` says so).
+_API_RECOMMEND = Op(body="RecommendRequest", errors=(402, 404, 408), response=(
+    ranking.RecommendAIList, ranking.RecommendResponse, ranking.GroupedRecommendResponse))
+_API_RECOMMEND_GET = Op(query="RecommendRequest", response=(ranking.RecommendAIList, ranking.RecommendResponse),
+                        errors=(402, 404, 408))
+_API_INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409),
+                       response=(events.RecordedInteraction, events.InteractionsResponse), ok=_INTERACTIONS.ok)
 _ACCEPTED = {202: "Accepted: the job runs on; poll `status_url` (also the Location header)."}
 
 # The one table of what each route parses and answers; keyed like template.yaml's routes.
@@ -93,16 +101,19 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                        "stored."}),
     ("GET", "/v1/items"): Op(query="ListItemsQuery", errors=(400,)),
     ("GET", "/v1/items/{item_id}"): Op(),
+    ("GET", "/api/items"): Op(query="NumberedItemsQuery", errors=(400,), response=(catalogue.NumberedItemPage,)),
+    ("GET", "/api/items/{item_id}"): Op(response=(catalogue.SeedItem,)),
     ("DELETE", "/v1/items/{item_id}"): Op(ok={204: "Deactivated: the item is no longer recommended."}),
     ("POST", "/v1/interactions"): _INTERACTIONS,
-    ("POST", "/api/v1/interactions"): _INTERACTIONS,
+    ("POST", "/api/v1/interactions"): _API_INTERACTIONS,
     ("POST", "/v1/recommend"): _RECOMMEND,
     ("GET", "/v1/recommend"): _RECOMMEND_GET,
-    ("POST", "/api/v1/recommend"): _RECOMMEND,
-    ("GET", "/api/v1/recommend"): _RECOMMEND_GET,
+    ("POST", "/api/v1/recommend"): _API_RECOMMEND,
+    ("GET", "/api/v1/recommend"): _API_RECOMMEND_GET,
     ("POST", "/v1/recommend/validate"): Op(body="RecommendRequest", response=(ranking.ValidateResponse,)),
     ("POST", "/v1/similar"): Op(body="SimilarRequest", response=(ranking.SimilarResponse,), errors=(402, 404)),
-    ("POST", "/api/v1/similar"): Op(body="SimilarRequest", response=(ranking.SimilarResponse,), errors=(402, 404)),
+    ("POST", "/api/v1/similar"): Op(body="SimilarRequest", response=(ranking.RecommendAISimilarList,
+                                                                      ranking.SimilarResponse), errors=(402, 404)),
     ("GET", "/v1/billing/plans"): Op(),
     ("GET", "/v1/billing/current"): Op(),
     ("GET", "/v1/billing/usage"): Op(),

@@ -1,8 +1,9 @@
-"""POST /v1/interactions: a batch of events into user history and sessions, idempotent by event_id."""
+"""POST /v1/interactions: a batch of events into user history and sessions, idempotent by event_id;
+/api/v1/interactions answers one bare event in the RecommendAI dialect (201 {success, interactionId, timestamp})."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from recengine.events.presenters import ingest_answer
+from recengine.events.presenters import ingest_answer, recommendai_answer
 from recengine.events.schemas import InteractionsRequest
 from recengine.events.service import ingest
 from recengine.http.app import Api
@@ -22,7 +23,15 @@ def post_interactions():
     tenant, batch = app.caller(), app.batch(InteractionsRequest)
     events = [event.to_event() for _, event in batch.entries]
     result = ingest(runtime().ingesting, tenant, events, app.gateway_request_id()) if events else None
+    if app.current_event.path.startswith("/api/") and _one_event() and app.dialect("recommendai") == "recommendai":
+        return app.json(*recommendai_answer(result, batch))
     return app.json(*ingest_answer(result, batch))
+
+
+def _one_event() -> bool:
+    """A bare event (not `{"interactions": [...]}`): RecommendAI's shape, answered in its format."""
+    body = app.json_body()
+    return isinstance(body, dict) and "interactions" not in body
 
 
 @instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,13 +1,13 @@
-"""/v1/recommend (POST and GET, also under /api/v1) and /v1/recommend/validate: personalised,
-session-aware, context-aware lists from the tenant's live model, with rules, placements,
-frequency caps, debug traces and an exposure log entry per served list."""
+"""/v1/recommend (POST and GET; /api/v1 answers RecommendAI's bare array unless a `customerId` names an
+offer-decisioning client, see Api.dialect) and /v1/recommend/validate: personalised, session- and context-aware
+lists from the live model, with rules, placements, frequency caps, debug traces and an exposure log per list."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.ranking import service
-from recengine.ranking.presenters import recommend_body, validate_body
+from recengine.ranking.presenters import recommend_body, recommendai_items, validate_body
 from recengine.ranking.query import Client
 from recengine.ranking.schemas import RecommendRequest
 from recengine.runtime import runtime
@@ -27,6 +27,8 @@ def _remaining_ms() -> int | None:
 
 def _answer(body: RecommendRequest):
     rec = service.recommend(runtime().recommending, app.caller(), body.to_call(), _client(), _remaining_ms())
+    if app.current_event.path.startswith("/api/") and app.dialect("recommendai", ("customerId",), "decisioning") == "recommendai":
+        return app.json(200, *recommendai_items(rec))
     return app.json(200, recommend_body(rec))
 
 

@@ -148,22 +148,29 @@ def test_reference_001_decisioning_requests(stack):
 
 
 def test_reference_002_recommend_example(stack):
+    """RecommendAI's own examples, host and key changed: bare arrays back, `deep-learning` served by the
+    strongest model, one event answered with its id, pages of items by number, `Healthy` as text."""
     base, key, _, _ = stack
     status, _, got = request("POST", f"{base}/api/v1/recommend", body={"userId": "user-abc", "count": 10,
                                                                          "algorithm": "hybrid"},
                              headers={"X-API-Key": key})
-    assert status == 200 and len(got["items"]) == 10 and all(i["reason"] for i in got["items"])
-    status, _, problem = request("POST", f"{base}/api/v1/recommend", body={"userId": "u", "count": 5,
-                                                                             "algorithm": "deep-learning"},
-                                 headers={"X-API-Key": key})
-    assert status == 422 and problem["errors"][0]["field"] == "algorithm"
+    assert status == 200 and len(got) == 10 and all(i["explanation"] and i["itemId"] for i in got)
+    status, _, neural = request("POST", f"{base}/api/v1/recommend", body={"userId": "u", "count": 5,
+                                                                            "algorithm": "deep-learning"},
+                                headers={"X-API-Key": key})
+    assert status == 200 and len(neural) == 5 and all("deep-learning requested" in i["explanation"] for i in neural)
     status, _, similar = request("POST", f"{base}/api/v1/similar", body={"itemId": "item-00001", "count": 5},
                                  headers={"X-API-Key": key})
-    assert status == 200 and len(similar["items"]) == 5
+    assert status == 200 and len(similar) == 5 and set(similar[0]) == {"itemId", "score"}
     status, _, recorded = request("POST", f"{base}/api/v1/interactions", headers={"X-API-Key": key},
-                                  body={"userId": "user-abc", "itemId": got["items"][0]["id"],
+                                  body={"userId": "user-abc", "itemId": got[0]["itemId"],
                                         "interactionType": "purchase", "value": 1.0})
-    assert status == 201 and recorded["accepted"] == 1
+    assert status == 201 and recorded["success"] is True and recorded["interactionId"]
+    status, _, page = request("GET", f"{base}/api/items?page=2&pageSize=5", headers={"X-API-Key": key})
+    assert status == 200 and len(page["data"]) == 5 and page["page"] == 2 and page["total"] >= 10
+    req = urllib.request.Request(f"{base}/health", headers={"Accept": "text/plain"})
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        assert answer.read() == b"Healthy"
 
 
 def test_reference_003_surface_contract(stack):

@@ -22,14 +22,14 @@ _ROUTES = {(r.method, r.path): r for r in routes()}
 
 
 def route_event(method: str, path: str, *, caller: Caller | None = None, body=None, query: dict | None = None,
-                path_params: dict | None = None) -> dict:
+                path_params: dict | None = None, headers: dict | None = None) -> dict:
     """A REST proxy event for any route in template.yaml, built the way the local gateway builds them;
     the caller's role (admin unless it says otherwise) is in `requestContext.authorizer`."""
     route = _ROUTES[(method, path)]
     concrete = path
     for k, v in (path_params or {}).items():
         concrete = concrete.replace("{" + k + "}", v)
-    headers = {"Accept": "application/json", "User-Agent": "pytest"}
+    headers = {"Accept": "application/json", "User-Agent": "pytest", **(headers or {})}
     if body is not None:
         headers["Content-Type"] = "application/json"
     raw = json.dumps(body).encode() if body is not None else b""
@@ -40,7 +40,7 @@ def route_event(method: str, path: str, *, caller: Caller | None = None, body=No
 
 @pytest.fixture
 def api():
-    """api(method, path, caller=..., body=..., query=..., path_params=...) -> (status, headers, body)."""
+    """api(method, path, caller=..., body=..., query=..., path_params=..., headers=...) -> (status, headers, body)."""
 
     def _api(method: str, path: str, **kwargs):
         return invoke(method, path, route_event(method, path, **kwargs))

@@ -110,7 +110,7 @@ def test_collaborative_reasons_name_a_liked_item_by_title(trained_shop, call):
 
 
 def test_unknown_algorithm_is_a_422(aws, call):
-    status, _, body = call("POST", "/v1/recommend", caller=aws.tenant(), body={"user_id": "u", "algorithm": "deep-learning"})
+    status, _, body = call("POST", "/v1/recommend", caller=aws.tenant(), body={"user_id": "u", "algorithm": "quantum"})
     assert status == 422 and body["errors"][0]["field"] == "algorithm"
 
 

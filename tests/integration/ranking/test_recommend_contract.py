@@ -229,8 +229,29 @@ def test_get_variant_and_api_prefix_answer_like_post(shop, api):
     status, _, got = api("GET", "/api/v1/recommend", caller=caller,
                          query={"customerId": "user-0007", "limit": "4", "debug": "true", "exclude_items": "x,y"})
     assert status == 200 and ids(got) == ids(posted) and "debug" in got
-    status, _, prefixed = api("POST", "/api/v1/recommend", caller=caller, body={"userId": "user-0007", "count": 4})
-    assert status == 200 and ids(prefixed) == ids(posted)
+    status, headers, prefixed = api("POST", "/api/v1/recommend", caller=caller, body={"userId": "user-0007", "count": 4})
+    assert status == 200 and [i["itemId"] for i in prefixed] == ids(posted)  # RecommendAI's bare array
+    assert [i["explanation"] for i in prefixed] == [i["reason"] for i in posted["items"]]
+    assert {i["algorithm"] for i in prefixed} == {posted["meta"]["algorithm"]}
+    assert [i["score"] for i in prefixed] == [i["score"] for i in posted["items"]]
+    status, _, canonical = api("POST", "/api/v1/recommend", caller=caller, body={"userId": "user-0007", "count": 4},
+                               headers={"X-Api-Dialect": "v1"})
+    assert status == 200 and ids(canonical) == ids(posted)
+    status, _, similar = api("POST", "/api/v1/similar", caller=caller, body={"itemId": ids(posted)[0], "count": 3})
+    same = api("POST", "/v1/similar", caller=caller, body={"item_id": ids(posted)[0], "limit": 3})[2]
+    assert status == 200 and similar == [{"itemId": i["id"], "score": i["score"]} for i in same["items"]]
+
+
+def test_deep_learning_is_served_by_the_strongest_model_and_says_so(shop, api):
+    caller, _, _ = shop
+    hybrid = rec(api, caller, {"user_id": "user-0007", "limit": 4})[2]
+    status, _, body = rec(api, caller, {"user_id": "user-0007", "limit": 4, "algorithm": "deep-learning"})
+    assert status == 200 and ids(body) == ids(hybrid) and "algorithm_substituted" in codes(body)
+    status, headers, seed = api("POST", "/api/v1/recommend", caller=caller,
+                                body={"userId": "user-0007", "count": 4, "algorithm": "deep-learning"})
+    assert status == 200 and [i["itemId"] for i in seed] == ids(hybrid)
+    assert all(i["algorithm"] == "hybrid" and "deep-learning requested" in i["explanation"] for i in seed)
+    assert "algorithm_substituted" in headers.get("X-Recommendation-Warnings", "")
 
 
 def test_validate_reports_warnings_without_ranking_or_metering(shop, api):

@@ -16,6 +16,7 @@ from tests.integration.conftest import drain_erasure_queue, set_requests
 
 # Every route the template declares must be exercised below; a new route fails this test until it is.
 COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GET", "/v1/items/{item_id}"),
+           ("GET", "/api/items"), ("GET", "/api/items/{item_id}"),
            ("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/interactions"), ("POST", "/api/v1/interactions"), ("POST", "/api/v1/similar"), ("POST", "/v1/recommend"), ("GET", "/v1/recommend"),
            ("POST", "/v1/recommend/validate"), ("POST", "/api/v1/recommend"), ("GET", "/api/v1/recommend"),
            ("POST", "/v1/similar"), ("GET", "/v1/billing/plans"), ("GET", "/v1/billing/current"),
@@ -84,6 +85,10 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     listed = b_calls("GET", "/v1/items", query={"limit": "100"})[2]["items"]
     assert listed and all(i["id"].startswith("b-") for i in listed)
     assert b_calls("GET", "/v1/items", query={"search": data.items[0]["title"]})[2]["items"] == []
+    assert b_calls("GET", "/api/items/{item_id}", path_params={"item_id": item})[0] == 404
+    page = b_calls("GET", "/api/items", query={"pageSize": "100"})[2]
+    assert page["data"] and all(i["id"].startswith("b-") and i["tenantId"] == b.tenant_id for i in page["data"])
+    assert b_calls("GET", "/api/items", query={"search": data.items[0]["title"]})[2]["total"] == 0
     assert b_calls("DELETE", "/v1/items/{item_id}", path_params={"item_id": item})[0] == 404
     assert runtime().items.get(a.tenant_id, item)["active"] is True
 
@@ -99,6 +104,8 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert all(i["id"].startswith("b-") for i in got["items"])
     _, _, got = b_calls("GET", "/api/v1/recommend", query={"customerId": user})
     assert all(i["id"].startswith("b-") for i in got["items"])
+    _, _, got = b_calls("POST", "/api/v1/recommend", body={"userId": user, "count": 5})
+    assert got and all(i["itemId"].startswith("b-") for i in got)
     _, _, got = b_calls("POST", "/api/v1/recommend", body={"userId": user, "model_id": model_a["model_id"]})
     assert got["type"] == "/problems/model-not-found"
     _, _, got = b_calls("POST", "/v1/recommend/validate", body={"user_id": user, "model_id": model_a["model_id"]})
@@ -147,9 +154,9 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     current = b_calls("GET", "/v1/billing/current")[2]
     assert current["tenant_id"] == b.tenant_id
     b_usage = b_calls("GET", "/v1/billing/usage")[2]
-    # B's own March calls: five answered recommends and two interaction batches (the similar and model
+    # B's own March calls: six answered recommends and two interaction batches (the similar and model
     # 404s and the validation are not billed).
-    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 7
+    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 8
     assert b_usage["items_used"] == 51 and b_usage["users_used"] == 31  # its 50 and 30, plus A's ids sent by B
     assert b_calls("PUT", "/v1/billing/overage-cap", body={"cap_amount": 1.0})[0] == 200
     b_invoices = b_calls("GET", "/v1/billing/invoices")[2]["invoices"]

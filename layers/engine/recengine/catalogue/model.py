@@ -51,6 +51,16 @@ class ItemPage:
     next_cursor: str | None
 
 
+@dataclass
+class NumberedPage:
+    """A page by number (the RecommendAI dialect's page/pageSize) and the count of matching items."""
+
+    items: list[Item]
+    total: int
+    page: int
+    page_size: int
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -1,15 +1,27 @@
-"""The /v1 wire format of catalogue answers."""
+"""The wire formats of catalogue answers: canonical /v1, and the RecommendAI dialect of /api/items."""
 
 from __future__ import annotations
 
 from ..http.batches import Batch, batch_status, nothing_accepted
 from ..http.problems import ServiceUnavailable
-from .model import Item, ItemPage, UpsertResult
+from ..billing.periods import iso
+from .model import Item, ItemPage, NumberedPage, UpsertResult
 
 
 def item_body(item: Item) -> dict:
     return {"id": item.id, "metadata": item.metadata, "active": item.active, "created_at": item.created_at,
             "updated_at": item.updated_at}
+
+
+def seed_item_body(item: Item, tenant_id: str) -> dict:
+    """An item as the RecommendAI dialect shows it: camelCase, ISO-8601 times, the tenant named."""
+    return {"id": item.id, "tenantId": tenant_id, "metadata": item.metadata, "isActive": item.active,
+            "createdAt": iso(item.created_at), "updatedAt": iso(item.updated_at)}
+
+
+def seed_page_body(page: NumberedPage, tenant_id: str) -> dict:
+    return {"data": [seed_item_body(i, tenant_id) for i in page.items], "total": page.total, "page": page.page,
+            "pageSize": page.page_size}
 
 
 def page_body(page: ItemPage) -> dict:

@@ -17,3 +17,23 @@ class UpsertItemsResponse(Closed):
     ids: list[str] = Field(description="The ids stored, in request order.")
     rejected: list[Rejected] | None = Field(default=None, description="Only when some entries were refused: each "
                                             "by index with its errors; nothing of them was stored or counted.")
+
+
+class SeedItem(Closed):
+    """An item in the RecommendAI dialect (/api/items)."""
+
+    id: str
+    tenantId: str
+    metadata: dict
+    isActive: bool
+    createdAt: str | None = Field(description="ISO 8601, UTC.")
+    updatedAt: str | None = Field(description="ISO 8601, UTC.")
+
+
+class NumberedItemPage(Closed):
+    """GET /api/items: one page by number and the count of matching items."""
+
+    data: list[SeedItem]
+    total: int
+    page: int
+    pageSize: int

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from ..http.batches import BatchRequest
-from ..http.schemas import MAX_BATCH, Id, Strict, free_json
+from ..http.schemas import MAX_BATCH, Id, Strict, aliases, free_json
 from .model import ItemDraft
 
 MAX_METADATA_BYTES = 16_384
@@ -58,6 +58,15 @@ class UpsertItemsRequest(BatchRequest):
 
     def drafts(self) -> list[ItemDraft]:
         return [i.draft() for i in self.items]
+
+
+class NumberedItemsQuery(Strict):
+    """GET /api/items (the RecommendAI dialect): page numbers instead of cursors."""
+
+    page: int = Field(default=1, ge=1, le=10_000, description="From 1; `page` x `pageSize` at most 10,000 (else 400: "
+                      "GET /v1/items pages by cursor at any depth).")
+    page_size: int = Field(default=20, ge=1, le=100, validation_alias=aliases("pageSize", "page_size"))
+    search: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
 class ListItemsQuery(Strict):

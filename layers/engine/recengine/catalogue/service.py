@@ -6,8 +6,8 @@ import time
 from typing import Sequence
 
 from ..billing.metering import CountLimit
-from ..errors import NotFoundError
-from .model import Item, ItemDraft, ItemPage, UpsertResult
+from ..errors import InvalidArgumentError, NotFoundError
+from .model import Item, ItemDraft, ItemPage, NumberedPage, UpsertResult
 from .store import ItemStore
 
 
@@ -46,6 +46,27 @@ def list_items(store: ItemStore, tenant_id: str, limit: int, cursor: str | None,
     """One page in id order; InvalidArgumentError for a cursor that is not this tenant's."""
     rows, next_cursor = store.page(tenant_id, limit, cursor, search)
     return ItemPage([Item.from_row(r) for r in rows], next_cursor)
+
+
+MAX_NUMBERED = 10_000  # page x pageSize past this: the cursor pages of /v1/items go anywhere
+
+
+def numbered_page(store: ItemStore, tenant_id: str, page: int, page_size: int, search: str | None) -> NumberedPage:
+    """Page `page` (from 1) of `page_size` items in id order, and how many items match in all. A page
+    number needs every row before it and a total needs them all: one pass over the tenant's rows,
+    so the depth is capped (MAX_NUMBERED); /v1/items pages by cursor at any depth."""
+    if page * page_size > MAX_NUMBERED:
+        raise InvalidArgumentError(f"page x pageSize may not exceed {MAX_NUMBERED}; "
+                                   "GET /v1/items pages through any catalogue with cursors")
+    needle = search.lower() if search else None
+    start, total, items = (page - 1) * page_size, 0, []
+    for row in store.iter_items(tenant_id):
+        if needle is not None and not store.matches(row, needle):
+            continue
+        if start <= total < start + page_size:
+            items.append(Item.from_row(row))
+        total += 1
+    return NumberedPage(items, total, page, page_size)
 
 
 def get_item(store: ItemStore, tenant_id: str, item_id: str) -> Item:

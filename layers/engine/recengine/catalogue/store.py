@@ -168,8 +168,7 @@ class ItemStore(Table):
             except ClientError as exc:
                 raise store_error("query", exc) from exc
             for row in self._readable(r for r in map(self.load, out.get("Items", [])) if r is not None):
-                if needle is None or needle in row["item_id"].lower() or needle in json.dumps(
-                        row.get("metadata", {}), ensure_ascii=False).lower():
+                if needle is None or self.matches(row, needle):
                     found.append(row)
                     if len(found) == limit:
                         last = {"tenant_id": tenant_id, "item_id": row["item_id"]}
@@ -178,6 +177,12 @@ class ItemStore(Table):
             if not last_key:
                 return found, None
             kwargs["ExclusiveStartKey"] = last_key
+
+    @staticmethod
+    def matches(row: dict, needle: str) -> bool:
+        """The search of item lists: `needle` (lower case) in the id or anywhere in the metadata's text."""
+        return needle in row["item_id"].lower() or needle in json.dumps(row.get("metadata", {}),
+                                                                       ensure_ascii=False).lower()
 
     def iter_items(self, tenant_id: str) -> Iterator[dict]:
         """Every item of the tenant (training reads the catalogue once per run)."""

@@ -9,8 +9,15 @@ from dataclasses import asdict, dataclass, field
 from decimal import Context, Decimal
 from typing import Any, Mapping
 
-# Default confidence weight of each interaction type; a caller's `value` overrides it.
+# Confidence weight of each interaction type; a caller's `value` scales it.
 TYPE_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "like": 4.0, "add_to_cart": 6.0, "purchase": 8.0}
+
+
+def event_weight(type_: str, value: float | None) -> float:
+    """The training weight of one event: its type's weight, scaled by `value` when sent (RecommendAI's
+    0-1 `value`: a purchase with value 1.0 weighs a full purchase, 0.5 half of one; above 1, more)."""
+    weight = TYPE_WEIGHTS[type_]
+    return weight * float(value) if value is not None else weight
 
 
 @dataclass(frozen=True)
@@ -21,7 +28,7 @@ class EventIn:
     type: str
     user_id: str | None = None
     session_id: str | None = None
-    value: float | None = None  # overrides the type's weight
+    value: float | None = None  # scales the type's weight
     timestamp: float | None = None  # epoch seconds; now when absent
     event_id: str | None = None  # makes the event idempotent
     request_id: str | None = None  # the served list this event is an outcome of

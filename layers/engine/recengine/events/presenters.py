@@ -1,7 +1,10 @@
-"""The /v1 wire format of interaction answers."""
+"""The wire formats of interaction answers: canonical /v1, and the RecommendAI dialect of one event."""
 
 from __future__ import annotations
 
+import time
+
+from ..billing.periods import iso
 from ..http.batches import Batch, batch_status, nothing_accepted
 from ..http.problems import ServiceUnavailable
 from .model import ACCEPTED, CONFLICT, NOT_STORED, IngestResult
@@ -37,3 +40,12 @@ def ingest_answer(result: IngestResult | None, batch: Batch, field: str = "inter
         raise nothing_accepted(rejected)
     ok = 201 if body["accepted"] else 200
     return batch_status(ok, rejected), {**body, **({"rejected": rejected} if rejected else {})}
+
+
+def recommendai_answer(result: IngestResult | None, batch: Batch) -> tuple[int, dict]:
+    """One event in the RecommendAI dialect: 201 `{success, interactionId, timestamp}` (200 for a repeat
+    of an event id already recorded); refusals are the same problems as on /v1."""
+    status, body = ingest_answer(result, batch)
+    (_, event), = batch.entries
+    stamp = event.to_event().timestamp or time.time()
+    return status, {"success": True, "interactionId": body["event_ids"][0], "timestamp": iso(stamp)}

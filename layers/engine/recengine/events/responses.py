@@ -24,3 +24,11 @@ class InteractionsResponse(Closed):
     rejected: list[Rejected] | None = Field(default=None, description="Only when some entries were refused, by "
                                             "index: invalid (pydantic codes) or `conflict` (the event id was used "
                                             "for another event: other user, item, type, value, time or context).")
+
+
+class RecordedInteraction(Closed):
+    """/api/v1/interactions with one bare event, in the RecommendAI dialect."""
+
+    success: bool
+    interactionId: str = Field(description="The event id (generated when none was sent).")
+    timestamp: str = Field(description="When the interaction happened (ISO 8601, UTC).")

@@ -15,7 +15,7 @@ from ..billing.store import UsageStore
 from ..errors import StoreError
 from ..observability import logger
 from ..tenancy.model import Tenant
-from .model import ACCEPTED, DUPLICATE, NOT_STORED, TYPE_WEIGHTS, EventIn, IngestResult, fingerprint
+from .model import ACCEPTED, DUPLICATE, NOT_STORED, EventIn, IngestResult, event_weight, fingerprint
 from .store import InteractionStore
 from .users import SeenUserStore
 
@@ -50,10 +50,9 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
     prepared = []
     for event in events:
         sent = event.as_dict()
-        weight = event.value
         prepared.append({**sent, "event_id": event.event_id or uuid.uuid4().hex, "dedupe": bool(event.event_id),
                          "fingerprint": fingerprint(sent), "timestamp": event.timestamp or now,
-                         "weight": float(weight) if weight is not None else TYPE_WEIGHTS[event.type]})
+                         "weight": event_weight(event.type, event.value)})
         if ttl_s:
             prepared[-1]["expires_at"] = int(prepared[-1]["timestamp"]) + ttl_s
     named = sorted({e["user_id"] for e in prepared if e.get("user_id")}) if users is not None else []

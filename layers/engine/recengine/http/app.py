@@ -103,6 +103,25 @@ class Api(APIGatewayRestResolver):
             raw = base64.b64decode(raw).decode("utf-8", errors="replace")
         return parse_json(raw)
 
+    def dialect(self, default: str, fields: tuple[str, ...] = (), when_fields: str = "") -> str:
+        """Which wire format answers a path several APIs share: the `X-Api-Dialect` header when sent,
+        else `when_fields` if the request names any of `fields` (in its JSON body or query string), else
+        `default`. Every dialect is a presenter over the same service call."""
+        chosen = (self.current_event.get_header_value("x-api-dialect", case_sensitive=False) or "").strip().lower()
+        if chosen:
+            return chosen
+        if fields:
+            named = set(self.current_event.query_string_parameters or {})
+            try:
+                body = self.json_body() if self.current_event.body else None
+            except Exception:  # noqa: BLE001 - the route's own parsing reports a bad body
+                body = None
+            if isinstance(body, dict):
+                named |= set(body)
+            if named & set(fields):
+                return when_fields
+        return default
+
     def query(self, model: type[M], lists: tuple[str, ...] = ()) -> M:
         """The query string validated against `model`; the `lists` parameters are comma-separated."""
         params: dict[str, Any] = dict(self.current_event.query_string_parameters or {})
@@ -112,9 +131,9 @@ class Api(APIGatewayRestResolver):
         return validate(model, params)
 
     # ------------------------------------------------------------------ answers
-    def json(self, status: int, body: dict) -> Response:
+    def json(self, status: int, body: dict | list, headers: dict[str, str] | None = None) -> Response:
         return Response(status_code=status, content_type="application/json", body=dump_json(body),
-                        headers={"X-Request-Id": self.request_id()})
+                        headers={"X-Request-Id": self.request_id(), **(headers or {})})
 
     def accepted(self, body: dict, status_url: str) -> Response:
         """202 for work that runs on: the body names where to poll, and so does the Location header."""

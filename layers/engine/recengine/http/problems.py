@@ -62,6 +62,14 @@ class ServiceUnavailable(Problem):
     status, slug = 503, "service-unavailable"
 
 
+def trace_id() -> str | None:
+    """The X-Ray trace id Lambda hands the invocation (its `Root`), if tracing is on: read by
+    Powertools, as its Logger does for `xray_trace_id`."""
+    from aws_lambda_powertools.shared.functions import get_tracer_id
+
+    return get_tracer_id()
+
+
 def problem_body(status: int, slug: str, detail: str, *, instance: str | None = None,
                  request_id: str | None = None, errors: list[dict] | None = None,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -71,6 +79,9 @@ def problem_body(status: int, slug: str, detail: str, *, instance: str | None = 
         body["instance"] = instance
     if request_id:
         body["request_id"] = request_id
+    trace = trace_id() or request_id
+    if trace:
+        body["traceId"] = trace
     if errors:
         body["errors"] = errors
     return body

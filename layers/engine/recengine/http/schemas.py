@@ -41,7 +41,8 @@ def free_json(max_bytes: int, what: str) -> Any:
         description=f"{what}: a JSON object of at most {max_bytes} bytes, nested at most {MAX_DEPTH} deep; keys of "
                     f"1 to {MAX_KEY_CHARS} characters; numbers {_NUMBER_NOTE}.")]
 ModelId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^model_[A-Za-z0-9._-]+$")]
-Algorithm = Literal["hybrid", "collaborative", "content-based", "popular", "trending"]
+# "deep-learning" (RecommendAI's name) is served by the strongest model there is (ranking.query).
+Algorithm = Literal["hybrid", "collaborative", "content-based", "popular", "trending", "deep-learning"]
 
 
 class Strict(BaseModel):
@@ -84,6 +85,8 @@ class Problem(Closed):
     instance: str | None = Field(default=None, description="The request path.")
     request_id: str | None = Field(default=None, description="The X-Request-Id answered; quote it in support "
                                    "requests. Absent on API Gateway's own errors (401, 403, 429).")
+    traceId: str | None = Field(default=None, description="The request's X-Ray trace id (its `Root`), else the request "
+                                "id: what RecommendAI clients read to correlate an error with the service's traces.")
     errors: list["FieldError"] | None = Field(default=None, description="With 422: one entry per invalid field.")
     job_id: str | None = Field(default=None, description="With 409 `/problems/job-in-progress`: the job of that kind "
                                "the tenant already has queued or running.")

@@ -113,3 +113,17 @@ def context_values(max_string: int) -> Callable[[dict], dict]:
         return value
 
     return check
+
+
+def wants_text(accept: str | None) -> bool:
+    """text/plain ranked above application/json in the Accept header (no header, or */*: JSON)."""
+    def quality(media: str) -> float:
+        best = 0.0
+        for part in (accept or "").split(","):
+            kind, *params = [p.strip() for p in part.split(";")]
+            if kind in (media, media.split("/")[0] + "/*"):
+                q = next((float(p[2:]) for p in params if p.startswith("q=") and p[2:].replace(".", "", 1).isdigit()), 1.0)
+                best = max(best, q)
+        return best
+    return quality("text/plain") > quality("application/json")
+

@@ -1,4 +1,5 @@
-"""The canonical /v1 wire format of recommend and similar answers (ranking.responses documents it)."""
+"""The wire formats of recommend and similar answers: canonical /v1 (ranking.responses documents it)
+and the RecommendAI dialect of /api/v1 (bare arrays)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,29 @@ def validate_body(canonical_request: dict, resolved: Resolved, request_id: str) 
 def similar_body(request_id: str, item_id: str, result: Result) -> dict:
     return {"rec_id": request_id, "item_id": item_id, "items": result.items, "warnings": result.warnings,
             "model_id": result.model_id}
+
+
+
+def recommendai_items(rec: Recommendation) -> tuple[list[dict], dict[str, str]]:
+    """The RecommendAI dialect: a bare array of `{itemId, score, algorithm, explanation}` (every
+    placement's items in order), and the warnings' codes as a header, the array having no room."""
+    asked_neural = rec.requested_algorithm == "deep-learning"
+    out = []
+    for served in rec.result.lists:
+        algorithm = rec.requested_algorithm if served.source == "batch" and not asked_neural else served.source
+        for item in served.items:
+            explanation = item.get("reason") or ""
+            if asked_neural:
+                explanation = f"{explanation} (deep-learning requested: served by the {algorithm} model, " \
+                              "the strongest available)".strip()
+            out.append({"itemId": item["id"], "score": item.get("score"), "algorithm": algorithm,
+                        "explanation": explanation})
+    codes = ",".join(dict.fromkeys(w["code"] for w in rec.warnings))
+    return out, ({"X-Recommendation-Warnings": codes} if codes else {})
+
+
+def recommendai_similar(result: Result) -> tuple[list[dict], dict[str, str]]:
+    """The RecommendAI dialect of similar items: a bare array of `{itemId, score}`."""
+    codes = ",".join(dict.fromkeys(w["code"] for w in result.warnings))
+    return ([{"itemId": i["id"], "score": i.get("score")} for i in result.items],
+            {"X-Recommendation-Warnings": codes} if codes else {})

@@ -19,6 +19,14 @@ def warn(code: str, message: str) -> dict:
     return {"code": code, "message": message}
 
 
+
+SUBSTITUTES = {"deep-learning": "hybrid"}  # a name other APIs use -> the model that serves it, until one exists
+
+
+def served_algorithm(requested: str) -> str:
+    """The algorithm that ranks for `requested` (RecommendAI's "deep-learning" is the strongest we have)."""
+    return SUBSTITUTES.get(requested, requested)
+
 @dataclass(frozen=True)
 class RecommendCall:
     """What the caller asked for, aliases resolved (see ranking.schemas.RecommendRequest)."""
@@ -165,11 +173,15 @@ def build_query(pseudonyms: Pseudonyms, tenant_id: str, call: RecommendCall, cli
     elif call.deduplicate:
         warnings.append(warn("deduplicate_without_placements",
                              "deduplicate applies across placements; none were given"))
+    algorithm = served_algorithm(call.algorithm)
+    if algorithm != call.algorithm:
+        warnings.append(warn("algorithm_substituted", f"no {call.algorithm} model exists yet: the strongest "
+                             f"available ({algorithm}) answered"))
     rules, notes = compile_rules(call.rules, call.segments, call.attributes)
     for note in notes:
         warnings.append(warn("rule_skipped", f"a rule was not applied: {note}"))
     cap = (call.frequency_cap[0], call.frequency_cap[1] * 3600) if call.frequency_cap else None
-    query = Query(tenant_id, user_id, call.session_id, user_key, limit, call.item_ids, call.algorithm, call.model_id,
+    query = Query(tenant_id, user_id, call.session_id, user_key, limit, call.item_ids, algorithm, call.model_id,
                   call.surface, ranking_context(call), rules, call.exclude_items, placements, call.deduplicate,
                   call.debug, cap, call.source, deadline)
     return query, warnings, user_key if anonymous else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, RootModel
 
 from ..http.schemas import ApiWarning, Closed
 
@@ -98,3 +98,26 @@ class SimilarResponse(Closed):
 
 
 
+
+
+class RecommendAIItem(Closed):
+    """One item of the RecommendAI dialect (/api/v1/recommend): best first."""
+
+    itemId: str
+    score: float
+    algorithm: str = Field(description="The model that ranked it (`deep-learning` is served by the strongest there "
+                           "is, `hybrid`, and says so in `explanation`).")
+    explanation: str
+
+
+class RecommendAIList(RootModel[list[RecommendAIItem]]):
+    """/api/v1/recommend in the RecommendAI dialect: a bare array (warning codes in `X-Recommendation-Warnings`)."""
+
+
+class RecommendAISimilar(Closed):
+    itemId: str
+    score: float
+
+
+class RecommendAISimilarList(RootModel[list[RecommendAISimilar]]):
+    """/api/v1/similar in the RecommendAI dialect: a bare array, most similar first."""

@@ -15,7 +15,7 @@ from ..events.store import InteractionStore
 from ..models.errors import ModelNotFoundError, ModelUnavailableError
 from ..models.serving import UNKNOWN_LIVE, ModelCache, PopularityCache
 from .candidates import Reject, active_top, keep_active
-from .query import Query, warn
+from .query import Query, served_algorithm, warn
 from .reads import Reads, load_history, read_all  # noqa: F401 - load_history re-exported
 from .reasons import reasons
 from .rules import first_failed
@@ -85,7 +85,8 @@ def recommend(deps: Deps, tenant_id: str, *, user_id: str | None, session_id: st
               candidates: Sequence[str] | None = None, algorithm: str = "hybrid", model_id: str | None = None,
               source: str = "model") -> Result:
     """One plain list (batch generation and simple callers): `serve` without rules or placements."""
-    query = Query(tenant_id, user_id, session_id, None, limit, candidates, algorithm, model_id, source=source)
+    query = Query(tenant_id, user_id, session_id, None, limit, candidates, served_algorithm(algorithm), model_id,
+                  source=source)
     return serve(deps, query)
 
 

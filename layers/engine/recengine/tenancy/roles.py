@@ -45,6 +45,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/similar"): Role.READ,
     ("GET", "/v1/items"): Role.READ,
     ("GET", "/v1/items/{item_id}"): Role.READ,
+    ("GET", "/api/items"): Role.READ,
+    ("GET", "/api/items/{item_id}"): Role.READ,
     ("GET", "/v1/billing/current"): Role.READ,
     ("GET", "/v1/billing/usage"): Role.READ,
     ("GET", "/v1/billing/invoices"): Role.READ,
