@@ -356,6 +356,29 @@ def the_rest(stack: Stack, shop: Caller) -> None:
     assert ok and key == "example-key-value"
 
 
+def decisioning(stack: Stack, shop: Caller) -> None:
+    """Every decisioning route: rules, policies, a flow naming them, routing, an experiment; then deletes."""
+    rule = expect(stack.api("decisioning: create a rule", shop, "decisioning_rule_create"), 201)["rule_id"]
+    policy = expect(stack.api("decisioning: create a policy", shop, "decisioning_policy_create"), 201)["policy_id"]
+    flow = {"key": "email-nba", "name": "Email next best action", "ranker": "propensity_value", "rule_ids": [rule],
+            "policy_ids": [policy]}
+    expect(stack.api("decisioning: create a flow", shop, "decisioning_flow_create", body=flow), 201)
+    expect(stack.api("decisioning: put the routing", shop, "decisioning_routing_put"), 200)
+    experiment = expect(stack.api("experiments: create", shop, "experiment_create"), 201)["experiment_id"]
+    objects = (("decisioning_rule", "decisioning_rules", "rule_id", rule, None),
+               ("decisioning_policy", "decisioning_policies", "policy_id", policy, None),
+               ("decisioning_flow", "decisioning_flows", "flow_key", "email-nba", {k: v for k, v in flow.items()
+                                                                                   if k != "key"}),
+               ("experiment", "experiments", "experiment_id", experiment, None))
+    for one, many, param, value, body in objects:
+        expect(stack.api(f"{one}: list", shop, f"{many}_list"), 200)
+        expect(stack.api(f"{one}: get", shop, f"{one}_get", path_params={param: value}), 200)
+        expect(stack.api(f"{one}: replace", shop, f"{one}_replace", path_params={param: value}, body=body), 200)
+    expect(stack.api("decisioning: get the routing", shop, "decisioning_routing_get"), 200)
+    for one, _many, param, value, _body in reversed(objects):
+        expect(stack.api(f"{one}: delete", shop, f"{one}_delete", path_params={param: value}), 204)
+
+
 def drive(stack: Stack) -> None:
     from local.demo import generate
 
@@ -370,6 +393,7 @@ def drive(stack: Stack) -> None:
     batch(stack, shop, user)
     user_erasure(stack, shop, data.interactions[-1]["user_id"])
     scheduled_training(stack, shop, user)
+    decisioning(stack, shop)
     the_rest(stack, shop)
 
 @contextmanager

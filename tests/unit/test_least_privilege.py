@@ -29,6 +29,11 @@ WRITES = {
     "BatchFunction": ({"ModelsTable", "InteractionsTable", "UsageTable"}, set()),  # jobs; a segment's new users
     "BatchWorkerFunction": ({"ModelsTable", "InteractionsTable"}, {"tenants/*/batch/*"}),  # jobs, lists; outputs
     "UsersFunction": ({"ModelsTable"}, set()),  # erasure job rows
+    "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
+    "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
+    "DecisioningRulesFunction": ({"ModelsTable"}, set()),  # decisioning objects (rules)
+    "ContactPoliciesFunction": ({"ModelsTable"}, set()),  # decisioning objects (policies)
+    "ExperimentsFunction": ({"ModelsTable"}, set()),  # decisioning objects (experiments)
     # user erasure: deletes the user's rows; the user count; job rows, the trained marker; batch outputs rewritten
     "UserErasureFunction": ({"InteractionsTable", "SessionsTable", "ExposuresTable", "UsageTable", "ModelsTable"},
                             {"tenants/*/batch/*"}),
