@@ -136,6 +136,22 @@ def _numbered_pages_within_depth(context, case):
     return case
 
 
+def _decisioning_session_ids(context, case):
+    """/api/v1/recommend answers a request that names a `customerId` in the offer-decisioning dialect,
+    whose `sessionId` must be alphanumeric (dashes allowed) and at most 64 characters, else 400: a rule
+    of that dialect, which the path's shared schema cannot state. Such a generated sessionId is replaced."""
+    if case.operation.path == "/api/v1/recommend":
+        from recengine.ranking.presenters import SESSION_ID
+
+        for fields in (case.body, case.query):
+            if isinstance(fields, dict) and "customerId" in fields:
+                for name in ("sessionId", "session_id"):
+                    value = fields.get(name)
+                    if value is not None and not (isinstance(value, str) and SESSION_ID.fullmatch(value)):
+                        fields[name] = "fuzz-session-1"
+    return case
+
+
 def _clock_bound_timestamps(context, case):
     """An event's timestamp may be at most 5 minutes past the server's clock: a bound that moves, so no
     static schema states it (the document gives the lower bound and says so in the description). A
@@ -179,7 +195,8 @@ def _unique_placements(context, case):
 
 def _map_case(context, case):
     """Every stated runner rule, in turn (schemathesis keeps one map_case hook per schema)."""
-    for rule in (_server_issued_cursors_only, _numbered_pages_within_depth, _clock_bound_timestamps, _unique_placements):
+    for rule in (_server_issued_cursors_only, _numbered_pages_within_depth, _decisioning_session_ids,
+                 _clock_bound_timestamps, _unique_placements):
         case = rule(context, case)
     return case
 

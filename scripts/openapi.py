@@ -83,11 +83,12 @@ _INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409), response=(even
 _CREATED = {201: "Created."}
 _DELETED = {204: "Deleted."}
 # /api/* answers in the RecommendAI dialect; /api/v1/recommend, shared with offer-decisioning clients, answers
-# them in the canonical shape when the request names a `customerId` (or `X-Api-Dialect` says so).
+# them in their dialect (`decisions`) when the request names a `customerId`; `X-Api-Dialect` chooses any.
 _API_RECOMMEND = Op(body="RecommendRequest", errors=(402, 404, 408), response=(
-    ranking.RecommendAIList, ranking.RecommendResponse, ranking.GroupedRecommendResponse))
-_API_RECOMMEND_GET = Op(query="RecommendRequest", response=(ranking.RecommendAIList, ranking.RecommendResponse),
-                        errors=(402, 404, 408))
+    ranking.RecommendAIList, ranking.Decisions, ranking.GroupedDecisions, ranking.RecommendResponse,
+    ranking.GroupedRecommendResponse))
+_API_RECOMMEND_GET = Op(query="RecommendRequest", errors=(402, 404, 408), response=(
+    ranking.RecommendAIList, ranking.Decisions, ranking.RecommendResponse))
 _API_INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409),
                        response=(events.RecordedInteraction, events.InteractionsResponse), ok=_INTERACTIONS.ok)
 _ACCEPTED = {202: "Accepted: the job runs on; poll `status_url` (also the Location header)."}

@@ -1,13 +1,13 @@
-"""/v1/recommend (POST and GET; /api/v1 answers RecommendAI's bare array unless a `customerId` names an
-offer-decisioning client, see Api.dialect) and /v1/recommend/validate: personalised, session- and context-aware
-lists from the live model, with rules, placements, frequency caps, debug traces and an exposure log per list."""
+"""/v1/recommend (POST, GET; /api/v1: RecommendAI's array, or the decisioning dialect when a `customerId` is sent)
+and /v1/recommend/validate: personalised, session- and context-aware lists with rules, placements, caps, traces."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.ranking import service
-from recengine.ranking.presenters import recommend_body, recommendai_items, validate_body
+from recengine.ranking.presenters import (decisioning_body, decisioning_call, recommend_body, recommendai_items,
+                                          validate_body)
 from recengine.ranking.query import Client
 from recengine.ranking.schemas import RecommendRequest
 from recengine.runtime import runtime
@@ -21,15 +21,14 @@ def _client() -> Client:
     return Client(app.request_id(), identity.source_ip, identity.user_agent, app.gateway_request_id())
 
 
-def _remaining_ms() -> int | None:
-    return app.lambda_context.get_remaining_time_in_millis() if app.lambda_context is not None else None
-
-
 def _answer(body: RecommendRequest):
-    rec = service.recommend(runtime().recommending, app.caller(), body.to_call(), _client(), _remaining_ms())
-    if app.current_event.path.startswith("/api/") and app.dialect("recommendai", ("customerId",), "decisioning") == "recommendai":
+    api = app.current_event.path.startswith("/api/")
+    dialect = app.dialect("recommendai", ("customerId",), "decisioning") if api else "v1"
+    call, notes = decisioning_call(body.to_call(), app.sent()) if dialect == "decisioning" else (body.to_call(), [])
+    rec = service.recommend(runtime().recommending, app.caller(), call, _client(), app.remaining_ms())
+    if dialect == "recommendai":
         return app.json(200, *recommendai_items(rec))
-    return app.json(200, recommend_body(rec))
+    return app.json(200, decisioning_body(rec, notes) if dialect == "decisioning" else recommend_body(rec))
 
 
 @app.post("/v1/recommend")
@@ -50,7 +49,7 @@ def recommend_get():
 def validate_request():
     """Full validation and the warnings a request would get, without ranking or metering."""
     body = app.body(RecommendRequest)
-    resolved = service.validate(runtime().recommending, app.caller(), body.to_call(), _client(), _remaining_ms())
+    resolved = service.validate(runtime().recommending, app.caller(), body.to_call(), _client(), app.remaining_ms())
     canonical = body.model_dump(exclude_none=True, exclude={"ignored_fields"})
     return app.json(200, validate_body(canonical, resolved, app.request_id()))
 

@@ -133,12 +133,12 @@ def test_reference_001_decisioning_requests(stack):
             "placements": [{"placementId": "hero_banner", "limit": 2}, {"placementId": "sidebar", "limit": 3}],
             "deduplicate": True, "excludeOffers": ["item-00001"], "excludeCreatives": ["c-1"], "debug": True}
     status, _, got = request("POST", f"{base}/api/v1/recommend", key, body, headers=tenant)
-    assert status == 200 and [p["placement_id"] for p in got["placements"]] == ["hero_banner", "sidebar"]
-    shown = [i["id"] for p in got["placements"] for i in p["items"]]
-    assert len(shown) == 5 == len(set(shown)) and "item-00001" not in shown and "placements" in got["debug"]
-    assert "ignored_fields" in {w["code"] for w in got["warnings"]}  # excludeCreatives: no creatives here
+    assert status == 200 and [p["placementId"] for p in got["placements"]] == ["hero_banner", "sidebar"]
+    shown = [d["offerId"] for p in got["placements"] for d in p["decisions"]]
+    assert len(shown) == 5 == len(set(shown)) and "item-00001" not in shown and "placements" in got["debugTrace"]
+    assert got["interactionId"] and "ignored_fields" in {w["code"] for w in got["warnings"]}  # no creatives here
     status, _, got = request("GET", f"{base}/api/v1/recommend?customerId=anonymous&channel=web&limit=5&debug=true", key)
-    assert status == 200 and len(got["items"]) == 5 and got["meta"]["anonymous_id"] and "debug" in got
+    assert status == 200 and len(got["decisions"]) == 5 and "debugTrace" in got
     req = urllib.request.Request(f"{base}/api/v1/recommend", data=b"customerId=x", method="POST",
                                  headers={"x-api-key": key, "Content-Type": "application/x-www-form-urlencoded"})
     with pytest.raises(urllib.error.HTTPError) as err:

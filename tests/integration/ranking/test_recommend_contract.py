@@ -228,7 +228,8 @@ def test_get_variant_and_api_prefix_answer_like_post(shop, api):
     assert status == 200 and ids(got) == ids(posted) and got["meta"]["surface"] == "home"
     status, _, got = api("GET", "/api/v1/recommend", caller=caller,
                          query={"customerId": "user-0007", "limit": "4", "debug": "true", "exclude_items": "x,y"})
-    assert status == 200 and ids(got) == ids(posted) and "debug" in got
+    assert status == 200 and [d["offerId"] for d in got["decisions"]] == ids(posted) and "debugTrace" in got
+    assert got["interactionId"] and [d["rank"] for d in got["decisions"]] == [1, 2, 3, 4]
     status, headers, prefixed = api("POST", "/api/v1/recommend", caller=caller, body={"userId": "user-0007", "count": 4})
     assert status == 200 and [i["itemId"] for i in prefixed] == ids(posted)  # RecommendAI's bare array
     assert [i["explanation"] for i in prefixed] == [i["reason"] for i in posted["items"]]
@@ -386,3 +387,25 @@ def test_a_frequency_cap_without_an_exposure_log_is_reported(shop):
     query = request_query.Query(caller.tenant_id, "user-0001", user_key=None, frequency_cap=(1, 3600.0))
     result = service.serve(service.Deps(c.models, c.interactions, c.items, c.popularity, None), query)
     assert "frequency_cap_unavailable" in codes({"warnings": result.warnings}) and result.items
+
+
+def test_the_decisioning_dialect_limits_and_session_ids(shop, api):
+    """A `customerId` request: 5 offers unless asked, at most 50; a malformed sessionId is a 400; with
+    placements, the grouped (V2) answer; the interactionId is the request id outcomes quote."""
+    caller, _, _ = shop
+    status, headers, got = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "user-0007"})
+    assert status == 200 and len(got["decisions"]) == 5 and got["interactionId"] == headers["X-Request-Id"]
+    got = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "user-0007", "limit": 80})[2]
+    assert len(got["decisions"]) == 50 and "limit_clipped" in codes(got)
+    for bad in ("not alnum!!" * 10, "x" * 65, "a b"):
+        status, _, problem = api("POST", "/api/v1/recommend", caller=caller,
+                                 body={"customerId": "user-0007", "sessionId": bad})
+        assert status == 400 and "sessionId" in problem["detail"]
+    ok = api("POST", "/api/v1/recommend", caller=caller,
+             body={"customerId": "user-0007", "sessionId": "3f9a6c1e-0b7d-4e21-9a1b-2c3d4e5f6a7b"})
+    assert ok[0] == 200
+    grouped = api("POST", "/api/v1/recommend", caller=caller, body={
+        "customerId": "user-0007", "placements": [{"placementId": "hero", "limit": 2}, {"placementId": "side"}],
+        "deduplicate": True})[2]
+    assert [p["placementId"] for p in grouped["placements"]] == ["hero", "side"]
+    assert len(grouped["placements"][0]["decisions"]) == 2

@@ -110,17 +110,22 @@ class Api(APIGatewayRestResolver):
         chosen = (self.current_event.get_header_value("x-api-dialect", case_sensitive=False) or "").strip().lower()
         if chosen:
             return chosen
-        if fields:
-            named = set(self.current_event.query_string_parameters or {})
-            try:
-                body = self.json_body() if self.current_event.body else None
-            except Exception:  # noqa: BLE001 - the route's own parsing reports a bad body
-                body = None
-            if isinstance(body, dict):
-                named |= set(body)
-            if named & set(fields):
-                return when_fields
+        if fields and set(self.sent()) & set(fields):
+            return when_fields
         return default
+
+    def remaining_ms(self) -> int | None:
+        """What the Lambda invocation has left (None outside Lambda): a request's time budget stays within it."""
+        return self.lambda_context.get_remaining_time_in_millis() if self.lambda_context is not None else None
+
+    def sent(self) -> dict[str, Any]:
+        """The request's fields as sent: the JSON body's, else the query string's (a dialect's defaults
+        depend on whether a field was given at all, which the validated model no longer tells)."""
+        try:
+            body = self.json_body() if self.current_event.body else None
+        except Exception:  # noqa: BLE001 - the route's own parsing reports a bad body
+            body = None
+        return body if isinstance(body, dict) else dict(self.current_event.query_string_parameters or {})
 
     def query(self, model: type[M], lists: tuple[str, ...] = ()) -> M:
         """The query string validated against `model`; the `lists` parameters are comma-separated."""

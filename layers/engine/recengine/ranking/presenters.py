@@ -1,9 +1,17 @@
-"""The wire formats of recommend and similar answers: canonical /v1 (ranking.responses documents it)
-and the RecommendAI dialect of /api/v1 (bare arrays)."""
+"""The wire formats of recommend and similar answers: canonical /v1 (ranking.responses documents it),
+the RecommendAI dialect of /api/v1 (bare arrays), and the offer-decisioning dialect of
+/api/v1/recommend: its own defaults and checks on the way in, and `decisions` (V1, flat) or
+placements of decisions (V2, grouped) on the way out, each answer with the `interactionId` that
+outcomes quote. The ranking is the same service call."""
 
 from __future__ import annotations
 
-from .query import Query
+import dataclasses
+import re
+from typing import Any, Mapping
+
+from ..http.problems import BadRequest
+from .query import Query, RecommendCall, warn
 from .serve import Result, ServedList
 from .service import Recommendation, Resolved
 
@@ -81,3 +89,44 @@ def recommendai_similar(result: Result) -> tuple[list[dict], dict[str, str]]:
     codes = ",".join(dict.fromkeys(w["code"] for w in result.warnings))
     return ([{"itemId": i["id"], "score": i.get("score")} for i in result.items],
             {"X-Recommendation-Warnings": codes} if codes else {})
+
+
+DEFAULT_LIMIT, MAX_LIMIT = 5, 50  # the dialect's own: 5 offers unless asked, at most 50
+SESSION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # alphanumeric, UUID dashes allowed
+
+
+def decisioning_call(call: RecommendCall, sent: Mapping[str, Any]) -> tuple[RecommendCall, list[dict]]:
+    """The canonical call with the dialect's limits; a malformed `sessionId` is a 400, as the seed says.
+    `sent`: the request's fields as sent (body or query string), to tell a default from a choice."""
+    session = sent.get("sessionId", sent.get("session_id"))
+    if session is not None and not (isinstance(session, str) and SESSION_ID.fullmatch(session)):
+        raise BadRequest("sessionId must be alphanumeric (dashes allowed, as in a UUID) and at most 64 characters")
+    named = any(k in sent for k in ("limit", "count", "k"))
+    limit, notes = call.limit if named else DEFAULT_LIMIT, []
+    if limit > MAX_LIMIT:
+        notes.append(warn("limit_clipped", f"limit {limit} clipped to {MAX_LIMIT}"))
+        limit = MAX_LIMIT
+    placements = [(p, min(n, MAX_LIMIT) if n is not None else None) for p, n in call.placements] \
+        if call.placements else call.placements
+    return dataclasses.replace(call, limit=limit, placements=placements), notes
+
+
+def _decisions(items: list[dict]) -> list[dict]:
+    return [{"offerId": i["id"], "rank": n, "score": i.get("score"), "reason": i.get("reason")}
+            for n, i in enumerate(items, start=1)]
+
+
+def decisioning_body(rec: Recommendation, notes: list[dict] = ()) -> dict:
+    """V1 `{interactionId, decisions[...]}`, or V2 `{interactionId, placements[{placementId, decisions}]}`
+    for a multi-placement request; `warnings` and, with `debug`, `debugTrace` beside them."""
+    result, query = rec.result, rec.query
+    body: dict = {"interactionId": rec.request_id}
+    if query.placements:
+        body["placements"] = [{"placementId": s.placement, "decisions": _decisions(s.items)} for s in result.lists]
+    else:
+        body["decisions"] = _decisions(result.items)
+    body["modelId"] = result.model_id
+    body["warnings"] = [*notes, *rec.warnings]
+    if query.debug:
+        body["debugTrace"] = debug_trace(query, result)
+    return body

@@ -121,3 +121,37 @@ class RecommendAISimilar(Closed):
 
 class RecommendAISimilarList(RootModel[list[RecommendAISimilar]]):
     """/api/v1/similar in the RecommendAI dialect: a bare array, most similar first."""
+
+
+class Decision(Closed):
+    """One offer of the offer-decisioning dialect (/api/v1/recommend with a `customerId`), best first."""
+
+    offerId: str
+    rank: int
+    score: float | None
+    reason: str | None
+
+
+class Decisions(Closed):
+    """The decisioning dialect's V1 answer: one flat list."""
+
+    interactionId: str = Field(description="Quote it with the outcomes (`request_id` on /v1/interactions).")
+    decisions: list[Decision]
+    modelId: str | None
+    warnings: list[ApiWarning]
+    debugTrace: dict[str, Any] | None = Field(default=None, description="Only with `debug: true`.")
+
+
+class PlacementDecisions(Closed):
+    placementId: str
+    decisions: list[Decision]
+
+
+class GroupedDecisions(Closed):
+    """The decisioning dialect's V2 answer: one list per placement (the request named `placements`)."""
+
+    interactionId: str
+    placements: list[PlacementDecisions]
+    modelId: str | None
+    warnings: list[ApiWarning]
+    debugTrace: dict[str, Any] | None = Field(default=None, description="Only with `debug: true`; per placement.")
