@@ -154,10 +154,13 @@ def _decisioning_session_ids(context, case):
 
 def _clock_bound_timestamps(context, case):
     """An event's timestamp may be at most 5 minutes past the server's clock: a bound that moves, so no
-    static schema states it (the document gives the lower bound and says so in the description). A
-    generated time past now is moved to an hour ago, any other is fuzzed as drawn."""
+    static schema states it (the document gives the lower bound and says so in the description; for a
+    date-time string only the description can). A generated time past now, or a string before 2000, is
+    moved to an hour ago; any other is fuzzed as drawn."""
     if case.operation.method.upper() == "POST" and case.operation.path.endswith("/interactions") \
             and isinstance(case.body, dict):
+        from recengine.events.schemas import EARLIEST_TS
+
         events = case.body.get("interactions") if isinstance(case.body.get("interactions"), list) else [case.body]
         horizon = time.time() + 60
         for event in events:
@@ -166,8 +169,9 @@ def _clock_bound_timestamps(context, case):
                 event["timestamp"] = time.time() - 3600
             elif isinstance(stamp, str):
                 try:
-                    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-                    late = moment.timestamp() > horizon
+                    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                    # a date-time string's lower bound (2000-01-01, EARLIEST_TS) is in the description only
+                    late = moment > horizon or moment < EARLIEST_TS
                 except (ValueError, OverflowError, OSError):
                     continue  # not a date-time the document allows either way: fuzzed as drawn
                 if late:

@@ -113,6 +113,11 @@ class PolicyIn(Strict):
 class SourceIn(Strict):
     """The flow's candidates: the model (a `model_id`, else the live one; an `algorithm`), or `offers`."""
 
+    # What _offers() checks, in the document too: an `offers` source names at least one offer.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"kind": {"const": "offers"}}, "required": ["kind"]},
+         "then": {"required": ["offer_ids"], "properties": {"offer_ids": {"minItems": 1}}}}]})
+
     kind: Literal["model", "offers"] = "model"
     model_id: ModelId | None = None
     algorithm: Algorithm | None = None
