@@ -3,7 +3,7 @@ AST), the number of root fields (each alias is a service call, so this is the co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode,
                      OperationDefinitionNode, SelectionSetNode, ValidationContext, ValidationRule)
@@ -12,32 +12,47 @@ from ..http.problems import Problem
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 6
-# The standard introspection query nests `ofType` about ten levels deep; it touches no service, so it
-# gets a bound of its own rather than being refused.
-MAX_INTROSPECTION_DEPTH = 12
+# The standard introspection query is 15 levels deep (`ofType` chains); it touches no service, so it
+# gets a depth bound of its own (and one on its list fields) rather than being refused.
+MAX_INTROSPECTION_DEPTH = 16
 MAX_ROOT_FIELDS = 20
 MIN_COUNT, MAX_COUNT = 1, 100
 MAX_TOKENS = 5_000  # the parser stops early on a query made of tokens rather than depth
 INTROSPECTION_FIELDS = ("__schema", "__type")
+# Introspection's list fields multiply what a nested query returns (types x fields x args ...); the
+# standard query nests at most three in one path (__schema.types.fields.args).
+INTROSPECTION_LISTS = frozenset({"types", "fields", "args", "inputFields", "interfaces", "possibleTypes",
+                                 "enumValues", "directives"})
+MAX_INTROSPECTION_LISTS = 3
 
 
-def _depth(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-           seen: frozenset[str]) -> int:
-    """Field levels below (and including) this selection set; fragments are followed once per path."""
+def _heaviest_path(selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+                   weigh: Callable[[FieldNode], int], seen: frozenset[str] = frozenset()) -> int:
+    """The largest sum of `weigh` along any path of fields below this selection set; fragments are
+    followed once per path (a cycle is reported by NoFragmentCycles)."""
     if selection_set is None:
         return 0
-    deepest = 0
+    heaviest = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            deepest = max(deepest, 1 + _depth(selection.selection_set, fragments, seen))
+            below = _heaviest_path(selection.selection_set, fragments, weigh, seen)
+            heaviest = max(heaviest, weigh(selection) + below)
         elif isinstance(selection, InlineFragmentNode):
-            deepest = max(deepest, _depth(selection.selection_set, fragments, seen))
+            heaviest = max(heaviest, _heaviest_path(selection.selection_set, fragments, weigh, seen))
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:  # a cycle is reported by NoFragmentCycles
-                deepest = max(deepest, _depth(fragment.selection_set, fragments, seen | {name}))
-    return deepest
+            if name in fragments and name not in seen:
+                heaviest = max(heaviest, _heaviest_path(fragments[name].selection_set, fragments, weigh,
+                                                        seen | {name}))
+    return heaviest
+
+
+def _level(_field: FieldNode) -> int:
+    return 1
+
+
+def _fan_out(field: FieldNode) -> int:
+    return 1 if field.name.value in INTROSPECTION_LISTS else 0
 
 
 def root_fields(selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode],
@@ -73,12 +88,18 @@ class QueryLimits(ValidationRule):
                 f"operation {name} asks for {len(fields)} root fields; at most {MAX_ROOT_FIELDS} are allowed",
                 node, extensions={"limit": "root-fields", "max": MAX_ROOT_FIELDS}))
         for field in fields:
-            depth = 1 + _depth(field.selection_set, self.fragments, frozenset())
-            bound = MAX_INTROSPECTION_DEPTH if field.name.value in INTROSPECTION_FIELDS else MAX_DEPTH
+            depth = _heaviest_path(SelectionSetNode(selections=(field,)), self.fragments, _level)
+            introspection = field.name.value in INTROSPECTION_FIELDS
+            bound = MAX_INTROSPECTION_DEPTH if introspection else MAX_DEPTH
             if depth > bound:
                 self.report_error(GraphQLError(
                     f"{field.name.value} is nested {depth} levels deep; at most {bound} are allowed",
                     field, extensions={"limit": "depth", "max": bound}))
+            lists = _heaviest_path(SelectionSetNode(selections=(field,)), self.fragments, _fan_out)
+            if introspection and lists > MAX_INTROSPECTION_LISTS:
+                self.report_error(GraphQLError(
+                    f"{field.name.value} nests {lists} lists in one path; at most {MAX_INTROSPECTION_LISTS} are "
+                    "allowed", field, extensions={"limit": "introspection-lists", "max": MAX_INTROSPECTION_LISTS}))
 
 
 class BodyTooLarge(Problem):
