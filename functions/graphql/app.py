@@ -6,8 +6,9 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.graphql.limits import MAX_BODY_BYTES, BodyTooLarge, body_too_large
 from recengine.graphql.resolvers import GraphqlDeps
-from recengine.graphql.service import GraphqlRequest, GraphqlResponse, execute  # noqa: F401 - models: openapi
+from recengine.graphql.service import GraphqlRequest, GraphqlResponse, execute  # noqa: F401 - the response: openapi
 from recengine.http.app import Api
+from recengine.http.problems import BadRequest, ValidationFailed
 from recengine.observability import lambda_handler as instrumented
 from recengine.ranking.query import Client
 from recengine.runtime import runtime
@@ -34,11 +35,15 @@ def graphql():
     tenant = app.caller()
     if body_too_large(app.current_event.body):
         raise BodyTooLarge(f"the request body is over {MAX_BODY_BYTES} bytes")
-    body = app.json_body()
+    try:
+        request = app.body(GraphqlRequest)
+    except ValidationFailed as exc:  # GraphQL over HTTP: a body that is not a GraphQL request is a 400
+        raise BadRequest("the body must be a JSON object {query, variables?, operationName?}",
+                         errors=exc.errors) from None
     c = runtime()
     deps = GraphqlDeps(c.recommending, c.similar, c.ingesting)
     role = parse_role(app.current_event.request_context.authorizer.get("role"))
-    return app.json(*execute(deps, tenant, role, body, _client(), _remaining_ms))
+    return app.json(*execute(deps, tenant, role, request, _client(), _remaining_ms))
 
 
 @instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)

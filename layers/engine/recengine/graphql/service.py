@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..aws.clients import no_answer
 from ..errors import DomainError
 from ..http.app import SLUG_OF_CODE, STATUS_OF_CODE, field_errors
-from ..http.problems import BadRequest, Problem
+from ..http.problems import Problem
 from ..observability import count, logger
 from ..ranking.query import Client
 from ..tenancy.model import Tenant
@@ -77,15 +77,10 @@ def bind(type_: GraphQLObjectType | None, resolvers: dict[str, Callable[..., Any
         type_.fields[name].resolve = resolver
 
 
-def execute(deps: GraphqlDeps, tenant: Tenant, role: Role | None, request_body: Any, client: Client,
+def execute(deps: GraphqlDeps, tenant: Tenant, role: Role | None, request: GraphqlRequest, client: Client,
             remaining_ms: Callable[[], int | None] = lambda: None) -> tuple[int, dict]:
-    """(status, body): 200 with `data` and/or `errors` for everything GraphQL itself can say; a body that
-    is not a GraphQL request raises a 400 problem (there is no operation to answer for)."""
-    try:
-        request = GraphqlRequest.model_validate(request_body)
-    except ValidationError as exc:
-        raise BadRequest("the body must be a JSON object {query, variables?, operationName?}",
-                         errors=field_errors(exc)) from None
+    """(status, body): 200 with `data` and/or `errors` for everything GraphQL itself can say (the edge
+    answers a body that is not a GraphQL request with a 400 before this)."""
     try:
         document = parse(request.query, max_tokens=MAX_TOKENS)
     except GraphQLError as exc:
