@@ -22,10 +22,6 @@ def _client() -> Client:
     return Client(app.request_id(), identity.source_ip, identity.user_agent, app.gateway_request_id())
 
 
-def _remaining_ms() -> int | None:
-    return app.lambda_context.get_remaining_time_in_millis() if app.lambda_context is not None else None
-
-
 @app.post("/graphql")
 def graphql():
     """One GraphQL request `{query, variables?, operationName?}` (at most 64 KB): 200 with `data` and `errors[]`
@@ -43,7 +39,7 @@ def graphql():
     c = runtime()
     deps = GraphqlDeps(c.recommending, c.similar, c.ingesting)
     role = parse_role(app.current_event.request_context.authorizer.get("role"))
-    return app.json(*execute(deps, tenant, role, request, _client(), _remaining_ms))
+    return app.json(*execute(deps, tenant, role, request, _client(), app.remaining_ms))
 
 
 @instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)
