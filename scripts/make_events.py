@@ -30,6 +30,11 @@ BODIES = {
     ("POST", "/api/v1/recommend"): {"userId": "u-42", "count": 5, "algorithm": "hybrid"},
     ("POST", "/api/v1/interactions"): {"userId": "u-42", "itemId": "sku-1001", "interactionType": "purchase",
                                        "value": 1.0},
+    ("POST", "/graphql"): {
+        "query": "query Home($userId: String!, $itemId: String!, $count: Int!) {\n"
+                 "  getRecommendations(userId: $userId, count: $count) { itemId score algorithm explanation }\n"
+                 "  getSimilarItems(itemId: $itemId, count: $count) { itemId score }\n}",
+        "variables": {"userId": "u-42", "itemId": "sku-1001", "count": 5}, "operationName": "Home"},
     ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 250.0},
     ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
     ("POST", "/v1/recommendations/generate"): {"algorithm": "hybrid", "count": 10},
@@ -47,6 +52,7 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("GET", "/v1/items/{item_id}"): "items_get", ("DELETE", "/v1/items/{item_id}"): "items_delete",
          ("POST", "/v1/interactions"): "interactions_post", ("POST", "/v1/recommend"): "recommend",
          ("POST", "/v1/similar"): "similar", ("GET", "/v1/billing/plans"): "billing_plans",
+         ("POST", "/graphql"): "graphql",
          ("GET", "/v1/billing/current"): "billing_current", ("GET", "/v1/billing/usage"): "billing_usage",
          ("PUT", "/v1/billing/overage-cap"): "billing_overage_cap", ("GET", "/v1/billing/invoices"): "billing_invoices",
          ("POST", "/v1/billing/checkout"): "billing_checkout", ("GET", "/v1/models"): "models_list",

@@ -44,6 +44,7 @@ from local.template import Route, routes, stage_name  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
+from recengine.graphql.service import GraphqlResponse  # noqa: E402
 from recengine.http import schemas as shared  # noqa: E402
 from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
 from recengine.models import schemas as models  # noqa: E402
@@ -115,6 +116,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/similar"): Op(body="SimilarRequest", response=(ranking.SimilarResponse,), errors=(402, 404)),
     ("POST", "/api/v1/similar"): Op(body="SimilarRequest", response=(ranking.RecommendAISimilarList,
                                                                       ranking.SimilarResponse), errors=(402, 404)),
+    ("POST", "/graphql"): Op(body="GraphqlRequest", response=(GraphqlResponse,), errors=(413,),
+                             ok={200: "OK: GraphQL's answer, `data` and/or `errors[]` (each with `extensions.code`: "
+                                      "BAD_USER_INPUT, FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, SERVICE_UNAVAILABLE or "
+                                      "INTERNAL). The schema is recengine/graphql/schema.graphql (introspection is on)."}),
     ("GET", "/v1/billing/plans"): Op(),
     ("GET", "/v1/billing/current"): Op(),
     ("GET", "/v1/billing/usage"): Op(),
@@ -169,6 +174,7 @@ ERRORS: dict[int, str] = {
     403: "the API key may not call this route, or a tenant header (X-Org-Id / X-Tenant-Id) names another tenant.",
     404: "what the path or body names (item, model, job) does not exist for this tenant.",
     408: "the request ran past its time budget (`timeout_ms`); nothing was served or billed. Retry.",
+    413: "the request body is over the route's limit (POST /graphql: 64 KB).",
     409: "the model is not in a state that allows this, or (`/problems/job-in-progress`) a job of this kind is "
          "already queued or running for the tenant: `job_id`, `job_status` and `status_url` name it (with "
          "`Retry-After`), or (`/problems/conflict`, interactions) every event reuses an `event_id` already recorded "

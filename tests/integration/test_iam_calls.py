@@ -256,6 +256,12 @@ def serving(stack: Stack, shop: Caller, user: str) -> None:
                                 body={"item_id": "sku-1002"})
     assert status == 200
     expect(stack.api("similar: the same request delivered again", shop, event=sent), 200)
+    got = expect(stack.api("graphql: the fixture (recommend and similar)", shop, "graphql"), 200)
+    assert got["data"]["getRecommendations"] and got["data"]["getSimilarItems"], got
+    mutation = 'mutation { recordInteraction(userId: "u-42", itemId: "sku-1001", interactionType: "view") { success } }'
+    recorded = expect(stack.api("graphql: recordInteraction", shop, method="POST", path="/graphql",
+                                body={"query": mutation}), 200)
+    assert recorded["data"]["recordInteraction"]["success"] is True, recorded
 
 
 def meter_paths(stack: Stack, shop: Caller, capped: Caller, user: str) -> None:
@@ -508,8 +514,8 @@ def test_the_recording_changes_nothing_and_keeps_failed_calls(monkeypatch):
 
 
 def test_the_pseudonym_key_is_read_only_by_the_functions_that_pseudonymise(run):
-    """Recommend, interactions and the user erasure read the key's secret (granted above); no other
+    """Recommend, interactions, GraphQL (both of theirs) and the user erasure read the key's secret (granted above); no other
     function reads a secret."""
     readers = {c.function for c in run.calls if c.service == "secretsmanager"}
-    assert readers == {"RecommendFunction", "InteractionsFunction", "UserErasureFunction"}
+    assert readers == {"RecommendFunction", "InteractionsFunction", "GraphqlFunction", "UserErasureFunction"}
     assert {c.operation for c in run.calls if c.service == "secretsmanager"} == {"GetSecretValue"}

@@ -49,10 +49,12 @@ def built(tmp_path_factory) -> Path:
 def test_sam_build_builds_every_function_and_the_layer(built):
     assert (built / "template.yaml").exists()
     for fn in ("RecommendFunction", "SimilarFunction", "InteractionsFunction", "BillingFunction",
-               "ItemsFunction", "HealthFunction", "TrainFunction"):
+               "ItemsFunction", "HealthFunction", "TrainFunction", "GraphqlFunction"):
         assert (built / fn / "app.py").exists(), fn
     layer = built / "EngineLayer" / "python"
     assert (layer / "recengine" / "engine" / "recommender.py").exists()
+    assert (layer / "recengine" / "graphql" / "schema.graphql").exists()  # read at the first request
+    assert (layer / "graphql").is_dir()  # graphql-core
     assert (layer / "numpy").is_dir() and (layer / "aws_lambda_powertools").is_dir()
     assert (layer / "aws_xray_sdk").is_dir() and (layer / "wrapt").is_dir()  # Powertools' Tracer
 

@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "models": 7,
     "ranking": 8,
     "batch": 9, "decisioning": 9,  # decisioning composes ranking (its rule language, later its candidates)
-    "users": 10,
+    "users": 10, "graphql": 10,  # graphql: an edge like http, over the REST routes' services
     "runtime": 11,
 }
 # The wire formats: request/response models and presenters. Services and stores never import them.
@@ -152,8 +152,12 @@ def test_no_module_imports_upward_or_sideways():
     assert wrong == []
 
 
+# Whole packages that are wire formats: no service or store may import them.
+EDGE_PACKAGES = ("http", "graphql")
+
+
 def _is_edge(name: str) -> bool:
-    return package_of(name) == "http" or name.split(".")[-1] in EDGE_MODULES
+    return package_of(name) in EDGE_PACKAGES or name.split(".")[-1] in EDGE_MODULES
 
 
 def test_services_and_stores_never_import_the_http_edge():

@@ -22,6 +22,8 @@ WRITES = {
     "InteractionsFunction": ({"InteractionsTable", "SessionsTable", "UsageTable"}, set()),  # events; metering
     "RecommendFunction": ({"ExposuresTable", "UsageTable"}, set()),  # the exposure log; metering
     "SimilarFunction": ({"UsageTable"}, set()),  # metering
+    # recommend, similar and interactions: events; the exposure log; metering and new users
+    "GraphqlFunction": ({"InteractionsTable", "SessionsTable", "ExposuresTable", "UsageTable"}, set()),
     "BillingFunction": ({"UsageTable"}, set()),  # the overage cap
     "ModelsFunction": ({"ModelsTable"}, set()),  # promote, rollback, training jobs
     "TrainDispatchFunction": ({"ModelsTable"}, set()),  # training jobs and their locks
@@ -120,7 +122,7 @@ def test_the_checker_sees_writes_and_prefixes():
 # Functions that pseudonymise callers (recengine.attribution.service.Pseudonyms), the only ones
 # that may read the pseudonym key's secret: exposures (recommend), outcomes (interactions), and the
 # erasure of a user's exposures and outcomes, found by the user's pseudonym (user_erasure).
-SECRET_READERS = {"RecommendFunction", "InteractionsFunction", "UserErasureFunction"}
+SECRET_READERS = {"RecommendFunction", "InteractionsFunction", "GraphqlFunction", "UserErasureFunction"}
 
 
 def test_only_the_functions_that_pseudonymise_may_read_the_pseudonym_key():

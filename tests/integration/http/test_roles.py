@@ -23,6 +23,7 @@ BODIES = {
     ("POST", "/v1/recommend"): RECOMMEND, ("POST", "/api/v1/recommend"): RECOMMEND,
     ("POST", "/v1/recommend/validate"): RECOMMEND,
     ("POST", "/v1/similar"): {"item_id": "sku-1"}, ("POST", "/api/v1/similar"): {"item_id": "sku-1"},
+    ("POST", "/graphql"): {"query": "{ getApiVersion }"},
     ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 100},
     ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
     ("POST", "/v1/recommendations/generate"): {"algorithm": "popular", "count": 3, "user_ids": ["u-1"]},

@@ -25,7 +25,11 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("POST", "/v1/models/{model_id}/promote"), ("POST", "/v1/models/{model_id}/rollback"),
            ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
            ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}"),
-           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}")}
+           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}"), ("POST", "/graphql")}
+GRAPHQL_SIMILAR = "query ($itemId: String!) { getSimilarItems(itemId: $itemId, count: 3) { itemId score } }"
+GRAPHQL_RECOMMEND = "query ($userId: String!) { getRecommendations(userId: $userId, count: 5) { itemId algorithm } }"
+GRAPHQL_RECORD = ("mutation ($userId: String!, $itemId: String!) { recordInteraction(userId: $userId, itemId: $itemId, "
+                  "interactionType: \"view\") { success } }")
 DECISIONING = {"/v1/decisioning/rules": "rule_id", "/v1/decisioning/policies": "policy_id",
                "/v1/decisioning/flows": "flow_key", "/v1/experiments": "experiment_id"}
 COVERED |= {(m, base) for base in DECISIONING for m in ("POST", "GET")}
@@ -106,6 +110,10 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert got["decisions"] and all(d["offerId"].startswith("b-") for d in got["decisions"])
     _, _, got = b_calls("POST", "/api/v1/recommend", body={"userId": user, "count": 5})
     assert got and all(i["itemId"].startswith("b-") for i in got)
+    _, _, got = b_calls("POST", "/graphql", body={"query": GRAPHQL_SIMILAR, "variables": {"itemId": item}})
+    assert got["data"] is None and [e["extensions"]["code"] for e in got["errors"]] == ["NOT_FOUND"]
+    _, _, got = b_calls("POST", "/graphql", body={"query": GRAPHQL_RECOMMEND, "variables": {"userId": user}})
+    assert got["data"]["getRecommendations"] and all(i["itemId"].startswith("b-") for i in got["data"]["getRecommendations"])
     _, _, got = b_calls("POST", "/api/v1/recommend", body={"userId": user, "model_id": model_a["model_id"]})
     assert got["type"] == "/problems/model-not-found"
     _, _, got = b_calls("POST", "/v1/recommend/validate", body={"user_id": user, "model_id": model_a["model_id"]})
@@ -121,6 +129,8 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
                                                      "type": "purchase"})[0] == 201
     assert b_calls("POST", "/api/v1/interactions", body={"userId": user, "itemId": item,
                                                          "interactionType": "click"})[0] == 201
+    recorded = b_calls("POST", "/graphql", body={"query": GRAPHQL_RECORD, "variables": {"userId": user, "itemId": item}})
+    assert recorded[2]["data"]["recordInteraction"]["success"] is True
     assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert runtime().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
 
@@ -154,9 +164,9 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     current = b_calls("GET", "/v1/billing/current")[2]
     assert current["tenant_id"] == b.tenant_id
     b_usage = b_calls("GET", "/v1/billing/usage")[2]
-    # B's own March calls: six answered recommends and two interaction batches (the similar and model
-    # 404s and the validation are not billed).
-    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 8
+    # B's own March calls: seven answered recommends and three interaction writes, one of each over
+    # GraphQL (the similar and model 404s, REST's and GraphQL's, and the validation are not billed).
+    assert b_usage["tenant_id"] == b.tenant_id and b_usage["requests_used"] == 10
     assert b_usage["items_used"] == 51 and b_usage["users_used"] == 31  # its 50 and 30, plus A's ids sent by B
     assert b_calls("PUT", "/v1/billing/overage-cap", body={"cap_amount": 1.0})[0] == 200
     b_invoices = b_calls("GET", "/v1/billing/invoices")[2]["invoices"]
@@ -173,7 +183,7 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert status == 202 and drain_erasure_queue(aws) == 2
     assert b_calls("GET", "/v1/users/erasures/{job_id}", path_params={"job_id": a_erasure})[0] == 404
     erased = b_calls("GET", "/v1/users/erasures/{job_id}", path_params={"job_id": b_erasure["job_id"]})[2]
-    assert erased["status"] == "succeeded" and erased["erased"]["history_rows"] == 2
+    assert erased["status"] == "succeeded" and erased["erased"]["history_rows"] == 3  # REST's two, GraphQL's one
     assert runtime().interactions.recent_for_user(b.tenant_id, user, 500) == []
     assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert runtime().stored_lists.get_list(a.tenant_id, user, "hybrid")["job_id"] == a_batch

@@ -59,17 +59,17 @@ def test_only_the_metered_functions_may_write_the_usage_table_and_only_as_the_me
                                            "dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert statement["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
     assert {r["Ref"] for r in policy["Roles"]} == {"RecommendFunctionRole", "SimilarFunctionRole",
-                                                   "InteractionsFunctionRole"}
+                                                   "InteractionsFunctionRole", "GraphqlFunctionRole"}
 
 
 def test_plan_limits_only_update_their_counter_row():
     policy = resources("AWS::IAM::Policy")["PlanLimitPolicy"]["Properties"]
     assert [s["Action"] for s in policy["PolicyDocument"]["Statement"]] == ["dynamodb:UpdateItem"]
     assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {"Fn::GetAtt": "UsageTable.Arn"}
-    # The item limit (items), and the user limit (interactions, and a batch segment naming users
-    # never seen).
+    # The item limit (items), and the user limit (interactions, GraphQL's recordInteraction, and a
+    # batch segment naming users never seen).
     assert {r["Ref"] for r in policy["Roles"]} == {"InteractionsFunctionRole", "ItemsFunctionRole",
-                                                   "BatchFunctionRole"}
+                                                   "BatchFunctionRole", "GraphqlFunctionRole"}
 
 
 # ------------------------------------------------------------------ money rules
