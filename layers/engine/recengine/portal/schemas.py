@@ -1,0 +1,59 @@
+"""The portal's request models (RecommendAI's wire names: camelCase, `page` / `pageSize`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ..http.schemas import Id, Strict
+
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True, to_lower=True,
+                                         pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class RegisterBody(Strict):
+    email: Email
+    name: Name
+    password: Password
+    # Only an admin adding someone to their tenant may choose; a sign-up's first account is its admin.
+    role: Literal["admin", "user"] = "user"
+
+
+class LoginBody(Strict):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class RefreshBody(Strict):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class TokenQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["password", "refresh_token"]
+
+
+class EndUserBody(Strict):
+    """`POST /api/users` and `PUT /api/users/{id}` (PUT replaces every field; `id` only on POST)."""
+
+    id: Id | None = Field(default=None, description="The user's id as your events name it; generated if absent.")
+    email: Email
+    name: Name
+    role: Literal["user", "admin"] = "user"
+    isActive: bool = True
+
+
+class UsersQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    page: int = Field(default=1, ge=1, le=10_000)
+    pageSize: int = Field(default=20, ge=1, le=100)
+    search: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class EndUserPath(Strict):
+    user_id: Id
