@@ -113,9 +113,15 @@ def _jwks_url(pool_id: str) -> str:
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         return f"{endpoint.rstrip('/')}/{pool_id}/.well-known/jwks.json"
+    import gzip
+    import tempfile
+
     import moto.cognitoidp
 
-    return (Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json").as_uri()
+    packed = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
+    target = Path(tempfile.gettempdir()) / "moto-cognito-jwks-public.json"
+    target.write_bytes(gzip.decompress(packed.read_bytes()))
+    return target.as_uri()
 
 
 def create_user_pool(prefix: str = "local") -> dict[str, str]:
@@ -123,13 +129,10 @@ def create_user_pool(prefix: str = "local") -> dict[str, str]:
     the authorizer and the portal functions read (COGNITO_*)."""
     idp = boto3.client("cognito-idp")
     declared = resources("AWS::Cognito::UserPool")["UserPool"]["Properties"]
-    schema = [{**{k: v for k, v in a.items() if k != "StringAttributeConstraints"},
-               **({"StringAttributeConstraints": a["StringAttributeConstraints"]}
-                  if "StringAttributeConstraints" in a else {})} for a in declared["Schema"]]
     pool = idp.create_user_pool(PoolName=f"{prefix}-portal", UsernameAttributes=declared["UsernameAttributes"],
                                 AutoVerifiedAttributes=declared["AutoVerifiedAttributes"],
                                 AdminCreateUserConfig=declared["AdminCreateUserConfig"],
-                                Policies=declared["Policies"], Schema=schema)["UserPool"]
+                                Policies=declared["Policies"], Schema=declared["Schema"])["UserPool"]
     client_props = resources("AWS::Cognito::UserPoolClient")["UserPoolClient"]["Properties"]
     client = idp.create_user_pool_client(
         UserPoolId=pool["Id"], ClientName=client_props["ClientName"], GenerateSecret=client_props["GenerateSecret"],
