@@ -52,6 +52,10 @@ def secret_arn(name: str) -> str:
     return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
 
 
+def user_pool_arn(name: str) -> str:
+    return f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{name}"
+
+
 def queue_url(name: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
@@ -73,7 +77,8 @@ def _ref(logical_id: str, template: dict) -> str:
 
 def _get_att(logical_id: str, attribute: str, template: dict) -> str:
     kind = template["Resources"].get(logical_id, {}).get("Type")
-    arns = {"AWS::DynamoDB::Table": table_arn, "AWS::S3::Bucket": bucket_arn, "AWS::SQS::Queue": queue_arn}
+    arns = {"AWS::DynamoDB::Table": table_arn, "AWS::S3::Bucket": bucket_arn, "AWS::SQS::Queue": queue_arn,
+            "AWS::Cognito::UserPool": user_pool_arn}
     if attribute == "Arn" and kind in arns:
         return arns[kind](logical_id)
     if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):

@@ -1,41 +1,26 @@
 """Portal accounts on Cognito: POST /api/auth/register (a sign-up, or an admin adding an account to
 their tenant), POST /api/auth/login -> {token, user}, and GoTrue's POST /auth/v1/token with
-grant_type=password or refresh_token. The routes are public: register checks an optional admin
-token itself, with the authorizer's verifier (recengine.portal.tokens)."""
+grant_type=password or refresh_token. Public routes: register checks an optional admin token itself."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from recengine.errors import UnauthorizedError
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.portal import presenters, service
+from recengine.portal.authorizer import extract_key
 from recengine.portal.schemas import LoginBody, RefreshBody, RegisterBody, TokenQuery
-from recengine.portal.tokens import looks_like_jwt
 from recengine.runtime import runtime
 
 app = Api()
 
 
-def _bearer() -> str | None:
-    scheme, _, value = (app.current_event.get_header_value("authorization", case_sensitive=False) or "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
 @app.post("/api/auth/register")
 def register():
-    """Without credentials: a new tenant (starter plan) and its first account, an admin. With an
-    admin's token: one more account in that tenant, with the asked role. 201, the account without password."""
+    """201, the account without password (a sign-up's is its new tenant's admin)."""
     body, rt = app.body(RegisterBody), runtime()
+    credential = extract_key(app.current_event.headers)
     new = service.NewAccount(body.email, body.name, body.password, body.role)
-    token = _bearer()
-    if token is None and not app.current_event.get_header_value("x-api-key", case_sensitive=False):
-        account = service.sign_up(rt.portal_accounts, rt.tenants, new)
-    elif token is not None and looks_like_jwt(token):
-        claims = service.verified_admin(rt.token_verifier, token)
-        account = service.add_account(rt.portal_accounts, rt.tenants, claims.tenant_id, claims.role, new)
-    else:
-        raise UnauthorizedError("register takes an admin's portal token (Authorization: Bearer <jwt>); "
-                                        "API keys cannot be checked on this public route")
+    account = service.register(rt.portal_accounts, rt.tenants, rt.token_verifier, new, credential)
     return app.json(201, presenters.account_body(account))
 
 

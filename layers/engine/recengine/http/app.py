@@ -156,8 +156,8 @@ class Api(APIGatewayRestResolver):
         response.headers["Location"] = status_url
         return response
 
-    def no_content(self) -> Response:
-        return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id()})
+    def no_content(self, headers: dict[str, str] | None = None) -> Response:
+        return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id(), **(headers or {})})
 
     def problem(self, status: int, slug: str, detail: str, errors=None, headers=None, extra=None) -> Response:
         response = problem_response(status, slug, detail, instance=self.current_event.path,

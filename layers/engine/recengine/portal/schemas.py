@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ..http.app import validate
 from ..http.schemas import Id, Strict
+from .users import EndUserDraft
 
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True, to_lower=True,
                                          pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")]
@@ -46,6 +49,9 @@ class EndUserBody(Strict):
     role: Literal["user", "admin"] = "user"
     isActive: bool = True
 
+    def draft(self) -> EndUserDraft:
+        return EndUserDraft(self.email, self.name, self.role, self.isActive, self.id)
+
 
 class UsersQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -57,3 +63,8 @@ class UsersQuery(BaseModel):
 
 class EndUserPath(Strict):
     user_id: Id
+
+
+def path_user_id(raw: str) -> str:
+    """The `{user_id}` path parameter, percent-decoded and validated (422 if it is not an id)."""
+    return validate(EndUserPath, {"user_id": unquote(raw)}).user_id

@@ -12,7 +12,7 @@ from ..tenancy.model import Tenant, tenant_id_from_name
 from ..tenancy.roles import Role
 from ..tenancy.store import TenantStore
 from .accounts import Account, CognitoAccounts, Tokens
-from .tokens import ADMIN_GROUP, USER_GROUP, InvalidTokenError, PortalClaims, TokenVerifier
+from .tokens import ADMIN_GROUP, USER_GROUP, InvalidTokenError, PortalClaims, TokenVerifier, looks_like_jwt
 
 SIGN_UP_PLAN = "starter"
 
@@ -59,6 +59,20 @@ def verified_admin(verifier: TokenVerifier, token: str) -> PortalClaims:
         return verifier.verify(token)
     except InvalidTokenError as exc:
         raise UnauthorizedError(f"the bearer token is not valid: {exc}") from None
+
+
+def register(accounts: CognitoAccounts, tenants: TenantStore, verifier: TokenVerifier, new: NewAccount,
+             credential: str | None) -> Account:
+    """POST /api/auth/register: a sign-up without a credential; with an admin's token, an account in
+    that tenant. An API key cannot be checked on this public route (API Gateway validates keys only
+    on the routes that require one): it is refused with 401 rather than ignored."""
+    if credential is None:
+        return sign_up(accounts, tenants, new)
+    if not looks_like_jwt(credential):
+        raise UnauthorizedError("register takes an admin's portal token (Authorization: Bearer <jwt>), "
+                                "not an API key")
+    claims = verified_admin(verifier, credential)
+    return add_account(accounts, tenants, claims.tenant_id, claims.role, new)
 
 
 def login(accounts: CognitoAccounts, email: str, password: str) -> tuple[Tokens, Account]:

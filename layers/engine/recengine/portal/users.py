@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from ..errors import NotFoundError
+from ..errors import InvalidArgumentError, NotFoundError
 from ..events.store import InteractionStore
 from .end_users import EndUser, EndUserStore
 
@@ -57,6 +57,9 @@ def create_user(store: EndUserStore, tenant_id: str, draft: EndUserDraft, now: f
 
 def update_user(store: EndUserStore, tenant_id: str, user_id: str, draft: EndUserDraft,
                 now: float | None = None) -> EndUser:
+    """Replaces every field but the id (a body naming another id is refused: users are never renamed)."""
+    if draft.user_id is not None and draft.user_id != user_id:
+        raise InvalidArgumentError("the body's id is not the path's: a user cannot be renamed")
     current = _existing(store, tenant_id, user_id)
     user = replace(current, email=draft.email, name=draft.name, role=draft.role, is_active=draft.is_active,
                    updated_at=time.time() if now is None else now)
