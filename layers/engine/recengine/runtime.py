@@ -151,7 +151,11 @@ class Runtime:
     def ranking(self) -> "Deps":
         from .ranking.serve import Deps
 
-        return Deps(self.models, self.interactions, self.items, self.popularity, self.exposures, self.stored_lists)
+        from .portal.users import may_personalise
+
+        end_users = self.end_users
+        return Deps(self.models, self.interactions, self.items, self.popularity, self.exposures, self.stored_lists,
+                    personalise=lambda tenant_id, user_id: may_personalise(end_users, tenant_id, user_id))
 
     @cached_property
     def recommending(self) -> "RecommendDeps":

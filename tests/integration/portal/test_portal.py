@@ -233,3 +233,31 @@ def test_an_expired_token_is_401(gw, two_tenants):
     sys.modules["fn_AuthorizerFunction"].verifier().clock = lambda: time.time() + 7200
     status, headers, body = gw("GET", "/api/users", token=token)
     assert status == 401 and headers["Content-Type"] == "application/problem+json", body
+
+
+def test_an_inactive_user_gets_a_non_personalised_list_with_a_warning(gw, aws, api):
+    """Given a trained tenant, when the portal marks a user with a history inactive, recommend serves
+    that user the non-personalised list (as an unknown user's) and says why; reactivated, personal again."""
+    from tests.integration.conftest import seed_tenant, train
+
+    caller = aws.tenant("inactive")
+    data = seed_tenant(api, caller, users=30, items=50, events=10)
+    train(caller)
+    user = data.interactions[0]["user_id"]
+    token = login(gw, "ops@inactive.example", create_portal_admin(caller.tenant_id, "ops@inactive.example"))
+    assert gw("POST", "/api/users", {"id": user, "email": "p@x.example", "name": "P"}, token)[0] == 201
+
+    def served(user_id: str) -> tuple[list[str], set[str]]:
+        status, _, body = api("POST", "/v1/recommend", caller=caller, body={"user_id": user_id, "limit": 5})
+        assert status == 200, body
+        return [i["id"] for i in body["items"]], {w["code"] for w in body.get("warnings", [])}
+
+    personal, codes = served(user)
+    assert "user_inactive" not in codes
+    assert gw("PATCH", f"/api/users/{user}/toggle-status", token=token)[2]["isActive"] is False
+    items, codes = served(user)
+    assert "user_inactive" in codes and "unknown_user" not in codes
+    assert items == served("never-seen-user")[0] != personal
+    assert gw("PATCH", f"/api/users/{user}/toggle-status", token=token)[2]["isActive"] is True
+    again, codes = served(user)
+    assert again == personal and "user_inactive" not in codes
