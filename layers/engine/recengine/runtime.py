@@ -181,7 +181,11 @@ class Runtime:
     def training(self) -> "TrainingStores":
         from .models.training import TrainingStores
 
-        return TrainingStores(self.interactions, self.items, self.registry, self.artefacts, self.markers)
+        from .portal.users import inactive_user_ids
+
+        end_users = self.end_users
+        return TrainingStores(self.interactions, self.items, self.registry, self.artefacts, self.markers,
+                              excluded_users=lambda tenant_id: inactive_user_ids(end_users, tenant_id))
 
     @cached_property
     def training_policy(self) -> "TrainingPolicy":

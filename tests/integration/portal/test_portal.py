@@ -16,6 +16,12 @@ from recengine.tenancy.roles import Role
 from tests.integration.conftest import drain_erasure_queue
 
 PASSWORD = "correct-horse-1"
+# Every portal route, each called below with another tenant's token (or, public, shown to act only on
+# the caller's own tenant); tests/integration/tenancy/test_isolation.py covers the API-key routes.
+ISOLATION_COVERED = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/auth/v1/token"),
+                     ("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
+                     ("PUT", "/api/users/{user_id}"), ("PATCH", "/api/users/{user_id}/toggle-status"),
+                     ("DELETE", "/api/users/{user_id}")}
 
 
 @pytest.fixture
@@ -261,3 +267,24 @@ def test_an_inactive_user_gets_a_non_personalised_list_with_a_warning(gw, aws, a
     assert gw("PATCH", f"/api/users/{user}/toggle-status", token=token)[2]["isActive"] is True
     again, codes = served(user)
     assert again == personal and "user_inactive" not in codes
+
+
+def test_an_inactive_users_events_are_not_trained_on(gw, aws, api):
+    from tests.integration.conftest import seed_tenant, train
+
+    caller = aws.tenant("untrained")
+    data = seed_tenant(api, caller, users=20, items=40, events=8)
+    trained = train(caller)["meta"]["users"]
+    user = data.interactions[0]["user_id"]
+    token = login(gw, "ops@untrained.example", create_portal_admin(caller.tenant_id, "ops@untrained.example"))
+    assert gw("POST", "/api/users", {"id": user, "email": "p@x.example", "name": "P", "isActive": False},
+              token)[0] == 201
+    assert train(caller)["meta"]["users"] == trained - 1
+
+
+def test_the_portal_isolation_tests_cover_every_portal_route():
+    from local.template import routes
+
+    portal = {(r.method, r.path) for r in routes() if not r.api_key_required and r.path.startswith(("/api/auth",
+                                                                                                   "/auth/", "/api/users"))}
+    assert portal == ISOLATION_COVERED
