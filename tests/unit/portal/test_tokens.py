@@ -4,7 +4,6 @@ tenant and role the authorizer hands on. Keys are generated here; nothing reache
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from joserfc import jwt

@@ -53,7 +53,7 @@ def add_account(accounts: CognitoAccounts, tenants: TenantStore, tenant_id: str,
     return accounts.create_account(new.email, new.name, new.password, tenant_id, new.role)
 
 
-def verified_admin(verifier: TokenVerifier, token: str) -> PortalClaims:
+def verified_claims(verifier: TokenVerifier, token: str) -> PortalClaims:
     """The claims of a bearer token a public route was sent (register): 401 if not valid."""
     try:
         return verifier.verify(token)
@@ -71,7 +71,7 @@ def register(accounts: CognitoAccounts, tenants: TenantStore, verifier: TokenVer
     if not looks_like_jwt(credential):
         raise UnauthorizedError("register takes an admin's portal token (Authorization: Bearer <jwt>), "
                                 "not an API key")
-    claims = verified_admin(verifier, credential)
+    claims = verified_claims(verifier, credential)
     return add_account(accounts, tenants, claims.tenant_id, claims.role, new)
 
 
@@ -83,7 +83,7 @@ def login(accounts: CognitoAccounts, email: str, password: str) -> tuple[Tokens,
 def refresh(accounts: CognitoAccounts, verifier: TokenVerifier, refresh_token: str) -> tuple[Tokens, Account]:
     """New tokens from a refresh token; the account is the one the new ID token names."""
     tokens = accounts.refresh(refresh_token)
-    claims = verified_admin(verifier, tokens.id_token)
+    claims = verified_claims(verifier, tokens.id_token)
     return tokens, _enabled(accounts.get_account(claims.email))
 
 
