@@ -31,11 +31,10 @@ help:
 run: $(STAMP)
 	$(PY) -m local.stack --port $(PORT)
 
-# pytest-xdist: TEST_JOBS=2 runs 2 worker processes (0, the default for now: in this process, in file order;
-# tests/unit/local/test_gateway.py::test_throttle_answers_429_with_retry_after fails after some other file
-# on the same worker, not yet found). Each test
-# file runs whole on one worker, the local-stack tests (e2e, fuzz) on the same one (tests/conftest.py).
-TEST_JOBS ?= 0
+# pytest-xdist: 2 worker processes by default (CI has 2 cores; TEST_JOBS=0 runs in this process, in file
+# order). Each test file runs whole on one worker, the local-stack tests (e2e, fuzz) on the same one
+# (tests/conftest.py).
+TEST_JOBS ?= 2
 XDIST = -n $(TEST_JOBS) --dist loadgroup
 
 ## test: every test: unit, integration, faults, end-to-end, sam validate/build and the layer binary check

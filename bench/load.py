@@ -7,8 +7,10 @@ apart from errors. Exits 1 when any request failed with anything but a 429.
 Without --url it starts a fresh local stack itself (local/spawn.py, the demo tenant on the growth
 plan: 50 requests/s, burst 100). Phase 1 is the storefront mix (bench/locustfile.py) at `--users`
 concurrent clients; phase 2 (`--burst` seconds, 0 to skip) sends the same mix from 4x as many clients
-without pause, to go past the plan's rate and show that what exceeds it is answered 429 (the
-local stack is one Python process: it may not reach the rate, and then says so). locust runs from
+without pause, to go past the plan's rate and show that what exceeds it is answered 429. The local
+stack is one Python process and serves about 10 requests/s, under the growth plan's 50: so before
+phase 2 the demo tenant is moved to the starter plan (10 requests/s, burst 20) with the admin CLI,
+a rate the local stack can exceed. With --url, both phases use the keys given, on their own plan. locust runs from
 its own virtualenv (.venv-load, bench/load-requirements.txt): its pins conflict with aws-sam-cli's."""
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,7 +36,8 @@ def summarise(stats_csv: str, failures_csv: str) -> list[dict]:
     errors: dict[str, int] = {}
     kinds: dict[str, list[str]] = {}
     for row in csv.DictReader(io.StringIO(failures_csv)):
-        bucket = throttled if "429" in row["Error"] else errors
+        status = re.search(r"\d{3}", row["Error"])  # the failure's message starts with the status
+        bucket = throttled if status and status.group() == "429" else errors
         bucket[row["Name"]] = bucket.get(row["Name"], 0) + int(row["Occurrences"])
         if bucket is errors:
             kinds.setdefault(row["Name"], []).append(f"{row['Error']} x{row['Occurrences']}")
@@ -76,6 +80,21 @@ def run_locust(url: str, read_key: str, write_key: str, users: int, seconds: int
         return summarise(Path(f"{prefix}_stats.csv").read_text(), Path(f"{prefix}_failures.csv").read_text())
 
 
+def to_starter_plan() -> None:
+    """Moves the running local stack's demo tenant to the starter plan (10 requests/s, burst 20), with
+    the admin CLI as an operator would: its data and model stay, its keys move to that usage plan, and
+    the gateway picks the change up at once."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'engine'}{os.pathsep}{ROOT}"}
+
+    def admin(*words: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "tools.admin", *words, "--local", "--json"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
+    (tenant,) = admin("tenant", "list")["tenants"]
+    admin("plan", "change", "--tenant", tenant["tenant_id"], "--plan", "starter")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=60, help="seconds of the storefront mix")
@@ -89,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     if not LOCUST.exists():
         parser.error(f"{LOCUST} not found: run `make load` (it installs bench/load-requirements.txt there)")
 
-    def phases(url: str, read_key: str, write_key: str, demo_users: int, demo_items: int) -> dict:
+    def phases(url: str, read_key: str, write_key: str, demo_users: int, demo_items: int,
+               before_burst=lambda: None) -> dict:
         out = {"mix": run_locust(url, read_key, write_key, args.users, args.duration, 0.05, demo_users, demo_items)}
         if args.burst:
+            before_burst()
             out["burst"] = run_locust(url, read_key, write_key, args.users * 4, args.burst, 0.0, demo_users,
                                       demo_items)
         return out
@@ -103,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         from local.spawn import running_stack
 
         with running_stack(drain=True) as stack:
-            result = phases(stack.base_url, stack.read_key, stack.write_key, 80, 120)
+            result = phases(stack.base_url, stack.read_key, stack.write_key, 80, 120, to_starter_plan)
     print(f"Phase 1: storefront mix, {args.users} clients, {args.duration} s")
     print(table(result["mix"]))
     if "burst" in result:
-        print(f"\nPhase 2: {args.users * 4} clients without pause for {args.burst} s (past the plan's 50 requests/s)")
+        plan = "the given keys' plan" if args.url else "the starter plan's 10 requests/s"
+        print(f"\nPhase 2: {args.users * 4} clients without pause for {args.burst} s (past {plan})")
         print(table(result["burst"]))
         total = next(r for r in result["burst"] if r["route"] == "Aggregated")
         if not total["throttled_429"]:

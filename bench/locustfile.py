@@ -45,7 +45,12 @@ class Storefront(FastHttpUser):
         if response.status_code == 429:
             response.failure("429")
         elif response.status_code >= 400 or response.status_code == 0:
-            response.failure(f"{response.status_code}")
+            try:  # the problem's type and the start of its detail: enough to tell errors apart
+                problem = response.json()
+                why = f" {problem.get('type')}: {str(problem.get('detail'))[:100]}"
+            except Exception:  # noqa: BLE001 - no body, or not JSON
+                why = ""
+            response.failure(f"{response.status_code}{why}")
         else:
             response.success()
 

@@ -40,6 +40,15 @@ BODIES = {
     ("POST", "/api/users"): {"email": "user@example.com", "name": "John Doe", "role": "user", "isActive": True},
     ("PUT", "/api/users/{user_id}"): {"email": "user@example.com", "name": "John Doe", "role": "user",
                                       "isActive": False},
+    ("POST", "/v1/decisioning/rules"): {"name": "Loan for likely borrowers", "target": {"offer_ids": ["offer-loan"]}, "effect": "include", "priority": 10, "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]},
+    ("PUT", "/v1/decisioning/rules/{rule_id}"): {"name": "Loan for likely borrowers", "target": {"offer_ids": ["offer-loan"]}, "effect": "include", "priority": 10, "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]},
+    ("POST", "/v1/decisioning/policies"): {"name": "Cooldown after purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 72},
+    ("PUT", "/v1/decisioning/policies/{policy_id}"): {"name": "Cooldown after purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 72},
+    ("POST", "/v1/decisioning/flows"): {"key": "email-nba", **{"name": "Email next best action", "ranker": "propensity_value", "rule_ids": ["rule_3f9a1c2b4d5e6f70"], "policy_ids": [], "max_per_category": 2, "limit": 5}},
+    ("PUT", "/v1/decisioning/flows/{flow_key}"): {"name": "Email next best action", "ranker": "propensity_value", "rule_ids": ["rule_3f9a1c2b4d5e6f70"], "policy_ids": [], "max_per_category": 2, "limit": 5},
+    ("PUT", "/v1/decisioning/routing"): {"routes": [{"channel": "email", "flow_key": "email-nba"}]},
+    ("POST", "/v1/experiments"): {"name": "NBA vs model", "variants": {"control": {"weight": 50}, "nba": {"weight": 50, "flow_key": "email-nba"}}},
+    ("PUT", "/v1/experiments/{experiment_id}"): {"name": "NBA vs model", "variants": {"control": {"weight": 50}, "nba": {"weight": 50, "flow_key": "email-nba"}}},
 }
 NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("GET", "/v1/items"): "items_list",
          ("GET", "/v1/items/{item_id}"): "items_get", ("DELETE", "/v1/items/{item_id}"): "items_delete",
@@ -54,6 +63,28 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("POST", "/v1/recommendations/generate"): "batch_generate",
          ("GET", "/v1/recommendations/jobs/{job_id}"): "batch_job",
          ("DELETE", "/v1/users/{user_id}"): "users_erase", ("GET", "/v1/users/erasures/{job_id}"): "users_erasure",
+         ("POST", "/v1/decisioning/rules"): "decisioning_rule_create",
+         ("GET", "/v1/decisioning/rules"): "decisioning_rules_list",
+         ("GET", "/v1/decisioning/rules/{rule_id}"): "decisioning_rule_get",
+         ("PUT", "/v1/decisioning/rules/{rule_id}"): "decisioning_rule_replace",
+         ("DELETE", "/v1/decisioning/rules/{rule_id}"): "decisioning_rule_delete",
+         ("POST", "/v1/decisioning/policies"): "decisioning_policy_create",
+         ("GET", "/v1/decisioning/policies"): "decisioning_policies_list",
+         ("GET", "/v1/decisioning/policies/{policy_id}"): "decisioning_policy_get",
+         ("PUT", "/v1/decisioning/policies/{policy_id}"): "decisioning_policy_replace",
+         ("DELETE", "/v1/decisioning/policies/{policy_id}"): "decisioning_policy_delete",
+         ("POST", "/v1/decisioning/flows"): "decisioning_flow_create",
+         ("GET", "/v1/decisioning/flows"): "decisioning_flows_list",
+         ("GET", "/v1/decisioning/flows/{flow_key}"): "decisioning_flow_get",
+         ("PUT", "/v1/decisioning/flows/{flow_key}"): "decisioning_flow_replace",
+         ("DELETE", "/v1/decisioning/flows/{flow_key}"): "decisioning_flow_delete",
+         ("POST", "/v1/experiments"): "experiment_create",
+         ("GET", "/v1/experiments"): "experiments_list",
+         ("GET", "/v1/experiments/{experiment_id}"): "experiment_get",
+         ("PUT", "/v1/experiments/{experiment_id}"): "experiment_replace",
+         ("DELETE", "/v1/experiments/{experiment_id}"): "experiment_delete",
+         ("GET", "/v1/decisioning/routing"): "decisioning_routing_get",
+         ("PUT", "/v1/decisioning/routing"): "decisioning_routing_put",
          # the RecommendAI dialect (seed 002) on /api
          ("GET", "/api/items"): "api_items_list", ("GET", "/api/items/{item_id}"): "api_items_get",
          ("POST", "/api/v1/recommend"): "api_recommend", ("POST", "/api/v1/interactions"): "api_interactions_post",
@@ -71,7 +102,8 @@ PORTAL_TOKEN = "eyJraWQiOiJleGFtcGxlIiwiYWxnIjoiUlMyNTYifQ.eyJzdWIiOiJleGFtcGxlI
 # What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
 AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
-               "job_id": "train-4k2m9x7q1z8c3v5b", "user_id": "u-42"}
+               "job_id": "train-4k2m9x7q1z8c3v5b", "user_id": "u-42", "rule_id": "rule_3f9a1c2b4d5e6f70",
+               "policy_id": "pol_8e7d6c5b4a392817", "flow_key": "email-nba", "experiment_id": "exp_1a2b3c4d5e6f7081"}
 
 
 def main() -> None:

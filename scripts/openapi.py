@@ -42,6 +42,7 @@ from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
+from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
 from recengine.http import schemas as shared  # noqa: E402
 from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
@@ -85,6 +86,8 @@ _INTERACTIONS = Op(body="InteractionsRequest", errors=(402, 409), response=(even
                       201: "Created: at least one event was new.",
                       207: "Multi-Status: some entries were rejected (see `rejected`: invalid, or `conflict`); the "
                            "others were recorded."})
+_CREATED = {201: "Created."}
+_DELETED = {204: "Deleted."}
 # /api/* answers in the RecommendAI dialect; /api/v1/recommend, shared with offer-decisioning clients, answers
 # them in the canonical shape when the request names a `customerId` (or `X-Api-Dialect` says so).
 _API_RECOMMEND = Op(body="RecommendRequest", errors=(402, 404, 408), response=(
@@ -146,6 +149,33 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/users/{user_id}"): Op(ok={204: "Deleted: the record is gone and the user's erasure job is "
                                                     "queued (its status URL in the Location header)."}),
     ("PATCH", "/api/users/{user_id}/toggle-status"): Op(),
+    ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,),
+        response=(decisioning.RuleView,)),
+    ("GET", "/v1/decisioning/rules"): Op(response=(decisioning.RuleList,)),
+    ("GET", "/v1/decisioning/rules/{rule_id}"): Op(response=(decisioning.RuleView,)),
+    ("PUT", "/v1/decisioning/rules/{rule_id}"): Op(body="RuleIn", response=(decisioning.RuleView,)),
+    ("DELETE", "/v1/decisioning/rules/{rule_id}"): Op(ok=_DELETED),
+    ("POST", "/v1/decisioning/policies"): Op(body="PolicyIn", ok=_CREATED, errors=(409,),
+        response=(decisioning.PolicyView,)),
+    ("GET", "/v1/decisioning/policies"): Op(response=(decisioning.PolicyList,)),
+    ("GET", "/v1/decisioning/policies/{policy_id}"): Op(response=(decisioning.PolicyView,)),
+    ("PUT", "/v1/decisioning/policies/{policy_id}"): Op(body="PolicyIn", response=(decisioning.PolicyView,)),
+    ("DELETE", "/v1/decisioning/policies/{policy_id}"): Op(ok=_DELETED),
+    ("POST", "/v1/decisioning/flows"): Op(body="NewFlowIn", ok=_CREATED, errors=(409,),
+        response=(decisioning.FlowView,)),
+    ("GET", "/v1/decisioning/flows"): Op(response=(decisioning.FlowList,)),
+    ("GET", "/v1/decisioning/flows/{flow_key}"): Op(response=(decisioning.FlowView,)),
+    ("PUT", "/v1/decisioning/flows/{flow_key}"): Op(body="FlowIn", errors=(409,), response=(decisioning.FlowView,)),
+    ("DELETE", "/v1/decisioning/flows/{flow_key}"): Op(ok=_DELETED),
+    ("POST", "/v1/experiments"): Op(body="ExperimentIn", ok=_CREATED, errors=(409,),
+        response=(decisioning.ExperimentView,)),
+    ("GET", "/v1/experiments"): Op(response=(decisioning.ExperimentList,)),
+    ("GET", "/v1/experiments/{experiment_id}"): Op(response=(decisioning.ExperimentView,)),
+    ("PUT", "/v1/experiments/{experiment_id}"): Op(body="ExperimentIn", errors=(409,),
+                                                    response=(decisioning.ExperimentView,)),
+    ("DELETE", "/v1/experiments/{experiment_id}"): Op(ok=_DELETED),
+    ("GET", "/v1/decisioning/routing"): Op(response=(decisioning.RoutingView,)),
+    ("PUT", "/v1/decisioning/routing"): Op(body="RoutingIn", errors=(409,), response=(decisioning.RoutingView,)),
 }
 
 # Why each error happens; the body is always problem+json (API Gateway's own errors included).

@@ -218,9 +218,12 @@ def catalogue_and_history(stack: Stack, shop: Caller, data) -> None:
     expect(stack.api("items: the fixture's items again (rewritten)", shop, "items_upsert"), 200)
     expect(stack.api("items: list", shop, "items_list"), 200)
     expect(stack.api("items: get", shop, "items_get"), 200)
+    expect(stack.api("items: a page by number (RecommendAI)", shop, "api_items_list"), 200)
+    expect(stack.api("items: get (RecommendAI)", shop, "api_items_get"), 200)
     status, _, posted = stack.api("interactions: the fixture", shop, "interactions_post")
     assert status == 201
     expect(stack.api("interactions: the same request delivered again", shop, event=posted), 200)
+    expect(stack.api("interactions: one event (RecommendAI)", shop, "api_interactions_post"), 201)
     expect(stack.api("interactions: a history", shop, method="POST", path="/v1/interactions",
                      body={"interactions": data.interactions}), 201)
 
@@ -242,6 +245,7 @@ def models(stack: Stack, shop: Caller) -> None:
 def serving(stack: Stack, shop: Caller, user: str) -> None:
     """Recommend and similar from the live model, metered, with the exposure log and its read-back."""
     assert expect(stack.api("recommend: the fixture", shop, "recommend"), 200)["meta"]["source"] == "model"
+    assert expect(stack.api("recommend: RecommendAI's array", shop, "api_recommend"), 200)
     capping = {"user_id": user, "limit": 5, "frequency_cap": {"max_impressions": 1, "window_hours": 24}}
     status, _, sent = stack.api("recommend: a frequency cap", shop, method="POST", path="/v1/recommend", body=capping)
     assert status == 200
@@ -379,6 +383,27 @@ def portal(stack: Stack, shop: Caller) -> None:
     assert stack.drain("ErasureQueue", "portal users: the deleted user's erasure") == 1
     for fixture in ("portal_register", "portal_login", "portal_token"):
         stack.sent.add(fixture)
+def decisioning(stack: Stack, shop: Caller) -> None:
+    """Every decisioning route: rules, policies, a flow naming them, routing, an experiment; then deletes."""
+    rule = expect(stack.api("decisioning: create a rule", shop, "decisioning_rule_create"), 201)["rule_id"]
+    policy = expect(stack.api("decisioning: create a policy", shop, "decisioning_policy_create"), 201)["policy_id"]
+    flow = {"key": "email-nba", "name": "Email next best action", "ranker": "propensity_value", "rule_ids": [rule],
+            "policy_ids": [policy]}
+    expect(stack.api("decisioning: create a flow", shop, "decisioning_flow_create", body=flow), 201)
+    expect(stack.api("decisioning: put the routing", shop, "decisioning_routing_put"), 200)
+    experiment = expect(stack.api("experiments: create", shop, "experiment_create"), 201)["experiment_id"]
+    objects = (("decisioning_rule", "decisioning_rules", "rule_id", rule, None),
+               ("decisioning_policy", "decisioning_policies", "policy_id", policy, None),
+               ("decisioning_flow", "decisioning_flows", "flow_key", "email-nba", {k: v for k, v in flow.items()
+                                                                                   if k != "key"}),
+               ("experiment", "experiments", "experiment_id", experiment, None))
+    for one, many, param, value, body in objects:
+        expect(stack.api(f"{one}: list", shop, f"{many}_list"), 200)
+        expect(stack.api(f"{one}: get", shop, f"{one}_get", path_params={param: value}), 200)
+        expect(stack.api(f"{one}: replace", shop, f"{one}_replace", path_params={param: value}, body=body), 200)
+    expect(stack.api("decisioning: get the routing", shop, "decisioning_routing_get"), 200)
+    for one, _many, param, value, _body in reversed(objects):
+        expect(stack.api(f"{one}: delete", shop, f"{one}_delete", path_params={param: value}), 204)
 
 
 def drive(stack: Stack) -> None:
@@ -396,6 +421,7 @@ def drive(stack: Stack) -> None:
     user_erasure(stack, shop, data.interactions[-1]["user_id"])
     scheduled_training(stack, shop, user)
     portal(stack, shop)
+    decisioning(stack, shop)
     the_rest(stack, shop)
 
 @contextmanager

@@ -32,6 +32,11 @@ WRITES = {
     # a sign-up records its tenant (`tenant#` rows only: the statement's LeadingKeys condition)
     "PortalAuthFunction": ({"TenantsTable"}, set()),
     "PortalUsersFunction": ({"InteractionsTable", "ModelsTable"}, set()),  # end-user rows; erasure job rows
+    "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
+    "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
+    "DecisioningRulesFunction": ({"ModelsTable"}, set()),  # decisioning objects (rules)
+    "ContactPoliciesFunction": ({"ModelsTable"}, set()),  # decisioning objects (policies)
+    "ExperimentsFunction": ({"ModelsTable"}, set()),  # decisioning objects (experiments)
     # user erasure: deletes the user's rows; the user count; job rows, the trained marker; batch outputs rewritten
     "UserErasureFunction": ({"InteractionsTable", "SessionsTable", "ExposuresTable", "UsageTable", "ModelsTable"},
                             {"tenants/*/batch/*"}),

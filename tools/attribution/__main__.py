@@ -1,9 +1,12 @@
 """python -m tools.attribution COMMAND
 
-  validate --schema exposure.v1|outcome.v1 --input FILE   check a JSONL log against its JSON Schema
-  report --exposures FILE --outcomes FILE [--json]        join rate, CTR, list CTR and conversion
-                                                          per (model, surface)
-  export --tenant ID --exposures FILE --outcomes FILE [--local]
+  validate --schema exposure.v1|outcome.v1|assignment.v1 --input FILE
+                                                          check a JSONL log against its JSON Schema
+  report --exposures FILE --outcomes FILE [--assignments FILE] [--min-sample N] [--json]
+                                                          join rate, CTR, list CTR and conversion
+                                                          per (model, surface); with assignments,
+                                                          per experiment variant with p-values
+  export --tenant ID --exposures FILE --outcomes FILE [--assignments FILE] [--local]
                                                           a tenant's logs from DynamoDB as JSONL
 
 validate prints `OK n records`, or one `FILE:LINE: message` per problem and exits 1. report validates
@@ -17,9 +20,10 @@ import json
 import sys
 from pathlib import Path
 
-from recengine.attribution.records import EXPOSURE_SCHEMA, OUTCOME_SCHEMA, SCHEMAS
+from recengine.attribution.records import ASSIGNMENT_SCHEMA, EXPOSURE_SCHEMA, OUTCOME_SCHEMA, SCHEMAS
 
 from .report import JsonlError, count_records, read_jsonl, render, report, validate
+from .variants import MIN_SAMPLE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Join outcomes to exposures on (tenant_id, request_id).")
     figures.add_argument("--exposures", required=True, type=Path, help="exposure.v1 JSONL file")
     figures.add_argument("--outcomes", required=True, type=Path, help="outcome.v1 JSONL file")
+    figures.add_argument("--assignments", type=Path, help="assignment.v1 JSONL file: per-variant figures")
+    figures.add_argument("--min-sample", type=int, default=MIN_SAMPLE,
+                         help=f"impressions per variant below which a warning is given (default {MIN_SAMPLE})")
     figures.add_argument("--json", action="store_true", help="print the report as JSON")
     figures.add_argument("--no-validate", action="store_true", help="skip the schema check of the inputs")
     dump = commands.add_parser("export", help="write a tenant's exposures and outcomes as JSONL",
@@ -45,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--tenant", required=True)
     dump.add_argument("--exposures", required=True, type=Path, help="exposure.v1 JSONL output")
     dump.add_argument("--outcomes", required=True, type=Path, help="outcome.v1 JSONL output")
+    dump.add_argument("--assignments", type=Path, help="assignment.v1 JSONL output (experiments)")
     dump.add_argument("--local", action="store_true", help="the stack `make run` started")
     dump.add_argument("--since", type=float, default=0.0, help="exposures from this epoch second on")
     return parser
@@ -57,6 +65,8 @@ def _export(args: argparse.Namespace) -> int:
     from recengine.attribution.secret import SecretStore
     from recengine.attribution.service import Pseudonyms, export_exposures, export_outcomes
     from recengine.attribution.store import ExposureStore
+    from recengine.decisioning.service import export_assignments
+    from recengine.decisioning.store import AssignmentStore
     from recengine.events.store import InteractionStore
 
     env = dict(os.environ)
@@ -78,16 +88,19 @@ def _export(args: argparse.Namespace) -> int:
     pseudonyms = Pseudonyms(SecretStore().pseudonym_key(env["PSEUDONYM_SECRET_ID"]))
     counts = []
     events = InteractionStore(env["INTERACTIONS_TABLE"], env["SESSIONS_TABLE"]).tenant_events(args.tenant)
-    for path, records in ((args.exposures, export_exposures(ExposureStore(env["EXPOSURES_TABLE"]), args.tenant,
-                                                             args.since)),
-                          (args.outcomes, export_outcomes(pseudonyms, args.tenant, events))):
+    outputs = [(args.exposures, export_exposures(ExposureStore(env["EXPOSURES_TABLE"]), args.tenant, args.since)),
+               (args.outcomes, export_outcomes(pseudonyms, args.tenant, events))]
+    if args.assignments:
+        outputs.append((args.assignments, export_assignments(AssignmentStore(env["EXPOSURES_TABLE"]), args.tenant)))
+    for path, records in outputs:
         n = 0
         with open(path, "w", encoding="utf-8") as out:
             for record in records:
                 out.write(to_jsonl(record) + "\n")
                 n += 1
         counts.append(n)
-    print(f"wrote {counts[0]} exposures to {args.exposures} and {counts[1]} outcomes to {args.outcomes}")
+    print(f"wrote {counts[0]} exposures to {args.exposures} and {counts[1]} outcomes to {args.outcomes}"
+          + (f" and {counts[2]} assignments to {args.assignments}" if args.assignments else ""))
     return 0
 
 
@@ -115,11 +128,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.no_validate:
             bad = _problems(args.exposures, EXPOSURE_SCHEMA) + _problems(args.outcomes, OUTCOME_SCHEMA)
+            if args.assignments:
+                bad += _problems(args.assignments, ASSIGNMENT_SCHEMA)
             if bad:
                 print(f"error: {bad} problem(s) in the inputs; no report", file=sys.stderr)
                 return 1
         try:
-            result = report(_records(args.exposures), _records(args.outcomes))
+            assignments = _records(args.assignments) if args.assignments else None
+            result = report(_records(args.exposures), _records(args.outcomes), assignments, args.min_sample)
         except (KeyError, TypeError) as exc:  # only reachable with --no-validate
             print(f"error: a record lacks a field or has the wrong type ({exc!r}); run validate", file=sys.stderr)
             return 1

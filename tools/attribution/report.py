@@ -1,7 +1,8 @@
 """Offline checks and figures over exposure / outcome JSONL logs (analyst side, not the serving path).
 
 `validate` checks each line against its JSON Schema; `report` joins outcomes to exposures on
-(tenant_id, request_id) and gives join rate, CTR, list CTR and conversion per (model_id, surface).
+(tenant_id, request_id) and gives join rate, CTR, list CTR and conversion per (model_id, surface),
+and, given assignment.v1 records, per experiment variant with p-values (variants.py).
 Definitions, so the figures mean one thing:
 - an impression is one distinct item of one exposure; a clicked (purchased) impression is one with at
   least one `click` (`purchase`) outcome on it, so CTR and conversion are at most 1. Only the type
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from recengine.attribution.records import SCHEMAS
+
+from .variants import MIN_SAMPLE, render_variants, variant_report
 
 SCHEMA_DIR_ENV = "ATTRIBUTION_SCHEMA_DIR"
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"  # <repo>/schemas
@@ -135,6 +138,8 @@ class _Shown:
 
     group: tuple[str | None, str | None]
     items: frozenset[str]
+    user_key: str | None = None
+    ts: float = 0.0
     clicked: set[str] = field(default_factory=set)
     purchased: set[str] = field(default_factory=set)
     outcomes: int = 0
@@ -160,8 +165,10 @@ def _group_order(key: tuple[str | None, str | None]) -> tuple:
     return (model is None, model or "", surface is None, surface or "")
 
 
-def report(exposures: Iterable[Mapping[str, Any]], outcomes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Join rate and per-(model_id, surface) CTR / list CTR / conversion; expects schema-valid records."""
+def report(exposures: Iterable[Mapping[str, Any]], outcomes: Iterable[Mapping[str, Any]],
+           assignments: Iterable[Mapping[str, Any]] | None = None, min_sample: int = MIN_SAMPLE) -> dict[str, Any]:
+    """Join rate and per-(model_id, surface) CTR / list CTR / conversion; with assignment.v1 records,
+    per-variant figures and tests of each experiment too (variants.py). Expects schema-valid records."""
     lists: dict[tuple[str, str], _Shown] = {}
     duplicate_exposures = 0
     for exposure in exposures:
@@ -170,7 +177,8 @@ def report(exposures: Iterable[Mapping[str, Any]], outcomes: Iterable[Mapping[st
             duplicate_exposures += 1
             continue
         lists[key] = _Shown(group=(exposure.get("model_id"), exposure.get("surface")),
-                            items=frozenset(item["id"] for item in exposure["items"]))
+                            items=frozenset(item["id"] for item in exposure["items"]),
+                            user_key=exposure.get("user_key"), ts=float(exposure.get("ts") or 0.0))
 
     events: set[tuple[str, str]] = set()
     duplicate_outcomes = joined = 0
@@ -203,7 +211,7 @@ def report(exposures: Iterable[Mapping[str, Any]], outcomes: Iterable[Mapping[st
         groups[shown.group].update(counts)
         overall.update(counts)
 
-    return {
+    result = {
         "exposures": len(lists),
         "duplicate_exposures": duplicate_exposures,
         "outcomes": len(events),
@@ -216,6 +224,9 @@ def report(exposures: Iterable[Mapping[str, Any]], outcomes: Iterable[Mapping[st
         "groups": [{"model_id": key[0], "surface": key[1], **_metrics(groups[key])}
                    for key in sorted(groups, key=_group_order)],
     }
+    if assignments is not None:
+        result["experiments"], result["warnings"] = variant_report(lists, assignments, min_sample)
+    return result
 
 
 def _pct(value: float | None) -> str:
@@ -239,4 +250,6 @@ def render(result: Mapping[str, Any]) -> str:
                  f"outcomes; {result['duplicate_outcomes']} duplicate event ids ignored)")
     lines.append(f"exposures with an outcome {_pct(result['exposures_with_outcome'])} (of {result['exposures']}; "
                  f"{result['duplicate_exposures']} repeated request ids ignored)")
+    if "experiments" in result:
+        lines += render_variants(result["experiments"], result["warnings"])
     return "\n".join(lines)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .batch.service import Dispatcher
     from .batch.store import NightlySettingStore
     from .billing.payments import PaymentProvider
+    from .decisioning.store import AssignmentStore, DecisioningStore
     from .models.jobs import Launcher
     from .models.serving import ModelCache, PopularityCache
     from .models.training import TrainingPolicy, TrainingStores
@@ -103,6 +104,18 @@ class Runtime:
     @cached_property
     def usage(self) -> UsageStore:
         return UsageStore(self.settings.usage_table)
+
+    @cached_property
+    def decisioning(self) -> "DecisioningStore":
+        from .decisioning.store import DecisioningStore
+
+        return DecisioningStore(self.settings.models_table)
+
+    @cached_property
+    def assignments(self) -> "AssignmentStore":
+        from .decisioning.store import AssignmentStore
+
+        return AssignmentStore(self.settings.exposures_table)
 
     # ------------------------------------------------------------------ services' dependencies
     @cached_property

@@ -13,7 +13,8 @@ from tests.conftest import invoke
 from tests.integration.conftest import route_event
 
 KEYED = [r for r in routes() if r.api_key_required]
-PATH_VALUES = {"item_id": "sku-1", "model_id": "model_hybrid-v1_nothing", "job_id": "job-nothing", "user_id": "u-1"}
+PATH_VALUES = {"item_id": "sku-1", "model_id": "model_hybrid-v1_nothing", "job_id": "job-nothing", "user_id": "u-1",
+               "rule_id": "rule_nothing", "policy_id": "pol_nothing", "flow_key": "nothing", "experiment_id": "exp_nothing"}
 RECOMMEND = {"user_id": "u-1", "limit": 3}
 BODIES = {
     ("POST", "/v1/items"): {"items": [{"id": "sku-1", "title": "Shoes"}]},

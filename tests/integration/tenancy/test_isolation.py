@@ -26,6 +26,11 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
            ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}"),
            ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}")}
+DECISIONING = {"/v1/decisioning/rules": "rule_id", "/v1/decisioning/policies": "policy_id",
+               "/v1/decisioning/flows": "flow_key", "/v1/experiments": "experiment_id"}
+COVERED |= {(m, base) for base in DECISIONING for m in ("POST", "GET")}
+COVERED |= {(m, f"{base}/{{{p}}}") for base, p in DECISIONING.items() for m in ("GET", "PUT", "DELETE")}
+COVERED |= {("GET", "/v1/decisioning/routing"), ("PUT", "/v1/decisioning/routing")}
 
 
 def load(api, caller, data, prefix=""):
@@ -175,6 +180,33 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert runtime().interactions.recent_for_user(b.tenant_id, user, 500) == []
     assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert runtime().stored_lists.get_list(a.tenant_id, user, "hybrid")["job_id"] == a_batch
+
+    # Decisioning: A's rules, policies, flows, routing and experiments are out of B's reach.
+    policy_body = {"name": "p", "kind": "daily_max", "max_impressions": 3}
+    rule = api("POST", "/v1/decisioning/rules", caller=a, body={"name": "r"})[2]["rule_id"]
+    policy = api("POST", "/v1/decisioning/policies", caller=a, body=policy_body)[2]["policy_id"]
+    assert api("POST", "/v1/decisioning/flows", caller=a, body={"key": "f", "name": "f", "rule_ids": [rule]})[0] == 201
+    assert api("PUT", "/v1/decisioning/routing", caller=a, body={"routes": [{"flow_key": "f"}]})[0] == 200
+    split = {"name": "e", "variants": {"x": {"weight": 1}, "y": {"weight": 1, "flow_key": "f"}}}
+    experiment = api("POST", "/v1/experiments", caller=a, body=split)[2]["experiment_id"]
+    for base, value, body in (("/v1/decisioning/rules", rule, {"name": "b"}),
+                              ("/v1/decisioning/policies", policy, policy_body),
+                              ("/v1/decisioning/flows", "f", {"name": "b"}),
+                              ("/v1/experiments", experiment, {**split, "variants": {"x": {"weight": 1},
+                                                                                      "z": {"weight": 1}}})):
+        param = DECISIONING[base]
+        assert list(b_calls("GET", base)[2].values()) == [[]]
+        for method, extra in (("GET", {}), ("PUT", {"body": body}), ("DELETE", {})):
+            status, _, _ = b_calls(method, f"{base}/{{{param}}}", path_params={param: value}, **extra)
+            assert status == 404, (method, base, status)
+        assert api("GET", f"{base}/{{{param}}}", caller=a, path_params={param: value})[0] == 200
+    assert b_calls("POST", "/v1/decisioning/rules", body={"name": "B's own"})[0] == 201
+    assert b_calls("POST", "/v1/decisioning/policies", body=policy_body)[0] == 201
+    assert b_calls("POST", "/v1/decisioning/flows", body={"key": "g", "name": "g", "rule_ids": [rule]})[0] == 409
+    assert b_calls("POST", "/v1/experiments", body=split)[0] == 409  # A's flow is unknown to B
+    assert b_calls("GET", "/v1/decisioning/routing")[2] == {"routes": []}
+    assert b_calls("PUT", "/v1/decisioning/routing", body={"routes": [{"flow_key": "f"}]})[0] == 409
+    assert api("GET", "/v1/decisioning/routing", caller=a)[2] == {"routes": [{"flow_key": "f"}]}
 
     # Public routes carry no tenant data.
     seen.add(("GET", "/health"))

@@ -1,4 +1,5 @@
-"""Exposure and outcome records (schemas/exposure.v1.json, schemas/outcome.v1.json) for attribution logs.
+"""Exposure, outcome and assignment records (schemas/exposure.v1.json, outcome.v1.json, assignment.v1.json)
+for attribution logs.
 
 Runs inside the Lambda functions, so standard library only: the records are built to the schemas'
 rules here, and checked against the JSON Schemas offline (report.py, tests), not on the serving path.
@@ -18,7 +19,8 @@ from typing import Any
 
 EXPOSURE_SCHEMA = "exposure.v1"
 OUTCOME_SCHEMA = "outcome.v1"
-SCHEMAS = (EXPOSURE_SCHEMA, OUTCOME_SCHEMA)
+ASSIGNMENT_SCHEMA = "assignment.v1"
+SCHEMAS = (EXPOSURE_SCHEMA, OUTCOME_SCHEMA, ASSIGNMENT_SCHEMA)
 OUTCOME_TYPES = ("view", "click", "like", "add_to_cart", "purchase")
 MAX_ITEMS = 100  # exposure.v1 items.maxItems: the API's largest `limit`
 
@@ -74,6 +76,15 @@ def outcome_record(*, request_id: str, tenant_id: str, user_key: str, item_id: s
             "user_key": _pseudonym("user_key", user_key), "item_id": str(item_id), "type": type,
             "value": None if value is None else _number("value", value), "ts": _number("ts", ts),
             "event_id": str(event_id)}
+
+
+def assignment_record(*, tenant_id: str, experiment_id: str, variant: str, user_key: str, request_id: str | None,
+                      ts: float) -> dict[str, Any]:
+    """An assignment.v1 record: a customer bucketed into an experiment's variant, with the request id
+    of the list it was served for (joins the exposure and its outcomes), when there is one."""
+    return {"schema": ASSIGNMENT_SCHEMA, "tenant_id": str(tenant_id), "experiment_id": str(experiment_id),
+            "variant": str(variant), "user_key": _pseudonym("user_key", user_key),
+            "request_id": None if request_id is None else str(request_id), "ts": _number("ts", ts)}
 
 
 def to_jsonl(record: Mapping[str, Any]) -> str:

@@ -58,6 +58,16 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/models/jobs/{job_id}"): Role.READ,
     ("GET", "/v1/recommendations/jobs/{job_id}"): Role.READ,
     ("GET", "/v1/users/erasures/{job_id}"): Role.READ,  # a job's status; it never names the user
+    # decisioning configuration: readable by any key (a storefront may show why), changed by admins
+    ("GET", "/v1/decisioning/rules"): Role.READ,
+    ("GET", "/v1/decisioning/rules/{rule_id}"): Role.READ,
+    ("GET", "/v1/decisioning/policies"): Role.READ,
+    ("GET", "/v1/decisioning/policies/{policy_id}"): Role.READ,
+    ("GET", "/v1/decisioning/flows"): Role.READ,
+    ("GET", "/v1/decisioning/flows/{flow_key}"): Role.READ,
+    ("GET", "/v1/decisioning/routing"): Role.READ,
+    ("GET", "/v1/experiments"): Role.READ,
+    ("GET", "/v1/experiments/{experiment_id}"): Role.READ,
     # write: feeding data in
     ("POST", "/v1/interactions"): Role.WRITE,
     ("POST", "/api/v1/interactions"): Role.WRITE,
@@ -81,6 +91,20 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/api/users/{user_id}"): Role.ADMIN,
     ("DELETE", "/api/users/{user_id}"): Role.ADMIN,
     ("PATCH", "/api/users/{user_id}/toggle-status"): Role.ADMIN,
+    # decisioning: rules, policies, flows, routing and experiments change what every customer is offered
+    ("POST", "/v1/decisioning/rules"): Role.ADMIN,
+    ("PUT", "/v1/decisioning/rules/{rule_id}"): Role.ADMIN,
+    ("DELETE", "/v1/decisioning/rules/{rule_id}"): Role.ADMIN,
+    ("POST", "/v1/decisioning/policies"): Role.ADMIN,
+    ("PUT", "/v1/decisioning/policies/{policy_id}"): Role.ADMIN,
+    ("DELETE", "/v1/decisioning/policies/{policy_id}"): Role.ADMIN,
+    ("POST", "/v1/decisioning/flows"): Role.ADMIN,
+    ("PUT", "/v1/decisioning/flows/{flow_key}"): Role.ADMIN,
+    ("DELETE", "/v1/decisioning/flows/{flow_key}"): Role.ADMIN,
+    ("PUT", "/v1/decisioning/routing"): Role.ADMIN,
+    ("POST", "/v1/experiments"): Role.ADMIN,
+    ("PUT", "/v1/experiments/{experiment_id}"): Role.ADMIN,
+    ("DELETE", "/v1/experiments/{experiment_id}"): Role.ADMIN,
 }
 
 
