@@ -141,11 +141,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/auth/register"): Op(body="RegisterBody", ok={201: "Created: the account, never its password."},
                                        errors=(401, 403, 409)),
     ("POST", "/api/auth/login"): Op(body="LoginBody", errors=(401,)),
-    ("POST", "/auth/v1/token"): Op(body="LoginBody", query="TokenQuery", errors=(401,)),
+    ("POST", "/auth/v1/token"): Op(body="TokenBody", query="TokenQuery", errors=(401,)),
     ("GET", "/api/users"): Op(query="UsersQuery"),
     ("POST", "/api/users"): Op(body="EndUserBody", ok={201: "Created: the user."}, errors=(409,)),
     ("GET", "/api/users/{user_id}"): Op(),
-    ("PUT", "/api/users/{user_id}"): Op(body="EndUserBody"),
+    ("PUT", "/api/users/{user_id}"): Op(body="EndUserUpdate"),
     ("DELETE", "/api/users/{user_id}"): Op(ok={204: "Deleted: the record is gone and the user's erasure job is "
                                                     "queued (its status URL in the Location header)."}),
     ("PATCH", "/api/users/{user_id}/toggle-status"): Op(),

@@ -8,7 +8,7 @@ from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.portal import presenters, service
 from recengine.portal.authorizer import extract_key
-from recengine.portal.schemas import LoginBody, RefreshBody, RegisterBody, TokenQuery
+from recengine.portal.schemas import LoginBody, RegisterBody, TokenBody, TokenQuery
 from recengine.runtime import runtime
 
 app = Api()
@@ -34,12 +34,9 @@ def login():
 @app.post("/auth/v1/token")
 def token():
     """GoTrue's token endpoint: `grant_type=password` {email, password} or `refresh_token` {refresh_token}."""
-    grant, rt = app.query(TokenQuery).grant_type, runtime()
-    if grant == "password":
-        body = app.body(LoginBody)
-        tokens, account = service.login(rt.portal_accounts, body.email, body.password)
-    else:
-        tokens, account = service.refresh(rt.portal_accounts, rt.token_verifier, app.body(RefreshBody).refresh_token)
+    grant, body, rt = app.query(TokenQuery).grant_type, app.body(TokenBody), runtime()
+    tokens, account = service.grant(rt.portal_accounts, rt.token_verifier, grant, body.email, body.password,
+                                    body.refresh_token)
     return app.json(200, presenters.gotrue_body(tokens, account))
 
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.portal import presenters, users as end_users
-from recengine.portal.schemas import EndUserBody, UsersQuery, path_user_id as _id
+from recengine.portal.schemas import EndUserBody, EndUserUpdate, UsersQuery, path_user_id as _id
 from recengine.runtime import runtime
 from recengine.users import erasure
 
@@ -35,7 +35,7 @@ def create_user():
 
 @app.put("/api/users/<user_id>")
 def update_user(user_id: str):
-    body, tenant = app.body(EndUserBody), app.caller()
+    body, tenant = app.body(EndUserUpdate), app.caller()
     user = end_users.update_user(runtime().end_users, tenant.tenant_id, _id(user_id), body.draft())
     return app.json(200, presenters.end_user_body(user))
 

@@ -133,6 +133,10 @@ def test_gotrue_password_and_refresh_grants(gw):
     assert again["user"]["id"] == body["user"]["id"]
     assert gw("GET", "/api/users", token=again["access_token"])[0] == 200
     assert gw("POST", "/auth/v1/token?grant_type=client_credentials", {})[0] == 422
+    # a grant without its credentials is refused as wrong ones are
+    assert gw("POST", "/auth/v1/token?grant_type=refresh_token", {"email": "go@true.example",
+                                                                   "password": PASSWORD})[0] == 401
+    assert gw("POST", "/auth/v1/token?grant_type=password", {"refresh_token": body["refresh_token"]})[0] == 401
 
 
 def test_users_crud(gw):
@@ -154,7 +158,7 @@ def test_users_crud(gw):
                                                   "isActive": True}, token)
     assert status == 200 and (put["email"], put["name"], put["role"]) == ("new@x.example", "Renamed", "admin")
     assert put["createdAt"] == one["createdAt"]
-    assert gw("PUT", "/api/users/u-1", {"id": "u-9", "email": "a@x.example", "name": "A"}, token)[0] == 400
+    assert gw("PUT", "/api/users/u-1", {"id": "u-9", "email": "a@x.example", "name": "A"}, token)[0] == 422
     assert gw("PUT", "/api/users/missing", {"email": "a@x.example", "name": "A"}, token)[0] == 404
     status, _, toggled = gw("PATCH", "/api/users/u-1/toggle-status", token=token)
     assert status == 200 and toggled["isActive"] is False

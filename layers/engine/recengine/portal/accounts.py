@@ -57,6 +57,8 @@ class CognitoAccounts:
         except ClientError as exc:
             if _code(exc) == "UsernameExistsException":
                 raise ConflictError("an account with this e-mail already exists") from exc
+            if _code(exc) == "InvalidParameterException":  # a value the pool does not take (its own checks)
+                raise InvalidArgumentError("the user pool refuses this e-mail or name") from exc
             raise _failed("admin_create_user", exc) from exc
         except BotoCoreError as exc:
             raise StoreError(f"admin_create_user failed ({type(exc).__name__})") from exc

@@ -11,8 +11,9 @@ from ..http.app import validate
 from ..http.schemas import Id, Strict
 from .users import EndUserDraft
 
-Email = Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True, to_lower=True,
-                                         pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")]
+# An ASCII address, as the user pool takes a username (its own check refuses other forms).
+Email = Annotated[str, StringConstraints(min_length=6, max_length=254, strip_whitespace=True, to_lower=True,
+                                         pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -30,8 +31,13 @@ class LoginBody(Strict):
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
-class RefreshBody(Strict):
-    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+class TokenBody(Strict):
+    """GoTrue's token body: `email` and `password` for `grant_type=password`, `refresh_token` for
+    `grant_type=refresh_token`; a grant without its credentials is a 401, as wrong ones are."""
+
+    email: Email | None = None
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
 
 
 class TokenQuery(BaseModel):
@@ -40,14 +46,22 @@ class TokenQuery(BaseModel):
     grant_type: Literal["password", "refresh_token"]
 
 
-class EndUserBody(Strict):
-    """`POST /api/users` and `PUT /api/users/{id}` (PUT replaces every field; `id` only on POST)."""
+class EndUserUpdate(Strict):
+    """`PUT /api/users/{id}`: every field but the id, replaced (a user is never renamed)."""
 
-    id: Id | None = Field(default=None, description="The user's id as your events name it; generated if absent.")
     email: Email
     name: Name
     role: Literal["user", "admin"] = "user"
     isActive: bool = True
+
+    def draft(self) -> EndUserDraft:
+        return EndUserDraft(self.email, self.name, self.role, self.isActive)
+
+
+class EndUserBody(EndUserUpdate):
+    """`POST /api/users`."""
+
+    id: Id | None = Field(default=None, description="The user's id as your events name it; generated if absent.")
 
     def draft(self) -> EndUserDraft:
         return EndUserDraft(self.email, self.name, self.role, self.isActive, self.id)

@@ -87,6 +87,16 @@ def refresh(accounts: CognitoAccounts, verifier: TokenVerifier, refresh_token: s
     return tokens, _enabled(accounts.get_account(claims.email))
 
 
+def grant(accounts: CognitoAccounts, verifier: TokenVerifier, grant_type: str, email: str | None,
+          password: str | None, refresh_token: str | None) -> tuple[Tokens, Account]:
+    """GoTrue's two grants; a grant without its credentials is refused as wrong ones are (401)."""
+    if grant_type == "password" and email and password:
+        return login(accounts, email, password)
+    if grant_type == "refresh_token" and refresh_token:
+        return refresh(accounts, verifier, refresh_token)
+    raise UnauthorizedError(f"the {grant_type} grant needs its credentials")
+
+
 def _enabled(account: Account) -> Account:
     if not account.enabled:
         raise UnauthorizedError("the account is disabled")
