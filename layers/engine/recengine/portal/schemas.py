@@ -13,7 +13,7 @@ from .users import EndUserDraft
 
 # An ASCII address, as the user pool takes a username (its own check refuses other forms).
 Email = Annotated[str, StringConstraints(min_length=6, max_length=254, strip_whitespace=True, to_lower=True,
-                                         pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")]
+                                         pattern=r"^[A-Za-z0-9]([A-Za-z0-9._%+-]*[A-Za-z0-9])?@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
