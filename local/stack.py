@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     patches.enter_context(item_scoped_rollback())
     patches.enter_context(atomic_item_writes())
     patches.enter_context(partition_scoped_queries())
+    from local.moto_cognito import unknown_refresh_tokens_refused
+
+    patches.enter_context(unknown_refresh_tokens_refused())  # a made-up refresh token: 401, as in AWS
     state_dir = Path(tempfile.mkdtemp(prefix="recengine-local-"))
     os.environ.update({
         "AWS_ENDPOINT_URL": f"http://{args.host}:{moto_port}",

@@ -139,6 +139,14 @@ def test_gotrue_password_and_refresh_grants(gw):
     assert gw("POST", "/auth/v1/token?grant_type=password", {"refresh_token": body["refresh_token"]})[0] == 401
 
 
+def test_a_made_up_refresh_token_is_401(gw):
+    from local.moto_cognito import unknown_refresh_tokens_refused
+
+    with unknown_refresh_tokens_refused():  # moto answers a KeyError (500) where Cognito says NotAuthorized
+        status, _, body = gw("POST", "/auth/v1/token?grant_type=refresh_token", {"refresh_token": "made-up"})
+    assert status == 401, body
+
+
 def test_users_crud(gw):
     sign_up(gw, "crud@shop.example", "Crud")
     token = login(gw, "crud@shop.example")
