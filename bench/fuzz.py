@@ -70,8 +70,24 @@ class FuzzReport:
         return groups
 
 
+def portal_token(base_url: str, stack_output: str) -> str | None:
+    """A token of the portal admin the stack printed (`portal login: <email> <password>`), for the
+    document's PortalToken scheme (the /api/users routes); None if the stack printed none."""
+    import re
+    import urllib.request
+
+    found = re.search(r"portal login: (\S+) (\S+)", stack_output)
+    if not found:
+        return None
+    request = urllib.request.Request(f"{base_url}/api/auth/login", method="POST", headers={
+        "content-type": "application/json"}, data=json.dumps({"email": found[1], "password": found[2]}).encode())
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["token"]
+
+
 def config(base_url: str, api_key: str, *, seed: int, max_examples: int, phases: tuple[str, ...],
-           workers: int = 1, max_time: int | None = None, continue_on_failure: bool = False):
+           workers: int = 1, max_time: int | None = None, continue_on_failure: bool = False,
+           portal_token: str | None = None):
     """A schemathesis configuration: the given checks only, authenticated with the document's ApiKey scheme."""
     import schemathesis
 
@@ -87,7 +103,9 @@ def config(base_url: str, api_key: str, *, seed: int, max_examples: int, phases:
         # Past an operation's first failure: the long campaign counts every distinct one.
         "continue-on-failure": continue_on_failure,
         # Both schemes of the document's `security` (either one): the same admin key.
-        "auth": {"openapi": {"ApiKey": {"api_key": api_key}, "BearerKey": {"bearer": api_key}}},
+        # The portal's routes take a portal admin's token instead (PortalToken).
+        "auth": {"openapi": {"ApiKey": {"api_key": api_key}, "BearerKey": {"bearer": api_key},
+                             **({"PortalToken": {"bearer": portal_token}} if portal_token else {})}},
         # The curl lines must replay as sent (a `session_id` is not a secret); the key is masked below.
         "output": {"sanitization": {"enabled": False}},
         # Security parameters come from `auth` only: generated ones (an empty `Authorization`) are 401s.
@@ -223,7 +241,7 @@ def _answer(recorder, case_id: str) -> tuple[int | None, str]:
 def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10,
         phases: tuple[str, ...] = CI_PHASES, workers: int = 1, max_time: int | None = None,
         continue_on_failure: bool = False,
-        document: Path = DOCUMENT, progress=None) -> FuzzReport:
+        document: Path = DOCUMENT, progress=None, portal_token: str | None = None) -> FuzzReport:
     """Runs schemathesis' engine over every operation of the document and collects the report."""
     import schemathesis
     from schemathesis.engine import from_schema
@@ -232,7 +250,8 @@ def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10
     schema = schemathesis.openapi.from_dict(json.loads(document.read_text()),
                                             config=config(base_url, api_key, seed=seed, max_examples=max_examples,
                                                           phases=phases, workers=workers, max_time=max_time,
-                                                          continue_on_failure=continue_on_failure))
+                                                          continue_on_failure=continue_on_failure,
+                                                          portal_token=portal_token))
     schema.hook("map_case")(_map_case)
     report = FuzzReport()
     started = time.monotonic()
@@ -301,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     phases = tuple(p for p in args.phases.split(",") if p)
 
-    def campaign(base_url: str, key: str) -> FuzzReport:
+    def campaign(base_url: str, key: str, token: str | None = None) -> FuzzReport:
         return run(base_url, key, seed=args.seed, max_examples=args.examples, phases=phases, max_time=args.max_time,
-                   continue_on_failure=True, progress=lambda line: print(f"[fuzz] {line}", file=sys.stderr, flush=True))
+                   continue_on_failure=True, portal_token=token, progress=lambda line: print(f"[fuzz] {line}", file=sys.stderr, flush=True))
 
     if args.base_url:
         if not args.api_key:
@@ -313,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         from local.spawn import running_stack
 
         with running_stack(drain=True) as stack:
-            report = campaign(stack.base_url, stack.admin_key)
+            report = campaign(stack.base_url, stack.admin_key, portal_token(stack.base_url, stack.output))
     print(format_report(report))
     return 1 if report.failures or report.errors else 0
 

@@ -52,6 +52,10 @@ def secret_arn(name: str) -> str:
     return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
 
 
+def user_pool_arn(name: str) -> str:
+    return f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{name}"
+
+
 def queue_url(name: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
@@ -73,7 +77,8 @@ def _ref(logical_id: str, template: dict) -> str:
 
 def _get_att(logical_id: str, attribute: str, template: dict) -> str:
     kind = template["Resources"].get(logical_id, {}).get("Type")
-    arns = {"AWS::DynamoDB::Table": table_arn, "AWS::S3::Bucket": bucket_arn, "AWS::SQS::Queue": queue_arn}
+    arns = {"AWS::DynamoDB::Table": table_arn, "AWS::S3::Bucket": bucket_arn, "AWS::SQS::Queue": queue_arn,
+            "AWS::Cognito::UserPool": user_pool_arn}
     if attribute == "Arn" and kind in arns:
         return arns[kind](logical_id)
     if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
@@ -150,7 +155,7 @@ class Statement:
         for operator, key, values in self.conditions:
             if key not in context:
                 return False  # IAM: a condition on a key the request does not carry is not met
-            if operator == "StringLike":
+            if operator in ("StringLike", "ForAllValues:StringLike"):  # one value per request here
                 if not any(_wildcard(v, case_sensitive=True).match(context[key]) for v in values):
                     return False
             elif operator == "StringEquals":
@@ -239,6 +244,7 @@ class Names:
     buckets: Mapping[str, str]
     queues: Mapping[str, str]  # by queue URL
     secrets: Mapping[str, str] = field(default_factory=dict)  # by ARN (what the environment gives)
+    user_pools: Mapping[str, str] = field(default_factory=dict)  # by pool id
 
     def table(self, name: str) -> str:
         if name not in self.tables:
@@ -267,6 +273,12 @@ class Names:
         return secret_arn(self.secrets[secret_id])
 
 
+    def user_pool(self, pool_id: str) -> str:
+        if pool_id not in self.user_pools:
+            raise LookupError(f"user pool {pool_id!r} is named by no environment variable of the template")
+        return user_pool_arn(self.user_pools[pool_id])
+
+
 TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                   "ConditionCheck": "ConditionCheckItem"}
 
@@ -274,7 +286,11 @@ TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteIte
 def _dynamodb(operation: str, params: dict, names: Names) -> list[Need]:
     single = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "DescribeTable"}
     if operation in single:
-        return [Need(f"dynamodb:{operation}", names.table(params["TableName"]))]
+        # the item's partition key value, for statements limited by `dynamodb:LeadingKeys`
+        key = params.get("Key") or params.get("Item") or {}
+        leading = next((next(iter(v.values())) for k, v in key.items() if k == "pk" and isinstance(v, dict)), None)
+        context = (("dynamodb:LeadingKeys", str(leading)),) if leading is not None else ()
+        return [Need(f"dynamodb:{operation}", names.table(params["TableName"]), context)]
     if operation in ("Query", "Scan"):  # on an index, IAM checks the index's ARN
         return [Need(f"dynamodb:{operation}", names.index(params["TableName"], params.get("IndexName")))]
     if operation in ("BatchGetItem", "BatchWriteItem"):  # checked once per table of the batch
@@ -331,7 +347,15 @@ def _secretsmanager(operation: str, params: dict, names: Names) -> list[Need]:
     raise UnmappedCallError(f"secretsmanager:{operation}")
 
 
-NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager}
+def _cognito(operation: str, params: dict, names: Names) -> list[Need]:
+    admin = {"AdminCreateUser", "AdminSetUserPassword", "AdminAddUserToGroup", "AdminGetUser",
+             "AdminListGroupsForUser", "AdminInitiateAuth", "AdminDeleteUser"}
+    if operation not in admin:
+        raise UnmappedCallError(f"cognito-idp:{operation}")
+    return [Need(f"cognito-idp:{operation}", names.user_pool(params["UserPoolId"]))]
+
+
+NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito}
 
 
 def needs(service: str, operation: str, params: dict, names: Names) -> list[Need]:
@@ -350,11 +374,11 @@ def names_from_environment(env: Mapping[str, str], template: dict | None = None)
     for fn in resources("AWS::Serverless::Function", template).values():
         variables.update((fn["Properties"].get("Environment") or {}).get("Variables") or {})
     found: dict[str, dict[str, str]] = {"AWS::DynamoDB::Table": {}, "AWS::S3::Bucket": {}, "AWS::SQS::Queue": {},
-                                        "AWS::SecretsManager::Secret": {}}
+                                        "AWS::SecretsManager::Secret": {}, "AWS::Cognito::UserPool": {}}
     for var, value in variables.items():
         if isinstance(value, dict) and "Ref" in value and var in env:
             kind = template["Resources"].get(value["Ref"], {}).get("Type")
             if kind in found:
                 found[kind][env[var]] = value["Ref"]
     return Names(found["AWS::DynamoDB::Table"], found["AWS::S3::Bucket"], found["AWS::SQS::Queue"],
-                 found["AWS::SecretsManager::Secret"])
+                 found["AWS::SecretsManager::Secret"], found["AWS::Cognito::UserPool"])

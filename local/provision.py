@@ -4,7 +4,9 @@ boto3 is pointed at (moto in tests and locally)."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from pathlib import Path
 from typing import Mapping
 
 import boto3
@@ -34,6 +36,7 @@ def create_resources(prefix: str = "local", secret_values: Mapping[str, str] | N
     env["MODEL_BUCKET"] = bucket
     env.update(create_queues(prefix))
     env.update(create_secrets(prefix, secret_values))
+    env.update(create_user_pool(prefix))
     return env
 
 
@@ -101,3 +104,56 @@ def create_key(tenants_table: str, tenant_id: str, role: Role, plan_ids: dict[st
 
 def template_description() -> str:
     return load_template().get("Description", "").strip()
+
+
+def _jwks_url(pool_id: str) -> str:
+    """Where the pool's public keys are: the local moto server serves them under the pool id; an
+    in-process moto (tests) has no server, so its key file is read directly (moto signs every pool's
+    tokens with the same key)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{pool_id}/.well-known/jwks.json"
+    import gzip
+    import tempfile
+
+    import moto.cognitoidp
+
+    packed = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
+    target = Path(tempfile.gettempdir()) / "moto-cognito-jwks-public.json"
+    target.write_bytes(gzip.decompress(packed.read_bytes()))
+    return target.as_uri()
+
+
+def create_user_pool(prefix: str = "local") -> dict[str, str]:
+    """The template's portal user pool, its app client and groups, as declared; returns the env vars
+    the authorizer and the portal functions read (COGNITO_*)."""
+    idp = boto3.client("cognito-idp")
+    declared = resources("AWS::Cognito::UserPool")["UserPool"]["Properties"]
+    pool = idp.create_user_pool(PoolName=f"{prefix}-portal", UsernameAttributes=declared["UsernameAttributes"],
+                                AutoVerifiedAttributes=declared["AutoVerifiedAttributes"],
+                                AdminCreateUserConfig=declared["AdminCreateUserConfig"],
+                                Policies=declared["Policies"], Schema=declared["Schema"])["UserPool"]
+    client_props = resources("AWS::Cognito::UserPoolClient")["UserPoolClient"]["Properties"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName=client_props["ClientName"], GenerateSecret=client_props["GenerateSecret"],
+        ExplicitAuthFlows=client_props["ExplicitAuthFlows"], ReadAttributes=client_props["ReadAttributes"],
+        WriteAttributes=client_props["WriteAttributes"])["UserPoolClient"]
+    for group in resources("AWS::Cognito::UserPoolGroup").values():
+        props = group["Properties"]
+        idp.create_group(UserPoolId=pool["Id"], GroupName=props["GroupName"], Description=props.get("Description", ""))
+    region = idp.meta.region_name
+    return {"COGNITO_USER_POOL_ID": pool["Id"], "COGNITO_CLIENT_ID": client["ClientId"],
+            "COGNITO_ISSUER": f"https://cognito-idp.{region}.amazonaws.com/{pool['Id']}",
+            "COGNITO_JWKS_URL": _jwks_url(pool["Id"])}
+
+
+def create_portal_admin(tenant_id: str, email: str, name: str = "Portal Admin") -> str:
+    """An admin account of the tenant in the portal's user pool (the stack's own, by COGNITO_*);
+    returns its generated password (printed once by `make run`)."""
+    from recengine.portal.accounts import CognitoAccounts
+    from recengine.portal.tokens import ADMIN_GROUP
+
+    password = f"Demo-{secrets.token_urlsafe(12)}"
+    CognitoAccounts(os.environ["COGNITO_USER_POOL_ID"], os.environ["COGNITO_CLIENT_ID"]).create_account(
+        email, name, password, tenant_id, ADMIN_GROUP)
+    return password

@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     patches.enter_context(item_scoped_rollback())
     patches.enter_context(atomic_item_writes())
     patches.enter_context(partition_scoped_queries())
+    from local.moto_cognito import unknown_refresh_tokens_refused
+
+    patches.enter_context(unknown_refresh_tokens_refused())  # a made-up refresh token: 401, as in AWS
     state_dir = Path(tempfile.mkdtemp(prefix="recengine-local-"))
     os.environ.update({
         "AWS_ENDPOINT_URL": f"http://{args.host}:{moto_port}",
@@ -122,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     read_key, _ = provision.create_key(rt.settings.tenants_table, tenant.tenant_id, Role.READ, plan_ids)
     write_key, _ = provision.create_key(rt.settings.tenants_table, tenant.tenant_id, Role.WRITE, plan_ids)
     log(f"demo tenant {tenant.tenant_id} on plan {tenant.plan}, with a read, a write and an admin key")
+    # A portal (Cognito) admin of the demo tenant: its token calls the portal's routes (/api/users...).
+    portal_email = "admin@demo-shop.example"
+    portal_password = provision.create_portal_admin(tenant.tenant_id, portal_email)
 
     data = demo.generate(n_users=args.users, n_items=args.items, events_per_user=args.events_per_user)
     drafts = [ItemIn.model_validate(i).draft() for i in data.items]  # the API's own validation
@@ -171,6 +177,10 @@ Paste these:
   curl -s -X PUT {base}/v1/billing/overage-cap -H 'x-api-key: {admin_key}' -H 'content-type: application/json' \\
        -d '{{"cap_amount": 250}}'
   curl -s {base}/v1/billing/plans
+  TOKEN=$(curl -s -X POST {base}/api/auth/login -H 'content-type: application/json' \
+       -d '{{"email": "{portal_email}", "password": "{portal_password}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s '{base}/api/users?page=1&pageSize=5' -H "Authorization: Bearer $TOKEN"
+portal login: {portal_email} {portal_password}
 
 READY base_url={base} api_key={admin_key} read_key={read_key} write_key={write_key}
 Ctrl-C stops everything.""", flush=True)

@@ -38,6 +38,13 @@ BODIES = {
     ("PUT", "/v1/billing/overage-cap"): {"cap_amount": 250.0},
     ("POST", "/v1/billing/checkout"): {"plan_id": "growth", "interval": "monthly"},
     ("POST", "/v1/recommendations/generate"): {"algorithm": "hybrid", "count": 10},
+    # portal accounts and end users (seed 002)
+    ("POST", "/api/auth/register"): {"email": "newuser@example.com", "name": "Jane Doe", "password": "secure_password"},
+    ("POST", "/api/auth/login"): {"email": "user@example.com", "password": "secure_password"},
+    ("POST", "/auth/v1/token"): {"email": "admin@tenant.com", "password": "password"},
+    ("POST", "/api/users"): {"email": "user@example.com", "name": "John Doe", "role": "user", "isActive": True},
+    ("PUT", "/api/users/{user_id}"): {"email": "user@example.com", "name": "John Doe", "role": "user",
+                                      "isActive": False},
     ("POST", "/v1/decisioning/rules"): {"name": "Loan for likely borrowers", "target": {"offer_ids": ["offer-loan"]}, "effect": "include", "priority": 10, "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]},
     ("PUT", "/v1/decisioning/rules/{rule_id}"): {"name": "Loan for likely borrowers", "target": {"offer_ids": ["offer-loan"]}, "effect": "include", "priority": 10, "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]},
     ("POST", "/v1/decisioning/policies"): {"name": "Cooldown after purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 72},
@@ -86,7 +93,18 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("PUT", "/v1/decisioning/routing"): "decisioning_routing_put",
          # the RecommendAI dialect (seed 002) on /api
          ("GET", "/api/items"): "api_items_list", ("GET", "/api/items/{item_id}"): "api_items_get",
-         ("POST", "/api/v1/recommend"): "api_recommend", ("POST", "/api/v1/interactions"): "api_interactions_post"}
+         ("POST", "/api/v1/recommend"): "api_recommend", ("POST", "/api/v1/interactions"): "api_interactions_post",
+         # portal accounts (public) and the tenant's end users (a portal token, verified by the authorizer)
+         ("POST", "/api/auth/register"): "portal_register", ("POST", "/api/auth/login"): "portal_login",
+         ("POST", "/auth/v1/token"): "portal_token", ("GET", "/api/users"): "portal_users_list",
+         ("POST", "/api/users"): "portal_users_create", ("GET", "/api/users/{user_id}"): "portal_users_get",
+         ("PUT", "/api/users/{user_id}"): "portal_users_update", ("DELETE", "/api/users/{user_id}"): "portal_users_delete",
+         ("PATCH", "/api/users/{user_id}/toggle-status"): "portal_users_toggle"}
+# What the authorizer hands on for a verified portal token of a tenant admin (no API key).
+PORTAL_AUTHORIZER = {"role": Role.ADMIN.value, "tenant_id": "acme-shop", "sub": "3f6d2c1e-8a4b-4c5d-9e7f-0a1b2c3d4e5f",
+                     "email": "admin@tenant.com", "principal": "portal", "principalId": "3f6d2c1e-8a4b-4c5d-9e7f-0a1b2c3d4e5f",
+                     "integrationLatency": 18}
+PORTAL_TOKEN = "eyJraWQiOiJleGFtcGxlIiwiYWxnIjoiUlMyNTYifQ.eyJzdWIiOiJleGFtcGxlIn0.c2lnbmF0dXJl"  # a placeholder
 # What the key authorizer hands on for an admin key (as API Gateway puts it in the proxy event).
 AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
@@ -105,7 +123,9 @@ def main() -> None:
         path = route.path
         for k, v in params.items():
             path = path.replace("{" + k + "}", v)
-        query = [("limit", "2"), ("search", "shoes")] if NAMES[(route.method, route.path)] == "items_list" else []
+        query = {"items_list": [("limit", "2"), ("search", "shoes")], "portal_token": [("grant_type", "password")],
+                 "portal_users_list": [("page", "1"), ("pageSize", "20"), ("search", "doe")]
+                 }.get(NAMES[(route.method, route.path)], [])
         headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
                    "User-Agent": "curl/8.5.0", "X-Forwarded-For": "203.0.113.10", "X-Forwarded-Proto": "https"}
         if body is not None:
@@ -113,9 +133,12 @@ def main() -> None:
         key, key_id = (None, None) if not route.api_key_required else ("example-key-value", "examplekeyid")
         if key:
             headers["x-api-key"] = key
+        authorizer = AUTHORIZER if route.api_key_required else None
+        if not route.api_key_required and route.authorizer is not None:  # a portal route: a token, no key
+            headers["Authorization"] = f"Bearer {PORTAL_TOKEN}"
+            authorizer = PORTAL_AUTHORIZER
         event = proxy_event(route, route.method, path, headers, query, json.dumps(body).encode() if body else b"",
-                            params, key, key_id,
-                            "203.0.113.10", stage_name(), AUTHORIZER if route.api_key_required else None)
+                            params, key, key_id, "203.0.113.10", stage_name(), authorizer)
         event["requestContext"]["requestId"] = f"example-{NAMES[(route.method, route.path)]}"
         event["requestContext"]["requestTimeEpoch"] = 1795600000000
         event["requestContext"]["extendedRequestId"] = event["requestContext"]["requestId"]

@@ -57,6 +57,12 @@ OUTPUT = ROOT / "docs" / "openapi.json"
 TITLE = "recengine API"
 REF = "#/components/schemas/{model}"
 SECURITY = [{"ApiKey": []}, {"BearerKey": []}]  # either one: the authorizer accepts both
+PORTAL_SECURITY = [{"PortalToken": []}]  # the portal's routes: a Cognito ID token, no API key
+
+
+def portal_route(route: Route) -> bool:
+    """A route behind the authorizer that requires no API key: it takes a portal token."""
+    return not route.api_key_required and route.authorizer is not None
 # Path parameters a handler validates as a wire type (the resolver documents them as plain strings).
 VALIDATED_PATH_PARAMETERS = {"user_id": {k: v for k, v in TypeAdapter(shared.Id).json_schema().items() if k != "type"}}
 
@@ -137,6 +143,18 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/recommendations/jobs/{job_id}"): Op(response=(models.JobView,)),
     ("DELETE", "/v1/users/{user_id}"): Op(ok=_ACCEPTED, response=(users.ErasureAccepted,), errors=(422,)),
     ("GET", "/v1/users/erasures/{job_id}"): Op(response=(users.ErasureJobView,)),
+    # portal accounts (public) and the tenant's end users (a portal token: docs/adr/0005-portal-tokens.md)
+    ("POST", "/api/auth/register"): Op(body="RegisterBody", ok={201: "Created: the account, never its password."},
+                                       errors=(401, 403, 409)),
+    ("POST", "/api/auth/login"): Op(body="LoginBody", errors=(401,)),
+    ("POST", "/auth/v1/token"): Op(body="TokenBody", query="TokenQuery", errors=(401,)),
+    ("GET", "/api/users"): Op(query="UsersQuery"),
+    ("POST", "/api/users"): Op(body="EndUserBody", ok={201: "Created: the user."}, errors=(409,)),
+    ("GET", "/api/users/{user_id}"): Op(),
+    ("PUT", "/api/users/{user_id}"): Op(body="EndUserUpdate"),
+    ("DELETE", "/api/users/{user_id}"): Op(ok={204: "Deleted: the record is gone and the user's erasure job is "
+                                                    "queued (its status URL in the Location header)."}),
+    ("PATCH", "/api/users/{user_id}/toggle-status"): Op(),
     ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,),
         response=(decisioning.RuleView,)),
     ("GET", "/v1/decisioning/rules"): Op(response=(decisioning.RuleList,)),
@@ -339,6 +357,8 @@ def _error_statuses(route: Route, op: Op) -> list[int]:
     statuses = {500, *op.errors}
     if route.api_key_required:
         statuses |= {401, 403, 429, 503}  # the gateway's key checks; the tenant lookup's table
+    elif portal_route(route):
+        statuses |= {401, 403, 503}  # the authorizer's token checks; the role; the tenant lookup's table
     if op.body:
         statuses |= {400, 415, 422}
     if op.query:
@@ -376,7 +396,10 @@ def _components(schemas: dict[str, Any]) -> dict[str, Any]:
             name: scheme.model_dump(by_alias=True, exclude_none=True, mode="json") for name, scheme in (
                 ("ApiKey", APIKey(**{"in": APIKeyIn.header}, name="x-api-key",
                                   description=f"One of the tenant's API keys. {ROLES_NOTE}")),
-                ("BearerKey", HTTPBearer(description="The same API key as `Authorization: Bearer <key>`.")))
+                ("BearerKey", HTTPBearer(description="The same API key as `Authorization: Bearer <key>`.")),
+                ("PortalToken", HTTPBearer(bearerFormat="JWT", description=(
+                    "A portal account's token (`POST /api/auth/login` or `/auth/v1/token`): a Cognito ID token, "
+                    "its tenant and group (admin: the admin role; user: read) in its claims."))))
         },
     }
 
@@ -404,7 +427,7 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
     if description:
         operation["description"] = description
     operation["tags"] = [_tag(route.function)]
-    operation["security"] = SECURITY if route.api_key_required else []
+    operation["security"] = SECURITY if route.api_key_required else PORTAL_SECURITY if portal_route(route) else []
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
             parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
@@ -423,7 +446,7 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
             operation["description"] = "\n\n".join(filter(None, [operation.get("description"), recommend_aliases()]))
     operation["responses"] = {**_success(op, schemas), **{
         str(s): {"$ref": f"#/components/responses/{_response_name(s)}"} for s in _error_statuses(route, op)}}
-    if route.api_key_required:
+    if route.api_key_required or portal_route(route):
         _required_role(operation, route)
 
 
@@ -437,6 +460,9 @@ def _required_role(operation: dict, route: Route) -> None:
     if needed is not Role.READ:
         allowed = " or ".join(f"`{role.value}`" for role in Role if role.allows(needed))
         note = f"Needs an API key with the {allowed} role; a lesser key gets 403 `/problems/insufficient-scope`."
+        if portal_route(route):
+            note = (f"Needs a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
+                    "token gets 403 `/problems/insufficient-scope`.")
         operation["description"] = "\n\n".join(filter(None, [operation.get("description"), note]))
         operation["responses"]["403"] = {"$ref": f"#/components/responses/{INSUFFICIENT_SCOPE[0]}"}
 

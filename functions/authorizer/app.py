@@ -1,50 +1,36 @@
-"""API Gateway REQUEST authorizer: finds the caller's API key in `x-api-key` or in
-`Authorization: Bearer <key>` and hands it to API Gateway, which checks it against the usage
-plans (unknown or disabled key: 401; over quota or rate: 429). It also reads the key's role from
-its prefix (`rk_read_...`; a key without one is an older, admin key) and passes it on in the
-context, where every function's resolver checks it against the route (recengine.tenancy.roles).
-It keeps no state and makes no calls, so it adds no dependency to the request path; a forged
-prefix gains nothing, since API Gateway then validates the whole value."""
+"""API Gateway REQUEST authorizer: an API key for the usage plans, or a verified portal token
+(recengine.portal.authorizer). Every function's resolver then checks the role in the context
+against the route (recengine.tenancy.roles)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from recengine.tenancy.roles import role_of_key
+from recengine.portal.authorizer import Unauthorized, authorize, extract_key  # noqa: F401 - the handler's API
+
+_verifier = None
+_lock = threading.Lock()
 
 
-class Unauthorized(Exception):
-    """Raised with the exact message "Unauthorized": API Gateway then answers 401."""
+def verifier():
+    """The pool's token verifier, built on the first token; its JWKS is cached while the container lives."""
+    global _verifier
+    with _lock:
+        if _verifier is None:
+            from recengine.portal.tokens import verifier_from_settings
+            from recengine.settings import settings
+
+            _verifier = verifier_from_settings(settings())
+        return _verifier
 
 
-def extract_key(headers: dict[str, str] | None) -> str | None:
-    lower = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    key = (lower.get("x-api-key") or "").strip()
-    if key:
-        return key
-    scheme, _, token = (lower.get("authorization") or "").strip().partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
-
-
-def _resource(method_arn: str) -> str:
-    """Every method of this API stage: arn:...:api-id/stage/*/* (the answer is not cached anyway)."""
-    arn, _, path = method_arn.partition("/")
-    stage = path.split("/", 1)[0] if path else "*"
-    return f"{arn}/{stage}/*/*"
+def reset_verifier() -> None:
+    """Forgets the cached verifier (tests point it at another pool)."""
+    global _verifier
+    with _lock:
+        _verifier = None
 
 
 def lambda_handler(event: dict, context: Any) -> dict:
-    key = extract_key(event.get("headers"))
-    if not key:
-        raise Unauthorized("Unauthorized")
-    role = role_of_key(key)
-    return {
-        "principalId": "api-key",
-        "policyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": _resource(event.get("methodArn", "*"))}]},
-        "usageIdentifierKey": key,
-        # An unknown `rk_` role travels as no role at all: the functions refuse it (fail closed).
-        "context": {"role": role.value} if role else {},
-    }
+    return authorize(event, verifier)

@@ -255,6 +255,10 @@ def test_the_stack_prints_a_key_per_role_and_each_example_uses_the_least_role(st
     assert [keys[r][:len(r) + 4] for r in ("read", "write", "admin")] == ["rk_read_", "rk_write_", "rk_admin_"]
     examples = []
     for line in output.splitlines():
+        if line.strip().startswith("curl ") and "Bearer $TOKEN" in line:  # the portal admin's token, no key
+            path = re.search(r"https?://[^/\s']+(/[^\s'?]*)", line).group(1)
+            assert not any(value in line for value in keys.values()) and path.startswith("/api/users"), line
+            continue
         if line.strip().startswith("curl "):
             method = re.search(r"-X (\w+)", line)
             path = re.search(r"https?://[^/\s']+(/[^\s'?]*)", line).group(1)
@@ -264,6 +268,29 @@ def test_the_stack_prints_a_key_per_role_and_each_example_uses_the_least_role(st
     for method, path, role in examples:
         needed = required_role(method, path)
         assert role == (needed.value if needed else None), (method, path)
+
+
+def test_the_printed_portal_login_reads_the_demo_tenants_users_and_no_one_elses(stack):
+    """`portal login: <email> <password>` works over HTTP; a new sign-up's token sees only its own tenant."""
+    base, _, output, _ = stack
+    email, password = re.search(r"portal login: (\S+) (\S+)", output).groups()
+    status, _, login = request("POST", f"{base}/api/auth/login", body={"email": email, "password": password})
+    assert status == 200 and login["user"]["role"] == "admin", login
+    demo = {"Authorization": f"Bearer {login['token']}"}
+    assert request("POST", f"{base}/api/users", body={"id": "user-0001", "email": "e@x.example", "name": "E"},
+                   headers=demo)[0] == 201
+    assert request("GET", f"{base}/api/users/user-0001", headers=demo)[2]["lastActiveAt"] is not None
+    assert request("POST", f"{base}/api/auth/register",
+                   body={"email": "other@e2e.example", "name": "Other", "password": "password-123"})[0] == 201
+    status, _, other = request("POST", f"{base}/auth/v1/token?grant_type=password",
+                               body={"email": "other@e2e.example", "password": "password-123"})
+    assert status == 200, other
+    theirs = {"Authorization": f"Bearer {other['access_token']}"}
+    assert request("GET", f"{base}/api/users/user-0001", headers=theirs)[0] == 404
+    assert request("GET", f"{base}/api/users", headers=theirs)[2]["total"] == 0
+    forged = {"Authorization": f"Bearer {login['token'][:-6]}AAAAAA"}
+    status, headers, _ = request("GET", f"{base}/api/users", headers=forged)
+    assert status == 401 and headers["Content-Type"] == "application/problem+json"
 
 
 def test_a_read_key_serves_recommendations_but_changes_nothing(stack, keys):

@@ -44,6 +44,8 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
                   Call("dynamodb", "Query", "Interactions"): fallback("history_unavailable"),
                   Call("dynamodb", "Query", "Sessions"): fallback("history_unavailable"),
                   Call("dynamodb", "Query", "Exposures"): fallback("frequency_cap_unavailable"),
+                  # the user's portal record (is the user active?): unread, the user is personalised as before
+                  Call("dynamodb", "GetItem", "Interactions"): SERVED,
                   **ARTEFACT_CALLS,
                   # the catalogue changes since the model's snapshot (ADR 0003): unread, the items
                   # themselves are read instead, so inactive items and rules are still filtered out

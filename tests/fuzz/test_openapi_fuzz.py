@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from bench.fuzz import CHECKS, CI_PHASES, DOCUMENT, SEED, format_report, run
+from bench.fuzz import CHECKS, CI_PHASES, DOCUMENT, SEED, format_report, portal_token, run
 from local.spawn import StackNotReady, running_stack
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,8 @@ def stack():
 
 
 def test_the_server_answers_every_operation_as_the_openapi_document_says(stack):
-    report = run(stack.base_url, stack.admin_key, seed=SEED, max_examples=CI_EXAMPLES, phases=CI_PHASES)
+    report = run(stack.base_url, stack.admin_key, seed=SEED, max_examples=CI_EXAMPLES, phases=CI_PHASES,
+                 portal_token=portal_token(stack.base_url, stack.output))
     print(format_report(report))
     document = json.loads(DOCUMENT.read_text())
     operations = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item}

@@ -106,7 +106,9 @@ class Stack:
         own = (resources("AWS::Serverless::Function")[function]["Properties"].get("Environment") or {})
         for var, value in (own.get("Variables") or {}).items():
             ref = value.get("Ref") if isinstance(value, dict) else None
-            if ref is None:
+            if isinstance(value, dict) and ref is None:
+                variables[var] = self.env[var]  # an intrinsic (the pool's issuer): as provisioned
+            elif ref is None:
                 variables[var] = str(value)
             elif ref in template["Parameters"]:
                 variables[var] = str(template["Parameters"][ref]["Default"])
@@ -362,6 +364,31 @@ def the_rest(stack: Stack, shop: Caller) -> None:
     assert ok and key == "example-key-value"
 
 
+def portal_event(name: str, tenant_id: str, *, body=None, path_params: dict | None = None) -> dict:
+    """A portal fixture re-aimed at a tenant: what the authorizer hands on for its admin's token."""
+    event = fixture_event(name, None, body=body, path_params=path_params)
+    if "authorizer" in event["requestContext"]:
+        event["requestContext"]["authorizer"] = {**event["requestContext"]["authorizer"], "tenant_id": tenant_id}
+    return event
+
+
+def portal(stack: Stack, shop: Caller) -> None:
+    """A sign-up (a tenant and its admin), login and GoTrue's token; the shop's end users with a token."""
+    credentials = {"email": "newuser@example.com", "password": "secure_password"}
+    expect(stack.api("portal: register (a sign-up)", None, "portal_register"), 201)
+    expect(stack.api("portal: login", None, "portal_login", body=credentials), 200)
+    expect(stack.api("portal: GoTrue token", None, "portal_token", body=credentials), 200)
+    user = {"path_params": {"user_id": "u-42"}}
+    for step, fixture, status, extra in (
+            ("create", "portal_users_create", 201, {"body": {"id": "u-42", "email": "u@example.com", "name": "U"}}),
+            ("list", "portal_users_list", 200, {}), ("get", "portal_users_get", 200, user),
+            ("update", "portal_users_update", 200, user), ("toggle", "portal_users_toggle", 200, user),
+            ("delete", "portal_users_delete", 204, user)):
+        expect(stack.api(f"portal users: {step}", None, event=portal_event(fixture, shop.tenant_id, **extra)), status)
+        stack.sent.add(fixture)
+    assert stack.drain("ErasureQueue", "portal users: the deleted user's erasure") == 1
+    for fixture in ("portal_register", "portal_login", "portal_token"):
+        stack.sent.add(fixture)
 def decisioning(stack: Stack, shop: Caller) -> None:
     """Every decisioning route: rules, policies, a flow naming them, routing, an experiment; then deletes."""
     rule = expect(stack.api("decisioning: create a rule", shop, "decisioning_rule_create"), 201)["rule_id"]
@@ -399,6 +426,7 @@ def drive(stack: Stack) -> None:
     batch(stack, shop, user)
     user_erasure(stack, shop, data.interactions[-1]["user_id"])
     scheduled_training(stack, shop, user)
+    portal(stack, shop)
     decisioning(stack, shop)
     the_rest(stack, shop)
 

@@ -31,6 +31,9 @@ WRITES = {
     "BatchFunction": ({"ModelsTable", "InteractionsTable", "UsageTable"}, set()),  # jobs; a segment's new users
     "BatchWorkerFunction": ({"ModelsTable", "InteractionsTable"}, {"tenants/*/batch/*"}),  # jobs, lists; outputs
     "UsersFunction": ({"ModelsTable"}, set()),  # erasure job rows
+    # a sign-up records its tenant (`tenant#` rows only: the statement's LeadingKeys condition)
+    "PortalAuthFunction": ({"TenantsTable"}, set()),
+    "PortalUsersFunction": ({"InteractionsTable", "ModelsTable"}, set()),  # end-user rows; erasure job rows
     "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
     "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
     "DecisioningRulesFunction": ({"ModelsTable"}, set()),  # decisioning objects (rules)
@@ -105,11 +108,24 @@ def test_a_function_writes_exactly_what_it_is_declared_to_write(function):
     assert granted_writes(function) == WRITES[function]
 
 
+# The one writer of the tenants table besides the admin CLI: the portal's sign-up, and only on `tenant#` rows.
+TENANT_ROW_WRITERS = {"PortalAuthFunction"}
+
+
 def test_no_function_writes_the_tenants_table_or_the_whole_bucket():
     for function in WRITES:
         tables, objects = granted_writes(function)
-        assert "TenantsTable" not in tables, function  # key bindings: the admin CLI only
+        if function not in TENANT_ROW_WRITERS:
+            assert "TenantsTable" not in tables, function  # key bindings: the admin CLI only
         assert WHOLE_BUCKET not in objects, function
+
+
+def test_the_sign_up_writes_tenant_rows_only_never_key_bindings():
+    props = resources("AWS::Serverless::Function")["PortalAuthFunction"]["Properties"]
+    writes = [st for policy in props["Policies"] if "Statement" in policy for st in _statements(policy)
+              if _ref(st["Resource"]) == "TenantsTable"]
+    assert writes and all(st["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["tenant#*"]}}
+                          for st in writes)
 
 
 def test_the_checker_sees_writes_and_prefixes():

@@ -71,11 +71,18 @@ def test_public_routes_need_no_key_and_the_others_take_either_form_of_it(doc):
         if route.api_key_required:
             assert op["security"] == [{"ApiKey": []}, {"BearerKey": []}], route
             assert {"401", "403", "429"} <= set(op["responses"]), route
+        elif route.authorizer is not None:  # the portal's: a token (docs/adr/0005-portal-tokens.md)
+            assert op["security"] == [{"PortalToken": []}], route
+            assert {"401", "403"} <= set(op["responses"]), route
         else:
             assert op["security"] == [], route
-            assert "401" not in op["responses"], route
-    assert {(r.method, r.path) for r in routes() if not r.api_key_required} == {("GET", "/health"),
-                                                                                  ("GET", "/v1/billing/plans")}
+            # public; only the portal's sign-in routes answer 401 (wrong credentials, a bad admin token)
+            assert ("401" in op["responses"]) == (route.path in ("/api/auth/register", "/api/auth/login",
+                                                                 "/auth/v1/token")), route
+    assert schemes["PortalToken"]["scheme"] == "bearer" and schemes["PortalToken"]["bearerFormat"] == "JWT"
+    assert {(r.method, r.path) for r in routes() if not r.api_key_required and r.authorizer is None} == {
+        ("GET", "/health"), ("GET", "/v1/billing/plans"), ("POST", "/api/auth/register"), ("POST", "/api/auth/login"),
+        ("POST", "/auth/v1/token")}
 
 
 def test_each_keyed_operation_names_its_role_and_above_read_its_403_is_insufficient_scope(doc):
@@ -87,7 +94,7 @@ def test_each_keyed_operation_names_its_role_and_above_read_its_403_is_insuffici
     assert list(scope["content"]) == ["application/problem+json"]
     for route in routes():
         op, needed = ops[(route.method, route.path)], ROUTE_ROLES[(route.method, route.path)]
-        if not route.api_key_required:
+        if not route.api_key_required and route.authorizer is None:
             assert "x-required-role" not in op, route
             continue
         assert op["x-required-role"] == needed.value, route

@@ -6,11 +6,23 @@ from local.template import load_template, resources, routes, table_env_names, us
 from recengine.billing.plans import PLANS
 
 
-def test_every_route_but_health_and_the_price_list_requires_an_api_key():
-    found = {(r.method, r.path): r.api_key_required for r in routes()}
-    assert found.pop(("GET", "/health")) is False
-    assert found.pop(("GET", "/v1/billing/plans")) is False  # public, like a pricing page
-    assert found and all(found.values())
+# The portal's routes: public (register, login, token; no authorizer) or portal-token routes (the
+# authorizer verifies the token, which carries no usage key: docs/adr/0005-portal-tokens.md).
+PORTAL_PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/auth/v1/token")}
+PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
+                ("PUT", "/api/users/{user_id}"), ("DELETE", "/api/users/{user_id}"),
+                ("PATCH", "/api/users/{user_id}/toggle-status")}
+
+
+def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():
+    found = {(r.method, r.path): r for r in routes()}
+    assert found.pop(("GET", "/health")).api_key_required is False
+    assert found.pop(("GET", "/v1/billing/plans")).api_key_required is False  # public, like a pricing page
+    for route in PORTAL_PUBLIC:
+        assert not found[route].api_key_required and found.pop(route).authorizer is None, route
+    for route in PORTAL_TOKEN:  # no key, but never without the authorizer
+        assert not found[route].api_key_required and found.pop(route).authorizer is not None, route
+    assert found and all(r.api_key_required for r in found.values())
 
 
 def test_each_endpoint_group_has_its_own_function_on_the_engine_layer():

@@ -4,10 +4,8 @@ Gateway holds the keys; the tenants table binds key ids to tenants and records t
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
-import uuid
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -18,7 +16,7 @@ from recengine.billing.plans import PLANS
 from recengine.billing.store import UsageStore
 from recengine.errors import NotFoundError
 from recengine.tenancy.keys import ApiKeyStore
-from recengine.tenancy.model import Tenant
+from recengine.tenancy.model import Tenant, tenant_id_from_name
 from recengine.tenancy.roles import Role, new_key_value
 from recengine.tenancy.store import TenantStore
 
@@ -26,9 +24,8 @@ from .aws import ApiKeys
 
 
 def slugify(name: str) -> str:
-    """A tenant id from a display name: lowercase letters, digits and dashes, plus a random suffix."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "tenant"
-    return f"{slug}-{uuid.uuid4().hex[:8]}"
+    """A tenant id from a display name (the portal's sign-up makes them the same way)."""
+    return tenant_id_from_name(name)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from .ranking.service import RecommendDeps
     from .ranking.similar import SimilarDeps
     from .tenancy.service import TenantResolver
+    from .portal.accounts import CognitoAccounts
+    from .portal.end_users import EndUserStore
+    from .portal.tokens import TokenVerifier
     from .users.erasure import ErasureStores, Launcher as ErasureLauncher
 
 
@@ -161,7 +164,11 @@ class Runtime:
     def ranking(self) -> "Deps":
         from .ranking.serve import Deps
 
-        return Deps(self.models, self.interactions, self.items, self.popularity, self.exposures, self.stored_lists)
+        from .portal.users import may_personalise
+
+        end_users = self.end_users
+        return Deps(self.models, self.interactions, self.items, self.popularity, self.exposures, self.stored_lists,
+                    personalise=lambda tenant_id, user_id: may_personalise(end_users, tenant_id, user_id))
 
     @cached_property
     def recommending(self) -> "RecommendDeps":
@@ -187,7 +194,11 @@ class Runtime:
     def training(self) -> "TrainingStores":
         from .models.training import TrainingStores
 
-        return TrainingStores(self.interactions, self.items, self.registry, self.artefacts, self.markers)
+        from .portal.users import inactive_user_ids
+
+        end_users = self.end_users
+        return TrainingStores(self.interactions, self.items, self.registry, self.artefacts, self.markers,
+                              excluded_users=lambda tenant_id: inactive_user_ids(end_users, tenant_id))
 
     @cached_property
     def training_policy(self) -> "TrainingPolicy":
@@ -251,6 +262,35 @@ class Runtime:
         from .users.erasure import run_erasure_job
 
         return run_erasure_job(self.erasure, tenant_id, job_id, timeouts=self.job_timeouts)
+
+    # ------------------------------------------------------------------ portal
+    @cached_property
+    def portal_accounts(self) -> "CognitoAccounts":
+        from .portal.accounts import CognitoAccounts
+
+        return CognitoAccounts(self.settings.require("cognito_user_pool_id", "portal accounts"),
+                               self.settings.require("cognito_client_id", "portal accounts"))
+
+    @cached_property
+    def token_verifier(self) -> "TokenVerifier":
+        from .portal.tokens import verifier_from_settings
+
+        return verifier_from_settings(self.settings)
+
+    @cached_property
+    def end_users(self) -> "EndUserStore":
+        from .portal.end_users import EndUserStore
+
+        return EndUserStore(self.settings.interactions_table)
+
+    def tenant_by_id(self, tenant_id: str) -> Tenant:
+        """A portal token's tenant (its id verified by the authorizer); 401 if it no longer exists."""
+        from .errors import UnauthorizedError
+
+        tenant = self.tenants.get_tenant(tenant_id) if tenant_id else None
+        if tenant is None:
+            raise UnauthorizedError("the token's tenant does not exist")
+        return tenant
 
     @cached_property
     def payments(self) -> "PaymentProvider | None":

@@ -45,6 +45,14 @@ class Settings(BaseModel):
     # alone. The key itself is never in the environment, and has no default.
     pseudonym_secret_id: str | None = _env("PSEUDONYM_SECRET_ID", default=None, min_length=1)
 
+    # Portal accounts (Cognito): the user pool, its app client, the issuer its ID tokens name and where
+    # its public keys are (https in AWS; the local stack's moto server; a file in tests). Set for every
+    # function by the template's Globals; read only by the authorizer and the portal's functions.
+    cognito_user_pool_id: str | None = _env("COGNITO_USER_POOL_ID", default=None, min_length=1)
+    cognito_client_id: str | None = _env("COGNITO_CLIENT_ID", default=None, min_length=1)
+    cognito_issuer: str | None = _env("COGNITO_ISSUER", default=None, min_length=1)
+    cognito_jwks_url: str | None = _env("COGNITO_JWKS_URL", default=None, min_length=1)
+
     # Serving.
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
     tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)

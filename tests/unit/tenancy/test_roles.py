@@ -18,15 +18,20 @@ def test_the_table_has_exactly_the_template_routes():
     assert set(ROUTE_ROLES) - template == set(), "roles for routes the template lacks"
 
 
-def test_only_the_keyless_routes_are_public():
-    keyless = {(r.method, r.path) for r in routes() if not r.api_key_required}
-    assert {route for route, role in ROUTE_ROLES.items() if role is PUBLIC} == keyless
-    assert keyless == {("GET", "/health"), ("GET", "/v1/billing/plans")}
+def test_only_the_routes_without_key_or_authorizer_are_public():
+    """Keyless routes behind the authorizer are the portal's (a verified token, which has a role)."""
+    public = {(r.method, r.path) for r in routes() if not r.api_key_required and r.authorizer is None}
+    assert {route for route, role in ROUTE_ROLES.items() if role is PUBLIC} == public
+    assert public == {("GET", "/health"), ("GET", "/v1/billing/plans"), ("POST", "/api/auth/register"),
+                      ("POST", "/api/auth/login"), ("POST", "/auth/v1/token")}
 
 
 def test_a_read_key_may_serve_and_read_but_change_nothing():
     reads = {route for route, role in ROUTE_ROLES.items() if role is Role.READ}
-    assert {(m, p) for m, p in ROUTE_ROLES if m == "GET" and ROUTE_ROLES[(m, p)] is not PUBLIC} <= reads
+    # every GET but the list of the tenant's end users (their e-mails): admins only, as the seed has it
+    admin_reads = {("GET", "/api/users")}
+    assert {(m, p) for m, p in ROUTE_ROLES if m == "GET" and ROUTE_ROLES[(m, p)] is not PUBLIC} - admin_reads <= reads
+    assert all(ROUTE_ROLES[route] is Role.ADMIN for route in admin_reads)
     assert {("POST", "/v1/recommend"), ("POST", "/api/v1/recommend"), ("POST", "/v1/recommend/validate"),
             ("POST", "/v1/similar"), ("POST", "/api/v1/similar")} <= reads
     assert {m for m, _ in reads} == {"GET", "POST"}

@@ -20,7 +20,7 @@ from ..aws.clients import no_answer
 from ..errors import DomainError, ForbiddenError, InsufficientScopeError, UnauthorizedError
 from ..observability import count, logger
 from ..tenancy.model import Tenant
-from ..tenancy.roles import PUBLIC, UnlistedRouteError, parse_role, required_role
+from ..tenancy.roles import PORTAL_PRINCIPAL, PUBLIC, UnlistedRouteError, parse_role, required_role
 from .problems import MalformedJson, Problem, UnsupportedMediaType, ValidationFailed, problem_response
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,9 +49,13 @@ class Api(APIGatewayRestResolver):
     """A REST resolver that knows the caller: `resolve_tenant(api_key_id)` is called lazily, so the
     function's stores are built on the first request that needs them, not at import."""
 
-    def __init__(self, resolve_tenant: Callable[[str | None], Tenant] | None = None):
+    def __init__(self, resolve_tenant: Callable[[str | None], Tenant] | None = None,
+                 resolve_tenant_id: Callable[[str], Tenant] | None = None):
         super().__init__()
         self._resolve_tenant = resolve_tenant
+        # A portal token's tenant (by id, from the authorizer's context): only the functions behind
+        # portal routes are given one; the others answer 401 to a request without an API key.
+        self._resolve_tenant_id = resolve_tenant_id
         self._install_error_handlers()
         self.use(middlewares=[_route_latency, _require_role])
 
@@ -74,12 +78,23 @@ class Api(APIGatewayRestResolver):
         if self._resolve_tenant is None:
             raise RuntimeError("this function has no tenant resolver")
         event = self.current_event
-        tenant = self._resolve_tenant(event.request_context.identity.api_key_id)
+        if self.portal_caller():
+            if self._resolve_tenant_id is None:
+                raise UnauthorizedError("this route takes an API key, not a portal token")
+            tenant = self._resolve_tenant_id(str(event.request_context.authorizer.get("tenant_id") or ""))
+        else:
+            tenant = self._resolve_tenant(event.request_context.identity.api_key_id)
         for header in TENANT_HEADERS:
             claimed = event.get_header_value(header, case_sensitive=False)
             if claimed is not None and claimed.strip() != tenant.tenant_id:
                 raise ForbiddenError(f"the {header} header does not match the API key's tenant")
         return tenant
+
+    def portal_caller(self) -> bool:
+        """True for a request the authorizer let in on a verified portal (Cognito) token: no API key,
+        the tenant and role in `requestContext.authorizer`, which only the authorizer can set."""
+        context = self.current_event.request_context
+        return not context.identity.api_key_id and context.authorizer.get("principal") == PORTAL_PRINCIPAL
 
     def body(self, model: type[M]) -> M:
         """The JSON body validated against `model` (415 if not JSON, 400 if malformed, 422 if invalid)."""
@@ -146,8 +161,8 @@ class Api(APIGatewayRestResolver):
         response.headers["Location"] = status_url
         return response
 
-    def no_content(self) -> Response:
-        return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id()})
+    def no_content(self, headers: dict[str, str] | None = None) -> Response:
+        return Response(status_code=204, body="", headers={"X-Request-Id": self.request_id(), **(headers or {})})
 
     def problem(self, status: int, slug: str, detail: str, errors=None, headers=None, extra=None) -> Response:
         response = problem_response(status, slug, detail, instance=self.current_event.path,
@@ -284,7 +299,7 @@ def _require_role(app: Api, next_middleware: Callable[[Api], Response]) -> Respo
     if needed is PUBLIC:
         return next_middleware(app)
     context = app.current_event.request_context
-    if not context.identity.api_key_id:
+    if not context.identity.api_key_id and not app.portal_caller():
         raise UnauthorizedError("API key is missing")
     held = parse_role(context.authorizer.get("role"))
     if held is None or not held.allows(needed):

@@ -38,17 +38,21 @@ def new_model_id(algorithm: str, version: int) -> str:
     return f"model_{algorithm}-v{version}_{''.join(secrets.choice(_ALPHABET) for _ in range(20))}"
 
 
-def read_training_data(store: InteractionStore, tenant_id: str, progress: Callable[[dict], None] | None = None
-                       ) -> tuple[TrainingData, str]:
+def read_training_data(store: InteractionStore, tenant_id: str, progress: Callable[[dict], None] | None = None,
+                       excluded_users: frozenset[str] = frozenset()) -> tuple[TrainingData, str]:
+    """The tenant's events as training data, less those of `excluded_users` (users the portal marked
+    inactive: their events are not trained on, though they count as read)."""
     users, items, weights, stamps, last_sk = [], [], [], [], ""
     contexts: list[dict | None] = []  # what context-aware ranking learns from (None: the event had none)
     for n, row in enumerate(store.tenant_events(tenant_id), start=1):
+        last_sk = row["sk"]
+        if excluded_users and row["user_id"] in excluded_users:
+            continue
         users.append(row["user_id"])
         items.append(row["item_id"])
         weights.append(float(row["weight"]))
         stamps.append(float(row.get("ts", 0.0)))
         contexts.append(row.get("context") or None)
-        last_sk = row["sk"]
         if progress and n % 50_000 == 0:
             progress({"stage": "read", "events": n})
     data = TrainingData(users, items, np.asarray(weights, dtype=np.float64), np.asarray(stamps, dtype=np.float64),
@@ -73,6 +77,8 @@ class TrainingStores:
     registry: ModelRegistry
     artefacts: ArtefactStore
     markers: TrainedMarkerStore
+    # tenant id -> the users whose events are not trained on (recengine.portal.users.inactive_user_ids)
+    excluded_users: Callable[[str], frozenset[str]] | None = None
 
 
 def _params_of(model_meta: dict) -> TrainParams:
@@ -164,7 +170,8 @@ def train_tenant(stores: TrainingStores, tenant_id: str, *, force: bool = False,
                 logger.warning("progress callback failed", exc_info=True, extra=log_extra)
 
     report({"stage": "read"})
-    data, last_sk = read_training_data(interactions, tenant_id, report)
+    excluded = stores.excluded_users(tenant_id) if stores.excluded_users is not None else frozenset()
+    data, last_sk = read_training_data(interactions, tenant_id, report, excluded)
     # Active catalogue items feed content vectors; those without interactions become cold items. Every
     # row (inactive ones too) goes into the artefact as the snapshot serving reads the catalogue from;
     # its time is taken before the read, so that every write after it is in the change record.

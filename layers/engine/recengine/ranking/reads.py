@@ -43,18 +43,24 @@ def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], 
     capping = q.frequency_cap is not None and deps.exposures is not None and bool(q.user_key)
     batch = q.source == "batch" and bool(q.user_id) and not q.placements and deps.lists is not None
     since = time.time() - q.frequency_cap[1] if capping else 0.0
+    personalise = getattr(deps, "personalise", None)
     calls = [
         alongside or _nothing,
         *history_reads(deps.interactions, tenant, q.user_id, q.session_id),
         attempt(lambda: deps.exposures.recent(tenant, q.user_key, since) if capping else [], None),
         attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm) if batch else None, None),
         read_changes,
+        # a user the portal marked inactive (a failed read personalises as before: a courtesy, not a lock)
+        attempt(lambda: personalise(tenant, q.user_id) if personalise is not None and q.user_id else True, True),
     ]
     _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (precomputed, _list_error), \
-        (changes, changes_error) = gather(*calls)
+        (changes, changes_error), (active, _active_error) = gather(*calls)
     warnings: list[dict] = []
     _history_warning(tenant, user_error, session_error, warnings)
     history, weights = merge_history(user_rows, session_rows)
+    if active is False:
+        history, weights, precomputed = [], [], None
+        warnings.append(warn("user_inactive", "this user is marked inactive: non-personalised items returned"))
     capped = frequency_capped(q, shown, shown_error, capping, warnings)
     if _list_error:
         logger.warning("precomputed list not read; computed live", extra={"tenant_id": tenant,

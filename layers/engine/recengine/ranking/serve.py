@@ -70,6 +70,9 @@ class Deps:
     popularity: PopularityCache | None = None
     exposures: ExposureStore | None = None
     lists: PrecomputedListStore | None = None
+    # (tenant id, user id) -> False for a user the portal marked inactive: served non-personalised
+    # (recengine.portal.users.may_personalise, read beside the history in the same round trip).
+    personalise: Callable[[str, str], bool] | None = None
 
 
 @dataclass
@@ -138,7 +141,9 @@ def serve(deps: Deps, q: Query, alongside: Callable[[], Any] | None = None) -> R
         warnings += no_model_warning(warnings, ": popular items returned" if any(s.items for s in lists) else "")
     elif source in ("popular", "trending") and q.algorithm not in ("popular", "trending") \
             and not any(w["code"] == "history_unavailable" for w in warnings):  # not missing: unread, said so
-        if not history:
+        if any(w["code"] == "user_inactive" for w in warnings):
+            pass  # said so already: the user is inactive, not unknown
+        elif not history:
             code = "unknown_user" if q.user_id else "new_session" if q.session_id else "anonymous_user_no_history"
             warnings.append(warn(code, "no history for this user or session yet: popular items returned"))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -29,3 +30,9 @@ class Tenant:
     @property
     def interaction_ttl_s(self) -> int | None:
         return self.interaction_ttl_days * 86400 if self.interaction_ttl_days else None
+
+
+def tenant_id_from_name(name: str) -> str:
+    """A tenant id from a display name: lowercase letters, digits and dashes, plus a random suffix."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "tenant"
+    return f"{slug}-{uuid.uuid4().hex[:8]}"

@@ -29,6 +29,9 @@ ROLES = tuple(role.value for role in Role)
 LEGACY_ROLE = Role.ADMIN
 KEY_SCHEME = "rk_"
 PUBLIC = None  # a route that needs no key, hence no role
+# The authorizer's principalId for a portal (Cognito) token; API keys are "api-key". A request that
+# carries it has no API key: its tenant is the token's (`requestContext.authorizer.tenant_id`).
+PORTAL_PRINCIPAL = "portal"
 
 # Route (method, resource path as template.yaml writes it) -> the least role that may call it.
 # Fail closed: a route missing here is refused whatever the key (a test compares it with the template).
@@ -79,6 +82,16 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/v1/billing/overage-cap"): Role.ADMIN,
     ("POST", "/v1/billing/checkout"): Role.ADMIN,
     ("DELETE", "/v1/users/{user_id}"): Role.ADMIN,  # erases the user's data (right to be forgotten)
+    # portal (RecommendAI's /api/*): a token's group gives its role (admin -> admin, user -> read)
+    ("POST", "/api/auth/register"): PUBLIC,  # a sign-up; with an admin's token, adds to that tenant
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/auth/v1/token"): PUBLIC,
+    ("GET", "/api/users"): Role.ADMIN,
+    ("POST", "/api/users"): Role.ADMIN,
+    ("GET", "/api/users/{user_id}"): Role.READ,
+    ("PUT", "/api/users/{user_id}"): Role.ADMIN,
+    ("DELETE", "/api/users/{user_id}"): Role.ADMIN,
+    ("PATCH", "/api/users/{user_id}/toggle-status"): Role.ADMIN,
     # decisioning: rules, policies, flows, routing and experiments change what every customer is offered
     ("POST", "/v1/decisioning/rules"): Role.ADMIN,
     ("PUT", "/v1/decisioning/rules/{rule_id}"): Role.ADMIN,

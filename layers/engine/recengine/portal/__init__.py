@@ -1,0 +1,1 @@
+"""Portal accounts (Cognito) with their tokens, and the tenant's end users as the portal manages them."""
