@@ -27,6 +27,10 @@ class PaymentProvider(Protocol):
 
     def create_checkout(self, tenant_id: str, plan: Plan, interval: str, amount: float) -> CheckoutSession: ...
 
+    def create_portal(self, tenant_id: str) -> str:
+        """The URL of a hosted page where the tenant manages its subscription and payment methods."""
+        ...
+
 
 @dataclass
 class InMemoryPaymentProvider:
@@ -40,6 +44,9 @@ class InMemoryPaymentProvider:
         self.sessions[session_id] = (tenant_id, session)
         return session
 
+    def create_portal(self, tenant_id: str) -> str:
+        return f"memory://portal/{tenant_id}"
+
 
 def checkout(provider: PaymentProvider | None, tenant: Tenant, plan_id: str, interval: str) -> dict:
     if provider is None:
@@ -51,3 +58,10 @@ def checkout(provider: PaymentProvider | None, tenant: Tenant, plan_id: str, int
     session = provider.create_checkout(tenant.tenant_id, plan, interval, float(amount))
     return {"session_id": session.session_id, "checkout_url": session.url, "plan_id": session.plan_id,
             "interval": session.interval, "amount": session.amount, "currency": session.currency}
+
+
+def portal(provider: PaymentProvider | None, tenant: Tenant) -> str:
+    """The customer-portal URL for the tenant (501 when no provider is configured)."""
+    if provider is None:
+        raise PaymentProviderUnavailableError("no payment provider is configured for this deployment")
+    return provider.create_portal(tenant.tenant_id)
