@@ -41,6 +41,7 @@ import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
+from recengine.billing import schemas as billing_schemas  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
@@ -132,6 +133,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest"),
     ("GET", "/v1/billing/invoices"): Op(),
     ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501,)),
+    ("POST", "/v1/billing/portal"): Op(errors=(501,)),
+    ("GET", "/api/billing/plans"): Op(),
+    ("GET", "/api/billing/current"): Op(),
+    ("GET", "/api/billing/usage"): Op(),
+    ("PUT", "/api/billing/overage-cap"): Op(body="SeedOverageCapRequest"),
+    ("GET", "/api/billing/invoices"): Op(),
+    ("POST", "/api/billing/checkout"): Op(body="SeedCheckoutRequest", errors=(501,)),
+    ("POST", "/api/billing/portal"): Op(errors=(501,)),
     ("GET", "/v1/models"): Op(response=(models.ModelList,)),
     ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
     ("POST", "/v1/models/{model_id}/promote"): Op(response=(models.ModelView,), errors=(409,)),
@@ -432,7 +441,7 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
         if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
             parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
     if op.body:
-        model = namespace[op.body]
+        model = namespace.get(op.body) or getattr(billing_schemas, op.body)  # billing picks its body per presenter
         body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": _add_model(
             schemas, model, "validation")}}}
         if model is RecommendRequest:

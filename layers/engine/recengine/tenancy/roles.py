@@ -38,6 +38,7 @@ PORTAL_PRINCIPAL = "portal"
 ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/health"): PUBLIC,
     ("GET", "/v1/billing/plans"): PUBLIC,
+    ("GET", "/api/billing/plans"): PUBLIC,
     # read: serving and every GET; safe to ship in a storefront backend
     ("POST", "/v1/recommend"): Role.READ,
     ("GET", "/v1/recommend"): Role.READ,
@@ -54,6 +55,9 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("GET", "/v1/billing/current"): Role.READ,
     ("GET", "/v1/billing/usage"): Role.READ,
     ("GET", "/v1/billing/invoices"): Role.READ,
+    ("GET", "/api/billing/current"): Role.READ,
+    ("GET", "/api/billing/usage"): Role.READ,
+    ("GET", "/api/billing/invoices"): Role.READ,
     ("GET", "/v1/models"): Role.READ,
     ("GET", "/v1/models/{model_id}"): Role.READ,
     ("GET", "/v1/models/jobs/{job_id}"): Role.READ,
@@ -81,6 +85,10 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("POST", "/v1/recommendations/generate"): Role.ADMIN,
     ("PUT", "/v1/billing/overage-cap"): Role.ADMIN,
     ("POST", "/v1/billing/checkout"): Role.ADMIN,
+    ("POST", "/v1/billing/portal"): Role.ADMIN,
+    ("PUT", "/api/billing/overage-cap"): Role.ADMIN,
+    ("POST", "/api/billing/checkout"): Role.ADMIN,
+    ("POST", "/api/billing/portal"): Role.ADMIN,
     ("DELETE", "/v1/users/{user_id}"): Role.ADMIN,  # erases the user's data (right to be forgotten)
     # portal (RecommendAI's /api/*): a token's group gives its role (admin -> admin, user -> read)
     ("POST", "/api/auth/register"): PUBLIC,  # a sign-up; with an admin's token, adds to that tenant
