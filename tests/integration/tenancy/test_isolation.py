@@ -21,7 +21,10 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("POST", "/v1/recommend/validate"), ("POST", "/api/v1/recommend"), ("GET", "/api/v1/recommend"),
            ("POST", "/v1/similar"), ("GET", "/v1/billing/plans"), ("GET", "/v1/billing/current"),
            ("GET", "/v1/billing/usage"), ("PUT", "/v1/billing/overage-cap"), ("GET", "/v1/billing/invoices"),
-           ("POST", "/v1/billing/checkout"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
+           ("POST", "/v1/billing/checkout"), ("POST", "/v1/billing/portal"), ("GET", "/api/billing/plans"),
+           ("GET", "/api/billing/current"), ("GET", "/api/billing/usage"), ("PUT", "/api/billing/overage-cap"),
+           ("GET", "/api/billing/invoices"), ("POST", "/api/billing/checkout"), ("POST", "/api/billing/portal"),
+           ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
            ("POST", "/v1/models/{model_id}/promote"), ("POST", "/v1/models/{model_id}/rollback"),
            ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
            ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}"),
@@ -178,6 +181,16 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert a_invoices[0]["requests"] == 123_456 and a_invoices[0]["overage_budget_cap"] == 77.0
     checkout = b_calls("POST", "/v1/billing/checkout", body={"plan_id": "enterprise"})[2]
     assert runtime().payments.sessions[checkout["session_id"]][0] == b.tenant_id
+    assert b_calls("POST", "/v1/billing/portal")[2] == {"portal_url": f"memory://portal/{b.tenant_id}"}
+    # The same through the RecommendAI presenter (/api/billing/*).
+    assert b_calls("GET", "/api/billing/current")[2]["tenantId"] == b.tenant_id
+    seed_usage = b_calls("GET", "/api/billing/usage")[2]
+    assert seed_usage["tenantId"] == b.tenant_id and seed_usage["requestsUsed"] == b_usage["requests_used"]
+    assert b_calls("PUT", "/api/billing/overage-cap", body={"capAmount": 2.0})[2]["tenantId"] == b.tenant_id
+    assert [i["period"] for i in b_calls("GET", "/api/billing/invoices")[2]] == ["2026-02"]
+    checkout = b_calls("POST", "/api/billing/checkout", body={"planId": "plan-enterprise"})[2]
+    assert runtime().payments.sessions[checkout["sessionId"]][0] == b.tenant_id
+    assert b_calls("POST", "/api/billing/portal")[2] == {"portalUrl": f"memory://portal/{b.tenant_id}"}
 
     # User erasure: B erasing A's user id erases B's own copy of it; A's job is out of B's reach.
     a_history = runtime().interactions.recent_for_user(a.tenant_id, user, 500)
@@ -224,6 +237,9 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     seen.add(("GET", "/v1/billing/plans"))
     assert b.tenant_id not in json.dumps(api("GET", "/v1/billing/plans")[2])
     assert a.tenant_id not in json.dumps(api("GET", "/v1/billing/plans")[2])
+    seen.add(("GET", "/api/billing/plans"))
+    assert a.tenant_id not in json.dumps(api("GET", "/api/billing/plans")[2])
+    assert b.tenant_id not in json.dumps(api("GET", "/api/billing/plans")[2])
 
     a_usage_after = api("GET", "/v1/billing/usage", caller=a)[2]
     assert a_usage_after == a_usage_before
