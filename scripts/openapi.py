@@ -41,7 +41,6 @@ import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
-from recengine.billing import schemas as billing_schemas  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
@@ -137,9 +136,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/billing/plans"): Op(),
     ("GET", "/api/billing/current"): Op(),
     ("GET", "/api/billing/usage"): Op(),
-    ("PUT", "/api/billing/overage-cap"): Op(body="SeedOverageCapRequest"),
+    ("PUT", "/api/billing/overage-cap"): Op(body="OverageCapRequest"),
     ("GET", "/api/billing/invoices"): Op(),
-    ("POST", "/api/billing/checkout"): Op(body="SeedCheckoutRequest", errors=(501,)),
+    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501,)),
     ("POST", "/api/billing/portal"): Op(errors=(501,)),
     ("GET", "/v1/models"): Op(response=(models.ModelList,)),
     ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
@@ -441,7 +440,7 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
         if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
             parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
     if op.body:
-        model = namespace.get(op.body) or getattr(billing_schemas, op.body)  # billing picks its body per presenter
+        model = namespace[op.body]
         body: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": _add_model(
             schemas, model, "validation")}}}
         if model is RecommendRequest:

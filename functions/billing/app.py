@@ -1,58 +1,58 @@
 """Billing on /v1/billing/* and /api/billing/* (RecommendAI wire format); checkout/portal 501 without a provider."""
-
 from aws_lambda_powertools.logging import correlation_paths
 
-from recengine.billing import payments, presenters, service as billing
+from recengine.billing import payments, service as billing
+from recengine.billing.presenters import view
+from recengine.billing.schemas import CheckoutRequest, OverageCapRequest
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.runtime import runtime
 
 app = Api(lambda key_id: runtime().resolve_tenant(key_id))
-view = lambda: presenters.SEED if app.current_event.path.startswith("/api/") else presenters.CANONICAL  # noqa: E731
 
 
 @app.get("/v1/billing/plans")
 @app.get("/api/billing/plans")
 def plans():
-    return app.json(200, view().plans(billing.plan_catalogue()))
+    return app.json(200, view(app).plans(billing.plan_catalogue()))
 
 
 @app.get("/v1/billing/current")
 @app.get("/api/billing/current")
 def current():
-    return app.json(200, view().subscription(billing.subscription(app.caller())))
+    return app.json(200, view(app).subscription(billing.subscription(app.caller())))
 
 
 @app.get("/v1/billing/usage")
 @app.get("/api/billing/usage")
 def usage():
-    return app.json(200, view().usage(billing.usage_report(runtime().usage, app.caller())))
+    return app.json(200, view(app).usage(billing.usage_report(runtime().usage, app.caller())))
 
 
 @app.put("/v1/billing/overage-cap")
 @app.put("/api/billing/overage-cap")
 def overage_cap():
-    tenant, body = app.caller(), app.body(view().cap_request)
-    return app.json(200, view().usage(billing.set_overage_cap(runtime().usage, tenant, body.cap_amount)))
+    tenant, body = app.caller(), app.body(OverageCapRequest)
+    return app.json(200, view(app).usage(billing.set_overage_cap(runtime().usage, tenant, body.cap_amount)))
 
 
 @app.get("/v1/billing/invoices")
 @app.get("/api/billing/invoices")
 def invoices():
-    return app.json(200, view().invoices(billing.invoices(runtime().usage, app.caller())))
+    return app.json(200, view(app).invoices(billing.invoices(runtime().usage, app.caller())))
 
 
 @app.post("/v1/billing/checkout")
 @app.post("/api/billing/checkout")
 def checkout():
-    tenant, body = app.caller(), app.body(view().checkout_request)
-    return app.json(200, view().checkout(payments.checkout(runtime().payments, tenant, body.plan_id, body.interval)))
+    tenant, body = app.caller(), app.body(CheckoutRequest)
+    return app.json(200, view(app).checkout(payments.checkout(runtime().payments, tenant, body.plan_id, body.interval)))
 
 
 @app.post("/v1/billing/portal")
 @app.post("/api/billing/portal")
 def portal():
-    return app.json(200, view().portal(payments.portal(runtime().payments, app.caller())))
+    return app.json(200, view(app).portal(payments.portal(runtime().payments, app.caller())))
 
 
 @instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -81,7 +81,7 @@ def test_public_routes_need_no_key_and_the_others_take_either_form_of_it(doc):
                                                                  "/auth/v1/token")), route
     assert schemes["PortalToken"]["scheme"] == "bearer" and schemes["PortalToken"]["bearerFormat"] == "JWT"
     assert {(r.method, r.path) for r in routes() if not r.api_key_required and r.authorizer is None} == {
-        ("GET", "/health"), ("GET", "/v1/billing/plans"), ("POST", "/api/auth/register"), ("POST", "/api/auth/login"),
+        ("GET", "/health"), ("GET", "/v1/billing/plans"), ("GET", "/api/billing/plans"), ("POST", "/api/auth/register"), ("POST", "/api/auth/login"),
         ("POST", "/auth/v1/token")}
 
 
@@ -238,4 +238,5 @@ def test_checkout_documents_the_plans_it_accepts(doc):
     """Fuzzing found `{"plan_id": ""}` documented as valid and refused with 422."""
     from recengine.billing.plans import PLANS
 
-    assert doc["components"]["schemas"]["CheckoutRequest"]["properties"]["plan_id"]["enum"] == list(PLANS)
+    assert doc["components"]["schemas"]["CheckoutRequest"]["properties"]["plan_id"]["enum"] == list(PLANS) + [
+        f"plan-{p}" for p in PLANS]  # RecommendAI's ids name the same plans

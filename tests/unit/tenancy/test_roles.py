@@ -22,7 +22,8 @@ def test_only_the_routes_without_key_or_authorizer_are_public():
     """Keyless routes behind the authorizer are the portal's (a verified token, which has a role)."""
     public = {(r.method, r.path) for r in routes() if not r.api_key_required and r.authorizer is None}
     assert {route for route, role in ROUTE_ROLES.items() if role is PUBLIC} == public
-    assert public == {("GET", "/health"), ("GET", "/v1/billing/plans"), ("POST", "/api/auth/register"),
+    assert public == {("GET", "/health"), ("GET", "/v1/billing/plans"), ("GET", "/api/billing/plans"),
+                      ("POST", "/api/auth/register"),
                       ("POST", "/api/auth/login"), ("POST", "/auth/v1/token")}
 
 

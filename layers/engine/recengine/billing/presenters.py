@@ -3,9 +3,6 @@ RecommendAI seed's wire format (/api, camelCase, bare arrays, `plan-<id>` ids)."
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from .schemas import CheckoutRequest, OverageCapRequest, SeedCheckoutRequest, SeedOverageCapRequest
 
 SEED_PLAN_PREFIX = "plan-"
 
@@ -79,8 +76,7 @@ def seed_portal_body(url: str) -> dict:
 class Presenter:
     """One wire format: the handler picks one per request, the services stay the same."""
 
-    def __init__(self, requests: tuple[type[BaseModel], type[BaseModel]], *views) -> None:  # noqa: ANN002
-        self.cap_request, self.checkout_request = requests  # the request bodies of this wire format
+    def __init__(self, *views) -> None:  # noqa: ANN002
         self.plans, self.subscription, self.usage, self.invoices, self.checkout, self.portal = views
 
 
@@ -88,6 +84,11 @@ def _same(value: dict) -> dict:
     return value
 
 
-CANONICAL = Presenter((OverageCapRequest, CheckoutRequest), plans_body, _same, _same, invoices_body, _same, portal_body)
-SEED = Presenter((SeedOverageCapRequest, SeedCheckoutRequest), seed_plans_body, seed_subscription_body,
+CANONICAL = Presenter(plans_body, _same, _same, invoices_body, _same, portal_body)
+SEED = Presenter(seed_plans_body, seed_subscription_body,
                  seed_usage_body, seed_invoices_body, seed_checkout_body, seed_portal_body)
+
+
+def view(app) -> Presenter:  # noqa: ANN001  (a resolver with the current event)
+    """The seed's presenter on /api/*, the canonical one elsewhere."""
+    return SEED if app.current_event.path.startswith("/api/") else CANONICAL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from .periods import MAX_OVERAGE_CAP
 from .plans import PLANS
@@ -13,14 +13,17 @@ from .plans import PLANS
 class OverageCapRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cap_amount: float = Field(ge=0, le=MAX_OVERAGE_CAP, allow_inf_nan=False)
+    # `capAmount` is RecommendAI's name (/api/billing/overage-cap); both are accepted on both paths.
+    cap_amount: float = Field(validation_alias=AliasChoices("cap_amount", "capAmount"), ge=0, le=MAX_OVERAGE_CAP, allow_inf_nan=False)
 
 
 class CheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Documented as the enum it is (the validator keeps its message naming the plans).
-    plan_id: str = Field(json_schema_extra={"enum": list(PLANS)})
+    # `planId` / `plan-growth` are RecommendAI's spellings; both are accepted on both paths.
+    plan_id: str = Field(validation_alias=AliasChoices("plan_id", "planId"),
+                         json_schema_extra={"enum": list(PLANS) + [f"plan-{p}" for p in PLANS]})
     interval: Literal["monthly", "annual"] = "monthly"
 
     @field_validator("plan_id")
@@ -31,18 +34,3 @@ class CheckoutRequest(BaseModel):
             raise ValueError(f"plan_id must be one of {', '.join(PLANS)}")
         return plan_id
 
-
-class SeedOverageCapRequest(OverageCapRequest):
-    """The RecommendAI body `{capAmount}`."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    cap_amount: float = Field(alias="capAmount", ge=0, le=MAX_OVERAGE_CAP, allow_inf_nan=False)
-
-
-class SeedCheckoutRequest(CheckoutRequest):
-    """The RecommendAI body `{planId, interval}`; `planId` is `plan-growth` or `growth`."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    plan_id: str = Field(alias="planId", json_schema_extra={"enum": [f"plan-{p}" for p in PLANS] + list(PLANS)})
