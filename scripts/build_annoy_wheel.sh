@@ -95,6 +95,20 @@ VENV_PY="$VENV/bin/python"
 STAMP="$VENV/.toolchain-stamp"
 mkdir -p "$WORK" "$TOOLCHAIN_ROOT/sdist"
 
+# One build at a time per toolchain: two `make build`s of one checkout (two test workers, two
+# terminals) would otherwise recreate the venv under each other. The second waits, then finds the
+# wheel the first built.
+exec 9>"$WORK/.lock"
+flock 9
+shopt -s nullglob
+existing=("$OUT_DIR"/annoy-"$ANNOY_VERSION"-"$PY_TAG"-*manylinux*_x86_64.whl)
+shopt -u nullglob
+if [[ ${#existing[@]} -ge 1 ]]; then
+  log "built meanwhile: ${existing[0]}"
+  echo "${existing[0]}"
+  exit 0
+fi
+
 # ---- toolchain venv -----------------------------------------------------------
 WANT_STAMP="python=$PY_BASE_PREFIX $PY_VERSION;${TOOLCHAIN_PINS[*]}"
 if [[ -x "$VENV_PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" ]]; then
