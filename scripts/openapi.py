@@ -124,8 +124,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                                                       ranking.SimilarResponse), errors=(402, 404)),
     ("POST", "/graphql"): Op(body="GraphqlRequest", response=(GraphqlResponse,), errors=(413,),
                              ok={200: "OK: GraphQL's answer, `data` and/or `errors[]` (each with `extensions.code`: "
-                                      "BAD_USER_INPUT, FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, SERVICE_UNAVAILABLE or "
-                                      "INTERNAL). The schema is recengine/graphql/schema.graphql (introspection is on)."}),
+                                      "BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, "
+                                      "RATE_LIMITED, SERVICE_UNAVAILABLE or INTERNAL). The schema is recengine/graphql/schema.graphql (introspection is on)."}),
     ("GET", "/v1/billing/plans"): Op(),
     ("GET", "/v1/billing/current"): Op(),
     ("GET", "/v1/billing/usage"): Op(),

@@ -24,12 +24,14 @@ from .limits import MAX_BODY_BYTES, MAX_TOKENS, QueryLimits
 from .resolvers import MUTATION_RESOLVERS, QUERY_RESOLVERS, Context, GraphqlDeps
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
-BAD_USER_INPUT, FORBIDDEN, NOT_FOUND = "BAD_USER_INPUT", "FORBIDDEN", "NOT_FOUND"
-PAYMENT_REQUIRED, SERVICE_UNAVAILABLE, INTERNAL = "PAYMENT_REQUIRED", "SERVICE_UNAVAILABLE", "INTERNAL"
-# An HTTP status (the one REST answers for the same error) -> the GraphQL error code.
-CODE_OF_STATUS = {400: BAD_USER_INPUT, 409: BAD_USER_INPUT, 422: BAD_USER_INPUT, 401: FORBIDDEN, 403: FORBIDDEN,
-                  402: PAYMENT_REQUIRED, 404: NOT_FOUND, 408: SERVICE_UNAVAILABLE, 429: SERVICE_UNAVAILABLE,
-                  501: SERVICE_UNAVAILABLE, 503: SERVICE_UNAVAILABLE}
+BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN = "BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN"
+NOT_FOUND, PAYMENT_REQUIRED, RATE_LIMITED = "NOT_FOUND", "PAYMENT_REQUIRED", "RATE_LIMITED"
+SERVICE_UNAVAILABLE, INTERNAL = "SERVICE_UNAVAILABLE", "INTERNAL"
+# An HTTP status (the one REST answers for the same error) -> the GraphQL error code. A 401 or 429 is
+# normally answered by the gateway before the function runs; a service raising one keeps its meaning.
+CODE_OF_STATUS = {400: BAD_USER_INPUT, 409: BAD_USER_INPUT, 422: BAD_USER_INPUT, 401: UNAUTHENTICATED,
+                  403: FORBIDDEN, 402: PAYMENT_REQUIRED, 404: NOT_FOUND, 408: SERVICE_UNAVAILABLE,
+                  429: RATE_LIMITED, 501: SERVICE_UNAVAILABLE, 503: SERVICE_UNAVAILABLE}
 UNAVAILABLE = "a backing service is unavailable; retry with backoff"
 
 
@@ -50,8 +52,9 @@ class GraphqlRequest(BaseModel):
 
 
 class GraphqlResponse(BaseModel):
-    """A GraphQL answer: `data`, and `errors[]` whose `extensions.code` is BAD_USER_INPUT, FORBIDDEN,
-    NOT_FOUND, PAYMENT_REQUIRED, SERVICE_UNAVAILABLE or INTERNAL; `extensions.warnings` by field."""
+    """A GraphQL answer: `data`, and `errors[]` whose `extensions.code` is BAD_USER_INPUT, UNAUTHENTICATED,
+    FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, RATE_LIMITED, SERVICE_UNAVAILABLE or INTERNAL;
+    `extensions.warnings` by field."""
 
     data: dict[str, Any] | None = None
     errors: list[dict[str, Any]] | None = None
@@ -122,6 +125,8 @@ def _error(error: GraphQLError) -> dict:
         status, slug = _status(original)
         code = CODE_OF_STATUS.get(status, INTERNAL)
         extensions["type"] = f"/problems/{slug}"
+        if isinstance(original, DomainError) and original.retry_after_s:  # REST's Retry-After
+            extensions["retryAfter"] = original.retry_after_s
         if status >= 500 and status != 501:
             logger.error("dependency failure", extra={"error": str(original)})
             formatted["message"] = UNAVAILABLE
