@@ -343,6 +343,27 @@ def test_a_method_the_path_lacks_is_405_with_allow_over_http_for_any_method_toke
             assert json.loads(body)["type"] == "/problems/method-not-allowed"
 
 
+def test_the_seeds_graphql_operations_over_http(stack, keys):
+    """Seed 002's GraphQL example requests, host and key changed: queries with a read key, the mutation
+    refused to it (FORBIDDEN, in `errors[]` with HTTP 200) and recorded with a write key."""
+    base, _, _, _ = stack
+    recs = "query R($userId: String!, $count: Int!) { getRecommendations(userId: $userId, count: $count) " \
+           "{ itemId score algorithm explanation } getApiVersion getHealth { status timestamp } }"
+    status, _, body = request("POST", f"{base}/graphql", keys["read"],
+                              {"query": recs, "variables": {"userId": "user-0003", "count": 5}})
+    assert status == 200 and "errors" not in body and len(body["data"]["getRecommendations"]) == 5, body
+    similar = '{ getSimilarItems(itemId: "item-00001", count: 3) { itemId score } }'
+    assert len(request("POST", f"{base}/graphql", keys["read"], {"query": similar})[2]["data"]["getSimilarItems"]) == 3
+    record = 'mutation { recordInteraction(userId: "user-0003", itemId: "item-00002", interactionType: "view", ' \
+             'value: 1.0) { success message timestamp } }'
+    status, _, body = request("POST", f"{base}/graphql", keys["read"], {"query": record})
+    assert status == 200 and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    status, _, body = request("POST", f"{base}/graphql", keys["write"], {"query": record})
+    assert status == 200 and body["data"]["recordInteraction"]["success"] is True, body
+    status, headers, _ = request("POST", f"{base}/graphql", None, {"query": "{ getApiVersion }"})
+    assert status == 401 and headers["Content-Type"] == "application/problem+json"
+
+
 # Last: it stops the module's stack.
 def test_ctrl_c_stops_the_stack_cleanly(stack):
     _, _, _, proc = stack
