@@ -302,6 +302,13 @@ def billing(stack: Stack, shop: Caller) -> None:
     for fixture in ("billing_current", "billing_usage", "billing_overage_cap", "billing_invoices"):
         expect(stack.api(f"billing: {fixture}", shop, fixture), 200)
     expect(stack.api("billing: checkout without a provider", shop, "billing_checkout"), 501)
+    expect(stack.api("billing: portal without a provider", shop, "billing_portal"), 501)
+    # the same services in RecommendAI's shapes (/api/billing/*)
+    expect(stack.api("billing: plans (RecommendAI)", None, "seed_billing_plans"), 200)
+    for fixture in ("seed_billing_current", "seed_billing_usage", "seed_billing_overage_cap", "seed_billing_invoices"):
+        expect(stack.api(f"billing: {fixture}", shop, fixture), 200)
+    for fixture in ("seed_billing_checkout", "seed_billing_portal"):
+        expect(stack.api(f"billing: {fixture} without a provider", shop, fixture), 501)
 
 
 def batch(stack: Stack, shop: Caller, user: str) -> None:

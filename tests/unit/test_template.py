@@ -18,6 +18,7 @@ def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_k
     found = {(r.method, r.path): r for r in routes()}
     assert found.pop(("GET", "/health")).api_key_required is False
     assert found.pop(("GET", "/v1/billing/plans")).api_key_required is False  # public, like a pricing page
+    assert found.pop(("GET", "/api/billing/plans")).api_key_required is False  # the same, RecommendAI's shape
     for route in PORTAL_PUBLIC:
         assert not found[route].api_key_required and found.pop(route).authorizer is None, route
     for route in PORTAL_TOKEN:  # no key, but never without the authorizer
