@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from .analytics.counters import DailyCounterStore
 from .attribution.service import Pseudonyms
 from .attribution.store import ExposureStore
 from .billing.metering import CountLimit, item_limit, user_limit
@@ -106,6 +107,10 @@ class Runtime:
         return UsageStore(self.settings.usage_table)
 
     @cached_property
+    def daily_counters(self) -> DailyCounterStore:
+        return DailyCounterStore(self.settings.usage_table)
+
+    @cached_property
     def decisioning(self) -> "DecisioningStore":
         from .decisioning.store import DecisioningStore
 
@@ -184,7 +189,7 @@ class Runtime:
 
     @cached_property
     def ingesting(self) -> IngestDeps:
-        return IngestDeps(self.interactions, self.seen_users, self.pseudonyms, self.usage)
+        return IngestDeps(self.interactions, self.seen_users, self.pseudonyms, self.usage, self.daily_counters)
 
     @cached_property
     def job_timeouts(self) -> JobTimeouts:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..analytics.counters import Tally, tally_items
 from ..errors import PaymentRequiredError, StoreError
 from ..observability import count, logger
 from ..tenancy.model import Tenant
@@ -24,17 +25,20 @@ class PlanLimitExceededError(PaymentRequiredError):
     """Ingestion would take the tenant's item or user count past the plan's limit."""
 
 
-def meter_call(usage: UsageStore, tenant: Tenant, request_id: str | None, now: float | None = None) -> MeterMark:
+def meter_call(usage: UsageStore, tenant: Tenant, request_id: str | None, now: float | None = None,
+               tally: Tally | None = None) -> MeterMark:
     """Counts one metered call in the current period, once per request id (API Gateway's), or raises
     OverageBudgetExceededError (402) without counting it when the call would take the overage past
-    the cap. A throttled meter does not refuse: the call is served and its count deferred."""
+    the cap. A throttled meter does not refuse: the call is served and its count deferred. `tally`:
+    what the call adds to the day's analytics counters, in the same transaction as its count."""
     now = periods.clock() if now is None else now
     plan = periods.plan_of(tenant)
     period = periods.period_of(now)
     request_id = request_id or f"unkeyed-{uuid.uuid4().hex}"  # outside API Gateway: counted, never merged
+    riders = None if tally is None else (lambda shard: tally_items(usage.name, tenant.tenant_id, shard, now, tally))
     try:
         mark = usage.count_request(tenant.tenant_id, period, request_id, now, plan.id,
-                                   periods.allowance(plan, plan.default_overage_cap))
+                                   periods.allowance(plan, plan.default_overage_cap), riders)
     except MeterThrottledError as exc:
         return _defer(usage, tenant, period, request_id, now, plan.id, exc)
     if mark is None:
@@ -95,12 +99,12 @@ class MeterBeside:
     """The meter as a call a request runs beside its reads (one round trip, not two): it counts the
     call once per request id (402 past the cap); `take_back` uncounts it if it was counted."""
 
-    def __init__(self, usage: UsageStore, tenant: Tenant, request_id: str | None):
-        self.usage, self.tenant, self.request_id = usage, tenant, request_id
+    def __init__(self, usage: UsageStore, tenant: Tenant, request_id: str | None, tally: Tally | None = None):
+        self.usage, self.tenant, self.request_id, self.tally = usage, tenant, request_id, tally
         self.mark: MeterMark | None = None
 
     def __call__(self) -> None:
-        self.mark = meter_call(self.usage, self.tenant, self.request_id)
+        self.mark = meter_call(self.usage, self.tenant, self.request_id, tally=self.tally)
 
     def take_back(self) -> None:
         if self.mark is not None:
@@ -108,10 +112,12 @@ class MeterBeside:
 
 
 @contextmanager
-def metered_beside(usage: UsageStore, tenant: Tenant, request_id: str | None) -> Iterator[MeterBeside]:
+def metered_beside(usage: UsageStore, tenant: Tenant, request_id: str | None,
+                   tally: Tally | None = None) -> Iterator[MeterBeside]:
     """`metered` for work that runs the meter itself, beside its reads: if the work fails after the
-    meter counted the call, the call is taken back, so only answered calls are billed."""
-    meter = MeterBeside(usage, tenant, request_id)
+    meter counted the call, the call is taken back, so only answered calls are billed (and counted
+    in the day's analytics: `tally`)."""
+    meter = MeterBeside(usage, tenant, request_id, tally)
     try:
         yield meter
     except Exception:

@@ -16,7 +16,9 @@ A metered call is ONE TransactWriteItems: put the call's marker if it is absent,
 shard if the shard is under its share. Both or neither happen, so a retried transaction (botocore
 after a read timeout) finds its own marker and counts nothing again, and a refused one writes
 nothing. A full shard sends the call to a shard with room; it is refused only when every shard is
-full. The usage report and invoices sum the period row, the shards and the deferred rows."""
+full. The usage report and invoices sum the period row, the shards and the deferred rows.
+`riders` are further unconditional items that land with a count and are taken back with it (the
+day's analytics counters, analytics.counters.tally_items); a deferred count carries none."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -44,6 +46,8 @@ THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "R
 UNANSWERED = {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
 CONFLICT = "TransactionConflict"  # another transaction holds the item
 CHECK_FAILED = "ConditionalCheckFailed"
+# shard -> (items added to the count's transaction, items that undo them with a take-back)
+Riders = Callable[[int], tuple[list[dict], list[dict]]]
 
 
 def shard_key(tenant_id: str, shard: int) -> str:
@@ -74,6 +78,7 @@ class MeterMark:
     shard: int | None  # None: a deferred count
     owned: bool = True  # False: an earlier invocation with the same request id counted it
     stored: bool = True  # False: deferred, and the deferred row could not be written either
+    undo: tuple[dict, ...] = ()  # transaction items taking back the riders that landed with the count
 
     @property
     def deferred(self) -> bool:
@@ -143,7 +148,7 @@ class UsageStore(Table):
                                                                    ":d": default_share})}}
 
     def count_request(self, tenant_id: str, period: str, request_id: str, now: float, plan: str,
-                      default_allowance: int) -> MeterMark | None:
+                      default_allowance: int, riders: Riders | None = None) -> MeterMark | None:
         """Counts one metered request unless every shard is full (None: refused, nothing written).
         The same request id counts once however often it is sent. MeterThrottledError: nothing was
         counted, unless a retry the SDK gave up on lands later (its marker then says so)."""
@@ -162,10 +167,11 @@ class UsageStore(Table):
                 tried, busy = set(), False
                 continue
             shard = order.pop(0)
+            extra, undo = riders(shard) if riders is not None else ([], [])
             reasons = self._transact([self._marker(tenant_id, period, request_id, now, owner, shard),
-                                      self._add(tenant_id, period, shard, now, plan, defaults[shard])], owner)
+                                      self._add(tenant_id, period, shard, now, plan, defaults[shard]), *extra], owner)
             if reasons is None:
-                return MeterMark(period, request_id, shard)
+                return MeterMark(period, request_id, shard, undo=tuple(undo))
             if reasons[0].get("Code") == CHECK_FAILED:
                 return self._earlier(tenant_id, period, request_id, reasons[0].get("Item"), owner)
             codes = {r.get("Code") for r in reasons}
@@ -229,7 +235,7 @@ class UsageStore(Table):
                                                     "period": mark.period}),
                                   "ExpressionAttributeNames": {"#r": "requests"},
                                   "ExpressionAttributeValues": serialize({":minus": -1})}}
-        reasons = self._transact([marker, counter], "take-back")
+        reasons = self._transact([marker, counter, *(mark.undo if mark.shard is not None else ())], "take-back")
         if reasons is not None and reasons[0].get("Code") != CHECK_FAILED:
             raise StoreError(f"taking back a metered call was cancelled ({reasons})")
 

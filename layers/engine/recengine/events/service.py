@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ..analytics.activity import ActiveToday
+from ..analytics.counters import DailyCounterStore, Tally
 from ..attribution.service import Pseudonyms, log_outcomes
 from ..billing.metering import CountLimit, metered_beside, user_limit
 from ..billing.store import UsageStore
+from ..concurrency import gather
 from ..errors import StoreError
 from ..observability import logger
 from ..tenancy.model import Tenant
@@ -36,7 +39,8 @@ def count_new_users(seen: SeenUserStore, tenant_id: str, user_ids: set[str], lim
 
 def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms: Pseudonyms, tenant_id: str,
                         events: Sequence[EventIn], users: CountLimit | None = None,
-                        ttl_s: int | None = None, alongside: Callable[[], Any] | None = None) -> IngestResult:
+                        ttl_s: int | None = None, alongside: Callable[[], Any] | None = None,
+                        beside_writes: Callable[[], None] | None = None) -> IngestResult:
     """Records valid events in two round trips (docs/adr/0002-ingest-round-trips.md).
 
     First, together: `alongside` (the meter), the seen-user read, and a reservation of every user of
@@ -45,7 +49,8 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
     round trip, and 402 before any write). Then, together: the events (each new user's seen marker in
     the transaction of its first event, so it is counted only once one of its events has landed) and
     the release of the surplus. What became of each event is in the result's `outcomes`. `ttl_s`: the
-    tenant's interaction TTL; each event then expires `ttl_s` after its timestamp."""
+    tenant's interaction TTL; each event then expires `ttl_s` after its timestamp. `beside_writes`:
+    another write of the second round trip (the day's active users), which must not raise."""
     now = time.time()
     prepared = []
     for event in events:
@@ -59,8 +64,10 @@ def record_interactions(store: InteractionStore, seen: SeenUserStore, pseudonyms
     unseen, reserved, surplus = _admit(seen, tenant_id, named, users, alongside)
     released: list[Any] = []  # the surplus release, issued with the events' writes (same round trip)
     limit = users
-    alongside_writes = (lambda: released.extend(_together([lambda: limit.release(surplus)]))) \
-        if limit is not None and surplus else None
+    writes = [lambda: released.extend(_together([lambda: limit.release(surplus)]))] \
+        if limit is not None and surplus else []
+    writes += [beside_writes] if beside_writes is not None else []
+    alongside_writes = (lambda: gather(*writes)) if writes else None
     try:
         outcomes, marked = store.append_with(tenant_id, prepared, {u: seen.marker_item(tenant_id, u, now)
                                                                    for u in unseen}, alongside_writes)
@@ -150,17 +157,23 @@ class IngestDeps:
     seen_users: SeenUserStore
     pseudonyms: Pseudonyms
     usage: UsageStore
+    activity: DailyCounterStore | None = None  # the day's active users (analytics)
 
 
 def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_id: str | None) -> IngestResult:
     """The interactions route: one metered call (counted once per `request_id`, API Gateway's, in the
     same round trip as the seen-user read; taken back if the call fails, or if some events could not
     be stored: that call is answered 503 and its retry is the call billed), new users counted against
-    the plan's limit, the events recorded. A 402 from the meter writes nothing."""
-    with metered_beside(deps.usage, tenant, request_id) as meter:
+    the plan's limit, the events recorded and counted in the day's analytics (the events with the meter;
+    the day's active users read beside the meter and counted beside the writes). A 402 from the meter
+    writes nothing."""
+    active = ActiveToday(deps.activity, tenant.tenant_id, (e.user_id for e in events if e.user_id)) \
+        if deps.activity is not None else None
+    with metered_beside(deps.usage, tenant, request_id, Tally("interactions", len(events))) as meter:
         result = record_interactions(deps.interactions, deps.seen_users, deps.pseudonyms, tenant.tenant_id, events,
                                      users=user_limit(deps.usage, tenant), ttl_s=tenant.interaction_ttl_s,
-                                     alongside=meter)
+                                     alongside=meter if active is None else lambda: gather(meter, active.read),
+                                     beside_writes=active.mark if active is not None else None)
     if NOT_STORED in result.outcomes:
         meter.take_back()
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..attribution.service import Pseudonyms
+from ..analytics.counters import Tally
 from ..billing.metering import metered_beside
 from ..billing.store import UsageStore
 from ..models.registry import ModelRegistry
@@ -71,7 +72,7 @@ def recommend(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: 
     two round trips, the reads with the meter, then the exposure writes."""
     resolved = resolve(deps, tenant, call, client, remaining_ms)
     query, warnings = resolved.query, resolved.warnings
-    with metered_beside(deps.usage, tenant, client.gateway_request_id) as meter:  # a 402 is raised before ranking
+    with metered_beside(deps.usage, tenant, client.gateway_request_id, Tally("recommendations")) as meter:  # 402 first
         result = serve(deps.ranking, query, alongside=meter)
     warnings += result.warnings
     not_stored = log_exposures(deps.ranking.exposures, deps.pseudonyms, query, result, client.request_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..analytics.counters import Tally
 from ..billing.metering import metered_beside
 from ..billing.store import UsageStore
 from ..catalogue.store import ItemStore
@@ -61,6 +62,7 @@ def similar_items(deps: SimilarDeps, tenant: Tenant, item_id: str, limit: int, m
                   request_id: str | None) -> Result:
     """The similar route: one metered call, counted once per `request_id` (API Gateway's), taken back
     if it fails (e.g. an unknown item)."""
-    with metered_beside(deps.usage, tenant, request_id) as meter:  # taken back for an unknown item
+    # taken back for an unknown item
+    with metered_beside(deps.usage, tenant, request_id, Tally("recommendations")) as meter:
         return similar(deps.models, deps.items, tenant.tenant_id, item_id, limit, model_id, deps.popularity,
                        alongside=meter)
