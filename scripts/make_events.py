@@ -106,7 +106,8 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("POST", "/auth/v1/token"): "portal_token", ("GET", "/api/users"): "portal_users_list",
          ("POST", "/api/users"): "portal_users_create", ("GET", "/api/users/{user_id}"): "portal_users_get",
          ("PUT", "/api/users/{user_id}"): "portal_users_update", ("DELETE", "/api/users/{user_id}"): "portal_users_delete",
-         ("PATCH", "/api/users/{user_id}/toggle-status"): "portal_users_toggle"}
+         ("PATCH", "/api/users/{user_id}/toggle-status"): "portal_users_toggle",
+         ("GET", "/api/analytics/stats"): "portal_analytics_stats", ("GET", "/api/analytics/data"): "portal_analytics_data"}
 # What the authorizer hands on for a verified portal token of a tenant admin (no API key).
 PORTAL_AUTHORIZER = {"role": Role.ADMIN.value, "tenant_id": "acme-shop", "sub": "3f6d2c1e-8a4b-4c5d-9e7f-0a1b2c3d4e5f",
                      "email": "admin@tenant.com", "principal": "portal", "principalId": "3f6d2c1e-8a4b-4c5d-9e7f-0a1b2c3d4e5f",
@@ -131,7 +132,8 @@ def main() -> None:
         for k, v in params.items():
             path = path.replace("{" + k + "}", v)
         query = {"items_list": [("limit", "2"), ("search", "shoes")], "portal_token": [("grant_type", "password")],
-                 "portal_users_list": [("page", "1"), ("pageSize", "20"), ("search", "doe")]
+                 "portal_users_list": [("page", "1"), ("pageSize", "20"), ("search", "doe")],
+                 "portal_analytics_data": [("period", "30d")]
                  }.get(NAMES[(route.method, route.path)], [])
         headers = {"Accept": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com",
                    "User-Agent": "curl/8.5.0", "X-Forwarded-For": "203.0.113.10", "X-Forwarded-Proto": "https"}

@@ -41,6 +41,7 @@ import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
+from recengine.analytics import responses as analytics  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
@@ -163,6 +164,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/users/{user_id}"): Op(ok={204: "Deleted: the record is gone and the user's erasure job is "
                                                     "queued (its status URL in the Location header)."}),
     ("PATCH", "/api/users/{user_id}/toggle-status"): Op(),
+    ("GET", "/api/analytics/stats"): Op(response=(analytics.AnalyticsStats,)),
+    ("GET", "/api/analytics/data"): Op(query="AnalyticsQuery", response=(analytics.AnalyticsSeries,)),
     ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,),
         response=(decisioning.RuleView,)),
     ("GET", "/v1/decisioning/rules"): Op(response=(decisioning.RuleList,)),

@@ -394,6 +394,9 @@ def portal(stack: Stack, shop: Caller) -> None:
         expect(stack.api(f"portal users: {step}", None, event=portal_event(fixture, shop.tenant_id, **extra)), status)
         stack.sent.add(fixture)
     assert stack.drain("ErasureQueue", "portal users: the deleted user's erasure") == 1
+    for step, fixture in (("stats", "portal_analytics_stats"), ("data", "portal_analytics_data")):
+        expect(stack.api(f"portal analytics: {step}", None, event=portal_event(fixture, shop.tenant_id)), 200)
+        stack.sent.add(fixture)
     for fixture in ("portal_register", "portal_login", "portal_token"):
         stack.sent.add(fixture)
 def decisioning(stack: Stack, shop: Caller) -> None:

@@ -34,6 +34,7 @@ WRITES = {
     # a sign-up records its tenant (`tenant#` rows only: the statement's LeadingKeys condition)
     "PortalAuthFunction": ({"TenantsTable"}, set()),
     "PortalUsersFunction": ({"InteractionsTable", "ModelsTable"}, set()),  # end-user rows; erasure job rows
+    "AnalyticsFunction": (set(), set()),  # reads the counters the traffic keeps
     "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
     "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
     "DecisioningRulesFunction": ({"ModelsTable"}, set()),  # decisioning objects (rules)

@@ -11,7 +11,8 @@ from recengine.billing.plans import PLANS
 PORTAL_PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/auth/v1/token")}
 PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
                 ("PUT", "/api/users/{user_id}"), ("DELETE", "/api/users/{user_id}"),
-                ("PATCH", "/api/users/{user_id}/toggle-status")}
+                ("PATCH", "/api/users/{user_id}/toggle-status"), ("GET", "/api/analytics/stats"),
+                ("GET", "/api/analytics/data")}
 
 
 def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():

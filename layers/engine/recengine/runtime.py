@@ -29,6 +29,7 @@ from .tenancy.model import Tenant
 from .tenancy.store import TenantStore
 
 if TYPE_CHECKING:
+    from .analytics.service import AnalyticsDeps
     from .attribution.secret import SecretStore
     from .batch.service import Dispatcher
     from .batch.store import NightlySettingStore
@@ -109,6 +110,12 @@ class Runtime:
     @cached_property
     def daily_counters(self) -> DailyCounterStore:
         return DailyCounterStore(self.settings.usage_table)
+
+    @cached_property
+    def analytics(self) -> "AnalyticsDeps":
+        from .analytics.service import AnalyticsDeps
+
+        return AnalyticsDeps(self.daily_counters, self.usage.totals, self.registry.versions)
 
     @cached_property
     def decisioning(self) -> "DecisioningStore":

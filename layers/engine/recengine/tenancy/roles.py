@@ -100,6 +100,8 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/api/users/{user_id}"): Role.ADMIN,
     ("DELETE", "/api/users/{user_id}"): Role.ADMIN,
     ("PATCH", "/api/users/{user_id}/toggle-status"): Role.ADMIN,
+    ("GET", "/api/analytics/stats"): Role.ADMIN,
+    ("GET", "/api/analytics/data"): Role.ADMIN,
     # decisioning: rules, policies, flows, routing and experiments change what every customer is offered
     ("POST", "/v1/decisioning/rules"): Role.ADMIN,
     ("PUT", "/v1/decisioning/rules/{rule_id}"): Role.ADMIN,
