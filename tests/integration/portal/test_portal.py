@@ -22,6 +22,8 @@ ISOLATION_COVERED = {("POST", "/api/auth/register"), ("POST", "/api/auth/login")
                      ("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
                      ("PUT", "/api/users/{user_id}"), ("PATCH", "/api/users/{user_id}/toggle-status"),
                      ("DELETE", "/api/users/{user_id}")}
+# the analytics routes: tests/integration/analytics/test_analytics.py, another tenant's token and header
+ISOLATION_COVERED |= {("GET", "/api/analytics/stats"), ("GET", "/api/analytics/data")}
 
 
 @pytest.fixture
