@@ -55,6 +55,9 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
                 Call("dynamodb", "Query", "Items"): SERVED},
     "interactions": {KEY: UNAVAILABLE, METER: SERVED,
                      Call("dynamodb", "BatchGetItem", "Interactions"): UNAVAILABLE,  # seen-user markers
+                     # the day's active-user markers (analytics): unread, the call is served, those users
+                     # are not counted active by it
+                     Call("dynamodb", "BatchGetItem", "Usage"): SERVED,
                      Call("dynamodb", "UpdateItem", "Usage"): UNAVAILABLE,  # the plan's user count
                      # event-id claims, history rows and seen-user markers, all or nothing (ADR 0002)
                      Call("dynamodb", "TransactWriteItems", "Interactions"): UNAVAILABLE},
