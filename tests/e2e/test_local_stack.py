@@ -293,6 +293,33 @@ def test_the_printed_portal_login_reads_the_demo_tenants_users_and_no_one_elses(
     assert status == 401 and headers["Content-Type"] == "application/problem+json"
 
 
+def test_the_portals_analytics_count_traffic_as_it_happens_over_http(stack, keys):
+    """Seed 002's analytics with the printed portal login: a recommend and an interaction call show at
+    once; accuracy is the live model's NDCG@10 as GET /v1/models reports it; another period is 422."""
+    base, _, output, _ = stack
+    email, password = re.search(r"portal login: (\S+) (\S+)", output).groups()
+    token = request("POST", f"{base}/api/auth/login", body={"email": email, "password": password})[2]["token"]
+    portal = {"Authorization": f"Bearer {token}"}
+    status, _, before = request("GET", f"{base}/api/analytics/stats", headers=portal)
+    assert status == 200 and set(before) == {"totalUsers", "totalItems", "totalRecommendations", "totalInteractions",
+                                             "activeModels", "dailyActiveUsers", "avgAccuracy"}, before
+    assert request("POST", f"{base}/v1/recommend", keys["read"], {"user_id": "user-0003", "limit": 5})[0] == 200
+    events = [{"user_id": "analytics-e2e", "item_id": "item-00003", "type": "view", "event_id": f"an-{i}"}
+              for i in range(2)]
+    assert request("POST", f"{base}/v1/interactions", keys["write"], {"interactions": events})[0] == 201
+    after = request("GET", f"{base}/api/analytics/stats", headers=portal)[2]
+    assert after["totalRecommendations"] == before["totalRecommendations"] + 1
+    assert after["totalInteractions"] == before["totalInteractions"] + 2
+    assert after["dailyActiveUsers"] == before["dailyActiveUsers"] + 1
+    models = request("GET", f"{base}/v1/models", keys["read"])[2]
+    live = next(m for m in models["models"] if m["model_id"] == models["live_model_id"])
+    status, _, series = request("GET", f"{base}/api/analytics/data?period=30d", headers=portal)
+    assert status == 200 and len(series) == 30 and series[-1]["accuracy"] == pytest.approx(live["metrics"]["ndcg@10"])
+    status, headers, problem = request("GET", f"{base}/api/analytics/data?period=1y", headers=portal)
+    assert status == 422 and headers["Content-Type"] == "application/problem+json", problem
+    assert request("GET", f"{base}/api/analytics/stats", keys["admin"])[0] in (401, 403)
+
+
 def test_a_read_key_serves_recommendations_but_changes_nothing(stack, keys):
     base, _, _, _ = stack
     read = keys["read"]

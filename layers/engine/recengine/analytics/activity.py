@@ -13,6 +13,8 @@ from .counters import DailyCounterStore, day_of
 
 
 class ActiveToday:
+    """`user_ids`: the users' pseudonymous keys (the markers never hold a user id)."""
+
     def __init__(self, store: DailyCounterStore, tenant_id: str, user_ids: Iterable[str], now: float | None = None):
         self.store, self.tenant_id = store, tenant_id
         self.now = time.time() if now is None else now

@@ -5,8 +5,8 @@
   first two ride in the metering transaction of the call (`tally_items`): added with its count,
   taken back with it, never written alone. The shard is the meter's, so the day's rows spread
   writes over as many partitions as the meter does.
-- `(<tenant>#active#YYYY-MM-DD, <user id>)`: the marker of a user active that day (TTL
-  `expires_at`). A user is counted once a day by a transaction that puts its marker if absent and
+- `(<tenant>#active#YYYY-MM-DD, <user key>)`: the marker of a user active that day, under the
+  user's pseudonymous key (attribution.service.Pseudonyms: no user id is stored), TTL `expires_at`. A user is counted once a day by a transaction that puts its marker if absent and
   adds 1 to `active_users`: both or neither, so concurrent calls never count a user twice.
 Days are UTC dates. Reading a period is one Query per shard, all in flight together."""
 

@@ -167,7 +167,8 @@ def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_
     the plan's limit, the events recorded and counted in the day's analytics (the events with the meter;
     the day's active users read beside the meter and counted beside the writes). A 402 from the meter
     writes nothing."""
-    active = ActiveToday(deps.activity, tenant.tenant_id, (e.user_id for e in events if e.user_id)) \
+    keys = (deps.pseudonyms.user_key(tenant.tenant_id, e.user_id, None) for e in events if e.user_id)
+    active = ActiveToday(deps.activity, tenant.tenant_id, (k for k in keys if k)) \
         if deps.activity is not None else None
     with metered_beside(deps.usage, tenant, request_id, Tally("interactions", len(events))) as meter:
         result = record_interactions(deps.interactions, deps.seen_users, deps.pseudonyms, tenant.tenant_id, events,
