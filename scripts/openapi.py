@@ -435,7 +435,9 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
     if description:
         operation["description"] = description
     operation["tags"] = [_tag(route.function)]
-    operation["security"] = SECURITY if route.api_key_required else PORTAL_SECURITY if portal_route(route) else []
+    takes_keys = getattr(namespace.get("app"), "_resolve_key_value", None) is not None  # runtime.key_or_token_api
+    operation["security"] = (SECURITY if route.api_key_required else
+                             PORTAL_SECURITY + (SECURITY if takes_keys else []) if portal_route(route) else [])
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
             parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
@@ -469,8 +471,11 @@ def _required_role(operation: dict, route: Route) -> None:
         allowed = " or ".join(f"`{role.value}`" for role in Role if role.allows(needed))
         note = f"Needs an API key with the {allowed} role; a lesser key gets 403 `/problems/insufficient-scope`."
         if portal_route(route):
-            note = (f"Needs a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
-                    "token gets 403 `/problems/insufficient-scope`.")
+            token = (f"a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
+                     "token gets 403 `/problems/insufficient-scope`.")
+            note = f"Needs {token}" if {"ApiKey": []} not in operation["security"] else (
+                f"Needs an API key with the {allowed} role (a lesser key gets 403 `/problems/insufficient-scope`) or "
+                f"{token}")
         operation["description"] = "\n\n".join(filter(None, [operation.get("description"), note]))
         operation["responses"]["403"] = {"$ref": f"#/components/responses/{INSUFFICIENT_SCOPE[0]}"}
 

@@ -12,6 +12,10 @@ PORTAL_PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("
 PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
                 ("PUT", "/api/users/{user_id}"), ("DELETE", "/api/users/{user_id}"),
                 ("PATCH", "/api/users/{user_id}/toggle-status")}
+# Routes that take a portal token or an API key: no key at API Gateway, the authorizer verifies a
+# token and the function validates a key value itself (recengine.runtime.key_or_token_api).
+KEY_OR_TOKEN = {("GET", "/api/billing/current"), ("GET", "/api/billing/usage"), ("GET", "/api/billing/invoices"),
+                ("PUT", "/api/billing/overage-cap"), ("POST", "/api/billing/checkout"), ("POST", "/api/billing/portal")}
 
 
 def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():
@@ -21,7 +25,7 @@ def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_k
     assert found.pop(("GET", "/api/billing/plans")).api_key_required is False  # the same, RecommendAI's shape
     for route in PORTAL_PUBLIC:
         assert not found[route].api_key_required and found.pop(route).authorizer is None, route
-    for route in PORTAL_TOKEN:  # no key, but never without the authorizer
+    for route in PORTAL_TOKEN | KEY_OR_TOKEN:  # no key, but never without the authorizer
         assert not found[route].api_key_required and found.pop(route).authorizer is not None, route
     assert found and all(r.api_key_required for r in found.values())
 

@@ -65,7 +65,7 @@ class TenantAdmin:
         key_id = self.keys.create(f"{tenant.tenant_id}-{role.value}-{secrets.token_hex(3)}", value, tenant.tenant_id,
                                   role.value)
         self.keys.attach(key_id, self._plan_id(tenant.plan))
-        self.bindings.bind_key(key_id, tenant.tenant_id, role)
+        self.bindings.bind_key(key_id, tenant.tenant_id, role, value)  # its digest too, never the value
         return IssuedKey(tenant, key_id, value, role, replaces)
 
     def create_tenant(self, name: str, plan: str, tenant_id: str | None = None) -> IssuedKey:
