@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from local.template import load_template, resources, routes, table_env_names, usage_plans
+import json
+import re
+
+from local.template import load_template, resources, routes, stage_name, table_env_names, usage_plans
 from recengine.billing.plans import PLANS
 
 
@@ -237,3 +240,65 @@ def test_interactions_expire_by_the_tables_ttl_on_the_attribute_the_store_writes
     for table in ("InteractionsTable", "SessionsTable"):
         assert tables[table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
                                                                           "Enabled": True}
+
+
+# ------------------------------------------------------------------ rate limits (WAF on the API stage)
+def _waf_rules() -> dict[str, dict]:
+    acl = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]
+    return {rule["Name"]: rule for rule in acl["Rules"]}
+
+
+def test_the_web_acl_is_regional_and_on_the_apis_stage():
+    acl = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    association = resources("AWS::WAFv2::WebACLAssociation")["ApiWebAclAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": "ApiWebAcl.Arn"}
+    arn, variables = association["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith("::/restapis/${ApiId}/stages/${Stage}") and ":apigateway:" in arn
+    assert variables == {"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Api.Stage"}}
+
+
+def test_rate_rules_count_per_minute_and_answer_a_429_problem_with_retry_after():
+    rules = _waf_rules()
+    assert set(rules) == {"public-routes-per-ip", "portal-tokens-per-token"}
+    limits = {name: rule["Statement"]["RateBasedStatement"] for name, rule in rules.items()}
+    # WAF counts over 300 s unless told; 60 s is its shortest window, so Limit is per minute as the seed's
+    assert {n: (r["Limit"], r["EvaluationWindowSec"]) for n, r in limits.items()} == {
+        "public-routes-per-ip": (60, 60), "portal-tokens-per-token": (200, 60)}
+    assert all(r["Limit"] >= 10 for r in limits.values())  # WAF's lowest allowed limit
+    assert limits["public-routes-per-ip"]["AggregateKeyType"] == "IP"
+    assert limits["portal-tokens-per-token"]["AggregateKeyType"] == "CUSTOM_KEYS"
+    bodies = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]["CustomResponseBodies"]
+    for rule in rules.values():
+        response = rule["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        assert {h["Name"]: h["Value"] for h in response["ResponseHeaders"]} == {"Retry-After": "60"}
+        body = json.loads(bodies[response["CustomResponseBodyKey"]]["Content"])
+        assert body["type"] == "/problems/rate-limited" and body["status"] == 429
+
+
+def test_the_per_ip_rule_covers_exactly_the_unauthenticated_routes_with_or_without_the_stage():
+    statement = _waf_rules()["public-routes-per-ip"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    pattern = re.compile(statement["RegexMatchStatement"]["RegexString"])
+    assert len(statement["RegexMatchStatement"]["RegexString"]) <= 200  # WAF's regex length limit
+    stage = stage_name()
+    for route in routes():
+        public = route.authorizer is None and not route.api_key_required
+        concrete = route.path.replace("{", "").replace("}", "")
+        for path in (concrete, f"/{stage}{concrete}"):
+            assert bool(pattern.search(path)) == public, path
+    for path in ("/v1/items/health", f"/{stage}/v1/items/health", "/api/users/api/auth/login"):
+        assert not pattern.search(path), path
+
+
+def test_the_per_token_rule_counts_jwt_bearers_only():
+    from recengine.portal.tokens import looks_like_jwt
+
+    statement = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]
+    match = statement["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    assert (match["PositionalConstraint"], match["SearchString"]) == ("STARTS_WITH", "bearer eyj")
+    assert {t["Type"] for t in match["TextTransformations"]} == {"LOWERCASE", "COMPRESS_WHITE_SPACE"}
+    assert statement["CustomKeys"][0]["Header"]["Name"] == "authorization"
+    # every portal token has the prefix; an API key (rk_... or an older key) never has a JWT's shape
+    assert looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln") and not looks_like_jwt("rk_admin_abc")
