@@ -208,8 +208,9 @@ ERRORS: dict[int, str] = {
     415: "the body is not `application/json`.",
     422: "the request does not match the schema: `errors[]` names each invalid field (for a batch with no valid "
          "entry, `rejected[]` too, by index).",
-    429: "the usage plan's rate limit or monthly quota is reached, or (`/problems/job-quota-exceeded`) the plan's "
-         "daily number of such jobs (`daily_limit`).",
+    429: "the usage plan's rate limit or monthly quota is reached; or the web ACL's: 60 requests a minute per IP on "
+         "the unauthenticated routes, 200 a minute per portal token (`/problems/rate-limited`); or "
+         "(`/problems/job-quota-exceeded`) the plan's daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
     503: "a backing service is unavailable; retry with backoff. For a batch (items, interactions), `not_stored[]` "
@@ -366,7 +367,9 @@ def _error_statuses(route: Route, op: Op) -> list[int]:
     if route.api_key_required:
         statuses |= {401, 403, 429, 503}  # the gateway's key checks; the tenant lookup's table
     elif portal_route(route):
-        statuses |= {401, 403, 503}  # the authorizer's token checks; the role; the tenant lookup's table
+        statuses |= {401, 403, 429, 503}  # the authorizer's token checks; the role; per-token limit; tenant lookup
+    else:
+        statuses.add(429)  # public: the per-IP limit (template ApiWebAcl)
     if op.body:
         statuses |= {400, 415, 422}
     if op.query:
