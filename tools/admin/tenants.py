@@ -86,6 +86,16 @@ class TenantAdmin:
     def active_keys(self, tenant_id: str) -> list[dict]:
         return [k for k in self.bindings.key_bindings() if k["tenant_id"] == tenant_id and not k.get("revoked")]
 
+    def record_key_digests(self, tenant_id: str | None = None) -> list[str]:
+        """Writes the value digest of each active key (of the tenant, or of every tenant) from the value
+        API Gateway keeps: keys issued before digests were recorded are then known by value to register
+        and the routes that take a key or a portal token. Idempotent; returns the key ids."""
+        keys = [k for k in self.bindings.key_bindings() if not k.get("revoked")
+                and (tenant_id is None or k["tenant_id"] == tenant_id)]
+        for key in keys:
+            self.bindings.record_value(key["api_key_id"], self.keys.value(key["api_key_id"]))
+        return [k["api_key_id"] for k in keys]
+
     def list_tenants(self) -> list[dict]:
         bindings = self.bindings.key_bindings()
         nightly = dict(self.nightly.all())

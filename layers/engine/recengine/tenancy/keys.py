@@ -29,8 +29,12 @@ class ApiKeyStore(Table):
         """Binds the key id to the tenant; with the key's value, also its digest to the key id (the
         digest row first: a binding is never visible without its lookup by value)."""
         if value is not None:
-            self.put_row({**value_key(value), "api_key_id": api_key_id})
+            self.record_value(api_key_id, value)
         self.put_row({**key_key(api_key_id), "tenant_id": tenant_id, "role": role.value, "created_at": time.time()})
+
+    def record_value(self, api_key_id: str, value: str) -> None:
+        """Binds the digest of a key's value to its key id (for keys issued before digests were kept)."""
+        self.put_row({**value_key(value), "api_key_id": api_key_id})
 
     def key_id_for_value(self, value: str) -> str | None:
         """The key id bound to this value's digest; None for a value never issued (or issued before
