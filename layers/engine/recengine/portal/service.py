@@ -1,6 +1,7 @@
 """Portal accounts: who joins which tenant. A register without credentials is a sign-up: a new
 tenant on the starter plan whose first account is its admin. A register by a tenant's admin (its
-token or an admin API key) adds an account to that tenant. Login and the GoTrue grants hand out Cognito's tokens."""
+token or an admin API key) adds an account to that tenant. Login and the GoTrue grants hand out
+Cognito's tokens."""
 
 from __future__ import annotations
 
