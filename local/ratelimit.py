@@ -99,6 +99,12 @@ def _scope(statement: dict) -> Callable[[str, Mapping[str, str]], bool]:
             value = read(path, headers)
             return value is not None and _transform(value, st["TextTransformations"]).startswith(prefix)
         return starts
+    if "AndStatement" in statement:
+        parts = [_scope(st) for st in statement["AndStatement"]["Statements"]]
+        return lambda path, headers: all(part(path, headers) for part in parts)
+    if "NotStatement" in statement:
+        inner = _scope(statement["NotStatement"]["Statement"])
+        return lambda path, headers: not inner(path, headers)
     raise UnsupportedRuleError(f"scope-down statement {sorted(statement)}")
 
 

@@ -209,7 +209,8 @@ ERRORS: dict[int, str] = {
     422: "the request does not match the schema: `errors[]` names each invalid field (for a batch with no valid "
          "entry, `rejected[]` too, by index).",
     429: "the usage plan's rate limit or monthly quota is reached; or the web ACL's: 60 requests a minute per IP on "
-         "the unauthenticated routes, 200 a minute per portal token (`/problems/rate-limited`); or "
+         "the unauthenticated routes, 200 a minute per portal token, 1,000 a minute per IP for key calls on the "
+         "routes that also take a portal token (`/problems/rate-limited`); or "
          "(`/problems/job-quota-exceeded`) the plan's daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",

@@ -260,11 +260,11 @@ def test_the_web_acl_is_regional_and_on_the_apis_stage():
 
 def test_rate_rules_count_per_minute_and_answer_a_429_problem_with_retry_after():
     rules = _waf_rules()
-    assert set(rules) == {"public-routes-per-ip", "portal-tokens-per-token"}
+    assert set(rules) == {"public-routes-per-ip", "portal-tokens-per-token", "key-or-token-routes-per-ip"}
     limits = {name: rule["Statement"]["RateBasedStatement"] for name, rule in rules.items()}
     # WAF counts over 300 s unless told; 60 s is its shortest window, so Limit is per minute as the seed's
     assert {n: (r["Limit"], r["EvaluationWindowSec"]) for n, r in limits.items()} == {
-        "public-routes-per-ip": (60, 60), "portal-tokens-per-token": (200, 60)}
+        "public-routes-per-ip": (60, 60), "portal-tokens-per-token": (200, 60), "key-or-token-routes-per-ip": (1000, 60)}
     assert all(r["Limit"] >= 10 for r in limits.values())  # WAF's lowest allowed limit
     assert limits["public-routes-per-ip"]["AggregateKeyType"] == "IP"
     assert limits["portal-tokens-per-token"]["AggregateKeyType"] == "CUSTOM_KEYS"
@@ -302,3 +302,15 @@ def test_the_per_token_rule_counts_jwt_bearers_only():
     assert statement["CustomKeys"][0]["Header"]["Name"] == "authorization"
     # every portal token has the prefix; an API key (rk_... or an older key) never has a JWT's shape
     assert looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln") and not looks_like_jwt("rk_admin_abc")
+
+
+def test_the_key_or_token_rule_covers_exactly_those_routes_and_leaves_portal_tokens_to_theirs():
+    statement = _waf_rules()["key-or-token-routes-per-ip"]["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "IP"
+    path_match, not_token = statement["ScopeDownStatement"]["AndStatement"]["Statements"]
+    pattern = re.compile(path_match["RegexMatchStatement"]["RegexString"])
+    for route in routes():
+        for path in (route.path, f"/{stage_name()}{route.path}"):
+            assert bool(pattern.search(path)) == ((route.method, route.path) in KEY_OR_TOKEN), path
+    token_scope = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    assert not_token == {"NotStatement": {"Statement": token_scope}}

@@ -22,7 +22,8 @@ def _gateway(clock: FakeClock) -> Gateway:
 def test_the_rules_are_the_templates():
     rules = {rule.name: rule for rule in rules_from_template()}
     assert {name: (rule.limit, rule.window_s) for name, rule in rules.items()} == {
-        "public-routes-per-ip": (60, 60.0), "portal-tokens-per-token": (200, 60.0)}
+        "public-routes-per-ip": (60, 60.0), "portal-tokens-per-token": (200, 60.0),
+        "key-or-token-routes-per-ip": (1000, 60.0)}
 
 
 def test_an_ip_gets_60_public_requests_a_minute_then_a_429_problem_with_retry_after():
@@ -67,10 +68,19 @@ def test_a_portal_token_gets_200_requests_a_minute_whatever_the_route():
     assert limits.check("/api/users", bearer, "203.0.113.1") is None
 
 
-def test_api_keys_in_the_bearer_header_are_left_to_the_usage_plans():
-    limits = RateLimits(clock=FakeClock())
-    for _ in range(300):
-        assert limits.check("/api/billing/usage", {"Authorization": "Bearer rk_admin_abc"}, "203.0.113.1") is None
+def test_key_calls_on_the_key_or_token_routes_get_1000_a_minute_per_ip():
+    """API Gateway checks no key there, so no usage plan counts them: the web ACL does, per IP."""
+    clock = FakeClock()
+    limits = RateLimits(clock=clock)
+    for i in range(1000):
+        headers = ({"Authorization": "Bearer rk_admin_abc"}, {"x-api-key": f"rk_read_{i}"})[i % 2]
+        assert limits.check(("/api/billing/usage", "/api/billing/current")[i % 2], headers, "203.0.113.1") is None
+    refused = limits.check("/api/billing/invoices", {"x-api-key": "rk_read_x"}, "203.0.113.1")
+    assert refused is not None and refused[0] == 429
+    assert limits.check("/api/billing/invoices", {"x-api-key": "rk_read_x"}, "203.0.113.2") is None
+    # keyed routes stay with the usage plans; a portal token is counted per token, not here
+    assert limits.check("/v1/billing/usage", {"x-api-key": "rk_read_x"}, "203.0.113.1") is None
+    assert limits.check("/api/billing/usage", {"Authorization": f"Bearer {TOKEN}"}, "203.0.113.1") is None
 
 
 def test_a_limited_request_never_reaches_the_function():
