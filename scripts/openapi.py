@@ -209,8 +209,10 @@ ERRORS: dict[int, str] = {
     415: "the body is not `application/json`.",
     422: "the request does not match the schema: `errors[]` names each invalid field (for a batch with no valid "
          "entry, `rejected[]` too, by index).",
-    429: "the usage plan's rate limit or monthly quota is reached, or (`/problems/job-quota-exceeded`) the plan's "
-         "daily number of such jobs (`daily_limit`).",
+    429: "the usage plan's rate limit or monthly quota is reached; or the web ACL's: 60 requests a minute per IP on "
+         "the unauthenticated routes, 200 a minute per portal token, 1,000 a minute per IP for key calls on the "
+         "routes that also take a portal token (`/problems/rate-limited`); or "
+         "(`/problems/job-quota-exceeded`) the plan's daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
     503: "a backing service is unavailable; retry with backoff. For a batch (items, interactions), `not_stored[]` "
@@ -367,7 +369,9 @@ def _error_statuses(route: Route, op: Op) -> list[int]:
     if route.api_key_required:
         statuses |= {401, 403, 429, 503}  # the gateway's key checks; the tenant lookup's table
     elif portal_route(route):
-        statuses |= {401, 403, 503}  # the authorizer's token checks; the role; the tenant lookup's table
+        statuses |= {401, 403, 429, 503}  # the authorizer's token checks; the role; per-token limit; tenant lookup
+    else:
+        statuses.add(429)  # public: the per-IP limit (template ApiWebAcl)
     if op.body:
         statuses |= {400, 415, 422}
     if op.query:
@@ -436,7 +440,9 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
     if description:
         operation["description"] = description
     operation["tags"] = [_tag(route.function)]
-    operation["security"] = SECURITY if route.api_key_required else PORTAL_SECURITY if portal_route(route) else []
+    takes_keys = getattr(namespace.get("app"), "_resolve_key_value", None) is not None  # runtime.key_or_token_api
+    operation["security"] = (SECURITY if route.api_key_required else
+                             PORTAL_SECURITY + (SECURITY if takes_keys else []) if portal_route(route) else [])
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
             parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
@@ -470,8 +476,11 @@ def _required_role(operation: dict, route: Route) -> None:
         allowed = " or ".join(f"`{role.value}`" for role in Role if role.allows(needed))
         note = f"Needs an API key with the {allowed} role; a lesser key gets 403 `/problems/insufficient-scope`."
         if portal_route(route):
-            note = (f"Needs a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
-                    "token gets 403 `/problems/insufficient-scope`.")
+            token = (f"a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
+                     "token gets 403 `/problems/insufficient-scope`.")
+            note = f"Needs {token}" if {"ApiKey": []} not in operation["security"] else (
+                f"Needs an API key with the {allowed} role (a lesser key gets 403 `/problems/insufficient-scope`) or "
+                f"{token}")
         operation["description"] = "\n\n".join(filter(None, [operation.get("description"), note]))
         operation["responses"]["403"] = {"$ref": f"#/components/responses/{INSUFFICIENT_SCOPE[0]}"}
 

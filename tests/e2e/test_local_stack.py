@@ -293,6 +293,27 @@ def test_the_printed_portal_login_reads_the_demo_tenants_users_and_no_one_elses(
     assert status == 401 and headers["Content-Type"] == "application/problem+json"
 
 
+def test_the_seeds_billing_takes_the_portal_token_or_a_key_and_register_an_admin_key(stack, keys):
+    """Over HTTP: /api/billing/* with the printed portal admin's token or the demo tenant's keys (the
+    same tenant either way); register with the admin key adds an account, with a read key 403."""
+    base, _, output, _ = stack
+    email, password = re.search(r"portal login: (\S+) (\S+)", output).groups()
+    token = request("POST", f"{base}/api/auth/login", body={"email": email, "password": password})[2]["token"]
+    status, _, by_token = request("GET", f"{base}/api/billing/current", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, by_token
+    status, _, by_key = request("GET", f"{base}/api/billing/current", keys["read"])
+    assert status == 200 and by_key["tenantId"] == by_token["tenantId"], by_key
+    assert request("PUT", f"{base}/api/billing/overage-cap", keys["read"], {"capAmount": 10.0})[0] == 403
+    status, _, capped = request("PUT", f"{base}/api/billing/overage-cap", body={"capAmount": 10.0},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert status == 200 and capped["overageBudgetCap"] == 10.0, capped
+    assert request("GET", f"{base}/api/billing/usage", "rk_admin_made-up-value")[0] == 401
+    account = {"email": "clerk@e2e.example", "name": "Clerk", "password": "password-123"}
+    assert request("POST", f"{base}/api/auth/register", keys["read"], account)[0] == 403
+    status, _, added = request("POST", f"{base}/api/auth/register", keys["admin"], account)
+    assert status == 201 and added["tenantId"] == by_token["tenantId"], added
+
+
 def test_a_read_key_serves_recommendations_but_changes_nothing(stack, keys):
     base, _, _, _ = stack
     read = keys["read"]
