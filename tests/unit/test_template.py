@@ -12,6 +12,9 @@ PORTAL_PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("
 PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
                 ("PUT", "/api/users/{user_id}"), ("DELETE", "/api/users/{user_id}"),
                 ("PATCH", "/api/users/{user_id}/toggle-status")}
+PORTAL_TOKEN |= {("GET", "/api/recommendations"), ("GET", "/api/recommendations/my"),
+                 ("GET", "/api/recommendations/{rec_id}"), ("DELETE", "/api/recommendations/{rec_id}"),
+                 ("POST", "/api/recommendations/generate")}
 
 
 def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():

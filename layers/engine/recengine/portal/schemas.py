@@ -15,6 +15,8 @@ from .users import EndUserDraft
 Email = Annotated[str, StringConstraints(min_length=6, max_length=254, strip_whitespace=True, to_lower=True,
                                          pattern=r"^[A-Za-z0-9]([A-Za-z0-9._%+-]*[A-Za-z0-9])?@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+# A segment tag on an end user ("all" and "active" are the generate route's own segments, not tags).
+SegmentTag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
@@ -53,9 +55,11 @@ class EndUserUpdate(Strict):
     name: Name
     role: Literal["user", "admin"] = "user"
     isActive: bool = True
+    segments: list[SegmentTag] = Field(default_factory=list, max_length=20,
+                                       description="Segment tags: `POST /api/recommendations/generate` can name one.")
 
     def draft(self) -> EndUserDraft:
-        return EndUserDraft(self.email, self.name, self.role, self.isActive)
+        return EndUserDraft(self.email, self.name, self.role, self.isActive, segments=_tags(self.segments))
 
 
 class EndUserBody(EndUserUpdate):
@@ -64,7 +68,11 @@ class EndUserBody(EndUserUpdate):
     id: Id | None = Field(default=None, description="The user's id as your events name it; generated if absent.")
 
     def draft(self) -> EndUserDraft:
-        return EndUserDraft(self.email, self.name, self.role, self.isActive, self.id)
+        return EndUserDraft(self.email, self.name, self.role, self.isActive, self.id, _tags(self.segments))
+
+
+def _tags(segments: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(segments))
 
 
 class UsersQuery(BaseModel):
