@@ -167,3 +167,14 @@ def test_another_tenants_token_sees_and_changes_none_of_the_records(gw, shop):  
     assert job["users"] == 0  # the other tenant has no events: its job has nobody to rank
     assert everything(gw, shop["admin"]) == (records, total)
     assert seen == ISOLATION_COVERED
+
+
+def test_an_erased_user_leaves_no_records_behind(gw, shop, aws):  # noqa: F811
+    from tests.integration.conftest import drain_erasure_queue
+
+    generate(gw, shop["admin"])
+    assert gw("DELETE", "/api/users/user-0003", token=shop["admin"])[0] == 204
+    assert drain_erasure_queue(aws) == 1
+    records, total = everything(gw, shop["admin"])
+    assert total == len(records) == COUNT * (len(shop["users"]) - 1)
+    assert "user-0003" not in {r["userId"] for r in records}
