@@ -176,3 +176,29 @@ def test_generate_hands_the_selection_to_the_batch_job_and_estimates_its_end():
     done = service.generate(lambda ids: {"job_id": "batch-2", "status": "succeeded", "total_users": 0, "chunks": 0},
                             EndUsers(), Interactions([]), T, "all")
     assert presenters.generation_body(done)["status"] == "completed" and done.estimated_completion_ms == 0
+
+
+def test_an_end_users_segment_tags_cannot_take_the_built_in_segments_names():
+    from pydantic import ValidationError
+
+    from recengine.portal.schemas import EndUserBody
+
+    body = EndUserBody.model_validate({"email": "a@shop.example", "name": "A", "segments": ["vip", "new", "vip"]})
+    assert body.draft().segments == ("vip", "new")
+    for reserved in ("all", "active"):
+        with pytest.raises(ValidationError):
+            EndUserBody.model_validate({"email": "a@shop.example", "name": "A", "segments": [reserved]})
+
+
+def test_page_sizes_are_capped_and_generate_takes_the_seeds_body():
+    from pydantic import ValidationError
+
+    from recengine.stored_recommendations.schemas import GenerateBody, RecommendationsQuery
+
+    assert RecommendationsQuery.model_validate({"pageSize": "100"}).pageSize == 100
+    with pytest.raises(ValidationError):
+        RecommendationsQuery.model_validate({"pageSize": "101"})
+    body = GenerateBody.model_validate({"algorithm": "hybrid", "userSegment": "all", "count": 10})
+    assert (body.algorithm, body.userSegment, body.count) == ("hybrid", "all", 10)
+    with pytest.raises(ValidationError):
+        GenerateBody.model_validate({"userSegment": "all", "count": 10, "user_ids": ["u1"]})
