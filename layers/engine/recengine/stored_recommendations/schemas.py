@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..http.app import Api, validate
+from ..http.app import Api
 from ..http.schemas import Algorithm, Id, Strict
 from ..ranking.query import MAX_LIMIT
 from ..tenancy.roles import Role, parse_role
@@ -49,13 +49,9 @@ class GenerateBody(Strict):
     count: int = Field(default=10, ge=1, le=MAX_LIMIT)
 
 
-class RecommendationPath(Strict):
-    rec_id: Annotated[str, StringConstraints(min_length=1, max_length=1200)]
-
-
 def path_rec_id(raw: str) -> str:
-    """The `{rec_id}` path parameter, percent-decoded (422 if empty or absurdly long)."""
-    return validate(RecommendationPath, {"rec_id": unquote(raw)}).rec_id
+    """The `{rec_id}` path parameter, percent-decoded; a value that is no id is a 404 where it is read."""
+    return unquote(raw)
 
 
 @dataclass(frozen=True)
