@@ -105,13 +105,13 @@ def list_recommendations(lists: PrecomputedListStore, items: ItemStore, tenant_i
         return RecommendationPage(_present(items, tenant_id, flat[offset:offset + page_size]), len(flat), page,
                                   page_size)
     index = [row for row in lists.index(tenant_id) if algorithm in (None, row["algorithm"])]
-    total, spans, start = 0, [], 0
+    spans, start = [], 0  # the lists the page falls in, with the slice of each it shows
     for row in index:
         n = int(row.get("n") or 0)
         if start + n > offset and start < offset + page_size:  # the list holds part of the page
             spans.append((row["user_id"], row["algorithm"], max(0, offset - start), min(n, offset + page_size - start)))
         start += n
-    total = start
+    total = start  # every list counted: the records that match
     fetched = lists.get_lists(tenant_id, [(u, a) for u, a, _, _ in spans])
     picked = [rec for u, a, lo, hi in spans if (u, a) in fetched for rec in _records(fetched[(u, a)], lo, hi)]
     return RecommendationPage(_present(items, tenant_id, picked[:page_size]), total, page, page_size)
