@@ -51,6 +51,7 @@ from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
 from recengine.models import schemas as models  # noqa: E402
 from recengine.ranking import responses as ranking  # noqa: E402
 from recengine.ranking.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
+from recengine.stored_recommendations import responses as stored  # noqa: E402
 from recengine.tenancy.roles import ROUTE_ROLES, Role  # noqa: E402
 from recengine.users import schemas as users  # noqa: E402
 
@@ -164,6 +165,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/users/{user_id}"): Op(ok={204: "Deleted: the record is gone and the user's erasure job is "
                                                     "queued (its status URL in the Location header)."}),
     ("PATCH", "/api/users/{user_id}/toggle-status"): Op(),
+    # stored recommendations: batch generation's lists as records (a portal token)
+    ("GET", "/api/recommendations"): Op(query="RecommendationsQuery", response=(stored.StoredRecommendationPage,)),
+    ("GET", "/api/recommendations/my"): Op(query="MyRecommendationsQuery", errors=(404, 409),
+                                           response=(stored.StoredRecommendationPage,)),
+    ("GET", "/api/recommendations/{rec_id}"): Op(errors=(409,), response=(stored.StoredRecommendationView,)),  # 409: /my's
+    ("DELETE", "/api/recommendations/{rec_id}"): Op(ok={204: "Deleted: the item is out of the user's stored list."},
+                                                    errors=(409,)),
+    ("POST", "/api/recommendations/generate"): Op(body="GenerateBody", ok={202: "Accepted: the batch job runs on."},
+                                                  errors=(402, 409, 429), response=(stored.GenerationAccepted,)),
     ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,),
         response=(decisioning.RuleView,)),
     ("GET", "/v1/decisioning/rules"): Op(response=(decisioning.RuleList,)),

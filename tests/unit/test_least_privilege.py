@@ -34,6 +34,8 @@ WRITES = {
     # a sign-up records its tenant (`tenant#` rows only: the statement's LeadingKeys condition)
     "PortalAuthFunction": ({"TenantsTable"}, set()),
     "PortalUsersFunction": ({"InteractionsTable", "ModelsTable"}, set()),  # end-user rows; erasure job rows
+    # stored lists (an item removed) and their index, seen-user markers; batch jobs; a segment's new users
+    "StoredRecommendationsFunction": ({"InteractionsTable", "ModelsTable", "UsageTable"}, set()),
     "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
     "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
     "DecisioningRulesFunction": ({"ModelsTable"}, set()),  # decisioning objects (rules)

@@ -19,6 +19,9 @@ PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/use
 # token and the function validates a key value itself (recengine.runtime.key_or_token_api).
 KEY_OR_TOKEN = {("GET", "/api/billing/current"), ("GET", "/api/billing/usage"), ("GET", "/api/billing/invoices"),
                 ("PUT", "/api/billing/overage-cap"), ("POST", "/api/billing/checkout"), ("POST", "/api/billing/portal")}
+PORTAL_TOKEN |= {("GET", "/api/recommendations"), ("GET", "/api/recommendations/my"),
+                 ("GET", "/api/recommendations/{rec_id}"), ("DELETE", "/api/recommendations/{rec_id}"),
+                 ("POST", "/api/recommendations/generate")}
 
 
 def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():
