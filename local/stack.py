@@ -180,6 +180,9 @@ Paste these:
   TOKEN=$(curl -s -X POST {base}/api/auth/login -H 'content-type: application/json' \
        -d '{{"email": "{portal_email}", "password": "{portal_password}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   curl -s '{base}/api/users?page=1&pageSize=5' -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {base}/api/recommendations/generate -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+       -d '{{"algorithm": "hybrid", "userSegment": "all", "count": 10}}'
+  curl -s '{base}/api/recommendations?page=1&pageSize=5' -H "Authorization: Bearer $TOKEN"
 portal login: {portal_email} {portal_password}
 
 READY base_url={base} api_key={admin_key} read_key={read_key} write_key={write_key}

@@ -126,8 +126,8 @@ class Aws:
     def tenant(self, name: str = "acme", plan: str = "growth"):
         from local.provision import create_tenant
 
-        tenant, _value, key_id = create_tenant(self.env["TENANTS_TABLE"], name, plan, self.plan_ids)
-        return Caller(tenant.tenant_id, key_id)
+        tenant, value, key_id = create_tenant(self.env["TENANTS_TABLE"], name, plan, self.plan_ids)
+        return Caller(tenant.tenant_id, key_id, key_value=value)
 
 
 @dataclass
@@ -138,9 +138,12 @@ class Caller:
     tenant_id: str
     api_key_id: str
     role: str | None = "admin"
+    # The key's value: sent as `x-api-key` on the routes where API Gateway checks no key and the
+    # function validates the value itself (those that also take a portal token).
+    key_value: str | None = None
 
     def as_role(self, role: str | None) -> "Caller":
-        return Caller(self.tenant_id, self.api_key_id, role)
+        return Caller(self.tenant_id, self.api_key_id, role, self.key_value)
 
 
 def authorizer_context(caller: Caller | None) -> dict | None:

@@ -1,14 +1,13 @@
-"""Billing on /v1/billing/* and /api/billing/* (RecommendAI wire format); checkout/portal 501 without a provider."""
+"""Billing, /v1/billing/* and /api/billing/* (RecommendAI's: key or portal token); checkout/portal 501 without a provider."""
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.billing import payments, service as billing
 from recengine.billing.presenters import view
 from recengine.billing.schemas import CheckoutRequest, OverageCapRequest
-from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
-from recengine.runtime import runtime
+from recengine.runtime import key_or_token_api, runtime
 
-app = Api(lambda key_id: runtime().resolve_tenant(key_id))
+app = key_or_token_api()
 
 
 @app.get("/v1/billing/plans")

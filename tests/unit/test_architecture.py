@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "models": 7, "portal": 7,
     "ranking": 8,
     "batch": 9, "decisioning": 9,  # decisioning composes ranking (its rule language, later its candidates)
-    "users": 10, "graphql": 10,  # graphql: an edge like http, over the REST routes' services
+    "users": 10, "graphql": 10, "stored_recommendations": 10,  # graphql: an edge like http, over the REST routes' services
     "runtime": 11,
 }
 # The wire formats: request/response models and presenters. Services and stores never import them.

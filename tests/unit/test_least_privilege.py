@@ -34,6 +34,8 @@ WRITES = {
     # a sign-up records its tenant (`tenant#` rows only: the statement's LeadingKeys condition)
     "PortalAuthFunction": ({"TenantsTable"}, set()),
     "PortalUsersFunction": ({"InteractionsTable", "ModelsTable"}, set()),  # end-user rows; erasure job rows
+    # stored lists (an item removed) and their index, seen-user markers; batch jobs; a segment's new users
+    "StoredRecommendationsFunction": ({"InteractionsTable", "ModelsTable", "UsageTable"}, set()),
     "AnalyticsFunction": (set(), set()),  # reads the counters the traffic keeps
     "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
     "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
@@ -123,10 +125,20 @@ def test_no_function_writes_the_tenants_table_or_the_whole_bucket():
 
 def test_the_sign_up_writes_tenant_rows_only_never_key_bindings():
     props = resources("AWS::Serverless::Function")["PortalAuthFunction"]["Properties"]
-    writes = [st for policy in props["Policies"] if "Statement" in policy for st in _statements(policy)
+    grants = [st for policy in props["Policies"] if "Statement" in policy for st in _statements(policy)
               if _ref(st["Resource"]) == "TenantsTable"]
+    writes = [st for st in grants if set(_actions(st)) - {"dynamodb:GetItem"}]
     assert writes and all(st["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["tenant#*"]}}
                           for st in writes)
+    # register with an admin API key reads the value's digest row and the key binding, never more
+    reads = [st for st in grants if st not in writes]
+    assert all(_actions(st) == ["dynamodb:GetItem"] for st in reads)
+    assert all(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for st in grants)
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
 
 
 def test_the_checker_sees_writes_and_prefixes():

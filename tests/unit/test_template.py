@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from local.template import load_template, resources, routes, table_env_names, usage_plans
+import json
+import re
+
+from local.template import load_template, resources, routes, stage_name, table_env_names, usage_plans
 from recengine.billing.plans import PLANS
 
 
@@ -11,8 +14,15 @@ from recengine.billing.plans import PLANS
 PORTAL_PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/auth/v1/token")}
 PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
                 ("PUT", "/api/users/{user_id}"), ("DELETE", "/api/users/{user_id}"),
-                ("PATCH", "/api/users/{user_id}/toggle-status"), ("GET", "/api/analytics/stats"),
-                ("GET", "/api/analytics/data")}
+                ("PATCH", "/api/users/{user_id}/toggle-status")}
+# Routes that take a portal token or an API key: no key at API Gateway, the authorizer verifies a
+# token and the function validates a key value itself (recengine.runtime.key_or_token_api).
+KEY_OR_TOKEN = {("GET", "/api/billing/current"), ("GET", "/api/billing/usage"), ("GET", "/api/billing/invoices"),
+                ("PUT", "/api/billing/overage-cap"), ("POST", "/api/billing/checkout"), ("POST", "/api/billing/portal")}
+PORTAL_TOKEN |= {("GET", "/api/recommendations"), ("GET", "/api/recommendations/my"),
+                 ("GET", "/api/recommendations/{rec_id}"), ("DELETE", "/api/recommendations/{rec_id}"),
+                 ("POST", "/api/recommendations/generate")}
+PORTAL_TOKEN |= {("GET", "/api/analytics/stats"), ("GET", "/api/analytics/data")}
 
 
 def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():
@@ -22,7 +32,7 @@ def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_k
     assert found.pop(("GET", "/api/billing/plans")).api_key_required is False  # the same, RecommendAI's shape
     for route in PORTAL_PUBLIC:
         assert not found[route].api_key_required and found.pop(route).authorizer is None, route
-    for route in PORTAL_TOKEN:  # no key, but never without the authorizer
+    for route in PORTAL_TOKEN | KEY_OR_TOKEN:  # no key, but never without the authorizer
         assert not found[route].api_key_required and found.pop(route).authorizer is not None, route
     assert found and all(r.api_key_required for r in found.values())
 
@@ -234,3 +244,77 @@ def test_interactions_expire_by_the_tables_ttl_on_the_attribute_the_store_writes
     for table in ("InteractionsTable", "SessionsTable"):
         assert tables[table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
                                                                           "Enabled": True}
+
+
+# ------------------------------------------------------------------ rate limits (WAF on the API stage)
+def _waf_rules() -> dict[str, dict]:
+    acl = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]
+    return {rule["Name"]: rule for rule in acl["Rules"]}
+
+
+def test_the_web_acl_is_regional_and_on_the_apis_stage():
+    acl = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    association = resources("AWS::WAFv2::WebACLAssociation")["ApiWebAclAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": "ApiWebAcl.Arn"}
+    arn, variables = association["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith("::/restapis/${ApiId}/stages/${Stage}") and ":apigateway:" in arn
+    assert variables == {"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Api.Stage"}}
+
+
+def test_rate_rules_count_per_minute_and_answer_a_429_problem_with_retry_after():
+    rules = _waf_rules()
+    assert set(rules) == {"public-routes-per-ip", "portal-tokens-per-token", "key-or-token-routes-per-ip"}
+    limits = {name: rule["Statement"]["RateBasedStatement"] for name, rule in rules.items()}
+    # WAF counts over 300 s unless told; 60 s is its shortest window, so Limit is per minute as the seed's
+    assert {n: (r["Limit"], r["EvaluationWindowSec"]) for n, r in limits.items()} == {
+        "public-routes-per-ip": (60, 60), "portal-tokens-per-token": (200, 60), "key-or-token-routes-per-ip": (1000, 60)}
+    assert all(r["Limit"] >= 10 for r in limits.values())  # WAF's lowest allowed limit
+    assert limits["public-routes-per-ip"]["AggregateKeyType"] == "IP"
+    assert limits["portal-tokens-per-token"]["AggregateKeyType"] == "CUSTOM_KEYS"
+    bodies = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]["CustomResponseBodies"]
+    for rule in rules.values():
+        response = rule["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        assert {h["Name"]: h["Value"] for h in response["ResponseHeaders"]} == {"Retry-After": "60"}
+        body = json.loads(bodies[response["CustomResponseBodyKey"]]["Content"])
+        assert body["type"] == "/problems/rate-limited" and body["status"] == 429
+
+
+def test_the_per_ip_rule_covers_exactly_the_unauthenticated_routes_with_or_without_the_stage():
+    statement = _waf_rules()["public-routes-per-ip"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    pattern = re.compile(statement["RegexMatchStatement"]["RegexString"])
+    assert len(statement["RegexMatchStatement"]["RegexString"]) <= 200  # WAF's regex length limit
+    stage = stage_name()
+    for route in routes():
+        public = route.authorizer is None and not route.api_key_required
+        concrete = route.path.replace("{", "").replace("}", "")
+        for path in (concrete, f"/{stage}{concrete}"):
+            assert bool(pattern.search(path)) == public, path
+    for path in ("/v1/items/health", f"/{stage}/v1/items/health", "/api/users/api/auth/login"):
+        assert not pattern.search(path), path
+
+
+def test_the_per_token_rule_counts_jwt_bearers_only():
+    from recengine.portal.tokens import looks_like_jwt
+
+    statement = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]
+    match = statement["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    assert (match["PositionalConstraint"], match["SearchString"]) == ("STARTS_WITH", "bearer eyj")
+    assert {t["Type"] for t in match["TextTransformations"]} == {"LOWERCASE", "COMPRESS_WHITE_SPACE"}
+    assert statement["CustomKeys"][0]["Header"]["Name"] == "authorization"
+    # every portal token has the prefix; an API key (rk_... or an older key) never has a JWT's shape
+    assert looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln") and not looks_like_jwt("rk_admin_abc")
+
+
+def test_the_key_or_token_rule_covers_exactly_those_routes_and_leaves_portal_tokens_to_theirs():
+    statement = _waf_rules()["key-or-token-routes-per-ip"]["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "IP"
+    path_match, not_token = statement["ScopeDownStatement"]["AndStatement"]["Statements"]
+    pattern = re.compile(path_match["RegexMatchStatement"]["RegexString"])
+    for route in routes():
+        for path in (route.path, f"/{stage_name()}{route.path}"):
+            assert bool(pattern.search(path)) == ((route.method, route.path) in KEY_OR_TOKEN), path
+    token_scope = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    assert not_token == {"NotStatement": {"Statement": token_scope}}

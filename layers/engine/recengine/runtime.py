@@ -30,9 +30,11 @@ from .tenancy.store import TenantStore
 
 if TYPE_CHECKING:
     from .analytics.service import AnalyticsDeps
+    from .http.app import Api
     from .attribution.secret import SecretStore
     from .batch.service import Dispatcher
     from .batch.store import NightlySettingStore
+    from .decisioning.serving import DecisioningDeps
     from .billing.payments import PaymentProvider
     from .decisioning.store import AssignmentStore, DecisioningStore
     from .models.jobs import Launcher
@@ -152,6 +154,10 @@ class Runtime:
     def resolve_tenant(self, api_key_id: str | None) -> Tenant:
         return self.tenant_resolver.resolve(api_key_id)
 
+    def resolve_key_value(self, value: str | None) -> Tenant:
+        """A key value's tenant on a route where API Gateway checked no key (401 if unknown or revoked)."""
+        return self.tenant_resolver.resolve_value(value)
+
     def item_limit(self, tenant: Tenant) -> CountLimit:
         return item_limit(self.usage, tenant)
 
@@ -187,6 +193,15 @@ class Runtime:
         from .ranking.service import RecommendDeps
 
         return RecommendDeps(self.ranking, self.usage, self.pseudonyms, self.registry, self.settings.request_budget_ms)
+
+    @cached_property
+    def deciding(self) -> "DecisioningDeps":
+        """Recommend under the tenant's decision flows and experiments (recengine.decisioning.serving)."""
+        from .decisioning.config import ConfigCache
+        from .decisioning.serving import DecisioningDeps
+
+        return DecisioningDeps(self.recommending, ConfigCache(self.decisioning, self.settings.decisioning_cache_s),
+                               self.assignments)
 
     @cached_property
     def similar(self) -> "SimilarDeps":
@@ -330,3 +345,15 @@ def reset_runtime() -> None:
     with _lock:
         _runtime = None
     settings.cache_clear()
+
+
+def key_or_token_api() -> "Api":
+    """The resolver for a function whose routes take an API key or a portal token (template: `Auth:
+    {ApiKeyRequired: false}` behind the authorizer): a verified token's tenant by id, a key value API
+    Gateway did not check validated by tenancy's resolver (401 unknown or revoked), and a key it did
+    check (the function's key-required routes) by its id; roles from tenancy.roles either way
+    (docs/adr/0005-portal-tokens.md). Reuse it for every such portal route."""
+    from .http.app import Api
+
+    return Api(lambda key_id: runtime().resolve_tenant(key_id), lambda tenant_id: runtime().tenant_by_id(tenant_id),
+               lambda value: runtime().resolve_key_value(value))

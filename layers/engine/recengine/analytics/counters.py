@@ -1,4 +1,4 @@
-"""Daily counters in the usage table, kept as traffic happens (docs/adr/0006-daily-counters.md).
+"""Daily counters in the usage table, kept as traffic happens (docs/adr/0008-daily-counters.md).
 
 - `(<tenant>#daily#NN, YYYY-MM-DD)`, NN one of SHARDS: `recommendations` (answered recommend and
   similar calls), `interactions` (events in answered interaction calls) and `active_users`. The
