@@ -183,6 +183,7 @@ Paste these:
   curl -s -X POST {base}/api/recommendations/generate -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
        -d '{{"algorithm": "hybrid", "userSegment": "all", "count": 10}}'
   curl -s '{base}/api/recommendations?page=1&pageSize=5' -H "Authorization: Bearer $TOKEN"
+  curl -s '{base}/api/analytics/data?period=7d' -H "Authorization: Bearer $TOKEN"
 portal login: {portal_email} {portal_password}
 
 READY base_url={base} api_key={admin_key} read_key={read_key} write_key={write_key}
