@@ -11,7 +11,7 @@ import pytest
 
 from local.demo import generate
 from local.provision import create_key, create_portal_admin
-from recengine.analytics.counters import DailyCounterStore, day_of
+from recengine.analytics.counters import DailyCounterStore, DayCounts, day_of
 from recengine.models.training import train_tenant
 from recengine.tenancy.roles import Role
 from tests.integration.portal.test_portal import gw, login, sign_up  # noqa: F401 - gw is a fixture
@@ -130,3 +130,41 @@ def test_the_portal_routes_need_an_admins_token(gw, shop):
     clerk = login(gw, "clerk@team.example")
     assert gw("GET", "/api/analytics/stats", token=clerk)[0] == 403
     assert gw("GET", "/api/analytics/data", token=clerk)[0] == 403
+
+
+# ------------------------------------------------------------------ exactness: the tally rides with the meter
+def test_the_days_count_follows_the_meter_once_per_request_id_and_back_with_a_take_back(aws, billing_clock):
+    """billing_clock is 2026-03-15: the tally lands on the meter's day."""
+    from recengine.analytics.counters import Tally
+    from recengine.billing import metering
+    from recengine.runtime import runtime
+    from tests.integration.billing.test_meter import resend_once, tenant_of
+
+    tenant, usage = tenant_of(aws.tenant()), runtime().usage
+    counters = DailyCounterStore(usage.name)
+
+    def today() -> int:
+        return counters.days(tenant.tenant_id).get("2026-03-15", DayCounts("2026-03-15")).recommendations
+
+    resent = resend_once(usage.db)  # botocore resends the transaction whose answer was lost
+    metering.meter_call(usage, tenant, "gw-1", tally=Tally("recommendations"))
+    metering.meter_call(usage, tenant, "gw-1", tally=Tally("recommendations"))  # the same request, again
+    assert resent["resent"] == 1 and today() == 1
+    with pytest.raises(RuntimeError):
+        with metering.metered_beside(usage, tenant, "gw-2", Tally("recommendations")) as meter:
+            meter()
+            assert today() == 2
+            raise RuntimeError("the work failed")
+    assert today() == 1  # taken back with the call
+
+
+def test_concurrent_calls_count_a_user_active_once(aws, shop):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = DailyCounterStore(aws.env["USAGE_TABLE"])
+    now = time.time()
+    day = day_of(now)
+    users = [f"u{i}" for i in range(30)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        counted = list(pool.map(lambda _: store.mark_active(shop["tenant_id"], day, users, now), range(6)))
+    assert sum(counted) == 30 and store.days(shop["tenant_id"])[day].active_users == 30
