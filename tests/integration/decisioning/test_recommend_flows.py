@@ -160,3 +160,13 @@ def test_the_decisioning_dialect_shows_the_flow_and_a_grouped_flow_groups(api, s
     assert body["decisionFlowKey"] == "grouped"
     assert [p["placementId"] for p in body["placements"]] == ["sidebar"]
     assert [d["offerId"] for d in body["placements"][0]["decisions"]] == OFFERS[:5]
+
+
+def test_the_decisioning_dialect_refuses_an_x_tenant_id_that_is_not_the_keys(api, shop):
+    body = {"customerId": NEW, "limit": 2}
+    status, _, problem = api("POST", "/api/v1/recommend", caller=shop, body=body,
+                             headers={"X-Tenant-Id": "someone-else"})
+    assert status == 401 and problem["type"] == "/problems/unauthorized", problem
+    status, _, answer = api("POST", "/api/v1/recommend", caller=shop, body=body,
+                            headers={"X-Tenant-Id": shop.tenant_id})
+    assert status == 200 and len(answer["decisions"]) == 2

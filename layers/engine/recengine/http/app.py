@@ -77,9 +77,10 @@ class Api(APIGatewayRestResolver):
         the meter counts a call once under it (a caller-chosen id could be sent with many calls)."""
         return self.current_event.request_context.request_id or None
 
-    def caller(self) -> Tenant:
+    def caller(self, mismatch: type[DomainError] = ForbiddenError) -> Tenant:
         """The caller's tenant, from the API key id API Gateway verified; never from the body. A tenant
-        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403."""
+        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403 (or
+        `mismatch`: the offer-decisioning dialect answers 401, as its API did)."""
         if self._resolve_tenant is None:
             raise RuntimeError("this function has no tenant resolver")
         event = self.current_event
@@ -94,7 +95,7 @@ class Api(APIGatewayRestResolver):
         for header in TENANT_HEADERS:
             claimed = event.get_header_value(header, case_sensitive=False)
             if claimed is not None and claimed.strip() != tenant.tenant_id:
-                raise ForbiddenError(f"the {header} header does not match the API key's tenant")
+                raise mismatch(f"the {header} header does not match the API key's tenant")
         return tenant
 
     def portal_caller(self) -> bool:
