@@ -13,7 +13,7 @@ from ..tenancy.model import Tenant
 from .plans import CURRENCY, PLANS, Plan
 
 NOT_CONFIGURED = ("no payment provider is configured for this deployment (its operator sets the template's "
-                  "StripeSecretArn); this does not change on retry")
+                  "StripeSecretArn to offer checkout)")
 
 
 @dataclass(frozen=True)
