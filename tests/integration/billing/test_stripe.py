@@ -213,3 +213,42 @@ def test_without_the_secret_checkout_and_portal_answer_501_and_stripe_is_not_cal
     for path in ("/v1/billing/portal", "/api/billing/portal"):
         assert api("POST", path, caller=caller)[0] == 501
     assert standin.calls == []
+
+
+# ------------------------------------------------------------------ IAM
+def test_every_aws_call_of_checkout_and_portal_is_granted_to_billing_by_the_template(aws, api, stripe_on,
+                                                                                      monkeypatch):
+    """What moto allows, IAM may refuse: each call the Stripe paths make (the key's secret, the billing
+    row's reads and conditional write) is checked against BillingFunction's role as template.yaml
+    grants it in a deployment that sets StripeSecretArn (the parameter given the secret's ARN)."""
+    import copy
+
+    from botocore.client import BaseClient
+
+    from local.iam import Names, allowed, function_statements, names_from_environment, needs, secret_arn
+    from local.template import load_template
+
+    calls: list[tuple[str, str, dict]] = []
+    original = BaseClient._make_api_call
+
+    def recording(client, operation, params):
+        calls.append((client.meta.service_model.service_name, operation, copy.deepcopy(params)))
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    caller = aws.tenant("acme")
+    calls.clear()  # the tenant's provisioning is the admin's, not the function's
+    assert checkout(api, caller)[0] == 200 and api("POST", "/api/billing/portal", caller=caller)[0] == 200
+
+    template = copy.deepcopy(load_template())
+    template["Parameters"]["StripeSecretArn"]["Default"] = secret_arn("StripeKeySecret")
+    statements = function_statements("BillingFunction", template)
+    found = names_from_environment(aws.env, template)
+    names = Names(found.tables, found.buckets, found.queues,
+                  {runtime().settings.stripe_secret_id: "StripeKeySecret"}, found.user_pools)
+    checked = [(service, operation, need) for service, operation, params in calls
+               for need in needs(service, operation, params, names)]
+    assert {(s, o) for s, o, _ in checked} >= {("secretsmanager", "GetSecretValue"), ("dynamodb", "PutItem"),
+                                               ("dynamodb", "GetItem")}
+    refused = [(s, o, n) for s, o, n in checked if not allowed(statements, n)]
+    assert refused == []  # (that the grant exists only with HasStripeSecret: tests/unit/test_least_privilege.py)
