@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.template import load_template, resources, routes, table_env_names, usage_plans
+from local.template import NO_VALUE, choose_if, load_template, resources, routes, table_env_names, usage_plans
 from recengine.billing.plans import PLANS
 
 
@@ -98,29 +98,6 @@ CONFIGURED = {"StripeSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:
               "BillingReturnUrl": "https://app.example.com/billing"}
 
 
-def _condition(value, parameters: dict, given: dict, template: dict) -> bool:
-    """A template condition (Fn::Not, Fn::Equals, Fn::And, Fn::Or, Ref, Condition) under parameter values."""
-    def ev(v):
-        if isinstance(v, dict):
-            (key, arg), = v.items()
-            if key == "Ref":
-                return given.get(arg, parameters.get(arg, {}).get("Default"))
-            if key == "Condition":
-                return ev(template["Conditions"][arg])
-            if key == "Fn::Not":
-                return not ev(arg[0])
-            if key == "Fn::Equals":
-                return str(ev(arg[0])) == str(ev(arg[1]))
-            if key == "Fn::And":
-                return all(ev(a) for a in arg)
-            if key == "Fn::Or":
-                return any(ev(a) for a in arg)
-            raise ValueError(f"unsupported {key} in a condition")
-        return v
-
-    return bool(ev(value))
-
-
 def _function_variables(given: dict | None = None) -> dict[str, dict[str, str]]:
     """Function logical id -> the environment the template gives it under the parameter values `given`
     (else the defaults); a reference becomes a stand-in value: a table, bucket, queue or secret name
@@ -128,16 +105,10 @@ def _function_variables(given: dict | None = None) -> dict[str, dict[str, str]]:
     template = load_template()
     given = given or {}
     parameters = template["Parameters"]
-    absent = object()
 
     def value(name: str, v):
-        if isinstance(v, dict) and "Fn::If" in v:
-            condition, yes, no = v["Fn::If"]
-            chosen = yes if _condition(template["Conditions"][condition], parameters, given, template) else no
-            return value(name, chosen)
-        if v == {"Ref": "AWS::NoValue"}:
-            return absent
-        if isinstance(v, str):
+        v = choose_if(v, given, template)
+        if v is NO_VALUE or isinstance(v, str):
             return v
         if isinstance(v, dict) and v.get("Ref") in given:
             return given[v["Ref"]]
@@ -146,7 +117,7 @@ def _function_variables(given: dict | None = None) -> dict[str, dict[str, str]]:
         return f"resolved-{name.lower()}-0123456789"
 
     def values(variables: dict) -> dict[str, str]:
-        return {k: out for k, v in variables.items() if (out := value(k, v)) is not absent}
+        return {k: out for k, v in variables.items() if (out := value(k, v)) is not NO_VALUE}
 
     shared = values(template["Globals"]["Function"]["Environment"]["Variables"])
     return {name: {**shared, **values(fn["Properties"].get("Environment", {}).get("Variables", {}))}
