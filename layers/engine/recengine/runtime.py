@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .attribution.service import Pseudonyms
 from .attribution.store import ExposureStore
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 @dataclass
 class Runtime:
     settings: Settings
+    # The Stripe SDK client, when injected (e.g. one with other HTTP settings); else the provider builds
+    # its own on first use from the key in Secrets Manager.
+    stripe_client: Any = None
 
     # ------------------------------------------------------------------ stores
     @cached_property
@@ -306,7 +309,7 @@ class Runtime:
         config = StripeConfig(self.settings.require("billing_return_url", "Stripe checkout and portal"),
                               api_base=self.settings.stripe_api_base)
         return StripeProvider(lambda: self.secrets.secret_string(secret_id, "the Stripe key", MIN_KEY_LENGTH),
-                              CustomerStore(self.settings.tenants_table), config)
+                              CustomerStore(self.settings.tenants_table), config, client=self.stripe_client)
 
 
 _lock = threading.Lock()

@@ -127,6 +127,16 @@ def test_the_key_is_read_once_per_execution_environment(aws, api, stripe_on):
     assert checkout(api, caller)[0] == 200  # the key read by the first call is still in use
 
 
+def test_an_injected_stripe_client_is_used_and_the_secret_is_then_never_read(aws, api, standin, configure):
+    import stripe
+
+    configure(STRIPE_SECRET_ID="arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-AbCdEf",
+              BILLING_RETURN_URL=RETURN_URL)
+    runtime().stripe_client = stripe.StripeClient(standin.api_key, base_addresses={"api": standin.url})
+    status, _, body = checkout(api, aws.tenant("acme"))
+    assert status == 200 and body["session_id"] in standin.sessions
+
+
 # ------------------------------------------------------------------ failures
 def _assert_safe_502(status, headers, problem, standin):
     assert status == 502, problem
