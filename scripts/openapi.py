@@ -41,6 +41,7 @@ import recengine  # noqa: E402
 from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
+from recengine.billing import responses as billing  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
@@ -126,20 +127,20 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                              ok={200: "OK: GraphQL's answer, `data` and/or `errors[]` (each with `extensions.code`: "
                                       "BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, "
                                       "RATE_LIMITED, SERVICE_UNAVAILABLE or INTERNAL). The schema is recengine/graphql/schema.graphql (introspection is on)."}),
-    ("GET", "/v1/billing/plans"): Op(),
-    ("GET", "/v1/billing/current"): Op(),
-    ("GET", "/v1/billing/usage"): Op(),
-    ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest"),
-    ("GET", "/v1/billing/invoices"): Op(),
-    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502)),
-    ("POST", "/v1/billing/portal"): Op(errors=(409, 501, 502)),
-    ("GET", "/api/billing/plans"): Op(),
-    ("GET", "/api/billing/current"): Op(),
-    ("GET", "/api/billing/usage"): Op(),
-    ("PUT", "/api/billing/overage-cap"): Op(body="OverageCapRequest"),
-    ("GET", "/api/billing/invoices"): Op(),
-    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502)),
-    ("POST", "/api/billing/portal"): Op(errors=(409, 501, 502)),
+    ("GET", "/v1/billing/plans"): Op(response=(billing.PlanList,)),
+    ("GET", "/v1/billing/current"): Op(response=(billing.SubscriptionView,)),
+    ("GET", "/v1/billing/usage"): Op(response=(billing.UsageView,)),
+    ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest", response=(billing.UsageView,)),
+    ("GET", "/v1/billing/invoices"): Op(response=(billing.InvoiceList,)),
+    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502), response=(billing.CheckoutView,)),
+    ("POST", "/v1/billing/portal"): Op(errors=(409, 501, 502), response=(billing.PortalView,)),
+    ("GET", "/api/billing/plans"): Op(response=(billing.SeedPlanList,)),
+    ("GET", "/api/billing/current"): Op(response=(billing.SeedSubscription,)),
+    ("GET", "/api/billing/usage"): Op(response=(billing.SeedUsage,)),
+    ("PUT", "/api/billing/overage-cap"): Op(body="OverageCapRequest", response=(billing.SeedUsage,)),
+    ("GET", "/api/billing/invoices"): Op(response=(billing.SeedInvoiceList,)),
+    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502), response=(billing.SeedCheckout,)),
+    ("POST", "/api/billing/portal"): Op(errors=(409, 501, 502), response=(billing.SeedPortal,)),
     ("GET", "/v1/models"): Op(response=(models.ModelList,)),
     ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
     ("POST", "/v1/models/{model_id}/promote"): Op(response=(models.ModelView,), errors=(409,)),

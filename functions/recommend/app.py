@@ -4,6 +4,7 @@ and /v1/recommend/validate: personalised, session- and context-aware lists with 
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.http.app import Api
+from recengine.decisioning import serving
 from recengine.observability import lambda_handler as instrumented
 from recengine.ranking import service
 from recengine.ranking.presenters import (decisioning_body, decisioning_call, recommend_body, recommendai_items,
@@ -25,7 +26,7 @@ def _answer(body: RecommendRequest):
     api = app.current_event.path.startswith("/api/")
     dialect = app.dialect("recommendai", ("customerId",), "decisioning") if api else "v1"
     call, notes = decisioning_call(body.to_call(), app.sent()) if dialect == "decisioning" else (body.to_call(), [])
-    rec = service.recommend(runtime().recommending, app.caller(), call, _client(), app.remaining_ms())
+    rec = serving.recommend(runtime().deciding, app.caller(), call, _client(), app.remaining_ms())
     if dialect == "recommendai":
         return app.json(200, *recommendai_items(rec))
     return app.json(200, decisioning_body(rec, notes) if dialect == "decisioning" else recommend_body(rec))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .attribution.secret import SecretStore
     from .batch.service import Dispatcher
     from .batch.store import NightlySettingStore
+    from .decisioning.serving import DecisioningDeps
     from .billing.payments import PaymentProvider
     from .decisioning.store import AssignmentStore, DecisioningStore
     from .models.jobs import Launcher
@@ -178,6 +179,15 @@ class Runtime:
         from .ranking.service import RecommendDeps
 
         return RecommendDeps(self.ranking, self.usage, self.pseudonyms, self.registry, self.settings.request_budget_ms)
+
+    @cached_property
+    def deciding(self) -> "DecisioningDeps":
+        """Recommend under the tenant's decision flows and experiments (recengine.decisioning.serving)."""
+        from .decisioning.config import ConfigCache
+        from .decisioning.serving import DecisioningDeps
+
+        return DecisioningDeps(self.recommending, ConfigCache(self.decisioning, self.settings.decisioning_cache_s),
+                               self.assignments)
 
     @cached_property
     def similar(self) -> "SimilarDeps":

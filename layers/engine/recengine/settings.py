@@ -64,6 +64,8 @@ class Settings(BaseModel):
     # Serving.
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
     tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)
+    # how long a container serves a tenant's decisioning objects (flows, rules...) before re-reading them
+    decisioning_cache_s: float = _env("DECISIONING_CACHE_S", default=30.0, ge=0)
     request_budget_ms: int = _env("REQUEST_BUDGET_MS", default=5000, ge=10, le=29_000)
     # The model cache's budgets (every loaded version, live or pinned, of every tenant): the functions
     # serving models set them from their MemorySize and EphemeralStorage, minus room for the runtime
@@ -88,8 +90,8 @@ class Settings(BaseModel):
     # measured limit of one 15-minute, 10 GB invocation (README, "Largest tenant for one Lambda").
     max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)
 
-    @field_validator("model_refresh_s", "tenant_cache_s", "job_timeout_s", "job_queued_timeout_s",
-                     "promotion_tolerance")
+    @field_validator("model_refresh_s", "tenant_cache_s", "decisioning_cache_s", "job_timeout_s",
+                     "job_queued_timeout_s", "promotion_tolerance")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):

@@ -114,10 +114,17 @@ def test_tenants_get_customers_of_their_own(aws, api, stripe_on):
     assert owners == {a.tenant_id, b.tenant_id}
 
 
-def test_the_seed_path_answers_the_checkout_url(aws, api, stripe_on):
-    status, _, body = checkout(api, aws.tenant("acme"), path="/api/billing/checkout", plan="starter")
+def test_both_wire_formats_answer_what_the_openapi_document_publishes(aws, api, stripe_on):
+    from recengine.billing.responses import CheckoutView, PortalView, SeedCheckout, SeedPortal
+
+    caller = aws.tenant("acme")
+    status, _, body = checkout(api, caller, path="/api/billing/checkout", plan="starter")
     assert status == 200 and body["checkoutUrl"].startswith("https://checkout.stripe.com/")
     assert body["planId"] == "plan-starter"
+    SeedCheckout.model_validate(body)  # what docs/openapi.json publishes, in both wire formats
+    CheckoutView.model_validate(checkout(api, caller)[2])
+    SeedPortal.model_validate(api("POST", "/api/billing/portal", caller=caller)[2])
+    PortalView.model_validate(api("POST", "/v1/billing/portal", caller=caller)[2])
 
 
 def test_the_key_is_read_once_per_execution_environment(aws, api, stripe_on):

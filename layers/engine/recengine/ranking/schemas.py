@@ -23,7 +23,7 @@ RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessio
                      "limit": ("k", "count"), "model_id": ("model_name", "modelId"),
                      "exclude_items": ("excludeOffers", "excludeItems"),
                      "item_ids": ("itemIds", "candidates"), "frequency_cap": ("frequencyCap",),
-                     "timeout_ms": ("timeoutMs",)}
+                     "timeout_ms": ("timeoutMs",), "decision_flow_key": ("decisionFlowKey",)}
 
 
 # A rule value taken from the request: its `segments`, or one of its `attributes.<name>`.
@@ -31,6 +31,8 @@ ValueFrom = Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A
 
 
 NOT_NULL = {"not": {"type": "null"}}
+# A decision flow's key, as the decisioning routes store it.
+FlowKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
 def given(*names: str) -> dict:
@@ -142,6 +144,9 @@ class RecommendRequest(BaseModel):
     model_id: ModelId | None = None
     surface: SlotName | None = None
     channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
+    placement: SlotName | None = None  # the slot type (e.g. hero_banner): the surface too when none is named
+    decision_flow_key: FlowKey | None = Field(default=None, description="The decision flow to run (else routing "
+                                              "by channel and placement chooses one, if the tenant has any).")
     context: Context | None = None
     locale: ShortId | None = None
     currency: ShortId | None = None
@@ -174,7 +179,7 @@ class RecommendRequest(BaseModel):
         elif user is not None:
             data["user_id"] = user  # a bare `user: "u1"` reads as the user id
         # Where the list is shown: `surface`, else `placement`, else `channel` (which also stays itself).
-        placement = data.pop("placement", None)
+        placement = data.get("placement")
         if data.get("surface") is None:
             data["surface"] = placement if placement is not None else data.get("channel")
         for canonical, names in RECOMMEND_ALIASES.items():
@@ -226,7 +231,8 @@ class RecommendRequest(BaseModel):
             placements=[(p.placement_id, p.limit) for p in self.placements] if self.placements else None,
             deduplicate=self.deduplicate, debug=self.debug,
             frequency_cap=(cap.max_impressions, cap.window_hours) if cap else None, timeout_ms=self.timeout_ms,
-            source=self.source, ignored_fields=self.ignored_fields)
+            source=self.source, ignored_fields=self.ignored_fields, placement=self.placement,
+            decision_flow_key=self.decision_flow_key)
 
 
 class SimilarRequest(Strict):
