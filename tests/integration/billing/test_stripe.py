@@ -4,6 +4,8 @@ read from (moto's) Secrets Manager. Only loopback connections are allowed."""
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import pytest
 
@@ -166,6 +168,7 @@ def test_a_stripe_4xx_answers_502_at_once_without_stripes_text(aws, api, stripe_
     status, headers, problem = checkout(api, aws.tenant("acme"))
     _assert_safe_502(status, headers, problem, stripe_on)
     assert "InvalidRequestError" in problem["detail"] and "Retry-After" not in headers
+    assert re.search(r"; Stripe request req_[0-9a-f]+$", problem["detail"])  # for the operator's support ticket
     assert len(stripe_on.calls_to("POST", CHECKOUT)) == 1  # a refusal is not retried
 
 

@@ -10,7 +10,8 @@ function ships it, and only its first checkout or portal call pays for the impor
   interval): checkout refuses to charge anything but the advertised price.
 - Checkout sessions are subscription-mode, idempotent per tenant, plan, interval and request id.
 - Any Stripe failure becomes PaymentProviderError (502) with a detail from the error's class, HTTP
-  status and code only: Stripe's own message may quote the key (masked or not), so it is not passed on.
+  status, code and Stripe's request id only: Stripe's own message may quote the key (masked or not),
+  so it is not passed on.
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ def stripe_call(action: str) -> Iterator[None]:
         status = getattr(exc, "http_status", None)
         code = getattr(exc, "code", None)
         said = ", ".join(part for part in (f"HTTP {status}" if status else "no answer", code) if part)
+        request = getattr(exc, "request_id", None)  # Stripe's id of the request: what its support asks for
         transient = status is None or status == 429 or status >= 500
-        raise PaymentProviderError(f"the payment provider could not {action} ({type(exc).__name__}: {said})",
+        raise PaymentProviderError(f"the payment provider could not {action} ({type(exc).__name__}: {said})"
+                                   + (f"; Stripe request {request}" if request else ""),
                                    retry_after_s=1 if transient else None) from None
 
 
