@@ -215,8 +215,8 @@ ERRORS: dict[int, str] = {
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
     502: "the payment provider (Stripe) refused or failed the call (`/problems/payment-provider-error`); the "
-         "detail names the error's class, HTTP status, code and Stripe's request id, never the provider's text. With `Retry-After` "
-         "when a retry may succeed (Stripe 429 or 5xx, or no answer).",
+         "detail names the error's class, HTTP status, code and Stripe's request id, never the provider's "
+         "text. With `Retry-After` when a retry may succeed (Stripe 429 or 5xx, or no answer).",
     503: "a backing service is unavailable; retry with backoff. For a batch (items, interactions), `not_stored[]` "
          "names each valid entry that was not stored (send it again) and `stored_ids` what this call did store.",
 }
