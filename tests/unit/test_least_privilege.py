@@ -191,7 +191,8 @@ def test_only_billing_may_read_the_stripe_key_and_only_when_the_deployment_names
                       for st in _statements(p["Properties"]["PolicyDocument"]))}
     assert list(readers) == ["StripeSecretPolicy"]
     policy = readers["StripeSecretPolicy"]
-    assert policy["Condition"] == "HasStripeSecret" and policy["Properties"]["Roles"] == [{"Ref": "BillingFunctionRole"}]
+    assert policy["Condition"] == "HasStripeSecret"
+    assert policy["Properties"]["Roles"] == [{"Ref": "BillingFunctionRole"}]
     assert template["Conditions"]["HasStripeSecret"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "StripeSecretArn"}, ""]}]}
     configured = {f for f, fn in resources("AWS::Serverless::Function").items()
                   if "STRIPE_SECRET_ID" in ((fn["Properties"].get("Environment") or {}).get("Variables") or {})}

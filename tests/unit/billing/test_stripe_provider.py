@@ -26,7 +26,8 @@ SECRET_TEXT = "sk_live_this-must-never-be-shown"
      "InvalidRequestError: HTTP 400, resource_missing", False),
     (stripe.AuthenticationError(f"Invalid API Key provided: {SECRET_TEXT}", http_status=401),
      "AuthenticationError: HTTP 401", False),
-    (stripe.RateLimitError(SECRET_TEXT, http_status=429, code="rate_limit"), "RateLimitError: HTTP 429, rate_limit", True),
+    (stripe.RateLimitError(SECRET_TEXT, http_status=429, code="rate_limit"),
+     "RateLimitError: HTTP 429, rate_limit", True),
     (stripe.APIError(SECRET_TEXT, http_status=500), "APIError: HTTP 500", True),
     (stripe.APIConnectionError(SECRET_TEXT), "APIConnectionError: no answer", True),
 ])
