@@ -33,7 +33,8 @@ TENANT_HEADERS = ("x-org-id", "x-tenant-id")
 STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401, "forbidden": 403,
                   "insufficient-scope": 403, "request-timeout": 408, "conflict": 409, "job-in-progress": 409,
                   "payment-required": 402, "bad-request": 400, "job-quota-exceeded": 429,
-                  "payment-provider-not-configured": 501, "store-unavailable": 503}
+                  "payment-provider-not-configured": 501, "payment-provider-error": 502,
+                  "no-payment-customer": 409, "store-unavailable": 503}
 # The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
 SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
 
@@ -209,6 +210,10 @@ class Api(APIGatewayRestResolver):
             status, slug = mapped
             if status == 408:
                 return self.problem(status, slug, str(exc), headers={"Retry-After": "1"})
+            if status == 502:  # the provider adapter wrote a safe detail (class, status, code; no key)
+                logger.error("payment provider failure", extra={"error": str(exc)})
+                headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+                return self.problem(status, slug, str(exc), headers=headers)
             if status >= 500 and status != 501:
                 logger.error("dependency failure", extra={"error": str(exc)})
                 return self.problem(status, slug, "a backing service is unavailable; retry with backoff",
