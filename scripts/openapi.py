@@ -134,15 +134,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/billing/usage"): Op(response=(billing.UsageView,)),
     ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest", response=(billing.UsageView,)),
     ("GET", "/v1/billing/invoices"): Op(response=(billing.InvoiceList,)),
-    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501,), response=(billing.CheckoutView,)),
-    ("POST", "/v1/billing/portal"): Op(errors=(501,), response=(billing.PortalView,)),
+    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502), response=(billing.CheckoutView,)),
+    ("POST", "/v1/billing/portal"): Op(errors=(409, 501, 502), response=(billing.PortalView,)),
     ("GET", "/api/billing/plans"): Op(response=(billing.SeedPlanList,)),
     ("GET", "/api/billing/current"): Op(response=(billing.SeedSubscription,)),
     ("GET", "/api/billing/usage"): Op(response=(billing.SeedUsage,)),
     ("PUT", "/api/billing/overage-cap"): Op(body="OverageCapRequest", response=(billing.SeedUsage,)),
     ("GET", "/api/billing/invoices"): Op(response=(billing.SeedInvoiceList,)),
-    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501,), response=(billing.SeedCheckout,)),
-    ("POST", "/api/billing/portal"): Op(errors=(501,), response=(billing.SeedPortal,)),
+    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502), response=(billing.SeedCheckout,)),
+    ("POST", "/api/billing/portal"): Op(errors=(409, 501, 502), response=(billing.SeedPortal,)),
     ("GET", "/v1/models"): Op(response=(models.ModelList,)),
     ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
     ("POST", "/v1/models/{model_id}/promote"): Op(response=(models.ModelView,), errors=(409,)),
@@ -218,7 +218,8 @@ ERRORS: dict[int, str] = {
     409: "the model is not in a state that allows this, or (`/problems/job-in-progress`) a job of this kind is "
          "already queued or running for the tenant: `job_id`, `job_status` and `status_url` name it (with "
          "`Retry-After`), or (`/problems/conflict`, interactions) every event reuses an `event_id` already recorded "
-         "for a different event (`rejected` names them).",
+         "for a different event (`rejected` names them), or (`/problems/no-payment-customer`, billing portal) the "
+         "tenant has no payment customer yet: its first checkout creates one.",
     415: "the body is not `application/json`.",
     422: "the request does not match the schema: `errors[]` names each invalid field (for a batch with no valid "
          "entry, `rejected[]` too, by index).",
@@ -228,6 +229,9 @@ ERRORS: dict[int, str] = {
          "(`/problems/job-quota-exceeded`) the plan's daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
+    502: "the payment provider (Stripe) refused or failed the call (`/problems/payment-provider-error`); the "
+         "detail names the error's class, HTTP status, code and Stripe's request id, never the provider's "
+         "text. With `Retry-After` when a retry may succeed (Stripe 429 or 5xx, or no answer).",
     503: "a backing service is unavailable; retry with backoff. For a batch (items, interactions), `not_stored[]` "
          "names each valid entry that was not stored (send it again) and `stored_ids` what this call did store.",
 }

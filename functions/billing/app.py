@@ -1,4 +1,4 @@
-"""Billing, /v1/billing/* and /api/billing/* (RecommendAI's: key or portal token); checkout/portal 501 without a provider."""
+"""Billing on /v1/billing/* and /api/billing/* (key or portal token); checkout and portal on Stripe (501 without)."""
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.billing import payments, service as billing
@@ -44,8 +44,8 @@ def invoices():
 @app.post("/v1/billing/checkout")
 @app.post("/api/billing/checkout")
 def checkout():
-    tenant, body = app.caller(), app.body(CheckoutRequest)
-    return app.json(200, view(app).checkout(payments.checkout(runtime().payments, tenant, body.plan_id, body.interval)))
+    tenant, body, retry_id = app.caller(), app.body(CheckoutRequest), app.request_id()  # a retry: the same session
+    return app.json(200, view(app).checkout(payments.checkout(runtime().payments, tenant, *body.plan, retry_id)))
 
 
 @app.post("/v1/billing/portal")

@@ -144,7 +144,7 @@ def test_reference_001_decisioning_requests(stack):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 415
-    assert request("POST", f"{base}/api/v1/recommend", key, {"customerId": "x"}, headers={"X-Tenant-Id": "other"})[0] == 403
+    assert request("POST", f"{base}/api/v1/recommend", key, {"customerId": "x"}, headers={"X-Tenant-Id": "other"})[0] == 401
 
 
 def test_reference_002_recommend_example(stack):

@@ -25,8 +25,8 @@ from moto import mock_aws
 
 from local.gateway import LambdaContext, authorize, load_handler
 from local.iam import Names, UnmappedCallError, allowed, function_statements, names_from_environment, needs
-from local.template import (Authorizer, Route, load_template, queue_consumers, queue_env_names, resources, routes,
-                            stage_name)
+from local.template import (NO_VALUE, Authorizer, Route, choose_if, load_template, queue_consumers, queue_env_names,
+                            resources, routes, stage_name)
 from tests.conftest import EVENTS, TEST_PSEUDONYM_KEY, Caller, authorizer_context, load_event
 from tests.integration.billing.test_meter import fail_with
 from tests.integration.conftest import route_event, set_requests
@@ -105,8 +105,11 @@ class Stack:
                      for var in ((fn["Properties"].get("Environment") or {}).get("Variables") or {})}
         own = (resources("AWS::Serverless::Function")[function]["Properties"].get("Environment") or {})
         for var, value in (own.get("Variables") or {}).items():
+            value = choose_if(value, template=template)  # a deployment with the parameters' defaults
             ref = value.get("Ref") if isinstance(value, dict) else None
-            if isinstance(value, dict) and ref is None:
+            if value is NO_VALUE:
+                variables[var] = None
+            elif isinstance(value, dict) and ref is None:
                 variables[var] = self.env[var]  # an intrinsic (the pool's issuer): as provisioned
             elif ref is None:
                 variables[var] = str(value)

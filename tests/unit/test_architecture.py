@@ -36,7 +36,7 @@ STORES = {
     "aws.clients", "aws.dynamo", "tenancy.store", "tenancy.keys", "catalogue.store", "events.store",
     "events.users", "events.claims", "attribution.store", "billing.store", "models.registry", "models.job_store",
     "models.markers", "models.artefacts", "aws.queue", "batch.store", "ranking.stored_lists",
-    "attribution.secret", "batch.outputs", "decisioning.store", "portal.accounts", "portal.end_users",
+    "attribution.secret", "batch.outputs", "billing.customers", "decisioning.store", "portal.accounts", "portal.end_users",
     "analytics.counters",
 }
 MAX_MODULE_LINES = 400

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from local.template import load_template, resources, routes, stage_name, table_env_names, usage_plans
+from local.template import (NO_VALUE, choose_if, load_template, resources, routes, stage_name, table_env_names,
+                            usage_plans)
 from recengine.billing.plans import PLANS
 
 
@@ -104,22 +105,31 @@ def test_recommend_writes_only_the_exposure_log_besides_metering():
                                       "Resource": {"Fn::GetAtt": "ExposuresTable.Arn"}}]}]
 
 
-def _function_variables() -> dict[str, dict[str, str]]:
-    """Function logical id -> the environment the template gives it (a reference becomes a stand-in
-    value: a table, bucket, queue or secret name is not known before deployment)."""
-    template = load_template()
+# Values an operator gives the optional parameters (a deployment with Stripe); the defaults leave them empty.
+CONFIGURED = {"StripeSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/stripe-key-AbCdEf",
+              "BillingReturnUrl": "https://app.example.com/billing"}
 
+
+def _function_variables(given: dict | None = None) -> dict[str, dict[str, str]]:
+    """Function logical id -> the environment the template gives it under the parameter values `given`
+    (else the defaults); a reference becomes a stand-in value: a table, bucket, queue or secret name
+    is not known before deployment."""
+    template = load_template()
+    given = given or {}
     parameters = template["Parameters"]
 
-    def value(name: str, v) -> str:
-        if isinstance(v, str):
+    def value(name: str, v):
+        v = choose_if(v, given, template)
+        if v is NO_VALUE or isinstance(v, str):
             return v
+        if isinstance(v, dict) and v.get("Ref") in given:
+            return given[v["Ref"]]
         if isinstance(v, dict) and v.get("Ref") in parameters and "Default" in parameters[v["Ref"]]:
             return str(parameters[v["Ref"]]["Default"])
         return f"resolved-{name.lower()}-0123456789"
 
     def values(variables: dict) -> dict[str, str]:
-        return {k: value(k, v) for k, v in variables.items()}
+        return {k: out for k, v in variables.items() if (out := value(k, v)) is not NO_VALUE}
 
     shared = values(template["Globals"]["Function"]["Environment"]["Variables"])
     return {name: {**shared, **values(fn["Properties"].get("Environment", {}).get("Variables", {}))}
@@ -129,16 +139,38 @@ def _function_variables() -> dict[str, dict[str, str]]:
 def test_every_variable_the_template_sets_is_declared_in_the_settings_model():
     from recengine.settings import variables
 
-    undeclared = {fn: sorted(set(env) - variables()) for fn, env in _function_variables().items()
-                  if set(env) - variables()}
-    assert undeclared == {}
+    for given in ({}, CONFIGURED):
+        undeclared = {fn: sorted(set(env) - variables()) for fn, env in _function_variables(given).items()
+                      if set(env) - variables()}
+        assert undeclared == {}
 
 
 def test_the_settings_of_every_function_validate_from_what_the_template_sets():
     from recengine.settings import Settings
 
-    for env in _function_variables().values():
-        Settings.from_env(env)  # a missing or invalid variable would raise SettingsError naming it
+    for given in ({}, CONFIGURED):
+        for env in _function_variables(given).values():
+            Settings.from_env(env)  # a missing or invalid variable would raise SettingsError naming it
+
+
+def test_stripe_is_configured_for_billing_only_and_only_when_its_secret_is_named():
+    """Without StripeSecretArn no function has STRIPE_SECRET_ID (checkout answers 501); with it only
+    billing does, with the return URL Stripe needs, and a rule refuses the secret without that URL."""
+    template = load_template()
+    assert all("STRIPE_SECRET_ID" not in env and "BILLING_RETURN_URL" not in env
+               for env in _function_variables().values())
+    configured = _function_variables(CONFIGURED)
+    assert {fn for fn, env in configured.items() if "STRIPE_SECRET_ID" in env} == {"BillingFunction"}
+    assert configured["BillingFunction"]["STRIPE_SECRET_ID"] == CONFIGURED["StripeSecretArn"]
+    assert configured["BillingFunction"]["BILLING_RETURN_URL"] == CONFIGURED["BillingReturnUrl"]
+    rule = template["Rules"]["StripeNeedsAReturnUrl"]
+    assert rule["RuleCondition"] == template["Conditions"]["HasStripeSecret"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "BillingReturnUrl"}, ""]}]}
+    import re
+
+    pattern = re.compile(template["Parameters"]["StripeSecretArn"]["AllowedPattern"])
+    assert pattern.match("") and pattern.match(CONFIGURED["StripeSecretArn"])
+    assert not pattern.match("sk_live_0123456789abcdef")  # a key pasted in place of its secret's ARN
 
 
 def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
@@ -213,8 +245,9 @@ def test_the_pseudonym_key_is_a_generated_secret_and_no_function_carries_a_plain
     for variables in environments:
         for name, value in variables.items():
             assert "PSEUDONYM_KEY" not in name and "PASSWORD" not in name, name
-            if any(word in name for word in ("SECRET", "KEY", "TOKEN")):
-                assert value == {"Ref": "PseudonymSecret"}, name  # a reference to the secret, never a value
+            if any(word in name for word in ("SECRET", "KEY", "TOKEN")):  # a reference to a secret, never a value
+                assert value in ({"Ref": "PseudonymSecret"}, {"Fn::If": ["HasStripeSecret", {"Ref": "StripeSecretArn"},
+                                                                          {"Ref": "AWS::NoValue"}]}), name
 
 
 def test_every_function_logs_to_its_own_log_group_with_a_retention_period():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .analytics.counters import DailyCounterStore
 from .attribution.service import Pseudonyms
@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 @dataclass
 class Runtime:
     settings: Settings
+    # The Stripe SDK client, when injected (e.g. one with other HTTP settings); else the provider builds
+    # its own on first use from the key in Secrets Manager.
+    stripe_client: Any = None
 
     # ------------------------------------------------------------------ stores
     @cached_property
@@ -321,9 +324,19 @@ class Runtime:
 
     @cached_property
     def payments(self) -> "PaymentProvider | None":
-        # No payment provider is reachable from this deployment: checkout answers 501 until one is
-        # wired in here. Tests set an InMemoryPaymentProvider; nothing fakes a real payment.
-        return None
+        """Stripe when the deployment names its key's secret (STRIPE_SECRET_ID, billing function
+        only), else None and checkout and portal answer 501. The key is read from Secrets Manager on
+        the first checkout or portal call, once per execution environment, never at start."""
+        secret_id = self.settings.stripe_secret_id
+        if secret_id is None:
+            return None
+        from .billing.customers import CustomerStore
+        from .billing.stripe_provider import MIN_KEY_LENGTH, StripeConfig, StripeProvider
+
+        config = StripeConfig(self.settings.require("billing_return_url", "Stripe checkout and portal"),
+                              api_base=self.settings.stripe_api_base)
+        return StripeProvider(lambda: self.secrets.secret_string(secret_id, "the Stripe key", MIN_KEY_LENGTH),
+                              CustomerStore(self.settings.tenants_table), config, client=self.stripe_client)
 
 
 _lock = threading.Lock()

@@ -53,6 +53,14 @@ class Settings(BaseModel):
     cognito_issuer: str | None = _env("COGNITO_ISSUER", default=None, min_length=1)
     cognito_jwks_url: str | None = _env("COGNITO_JWKS_URL", default=None, min_length=1)
 
+    # Payments (the billing function only, and only when the template's StripeSecretArn is set): the
+    # Secrets Manager secret holding the Stripe secret key (never the key itself), where Stripe sends
+    # the customer back from checkout and the portal, and, for the local stack and tests only, another
+    # Stripe API base (the stand-in in local/stripe_standin.py). Unset secret: checkout answers 501.
+    stripe_secret_id: str | None = _env("STRIPE_SECRET_ID", default=None, min_length=1)
+    billing_return_url: str | None = _env("BILLING_RETURN_URL", default=None, pattern=r"^https?://\S+$")
+    stripe_api_base: str | None = _env("STRIPE_API_BASE", default=None, pattern=r"^https?://\S+$")
+
     # Serving.
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
     tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)

@@ -65,6 +65,14 @@ def test_a_named_flow_ranks_its_offer_set_by_priority_within_its_limit(api, shop
     assert ids(recommend(api, shop, decisionFlowKey="by-priority", limit=3)) == OFFERS[:3]
 
 
+def test_an_offer_set_is_offered_again_to_a_customer_who_interacted_with_it(api, shop):
+    offers_flow(api, shop, "again")
+    event = {"user_id": NEW, "item_id": OFFERS[0], "type": "click"}
+    assert api("POST", "/v1/interactions", caller=shop, body={"interactions": [event]})[0] == 201
+    assert ids(recommend(api, shop, decisionFlowKey="again")) == OFFERS[:5]  # contact policies decide, not a click
+    assert OFFERS[0] not in ids(recommend(api, shop, limit=60))  # a model-sourced list still leaves it out
+
+
 def test_an_unknown_flow_key_is_a_404_problem(api, shop):
     status, _, problem = api("POST", "/v1/recommend", caller=shop, body={"user_id": "u", "decisionFlowKey": "nope"})
     assert status == 404 and problem["type"] == "/problems/not-found"
@@ -160,3 +168,13 @@ def test_the_decisioning_dialect_shows_the_flow_and_a_grouped_flow_groups(api, s
     assert body["decisionFlowKey"] == "grouped"
     assert [p["placementId"] for p in body["placements"]] == ["sidebar"]
     assert [d["offerId"] for d in body["placements"][0]["decisions"]] == OFFERS[:5]
+
+
+def test_the_decisioning_dialect_refuses_an_x_tenant_id_that_is_not_the_keys(api, shop):
+    body = {"customerId": NEW, "limit": 2}
+    status, _, problem = api("POST", "/api/v1/recommend", caller=shop, body=body,
+                             headers={"X-Tenant-Id": "someone-else"})
+    assert status == 401 and problem["type"] == "/problems/unauthorized", problem
+    status, _, answer = api("POST", "/api/v1/recommend", caller=shop, body=body,
+                            headers={"X-Tenant-Id": shop.tenant_id})
+    assert status == 200 and len(answer["decisions"]) == 2

@@ -48,9 +48,12 @@ class FlowPolicy:
     placement: str | None
     now: float
     lookback_s: float = 0.0
+    exclude_seen: bool = True
 
     def __post_init__(self) -> None:
         self.lookback_s = lookback_s(self.policies, self.now) if self.policies else 0.0
+        # an explicit offer set is offered again after a click: its contact policies decide how often
+        self.exclude_seen = self.flow.source.kind != "offers"
 
     def pool(self, limit: int) -> int:
         if self.flow.source.kind == "offers":

@@ -33,7 +33,8 @@ TENANT_HEADERS = ("x-org-id", "x-tenant-id")
 STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401, "forbidden": 403,
                   "insufficient-scope": 403, "request-timeout": 408, "conflict": 409, "job-in-progress": 409,
                   "payment-required": 402, "bad-request": 400, "job-quota-exceeded": 429,
-                  "payment-provider-not-configured": 501, "store-unavailable": 503}
+                  "payment-provider-not-configured": 501, "payment-provider-error": 502,
+                  "no-payment-customer": 409, "store-unavailable": 503}
 # The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
 SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
 
@@ -77,9 +78,10 @@ class Api(APIGatewayRestResolver):
         the meter counts a call once under it (a caller-chosen id could be sent with many calls)."""
         return self.current_event.request_context.request_id or None
 
-    def caller(self) -> Tenant:
+    def caller(self, mismatch: type[DomainError] = ForbiddenError) -> Tenant:
         """The caller's tenant, from the API key id API Gateway verified; never from the body. A tenant
-        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403."""
+        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403 (or
+        `mismatch`: the offer-decisioning dialect answers 401, as its API did)."""
         if self._resolve_tenant is None:
             raise RuntimeError("this function has no tenant resolver")
         event = self.current_event
@@ -94,7 +96,7 @@ class Api(APIGatewayRestResolver):
         for header in TENANT_HEADERS:
             claimed = event.get_header_value(header, case_sensitive=False)
             if claimed is not None and claimed.strip() != tenant.tenant_id:
-                raise ForbiddenError(f"the {header} header does not match the API key's tenant")
+                raise mismatch(f"the {header} header does not match the API key's tenant")
         return tenant
 
     def portal_caller(self) -> bool:
@@ -208,6 +210,10 @@ class Api(APIGatewayRestResolver):
             status, slug = mapped
             if status == 408:
                 return self.problem(status, slug, str(exc), headers={"Retry-After": "1"})
+            if status == 502:  # the provider adapter wrote a safe detail (class, status, code; no key)
+                logger.error("payment provider failure", extra={"error": str(exc)})
+                headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+                return self.problem(status, slug, str(exc), headers=headers)
             if status >= 500 and status != 501:
                 logger.error("dependency failure", extra={"error": str(exc)})
                 return self.problem(status, slug, "a backing service is unavailable; retry with backoff",

@@ -20,6 +20,7 @@ class Chosen:
 
 class ListPolicy(Protocol):
     lookback_s: float  # how far back the customer's exposures are read (0: not at all)
+    exclude_seen: bool  # False: items the customer interacted with stay candidates (an offer set)
 
     def pool(self, limit: int) -> int:
         """How many active, unfiltered candidates the policy chooses from for a list of `limit`."""

@@ -208,8 +208,9 @@ def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None
     ranking_context = dict(q.context)
     if placement is not None:
         ranking_context.setdefault("placement", placement)
+    exclude_seen = q.policy is None or q.policy.exclude_seen
     if model is None:
-        consumed = set(history)
+        consumed = set(history) if exclude_seen else set()
         allowed = set(q.candidates) if q.candidates is not None else None
         ranked_all = [(i, s) for i, s in deps.popularity.top(q.tenant_id)
                       if i not in consumed and (allowed is None or i in allowed)]
@@ -232,7 +233,7 @@ def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None
 
     def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
         ranked = model.recommend(history, weights, n, exclude=exclude, candidates=q.candidates,
-                                 algorithm=q.algorithm, context=ranking_context or None)
+                                 algorithm=q.algorithm, context=ranking_context or None, exclude_seen=exclude_seen)
         used.append(ranked.source)
         return ranked.items
 
