@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ..http.batches import BatchRequest
-from ..http.schemas import MAX_BATCH, Id, SlotName, Strict, aliases, free_json
+from ..http.schemas import MAX_BATCH, CreativeId, Id, SlotName, Strict, aliases, free_json
 from ..http.values import bounded_json, storable_number
 from .model import ItemDraft
 
@@ -19,7 +19,6 @@ MAX_CREATIVES = 20
 MAX_CREATIVE_BYTES = 4096
 MAX_SLOTS = 20  # channels, placements
 Amount = Annotated[float, AfterValidator(storable_number)]  # finite, within what DynamoDB stores
-CreativeId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 # The decisioning fields and the other names they are sent under (the offer-decisioning dialect's camelCase).
 OFFER_ALIASES = {"start_at": ("startAt",), "end_at": ("endAt",)}
 

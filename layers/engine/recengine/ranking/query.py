@@ -53,6 +53,8 @@ class RecommendCall:
     timeout_ms: int | None = None
     source: str = "model"
     ignored_fields: Sequence[str] = ()
+    channel_id: str | None = None  # a specific channel: decisioning.offers matches offers and creatives on it
+    exclude_creatives: Sequence[str] = ()  # creatives never shown (an offer left with none is not eligible)
 
 
 @dataclass(frozen=True)

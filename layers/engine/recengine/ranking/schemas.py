@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.types import FiniteFloat
 
-from ..http.schemas import (MAX_CANDIDATES, MAX_CONTEXT_KEYS, Algorithm, Context, FieldName, Id, ModelId, Scalar,
-                            ShortId, SlotName, Strict, aliases, free_json)
+from ..http.schemas import (MAX_CANDIDATES, MAX_CONTEXT_KEYS, Algorithm, CreativeId, FieldName, Id, ModelId,
+                            NestedContext, Scalar, ShortId, SlotName, Strict, aliases, free_json)
 from . import rules as domain
 from .query import MAX_LIMIT, RecommendCall
 
@@ -23,7 +23,9 @@ RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessio
                      "limit": ("k", "count"), "model_id": ("model_name", "modelId"),
                      "exclude_items": ("excludeOffers", "excludeItems"),
                      "item_ids": ("itemIds", "candidates"), "frequency_cap": ("frequencyCap",),
-                     "timeout_ms": ("timeoutMs",)}
+                     "timeout_ms": ("timeoutMs",), "channel_id": ("channelId",),
+                     "exclude_creatives": ("excludeCreatives",)}
+MAX_CREATIVE_EXCLUSIONS = 1000
 
 
 # A rule value taken from the request: its `segments`, or one of its `attributes.<name>`.
@@ -142,12 +144,14 @@ class RecommendRequest(BaseModel):
     model_id: ModelId | None = None
     surface: SlotName | None = None
     channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
-    context: Context | None = None
+    channel_id: SlotName | None = None  # a specific channel (offers and creatives may name one), beside its type
+    context: NestedContext | None = None
     locale: ShortId | None = None
     currency: ShortId | None = None
     filters: Filters | list[Rule] | None = None
     rules: list[Rule] | None = Field(default=None, max_length=MAX_RULES)
-    exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)
+    exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)  # excludeOffers too
+    exclude_creatives: list[CreativeId] | None = Field(default=None, max_length=MAX_CREATIVE_EXCLUSIONS)
     segments: list[ShortId] | None = Field(default=None, max_length=MAX_SEGMENTS)
     attributes: Attributes | None = None
     placements: list[PlacementIn] | None = Field(default=None, min_length=1, max_length=MAX_PLACEMENTS,
@@ -226,7 +230,8 @@ class RecommendRequest(BaseModel):
             placements=[(p.placement_id, p.limit) for p in self.placements] if self.placements else None,
             deduplicate=self.deduplicate, debug=self.debug,
             frequency_cap=(cap.max_impressions, cap.window_hours) if cap else None, timeout_ms=self.timeout_ms,
-            source=self.source, ignored_fields=self.ignored_fields)
+            source=self.source, ignored_fields=self.ignored_fields, channel_id=self.channel_id,
+            exclude_creatives=self.exclude_creatives or ())
 
 
 class SimilarRequest(Strict):
