@@ -1,8 +1,12 @@
 """POST /v1/interactions: a batch of events into user history and sessions, idempotent by event_id;
-/api/v1/interactions answers one bare event in the RecommendAI dialect (201 {success, interactionId, timestamp})."""
+/api/v1/interactions answers one bare event in the RecommendAI dialect (201 {success, interactionId, timestamp});
+POST /api/v1/respond: the outcome of an offer joined to its decision (seed 001's Respond API)."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from recengine.attribution.presenters import respond_answer
+from recengine.attribution.schemas import RespondRequest
+from recengine.attribution.service import respond
 from recengine.events.presenters import ingest_answer, recommendai_answer
 from recengine.events.schemas import InteractionsRequest
 from recengine.events.service import ingest
@@ -26,6 +30,16 @@ def post_interactions():
     if app.current_event.path.startswith("/api/") and _one_event() and app.dialect("recommendai") == "recommendai":
         return app.json(*recommendai_answer(result, batch))
     return app.json(*ingest_answer(result, batch))
+
+
+@app.post("/api/v1/respond")
+def post_respond():
+    """Records an outcome (`view`, `click`, `like`, `add_to_cart`, `purchase`) of an offer shown by a decision.
+
+    404 when the tenant made no decision `interactionId` (or it expired); 422 when `offerId` was not in it."""
+    tenant, body = app.caller(), app.body(RespondRequest)
+    return app.json(*respond_answer(respond(runtime().exposures, tenant.tenant_id, body.interaction_id,
+                                            body.offer_id, body.outcome, body.value)))
 
 
 def _one_event() -> bool:

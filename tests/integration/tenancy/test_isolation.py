@@ -28,7 +28,8 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("POST", "/v1/models/{model_id}/promote"), ("POST", "/v1/models/{model_id}/rollback"),
            ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
            ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}"),
-           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}"), ("POST", "/graphql")}
+           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}"), ("POST", "/graphql"),
+           ("POST", "/api/v1/respond")}
 GRAPHQL_SIMILAR = "query ($itemId: String!) { getSimilarItems(itemId: $itemId, count: 3) { itemId score } }"
 GRAPHQL_RECOMMEND = "query ($userId: String!) { getRecommendations(userId: $userId, count: 5) { itemId algorithm } }"
 GRAPHQL_RECORD = ("mutation ($userId: String!, $itemId: String!) { recordInteraction(userId: $userId, itemId: $itemId, "
@@ -139,6 +140,15 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert recorded[2]["data"]["recordInteraction"]["success"] is True
     assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert runtime().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
+
+    # Outcomes: B cannot respond to A's decision (no such decision for B), and nothing lands under A's customer.
+    a_rec = api("POST", "/v1/recommend", caller=a, body={"user_id": user, "limit": 3})[2]
+    a_decision, a_offer = a_rec["meta"]["request_id"], a_rec["items"][0]["id"]
+    status, _, problem = b_calls("POST", "/api/v1/respond", body={"interactionId": a_decision, "offerId": a_offer,
+                                                                  "outcome": "purchase"})
+    assert status == 404 and problem["type"] == "/problems/not-found"
+    a_key = runtime().pseudonyms.user_key(a.tenant_id, user, None)
+    assert runtime().exposures.outcomes(a.tenant_id, a_key) == []
 
     # Model registry and training jobs: B sees, promotes, rolls back and trains only its own.
     a_job = api("POST", "/v1/models/train", caller=a)[2]["job_id"]
