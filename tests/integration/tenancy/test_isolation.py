@@ -4,11 +4,13 @@ models, usage and invoices, sees none of it and changes none of it."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from local.demo import generate
 from local.template import routes
+from recengine.attribution.records import exposure_record
 from recengine.billing import payments as billing
 from recengine.runtime import runtime
 from recengine.models.training import train_tenant
@@ -142,13 +144,17 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert runtime().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
 
     # Outcomes: B cannot respond to A's decision (no such decision for B), and nothing lands under A's customer.
-    a_rec = api("POST", "/v1/recommend", caller=a, body={"user_id": user, "limit": 3})[2]
-    a_decision, a_offer = a_rec["meta"]["request_id"], a_rec["items"][0]["id"]
-    status, _, problem = b_calls("POST", "/api/v1/respond", body={"interactionId": a_decision, "offerId": a_offer,
+    # (A's decision is written to its exposure log directly: a recommend call would count in A's usage)
+    a_key = runtime().pseudonyms.user_key(a.tenant_id, user, None)
+    runtime().exposures.put(exposure_record(request_id="a-decision", tenant_id=a.tenant_id, user_key=a_key,
+                                            session_key=None, surface=None, placement=None, model_id=None,
+                                            algorithm="hybrid", items=[{"id": item, "score": 1.0}], ts=time.time()))
+    status, _, problem = b_calls("POST", "/api/v1/respond", body={"interactionId": "a-decision", "offerId": item,
                                                                   "outcome": "purchase"})
     assert status == 404 and problem["type"] == "/problems/not-found"
-    a_key = runtime().pseudonyms.user_key(a.tenant_id, user, None)
     assert runtime().exposures.outcomes(a.tenant_id, a_key) == []
+    assert api("POST", "/api/v1/respond", caller=a, body={"interactionId": "a-decision", "offerId": item,
+                                                          "outcome": "purchase"})[0] == 201
 
     # Model registry and training jobs: B sees, promotes, rolls back and trains only its own.
     a_job = api("POST", "/v1/models/train", caller=a)[2]["job_id"]
