@@ -103,7 +103,10 @@ def test_an_invalid_response_is_a_422_validation_problem(shop, api, body):
     assert status == 422 and problem["type"] == "/problems/validation-error"
 
 
-def test_nested_context_is_flattened_into_the_interaction_and_the_exposure(shop, api):
+def test_nested_context_is_flattened_into_the_interaction_and_the_exposure(shop, api, tmp_path):
+    from recengine.attribution.records import to_jsonl
+    from tools.attribution.report import validate
+
     caller, data = shop
     user = data.interactions[0]["user_id"]
     context = {"device": "mobile", "location": {"city": "Paris", "geo": {"country": "FR"}}}
@@ -113,6 +116,9 @@ def test_nested_context_is_flattened_into_the_interaction_and_the_exposure(shop,
     assert {k: exposure["context"][k] for k in ("device", "location.city", "location.geo.country")} == {
         "device": "mobile", "location.city": "Paris", "location.geo.country": "FR"}
     assert exposure["user_key"] == key
+    path = tmp_path / "exposures.jsonl"
+    path.write_text(to_jsonl(exposure) + "\n")
+    assert validate(path, "exposure.v1") == []
     event = {"user_id": user, "item_id": data.items[0]["id"], "type": "view", "event_id": "evt-nested",
              "context": context}
     assert api("POST", "/v1/interactions", caller=caller, body={"interactions": [event]})[0] == 201
@@ -131,3 +137,26 @@ def test_too_deep_or_too_large_a_context_is_refused_naming_it(shop, api):
     status, _, problem = api("POST", "/v1/interactions", caller=caller,
                              body={"user_id": "u", "item_id": "i", "type": "view", "context": wide})
     assert status == 422 and problem["errors"][0]["field"].startswith("interactions.0.context"), problem
+
+
+def test_stored_outcomes_are_exported_valid_apart_from_exposures_and_erased_with_the_customer(shop, api, tmp_path):
+    from recengine.attribution.records import to_jsonl
+    from recengine.attribution.service import export_outcomes
+    from tools.attribution.report import validate
+
+    caller, data = shop
+    user = data.interactions[0]["user_id"]
+    answer = decide(api, caller, {"customerId": user, "limit": 2})
+    body = {"interactionId": answer["interactionId"], "offerId": offers_of(answer)[0], "outcome": "purchase",
+            "value": 42.5}
+    assert api("POST", RESPOND, caller=caller, body=body)[0] == 201
+    store, key = runtime().exposures, runtime().pseudonyms.user_key(caller.tenant_id, user, None)
+    # the frequency cap's read of recent exposures never sees an outcome row
+    assert all(r.get("schema") == "exposure.v1" for r in store.recent(caller.tenant_id, key, 0.0))
+    exported = list(export_outcomes(runtime().pseudonyms, caller.tenant_id, [], store.tenant_outcomes(caller.tenant_id)))
+    assert [(o["request_id"], o["value"]) for o in exported] == [(answer["interactionId"], 42.5)]
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text("".join(to_jsonl(o) + "\n" for o in exported))
+    assert validate(path, "outcome.v1") == []
+    assert store.delete_user(caller.tenant_id, key) >= 2  # the exposure and the outcome
+    assert store.outcomes(caller.tenant_id, key) == [] and store.by_request(caller.tenant_id, answer["interactionId"]) == []

@@ -71,8 +71,15 @@ def export_exposures(store: ExposureStore, tenant_id: str, since_ts: float = 0.0
         yield store.as_record(row)
 
 
-def export_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable[dict]) -> Iterator[dict]:
-    """Outcomes among a tenant's stored user events (session-only events are in the log only)."""
+def export_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable[dict],
+                    responded: Iterable[dict] = ()) -> Iterator[dict]:
+    """Outcomes among a tenant's stored user events (session-only events are in the log only), then
+    those recorded by the Respond API (`responded`: ExposureStore.tenant_outcomes)."""
+    yield from _event_outcomes(pseudonyms, tenant_id, event_rows)
+    yield from responded
+
+
+def _event_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable[dict]) -> Iterator[dict]:
     for row in event_rows:
         if not row.get("request_id"):
             continue

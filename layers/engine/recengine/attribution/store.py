@@ -60,9 +60,21 @@ class ExposureStore(Table):
         rows = self.query_rows(KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
                                ExpressionAttributeValues=serialize({":p": self._pk(tenant_id, user_key),
                                                                     ":s": self.OUTCOME_PREFIX}))
-        found = [{**{k: v for k, v in r.items() if k not in ("pk", "sk", "expires_at")}, "ts": float(r["ts"])}
-                 for r in rows]
+        found = [self._outcome(r) for r in rows]
         return sorted((r for r in found if r["ts"] >= since_ts), key=lambda r: r["ts"], reverse=True)
+
+    def tenant_outcomes(self, tenant_id: str) -> Iterator[dict]:
+        """Every outcome the Respond API stored for the tenant (GSI by_tenant), as outcome.v1 records."""
+        rows = self.query_rows(IndexName="by_tenant", KeyConditionExpression="tenant_id = :t AND begins_with(sk, :s)",
+                               ExpressionAttributeValues=serialize({":t": tenant_id, ":s": self.OUTCOME_PREFIX}))
+        return (self._outcome(r) for r in rows)
+
+    @staticmethod
+    def _outcome(row: dict) -> dict:
+        record = {k: v for k, v in row.items() if k not in ("pk", "sk", "expires_at")}
+        record["ts"] = float(record["ts"])
+        record["value"] = None if record.get("value") is None else float(record["value"])  # the store drops nulls
+        return record
 
     NULLABLE = ("session_key", "surface", "placement", "model_id")
 
