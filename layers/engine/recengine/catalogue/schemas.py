@@ -28,7 +28,9 @@ class CreativeIn(BaseModel):
     specific channel id, `channelId`, `placement`: a slot type; each optional, an absent one fits any)
     and its content (any other fields, at most MAX_CREATIVE_BYTES as JSON), shown as given."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # its content: any JSON DynamoDB stores (the document's shared free-form value)
+    model_config = ConfigDict(extra="allow", populate_by_name=True,
+                              json_schema_extra={"propertyNames": {"minLength": 1, "maxLength": 128}})
 
     id: CreativeId
     channel: SlotName | None = None
@@ -48,32 +50,42 @@ def _unique(values: list | None, what: str) -> list | None:
 
 
 def _utc_iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")  # already in UTC (_utc)
 
 
 class OfferFieldsIn(Strict):
     """An item's decisioning fields: where it may be shown (`channels`: types or specific channel ids,
-    `placements`: slot types), when (`start_at` included, `end_at` excluded; ISO 8601, UTC unless an
-    offset is given), `priority` and business `value` (flows rank by them), and its `creatives`."""
+    `placements`: slot types), when (`start_at` included, `end_at` excluded and after `start_at`; ISO
+    8601, UTC unless an offset is given), `priority` and business `value` (flows rank by them), and its
+    `creatives`."""
 
-    channels: list[SlotName] | None = Field(default=None, min_length=1, max_length=MAX_SLOTS)
-    placements: list[SlotName] | None = Field(default=None, min_length=1, max_length=MAX_SLOTS)
+    channels: list[SlotName] | None = Field(default=None, min_length=1, max_length=MAX_SLOTS,
+                                            json_schema_extra={"uniqueItems": True})
+    placements: list[SlotName] | None = Field(default=None, min_length=1, max_length=MAX_SLOTS,
+                                              json_schema_extra={"uniqueItems": True})
     start_at: datetime | None = Field(default=None, validation_alias=aliases("start_at", "startAt"))
     end_at: datetime | None = Field(default=None, validation_alias=aliases("end_at", "endAt"))
     priority: Amount | None = None
     value: Amount | None = None
-    creatives: list[CreativeIn] | None = Field(default=None, max_length=MAX_CREATIVES)
+    creatives: list[CreativeIn] | None = Field(default=None, max_length=MAX_CREATIVES, description=(
+        f"At most {MAX_CREATIVES}, ids unique within the offer, each at most {MAX_CREATIVE_BYTES} bytes as JSON."))
+
+    @field_validator("start_at", "end_at")
+    @classmethod
+    def _utc(cls, moment: datetime | None) -> datetime | None:
+        if moment is None:
+            return None
+        try:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        except (OverflowError, ValueError) as exc:  # e.g. year 1 with a positive offset
+            raise ValueError("not a time in UTC's range") from exc
 
     @model_validator(mode="after")
     def _consistent(self) -> "OfferFieldsIn":
         _unique(self.channels, "channels")
         _unique(self.placements, "placements")
         _unique([c.id for c in self.creatives or ()], "creative ids")
-        start, end = _utc_iso(self.start_at), _utc_iso(self.end_at)
-        if start is not None and end is not None and datetime.fromisoformat(end) <= datetime.fromisoformat(start):
+        if self.start_at is not None and self.end_at is not None and self.end_at <= self.start_at:
             raise ValueError("end_at must be after start_at")
         return self
 

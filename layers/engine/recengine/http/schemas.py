@@ -49,10 +49,16 @@ NestedContext = Annotated[Context, BeforeValidator(flatten_context(MAX_CONTEXT_D
 
 
 def _nesting(schema: dict) -> None:
-    """The document of a nested context: a value may also be an object (bounded as described)."""
-    for value in schema.get("patternProperties", {}).values():
-        value["anyOf"] = [*value.get("anyOf", []), {"type": "object", "maxProperties": MAX_NESTED_CONTEXT_KEYS}]
-    schema["maxProperties"] = schema.pop("maxLength", MAX_CONTEXT_KEYS)
+    """The document of a nested context: a value may also be an object of the same keys and values,
+    MAX_CONTEXT_DEPTH levels in all. The bounds across levels (keys in all, the dotted names' length,
+    the size) are in the description: no JSON Schema keyword states them."""
+    for pattern, value in schema.get("patternProperties", {}).items():
+        scalars, level = value.get("anyOf", []), None
+        for _ in range(MAX_CONTEXT_DEPTH - 1):
+            options = [dict(s) for s in scalars] + ([level] if level else [])
+            level = {"type": "object", "maxProperties": MAX_CONTEXT_KEYS, "patternProperties": {pattern: {"anyOf": options}},
+                     "propertyNames": dict(schema.get("propertyNames", {}))}
+        value["anyOf"] = [*scalars, level]
 
 
 def free_json(max_bytes: int, what: str) -> Any:
