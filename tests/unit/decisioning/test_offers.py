@@ -219,3 +219,19 @@ def test_select_applies_exclude_creatives_per_offer():
                          exclude_creatives=["c-generic"])
     assert selection.kept == {"two": {"id": "c2"}}
     assert selection.refused["one"].reason == o.CREATIVES_EXCLUDED
+
+
+def test_select_for_call_reads_the_requests_fields_and_the_catalogue_rows():
+    from recengine.ranking.schemas import RecommendRequest
+
+    call = RecommendRequest.model_validate({"customerId": "c1", "channel": "email", "placement": "hero_banner",
+                                            "excludeOffers": ["gone"], "excludeCreatives": ["c-hero-email"],
+                                            "channelId": "weekly"}).to_call()
+    assert (call.channel, call.channel_id, call.placement) == ("email", "weekly", "hero_banner")
+    rows = {"hero": {"item_id": "hero", "metadata": {}, "offer": OFFER}, "gone": {"item_id": "gone"},
+            "plain": {"item_id": "plain", "metadata": {"offer": "not decisioning fields"}}}
+    selection = o.select_for_call(call, ["gone", "hero", "plain"], rows, NOW)
+    assert selection.kept == {"hero": ANY_EMAIL, "plain": None}  # the hero creative is excluded
+    assert selection.refused["gone"].reason == o.EXCLUDED_OFFER
+    in_footer = o.select_for_call(call, ["hero"], rows, NOW, placement="footer")
+    assert in_footer.refused["hero"].reason == o.PLACEMENT_MISMATCH  # the list's placement, not the request's

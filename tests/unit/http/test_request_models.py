@@ -75,9 +75,10 @@ def test_recommend_aliases_name_one_canonical_request():
                     {"user": {"user_id": "u", "session_id": "s"}, "limit": 3, "model_id": "model_a-v1_x",
                      "surface": "home", "exclude_items": ["a"], "item_ids": ["b"]}):
         got = RecommendRequest.model_validate(aliased)
-        assert got.model_dump(exclude={"channel"}) == canonical.model_dump(exclude={"channel"})
+        # `channel` and `placement` name the surface and also stay themselves (offers are eligible by them)
+        assert got.model_dump(exclude={"channel", "placement"}) == canonical.model_dump(exclude={"channel", "placement"})
     both = RecommendRequest.model_validate({"user_id": "u", "placement": "hero", "channel": "web"})
-    assert (both.surface, both.channel) == ("hero", "web")
+    assert (both.surface, both.channel, both.placement) == ("hero", "web", "hero")
 
 
 def test_tenant_ids_cannot_carry_key_separators():

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..catalogue.model import offer_fields
+from ..ranking.query import RecommendCall
+
 # Stable reason codes (debugTrace and tests read them).
 EXCLUDED_OFFER = "excluded_offer"
 CHANNEL_MISMATCH = "channel_mismatch"
@@ -220,3 +223,15 @@ def select(candidates: Sequence[str], offers: Mapping[str, Mapping[str, Any] | N
         else:
             refused[offer] = choice.verdict
     return Selection(kept, refused)
+
+
+def select_for_call(call: RecommendCall, candidates: Sequence[str], rows: Mapping[str, Mapping[str, Any]],
+                    now: float | datetime, placement: str | None = None) -> Selection:
+    """`select` for one list of a recommend request: `rows` are the candidates' catalogue rows (the
+    request's CatalogueView.get_many), `placement` the list's placement id (a multi-placement
+    request's `placementId`), else the request's own `placement`; the channel, channel id and
+    exclusions are the request's (`excludeOffers` is `exclude_items`)."""
+    return select(candidates, {offer: offer_fields(dict(row)) for offer, row in rows.items()},
+                  channel=call.channel, placement=placement if placement is not None else call.placement, now=now,
+                  channel_id=call.channel_id, excluded_offers=call.exclude_items,
+                  exclude_creatives=call.exclude_creatives)

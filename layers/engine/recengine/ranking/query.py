@@ -54,6 +54,7 @@ class RecommendCall:
     source: str = "model"
     ignored_fields: Sequence[str] = ()
     channel_id: str | None = None  # a specific channel: decisioning.offers matches offers and creatives on it
+    placement: str | None = None  # the request's own placement (a slot type), when it named one
     exclude_creatives: Sequence[str] = ()  # creatives never shown (an offer left with none is not eligible)
 
 

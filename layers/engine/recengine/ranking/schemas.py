@@ -145,6 +145,7 @@ class RecommendRequest(BaseModel):
     surface: SlotName | None = None
     channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
     channel_id: SlotName | None = None  # a specific channel (offers and creatives may name one), beside its type
+    placement: SlotName | None = None  # the slot type (offers and creatives may name theirs); the surface too
     context: NestedContext | None = None
     locale: ShortId | None = None
     currency: ShortId | None = None
@@ -178,7 +179,7 @@ class RecommendRequest(BaseModel):
         elif user is not None:
             data["user_id"] = user  # a bare `user: "u1"` reads as the user id
         # Where the list is shown: `surface`, else `placement`, else `channel` (which also stays itself).
-        placement = data.pop("placement", None)
+        placement = data.get("placement")  # kept as itself too: offers are eligible per placement
         if data.get("surface") is None:
             data["surface"] = placement if placement is not None else data.get("channel")
         for canonical, names in RECOMMEND_ALIASES.items():
@@ -231,7 +232,7 @@ class RecommendRequest(BaseModel):
             deduplicate=self.deduplicate, debug=self.debug,
             frequency_cap=(cap.max_impressions, cap.window_hours) if cap else None, timeout_ms=self.timeout_ms,
             source=self.source, ignored_fields=self.ignored_fields, channel_id=self.channel_id,
-            exclude_creatives=self.exclude_creatives or ())
+            placement=self.placement, exclude_creatives=self.exclude_creatives or ())
 
 
 class SimilarRequest(Strict):
