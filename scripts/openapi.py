@@ -115,7 +115,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/v1/items/{item_id}"): Op(ok={204: "Deactivated: the item is no longer recommended."}),
     ("POST", "/v1/interactions"): _INTERACTIONS,
     ("POST", "/api/v1/interactions"): _API_INTERACTIONS,
-    ("POST", "/api/v1/respond"): Op(body="RespondRequest", errors=(404, 422), response=(attribution.RecordedOutcome,),
+    ("POST", "/api/v1/respond"): Op(body="RespondRequest", errors=(402, 404, 422), response=(attribution.RecordedOutcome,),
                                     ok={201: "Created: the outcome is recorded against its decision.",
                                         200: "OK: this outcome of this offer in this decision was already recorded."}),
     ("POST", "/v1/recommend"): _RECOMMEND,

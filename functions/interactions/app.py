@@ -6,10 +6,9 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.attribution.presenters import respond_answer
 from recengine.attribution.schemas import RespondRequest
-from recengine.attribution.service import respond
 from recengine.events.presenters import ingest_answer, recommendai_answer
 from recengine.events.schemas import InteractionsRequest
-from recengine.events.service import ingest
+from recengine.events.service import ingest, record_response
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.runtime import runtime
@@ -34,12 +33,13 @@ def post_interactions():
 
 @app.post("/api/v1/respond")
 def post_respond():
-    """Records an outcome (`view`, `click`, `like`, `add_to_cart`, `purchase`) of an offer shown by a decision.
+    """Records an outcome (`view`, `click`, `like`, `add_to_cart`, `purchase`) of an offer a decision showed.
 
-    404 when the tenant made no decision `interactionId` (or it expired); 422 when `offerId` was not in it."""
-    tenant, body = app.caller(), app.body(RespondRequest)
-    return app.json(*respond_answer(respond(runtime().exposures, tenant.tenant_id, body.interaction_id,
-                                            body.offer_id, body.outcome, body.value)))
+    Metered as an interaction. 404 when the tenant made no decision `interactionId` (or it expired); 422 when
+    `offerId` was not in it."""
+    tenant, body, rt = app.caller(), app.body(RespondRequest), runtime()
+    return app.json(*respond_answer(record_response(rt.usage, rt.exposures, tenant, body.interaction_id, body.offer_id,
+                                                    body.outcome, body.value, app.gateway_request_id())))
 
 
 def _one_event() -> bool:

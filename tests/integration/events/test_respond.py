@@ -160,3 +160,19 @@ def test_stored_outcomes_are_exported_valid_apart_from_exposures_and_erased_with
     assert validate(path, "outcome.v1") == []
     assert store.delete_user(caller.tenant_id, key) >= 2  # the exposure and the outcome
     assert store.outcomes(caller.tenant_id, key) == [] and store.by_request(caller.tenant_id, answer["interactionId"]) == []
+
+
+def test_a_response_is_metered_as_an_interaction_and_a_refused_one_taken_back(shop, api):
+    caller, data = shop
+    answer = decide(api, caller, {"customerId": data.interactions[0]["user_id"], "limit": 2})
+
+    def used() -> int:
+        return api("GET", "/v1/billing/usage", caller=caller)[2]["requests_used"]
+
+    before = used()
+    assert api("POST", RESPOND, caller=caller, body={"interactionId": "never-made", "offerId": "x",
+                                                     "outcome": "click"})[0] == 404
+    assert used() == before
+    assert api("POST", RESPOND, caller=caller, body={"interactionId": answer["interactionId"],
+                                                     "offerId": offers_of(answer)[0], "outcome": "click"})[0] == 201
+    assert used() == before + 1

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..attribution.service import Pseudonyms, log_outcomes
-from ..billing.metering import CountLimit, metered_beside, user_limit
+from ..attribution.service import Pseudonyms, Response, log_outcomes, respond
+from ..attribution.store import ExposureStore
+from ..billing.metering import CountLimit, metered, metered_beside, user_limit
 from ..billing.store import UsageStore
 from ..errors import StoreError
 from ..observability import logger
@@ -166,3 +167,12 @@ def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,
                                                 "duplicates": result.duplicates})
     return result
+
+
+def record_response(usage: UsageStore, exposures: ExposureStore, tenant: Tenant, interaction_id: str, offer_id: str,
+                    outcome: str, value: float | None, request_id: str | None) -> Response:
+    """The Respond API: one metered call, as an interaction is (counted once per `request_id`, API
+    Gateway's; taken back when the decision or the offer is unknown, or the store fails), recording
+    the outcome against its decision (attribution.service.respond)."""
+    with metered(usage, tenant, request_id):
+        return respond(exposures, tenant.tenant_id, interaction_id, offer_id, outcome, value)
