@@ -11,6 +11,7 @@ import pytest
 from local.demo import generate
 from local.template import routes
 from recengine.attribution.records import exposure_record
+from recengine.attribution.service import respond
 from recengine.billing import payments as billing
 from recengine.runtime import runtime
 from recengine.models.training import train_tenant
@@ -153,8 +154,8 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
                                                                   "outcome": "purchase"})
     assert status == 404 and problem["type"] == "/problems/not-found"
     assert runtime().exposures.outcomes(a.tenant_id, a_key) == []
-    assert api("POST", "/api/v1/respond", caller=a, body={"interactionId": "a-decision", "offerId": item,
-                                                          "outcome": "purchase"})[0] == 201
+    # the decision is A's to respond to (through the service: A's own call would count in A's usage)
+    assert respond(runtime().exposures, a.tenant_id, "a-decision", item, "purchase", None).created
 
     # Model registry and training jobs: B sees, promotes, rolls back and trains only its own.
     a_job = api("POST", "/v1/models/train", caller=a)[2]["job_id"]
