@@ -27,9 +27,9 @@ venv: $(STAMP)
 help:
 	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); i = index($$0, ":"); printf "  make %-17s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)
 
-## run: local stack (moto + gateway) with a demo tenant, data and a trained model
+## run: local stack (moto + gateway) with a demo tenant, data and a trained model (RUN_ARGS=--stripe-standin: checkout on a local Stripe stand-in)
 run: $(STAMP)
-	$(PY) -m local.stack --port $(PORT)
+	$(PY) -m local.stack --port $(PORT) $(RUN_ARGS)
 
 # pytest-xdist: 2 worker processes by default (CI has 2 cores; TEST_JOBS=0 runs in this process, in file
 # order). Each test file runs whole on one worker, the local-stack tests (e2e, fuzz) on the same one

@@ -47,6 +47,8 @@ class Failure:
             problem = json.loads(self.answer)
         except ValueError:
             return f"{self.status} {self.title}"
+        if not isinstance(problem, dict):  # a bare array or a scalar: not a problem document
+            return f"{self.status} {self.title}"
         errors = problem.get("errors") or [{}]
         reason = errors[0].get("message") or problem.get("detail") or self.title
         return f"{self.status} {reason}"

@@ -302,8 +302,33 @@ def build_shop(users: int, items: int, events_per_user: int, seed: int = 13) -> 
     record = train_tenant(runtime().training, tenant.tenant_id, force=True, params=TrainParams())
     if record is None:
         raise SystemExit("training registered no model")
+    decision_flows(key_id)
     sessions = {e["user_id"]: e["session_id"] for e in data.interactions}
     return Shop(tenant.tenant_id, key_id, sorted(sessions), sessions, [i["id"] for i in data.items])
+
+
+def decision_flows(key_id: str) -> None:
+    """The email channel's decisioning: a qualification rule, two contact policies, two flows and an
+    experiment between them (other channels have no route, so the other shapes are ranked as before)."""
+    def made(path: str, body: dict, method: str = "POST") -> dict:
+        status, answer = send(method, path, key_id, body)
+        assert status in (200, 201), answer
+        return answer
+
+    rule = made("/v1/decisioning/rules", {"name": "no games for minors", "effect": "exclude",
+                                           "target": {"categories": ["games"]},
+                                           "conditions": [{"field": "segments", "op": "in", "value": ["minor"]}]})
+    cap = made("/v1/decisioning/policies", {"name": "3 a day", "kind": "frequency_cap", "max_impressions": 3,
+                                             "window_hours": 24})
+    cool = made("/v1/decisioning/policies", {"name": "after a purchase", "kind": "cooldown",
+                                              "outcome_type": "purchase", "hours": 48})
+    for key, ranker in (("email-model", "model"), ("email-nba", "propensity_value")):
+        made("/v1/decisioning/flows", {"key": key, "name": key, "ranker": ranker, "rule_ids": [rule["rule_id"]],
+                                        "policy_ids": [cap["policy_id"], cool["policy_id"]], "max_per_category": 2})
+    made("/v1/decisioning/routing", {"routes": [{"flow_key": "email-model", "channel": "email"}]}, "PUT")
+    made("/v1/experiments", {"name": "model vs nba", "channel": "email",
+                             "variants": {"model": {"weight": 1, "flow_key": "email-model"},
+                                          "nba": {"weight": 1, "flow_key": "email-nba"}}})
 
 
 def routes_of(shop: Shop) -> dict[str, tuple[str, Callable[[int], Any]]]:
@@ -332,6 +357,9 @@ def routes_of(shop: Shop) -> dict[str, tuple[str, Callable[[int], Any]]]:
         "recommend (rules + frequency cap)": ("/v1/recommend", lambda i: {
             "user_id": user(i), "limit": 5, "surface": "home", "rules": rules, "attributes": {"budget": 150},
             "frequency_cap": {"max_impressions": 3, "window_hours": 24}}),
+        "recommend (decision flow + experiment)": ("/v1/recommend", lambda i: {
+            "user_id": user(i), "channel": "email", "placement": "hero_banner", "limit": 5, "segments": ["minor"],
+            "attributes": {"propensityScores": {"books": 0.4, "games": 0.9}}}),
         "similar": ("/v1/similar", lambda i: {"item_id": items[(i * 13) % len(items)], "limit": 10}),
         "interactions (1 event)": ("/v1/interactions", lambda i: {"interactions": [interaction(i)]}),
         "interactions (500 events)": ("/v1/interactions", lambda i: {"interactions": [interaction(i, j)

@@ -1,6 +1,7 @@
-"""A small local stand-in for API Gateway (REST): routes requests by template.yaml, checks API
-keys, enforces each key's usage plan (token-bucket throttle + quota, 429 with Retry-After), turns
-requests into proxy events and invokes the function handlers in-process."""
+"""A small local stand-in for API Gateway (REST) and its WAF: routes requests by template.yaml, applies
+the web ACL's rate rules (local/ratelimit.py), checks API keys, enforces each key's usage plan
+(token-bucket throttle + quota, 429 with Retry-After), turns requests into proxy events and invokes
+the function handlers in-process."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import boto3
 
 from tools.admin.target import STATE_ENV  # the local stack's state file (written by local/stack.py)
 
+from .ratelimit import RateLimits
 from .template import ROOT, Authorizer, Route, routes, stage_name
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -268,9 +270,11 @@ def method_not_allowed(method: str, allowed: list[str]) -> tuple[int, dict[str, 
 
 
 class Gateway:
-    def __init__(self, keys: KeyRegistry | None = None, route_list: list[Route] | None = None):
+    def __init__(self, keys: KeyRegistry | None = None, route_list: list[Route] | None = None,
+                 limits: RateLimits | None = None):
         self.routes = route_list or routes()
         self.keys = keys or KeyRegistry()
+        self.limits = limits or RateLimits()  # the template's WAF rules, on the monotonic clock
         self.stage = stage_name()
         self._handlers: dict[str, Callable] = {}
         # One request at a time per function, as one Lambda execution environment would do.
@@ -289,6 +293,9 @@ class Gateway:
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path = parts.path
+        limited = self.limits.check(path, headers, source_ip)  # WAF answers before API Gateway routes
+        if limited:
+            return limited
         # As API Gateway: the resource first (a literal segment beats a {variable}: /v1/models/train
         # is not /v1/models/{model_id}), then the method among that resource's.
         matching = [(r, m) for r in self.routes if (m := r.pattern.match(path))]

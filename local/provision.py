@@ -51,6 +51,12 @@ def create_secrets(prefix: str = "local", values: Mapping[str, str] | None = Non
     return {var: arns[logical_id] for var, logical_id in secret_env_names().items()}
 
 
+def create_stripe_secret(prefix: str, key: str) -> str:
+    """A secret holding a Stripe key (the local stand-in's), as an operator creates one for
+    StripeSecretArn; returns its ARN, what STRIPE_SECRET_ID names."""
+    return boto3.client("secretsmanager").create_secret(Name=f"{prefix}/stripe-key", SecretString=key)["ARN"]
+
+
 def create_queues(prefix: str = "local") -> dict[str, str]:
     """Creates every queue of the template (dead-letter queues first, then the queues that redrive
     to them); returns the env vars naming them (TRAIN_QUEUE_URL, BATCH_QUEUE_URL)."""

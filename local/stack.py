@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--events-per-user", type=int, default=30)
+    parser.add_argument("--stripe-standin", action="store_true",
+                        help="checkout and portal on Stripe's SDK against local/stripe_standin.py (else 501)")
     args = parser.parse_args(argv)
     started = time.monotonic()
 
@@ -119,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     # as this process); PSEUDONYM_SECRET_ID names it.
     os.environ.update(provision.create_resources("local"))
     api_id, plan_ids = provision.create_api("local")
+    if args.stripe_standin:  # as a deployment with StripeSecretArn set, Stripe being the stand-in
+        from local.stripe_standin import StripeStandIn
+
+        standin = StripeStandIn().start(free_port(args.host))
+        os.environ.update({"STRIPE_SECRET_ID": provision.create_stripe_secret("local", standin.api_key),
+                           "BILLING_RETURN_URL": "https://app.example.com/billing", "STRIPE_API_BASE": standin.url})
+        log(f"Stripe stand-in on {standin.url}: checkout and portal answer its hosted-page URLs")
     rt = runtime()
     tenant, admin_key, _ = provision.create_tenant(rt.settings.tenants_table, "Demo Shop", "growth", plan_ids)
     # One key per role; each example below uses the least role its route needs (tenancy/roles.py).
@@ -154,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                                            "MODELS_TABLE", "TENANTS_TABLE", "USAGE_TABLE", "MODEL_BUCKET",
                                            "PSEUDONYM_SECRET_ID")}})
     user = next(iter(data.user_tastes))
+    checkout_example = "" if not args.stripe_standin else (  # without Stripe, checkout answers 501
+        f"\n  curl -s -X POST {base}/api/billing/checkout -H 'x-api-key: {admin_key}' "
+        "-H 'content-type: application/json' -d '{\"planId\": \"plan-growth\", \"interval\": \"monthly\"}'")
     print(f"""
 recengine local stack is ready in {time.monotonic() - started:.1f}s
   base URL : {base}
@@ -176,10 +188,13 @@ Paste these:
   curl -s '{base}/v1/items?limit=3&search=books' -H 'x-api-key: {read_key}'
   curl -s -X PUT {base}/v1/billing/overage-cap -H 'x-api-key: {admin_key}' -H 'content-type: application/json' \\
        -d '{{"cap_amount": 250}}'
-  curl -s {base}/v1/billing/plans
+  curl -s {base}/v1/billing/plans{checkout_example}
   TOKEN=$(curl -s -X POST {base}/api/auth/login -H 'content-type: application/json' \
        -d '{{"email": "{portal_email}", "password": "{portal_password}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   curl -s '{base}/api/users?page=1&pageSize=5' -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {base}/api/recommendations/generate -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+       -d '{{"algorithm": "hybrid", "userSegment": "all", "count": 10}}'
+  curl -s '{base}/api/recommendations?page=1&pageSize=5' -H "Authorization: Bearer $TOKEN"
 portal login: {portal_email} {portal_password}
 
 READY base_url={base} api_key={admin_key} read_key={read_key} write_key={write_key}

@@ -171,6 +171,43 @@ def secret_env_names(template: dict | None = None) -> dict[str, str]:
     return found
 
 
+NO_VALUE = object()  # `!Ref AWS::NoValue`: the property (an environment variable) is left out
+
+
+def condition_holds(name: str, given: dict[str, str] | None = None, template: dict | None = None) -> bool:
+    """Whether the template's condition `name` holds under the parameter values `given` (else each
+    parameter's default): Fn::Not, Fn::Equals, Fn::And, Fn::Or, Condition and Ref to parameters."""
+    template = template or load_template()
+    given = given or {}
+
+    def ev(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        (key, arg), = value.items()
+        if key == "Ref":
+            return given.get(arg, template["Parameters"][arg].get("Default"))
+        if key == "Condition":
+            return ev(template["Conditions"][arg])
+        if key == "Fn::Not":
+            return not ev(arg[0])
+        if key == "Fn::Equals":
+            return str(ev(arg[0])) == str(ev(arg[1]))
+        if key in ("Fn::And", "Fn::Or"):
+            return (all if key == "Fn::And" else any)(ev(a) for a in arg)
+        raise ValueError(f"unsupported {key} in a condition")
+
+    return bool(ev(template["Conditions"][name]))
+
+
+def choose_if(value: Any, given: dict[str, str] | None = None, template: dict | None = None) -> Any:
+    """An `Fn::If`'s branch under the parameter values `given` (else the defaults), NO_VALUE for
+    `AWS::NoValue`; any other value as it is."""
+    while isinstance(value, dict) and "Fn::If" in value:
+        name, yes, no = value["Fn::If"]
+        value = yes if condition_holds(name, given, template) else no
+    return NO_VALUE if value == {"Ref": "AWS::NoValue"} else value
+
+
 @dataclass(frozen=True)
 class UsagePlan:
     logical_id: str

@@ -49,6 +49,7 @@ BODIES = {
     ("POST", "/api/users"): {"email": "user@example.com", "name": "John Doe", "role": "user", "isActive": True},
     ("PUT", "/api/users/{user_id}"): {"email": "user@example.com", "name": "John Doe", "role": "user",
                                       "isActive": False},
+    ("POST", "/api/recommendations/generate"): {"algorithm": "hybrid", "userSegment": "all", "count": 10},
     ("POST", "/v1/decisioning/rules"): {"name": "Loan for likely borrowers", "target": {"offer_ids": ["offer-loan"]}, "effect": "include", "priority": 10, "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]},
     ("PUT", "/v1/decisioning/rules/{rule_id}"): {"name": "Loan for likely borrowers", "target": {"offer_ids": ["offer-loan"]}, "effect": "include", "priority": 10, "conditions": [{"field": "propensity", "op": "gte", "value": 0.5}]},
     ("POST", "/v1/decisioning/policies"): {"name": "Cooldown after purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 72},
@@ -109,7 +110,13 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          ("POST", "/auth/v1/token"): "portal_token", ("GET", "/api/users"): "portal_users_list",
          ("POST", "/api/users"): "portal_users_create", ("GET", "/api/users/{user_id}"): "portal_users_get",
          ("PUT", "/api/users/{user_id}"): "portal_users_update", ("DELETE", "/api/users/{user_id}"): "portal_users_delete",
-         ("PATCH", "/api/users/{user_id}/toggle-status"): "portal_users_toggle"}
+         ("PATCH", "/api/users/{user_id}/toggle-status"): "portal_users_toggle",
+         # stored recommendations (a portal token)
+         ("GET", "/api/recommendations"): "portal_recommendations_list",
+         ("GET", "/api/recommendations/my"): "portal_recommendations_my",
+         ("GET", "/api/recommendations/{rec_id}"): "portal_recommendations_get",
+         ("DELETE", "/api/recommendations/{rec_id}"): "portal_recommendations_delete",
+         ("POST", "/api/recommendations/generate"): "portal_recommendations_generate"}
 # What the authorizer hands on for a verified portal token of a tenant admin (no API key).
 PORTAL_AUTHORIZER = {"role": Role.ADMIN.value, "tenant_id": "acme-shop", "sub": "3f6d2c1e-8a4b-4c5d-9e7f-0a1b2c3d4e5f",
                      "email": "admin@tenant.com", "principal": "portal", "principalId": "3f6d2c1e-8a4b-4c5d-9e7f-0a1b2c3d4e5f",
@@ -119,7 +126,8 @@ PORTAL_TOKEN = "eyJraWQiOiJleGFtcGxlIiwiYWxnIjoiUlMyNTYifQ.eyJzdWIiOiJleGFtcGxlI
 AUTHORIZER = {"role": Role.ADMIN.value, "principalId": "api-key", "integrationLatency": 12}
 PATH_PARAMS = {"item_id": "sku-1001", "model_id": "model_hybrid-v2_Q3vX9aLk2mP7sT0bN4cR",
                "job_id": "train-4k2m9x7q1z8c3v5b", "user_id": "u-42", "rule_id": "rule_3f9a1c2b4d5e6f70",
-               "policy_id": "pol_8e7d6c5b4a392817", "flow_key": "email-nba", "experiment_id": "exp_1a2b3c4d5e6f7081"}
+               "policy_id": "pol_8e7d6c5b4a392817", "flow_key": "email-nba", "experiment_id": "exp_1a2b3c4d5e6f7081",
+               "rec_id": "rec_dS00Mh9oeWJyaWQfc2t1LTEwMDE"}  # u-42's sku-1001 by hybrid
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
 from recengine.attribution import responses as attribution  # noqa: E402
+from recengine.billing import responses as billing  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
 from recengine.events import responses as events  # noqa: E402
@@ -51,6 +52,7 @@ from recengine.http.problems import PROBLEM_JSON, TITLES  # noqa: E402
 from recengine.models import schemas as models  # noqa: E402
 from recengine.ranking import responses as ranking  # noqa: E402
 from recengine.ranking.schemas import RECOMMEND_ALIASES, RecommendRequest  # noqa: E402
+from recengine.stored_recommendations import responses as stored  # noqa: E402
 from recengine.tenancy.roles import ROUTE_ROLES, Role  # noqa: E402
 from recengine.users import schemas as users  # noqa: E402
 
@@ -130,20 +132,20 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                              ok={200: "OK: GraphQL's answer, `data` and/or `errors[]` (each with `extensions.code`: "
                                       "BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, PAYMENT_REQUIRED, "
                                       "RATE_LIMITED, SERVICE_UNAVAILABLE or INTERNAL). The schema is recengine/graphql/schema.graphql (introspection is on)."}),
-    ("GET", "/v1/billing/plans"): Op(),
-    ("GET", "/v1/billing/current"): Op(),
-    ("GET", "/v1/billing/usage"): Op(),
-    ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest"),
-    ("GET", "/v1/billing/invoices"): Op(),
-    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501,)),
-    ("POST", "/v1/billing/portal"): Op(errors=(501,)),
-    ("GET", "/api/billing/plans"): Op(),
-    ("GET", "/api/billing/current"): Op(),
-    ("GET", "/api/billing/usage"): Op(),
-    ("PUT", "/api/billing/overage-cap"): Op(body="OverageCapRequest"),
-    ("GET", "/api/billing/invoices"): Op(),
-    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501,)),
-    ("POST", "/api/billing/portal"): Op(errors=(501,)),
+    ("GET", "/v1/billing/plans"): Op(response=(billing.PlanList,)),
+    ("GET", "/v1/billing/current"): Op(response=(billing.SubscriptionView,)),
+    ("GET", "/v1/billing/usage"): Op(response=(billing.UsageView,)),
+    ("PUT", "/v1/billing/overage-cap"): Op(body="OverageCapRequest", response=(billing.UsageView,)),
+    ("GET", "/v1/billing/invoices"): Op(response=(billing.InvoiceList,)),
+    ("POST", "/v1/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502), response=(billing.CheckoutView,)),
+    ("POST", "/v1/billing/portal"): Op(errors=(409, 501, 502), response=(billing.PortalView,)),
+    ("GET", "/api/billing/plans"): Op(response=(billing.SeedPlanList,)),
+    ("GET", "/api/billing/current"): Op(response=(billing.SeedSubscription,)),
+    ("GET", "/api/billing/usage"): Op(response=(billing.SeedUsage,)),
+    ("PUT", "/api/billing/overage-cap"): Op(body="OverageCapRequest", response=(billing.SeedUsage,)),
+    ("GET", "/api/billing/invoices"): Op(response=(billing.SeedInvoiceList,)),
+    ("POST", "/api/billing/checkout"): Op(body="CheckoutRequest", errors=(501, 502), response=(billing.SeedCheckout,)),
+    ("POST", "/api/billing/portal"): Op(errors=(409, 501, 502), response=(billing.SeedPortal,)),
     ("GET", "/v1/models"): Op(response=(models.ModelList,)),
     ("GET", "/v1/models/{model_id}"): Op(response=(models.ModelView,)),
     ("POST", "/v1/models/{model_id}/promote"): Op(response=(models.ModelView,), errors=(409,)),
@@ -167,6 +169,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/users/{user_id}"): Op(ok={204: "Deleted: the record is gone and the user's erasure job is "
                                                     "queued (its status URL in the Location header)."}),
     ("PATCH", "/api/users/{user_id}/toggle-status"): Op(),
+    # stored recommendations: batch generation's lists as records (a portal token)
+    ("GET", "/api/recommendations"): Op(query="RecommendationsQuery", response=(stored.StoredRecommendationPage,)),
+    ("GET", "/api/recommendations/my"): Op(query="MyRecommendationsQuery", errors=(404, 409),
+                                           response=(stored.StoredRecommendationPage,)),
+    ("GET", "/api/recommendations/{rec_id}"): Op(errors=(409,), response=(stored.StoredRecommendationView,)),  # 409: /my's
+    ("DELETE", "/api/recommendations/{rec_id}"): Op(ok={204: "Deleted: the item is out of the user's stored list."},
+                                                    errors=(409,)),
+    ("POST", "/api/recommendations/generate"): Op(body="GenerateBody", ok={202: "Accepted: the batch job runs on."},
+                                                  errors=(402, 409, 429), response=(stored.GenerationAccepted,)),
     ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,),
         response=(decisioning.RuleView,)),
     ("GET", "/v1/decisioning/rules"): Op(response=(decisioning.RuleList,)),
@@ -208,14 +219,20 @@ ERRORS: dict[int, str] = {
     409: "the model is not in a state that allows this, or (`/problems/job-in-progress`) a job of this kind is "
          "already queued or running for the tenant: `job_id`, `job_status` and `status_url` name it (with "
          "`Retry-After`), or (`/problems/conflict`, interactions) every event reuses an `event_id` already recorded "
-         "for a different event (`rejected` names them).",
+         "for a different event (`rejected` names them), or (`/problems/no-payment-customer`, billing portal) the "
+         "tenant has no payment customer yet: its first checkout creates one.",
     415: "the body is not `application/json`.",
     422: "the request does not match the schema: `errors[]` names each invalid field (for a batch with no valid "
          "entry, `rejected[]` too, by index).",
-    429: "the usage plan's rate limit or monthly quota is reached, or (`/problems/job-quota-exceeded`) the plan's "
-         "daily number of such jobs (`daily_limit`).",
+    429: "the usage plan's rate limit or monthly quota is reached; or the web ACL's: 60 requests a minute per IP on "
+         "the unauthenticated routes, 200 a minute per portal token, 1,000 a minute per IP for key calls on the "
+         "routes that also take a portal token (`/problems/rate-limited`); or "
+         "(`/problems/job-quota-exceeded`) the plan's daily number of such jobs (`daily_limit`).",
     500: "an unexpected error; quote `request_id`.",
     501: "no payment provider is configured for this deployment.",
+    502: "the payment provider (Stripe) refused or failed the call (`/problems/payment-provider-error`); the "
+         "detail names the error's class, HTTP status, code and Stripe's request id, never the provider's "
+         "text. With `Retry-After` when a retry may succeed (Stripe 429 or 5xx, or no answer).",
     503: "a backing service is unavailable; retry with backoff. For a batch (items, interactions), `not_stored[]` "
          "names each valid entry that was not stored (send it again) and `stored_ids` what this call did store.",
 }
@@ -370,7 +387,9 @@ def _error_statuses(route: Route, op: Op) -> list[int]:
     if route.api_key_required:
         statuses |= {401, 403, 429, 503}  # the gateway's key checks; the tenant lookup's table
     elif portal_route(route):
-        statuses |= {401, 403, 503}  # the authorizer's token checks; the role; the tenant lookup's table
+        statuses |= {401, 403, 429, 503}  # the authorizer's token checks; the role; per-token limit; tenant lookup
+    else:
+        statuses.add(429)  # public: the per-IP limit (template ApiWebAcl)
     if op.body:
         statuses |= {400, 415, 422}
     if op.query:
@@ -439,7 +458,9 @@ def _enrich(operation: dict, route: Route, op: Op, namespace: dict, func: Any, s
     if description:
         operation["description"] = description
     operation["tags"] = [_tag(route.function)]
-    operation["security"] = SECURITY if route.api_key_required else PORTAL_SECURITY if portal_route(route) else []
+    takes_keys = getattr(namespace.get("app"), "_resolve_key_value", None) is not None  # runtime.key_or_token_api
+    operation["security"] = (SECURITY if route.api_key_required else
+                             PORTAL_SECURITY + (SECURITY if takes_keys else []) if portal_route(route) else [])
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path" and parameter["name"] in VALIDATED_PATH_PARAMETERS:
             parameter["schema"] = {**parameter["schema"], **VALIDATED_PATH_PARAMETERS[parameter["name"]]}
@@ -473,8 +494,11 @@ def _required_role(operation: dict, route: Route) -> None:
         allowed = " or ".join(f"`{role.value}`" for role in Role if role.allows(needed))
         note = f"Needs an API key with the {allowed} role; a lesser key gets 403 `/problems/insufficient-scope`."
         if portal_route(route):
-            note = (f"Needs a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
-                    "token gets 403 `/problems/insufficient-scope`.")
+            token = (f"a portal token with the {allowed} role (an account of the `admin` group); a `user`-group "
+                     "token gets 403 `/problems/insufficient-scope`.")
+            note = f"Needs {token}" if {"ApiKey": []} not in operation["security"] else (
+                f"Needs an API key with the {allowed} role (a lesser key gets 403 `/problems/insufficient-scope`) or "
+                f"{token}")
         operation["description"] = "\n\n".join(filter(None, [operation.get("description"), note]))
         operation["responses"]["403"] = {"$ref": f"#/components/responses/{INSUFFICIENT_SCOPE[0]}"}
 

@@ -1,14 +1,13 @@
-"""Billing on /v1/billing/* and /api/billing/* (RecommendAI wire format); checkout/portal 501 without a provider."""
+"""Billing on /v1/billing/* and /api/billing/* (key or portal token); checkout and portal on Stripe (501 without)."""
 from aws_lambda_powertools.logging import correlation_paths
 
 from recengine.billing import payments, service as billing
 from recengine.billing.presenters import view
 from recengine.billing.schemas import CheckoutRequest, OverageCapRequest
-from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
-from recengine.runtime import runtime
+from recengine.runtime import key_or_token_api, runtime
 
-app = Api(lambda key_id: runtime().resolve_tenant(key_id))
+app = key_or_token_api()
 
 
 @app.get("/v1/billing/plans")
@@ -45,8 +44,8 @@ def invoices():
 @app.post("/v1/billing/checkout")
 @app.post("/api/billing/checkout")
 def checkout():
-    tenant, body = app.caller(), app.body(CheckoutRequest)
-    return app.json(200, view(app).checkout(payments.checkout(runtime().payments, tenant, body.plan_id, body.interval)))
+    tenant, body, retry_id = app.caller(), app.body(CheckoutRequest), app.request_id()  # a retry: the same session
+    return app.json(200, view(app).checkout(payments.checkout(runtime().payments, tenant, *body.plan, retry_id)))
 
 
 @app.post("/v1/billing/portal")

@@ -1,6 +1,6 @@
 """Portal accounts on Cognito: POST /api/auth/register (a sign-up, or an admin adding an account to
 their tenant), POST /api/auth/login -> {token, user}, and GoTrue's POST /auth/v1/token with
-grant_type=password or refresh_token. Public routes: register checks an optional admin token itself."""
+grant_type=password or refresh_token. Public routes: register checks an optional admin token or API key itself."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -20,7 +20,8 @@ def register():
     body, rt = app.body(RegisterBody), runtime()
     credential = extract_key(app.current_event.headers)
     new = service.NewAccount(body.email, body.name, body.password, body.role)
-    account = service.register(rt.portal_accounts, rt.tenants, rt.token_verifier, new, credential)
+    account = service.register(rt.portal_accounts, rt.tenants, rt.token_verifier, new, credential,
+                               rt.resolve_key_value)
     return app.json(201, presenters.account_body(account))
 
 

@@ -1,13 +1,12 @@
-"""/v1/recommend (POST, GET; /api/v1: RecommendAI's array, or the decisioning dialect when a `customerId` is sent)
-and /v1/recommend/validate: personalised, session- and context-aware lists with rules, placements, caps, traces."""
+"""/v1/recommend (GET, POST; /api/v1 in RecommendAI's or, with a `customerId`, the decisioning dialect), validate."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from recengine.errors import ForbiddenError, UnauthorizedError
 from recengine.http.app import Api
+from recengine.decisioning import serving
 from recengine.observability import lambda_handler as instrumented
-from recengine.ranking import service
-from recengine.ranking.presenters import (decisioning_body, decisioning_call, recommend_body, recommendai_items,
-                                          validate_body)
+from recengine.ranking import presenters as present, service
 from recengine.ranking.query import Client
 from recengine.ranking.schemas import RecommendRequest
 from recengine.runtime import runtime
@@ -24,11 +23,13 @@ def _client() -> Client:
 def _answer(body: RecommendRequest):
     api = app.current_event.path.startswith("/api/")
     dialect = app.dialect("recommendai", ("customerId",), "decisioning") if api else "v1"
-    call, notes = decisioning_call(body.to_call(), app.sent()) if dialect == "decisioning" else (body.to_call(), [])
-    rec = service.recommend(runtime().recommending, app.caller(), call, _client(), app.remaining_ms())
+    deciding = dialect == "decisioning"
+    tenant = app.caller(UnauthorizedError if deciding else ForbiddenError)
+    call, notes = present.decisioning_call(body.to_call(), app.sent()) if deciding else (body.to_call(), [])
+    rec = serving.recommend(runtime().deciding, tenant, call, _client(), app.remaining_ms())
     if dialect == "recommendai":
-        return app.json(200, *recommendai_items(rec))
-    return app.json(200, decisioning_body(rec, notes) if dialect == "decisioning" else recommend_body(rec))
+        return app.json(200, *present.recommendai_items(rec))
+    return app.json(200, present.decisioning_body(rec, notes) if deciding else present.recommend_body(rec))
 
 
 @app.post("/v1/recommend")
@@ -51,7 +52,7 @@ def validate_request():
     body = app.body(RecommendRequest)
     resolved = service.validate(runtime().recommending, app.caller(), body.to_call(), _client(), app.remaining_ms())
     canonical = body.model_dump(exclude_none=True, exclude={"ignored_fields"})
-    return app.json(200, validate_body(canonical, resolved, app.request_id()))
+    return app.json(200, present.validate_body(canonical, resolved, app.request_id()))
 
 
 @instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -144,7 +144,7 @@ def test_reference_001_decisioning_requests(stack):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 415
-    assert request("POST", f"{base}/api/v1/recommend", key, {"customerId": "x"}, headers={"X-Tenant-Id": "other"})[0] == 403
+    assert request("POST", f"{base}/api/v1/recommend", key, {"customerId": "x"}, headers={"X-Tenant-Id": "other"})[0] == 401
 
 
 def test_reference_001_respond_joins_an_outcome_to_its_decision(stack):
@@ -277,7 +277,7 @@ def test_the_stack_prints_a_key_per_role_and_each_example_uses_the_least_role(st
     for line in output.splitlines():
         if line.strip().startswith("curl ") and "Bearer $TOKEN" in line:  # the portal admin's token, no key
             path = re.search(r"https?://[^/\s']+(/[^\s'?]*)", line).group(1)
-            assert not any(value in line for value in keys.values()) and path.startswith("/api/users"), line
+            assert not any(value in line for value in keys.values()) and path.startswith(("/api/users", "/api/recommendations")), line
             continue
         if line.strip().startswith("curl "):
             method = re.search(r"-X (\w+)", line)
@@ -311,6 +311,62 @@ def test_the_printed_portal_login_reads_the_demo_tenants_users_and_no_one_elses(
     forged = {"Authorization": f"Bearer {login['token'][:-6]}AAAAAA"}
     status, headers, _ = request("GET", f"{base}/api/users", headers=forged)
     assert status == 401 and headers["Content-Type"] == "application/problem+json"
+
+
+def test_the_seeds_billing_takes_the_portal_token_or_a_key_and_register_an_admin_key(stack, keys):
+    """Over HTTP: /api/billing/* with the printed portal admin's token or the demo tenant's keys (the
+    same tenant either way); register with the admin key adds an account, with a read key 403."""
+    base, _, output, _ = stack
+    email, password = re.search(r"portal login: (\S+) (\S+)", output).groups()
+    token = request("POST", f"{base}/api/auth/login", body={"email": email, "password": password})[2]["token"]
+    status, _, by_token = request("GET", f"{base}/api/billing/current", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, by_token
+    status, _, by_key = request("GET", f"{base}/api/billing/current", keys["read"])
+    assert status == 200 and by_key["tenantId"] == by_token["tenantId"], by_key
+    assert request("PUT", f"{base}/api/billing/overage-cap", keys["read"], {"capAmount": 10.0})[0] == 403
+    status, _, capped = request("PUT", f"{base}/api/billing/overage-cap", body={"capAmount": 10.0},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert status == 200 and capped["overageBudgetCap"] == 10.0, capped
+    assert request("GET", f"{base}/api/billing/usage", "rk_admin_made-up-value")[0] == 401
+    account = {"email": "clerk@e2e.example", "name": "Clerk", "password": "password-123"}
+    assert request("POST", f"{base}/api/auth/register", keys["read"], account)[0] == 403
+    status, _, added = request("POST", f"{base}/api/auth/register", keys["admin"], account)
+    assert status == 201 and added["tenantId"] == by_token["tenantId"], added
+
+
+def test_stored_recommendations_of_a_segment_over_http(stack):
+    """The portal admin tags an end user with its own e-mail, generates for that segment (the chunks
+    run in the worker process), then reads its own records, one by id, and deletes it; another
+    tenant's token sees none of them."""
+    base, _, output, _ = stack
+    email, password = re.search(r"portal login: (\S+) (\S+)", output).groups()
+    _, _, login = request("POST", f"{base}/api/auth/login", body={"email": email, "password": password})
+    demo = {"Authorization": f"Bearer {login['token']}"}
+    assert request("POST", f"{base}/api/users", body={"id": "user-0002", "email": email, "name": "Me",
+                                                      "segments": ["e2e"]}, headers=demo)[0] == 201
+    status, _, job = request("POST", f"{base}/api/recommendations/generate", headers=demo,
+                             body={"algorithm": "hybrid", "userSegment": "e2e", "count": 3})
+    assert status == 202 and job["status"] == "processing" and job["users"] == 1, job
+    assert job["estimatedCompletionMs"] > 0
+    deadline = time.monotonic() + 120
+    while True:
+        status, _, mine = request("GET", f"{base}/api/recommendations/my", headers=demo)
+        if status == 200 and mine["total"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status == 200 and mine["total"] == 3 and {r["userId"] for r in mine["data"]} == {"user-0002"}, mine
+    assert all(r["metadata"] and r["createdAt"].endswith("Z") for r in mine["data"])
+    url = f"{base}/api/recommendations/{mine['data'][0]['id']}"
+    assert request("GET", url, headers=demo)[2] == mine["data"][0]
+    assert request("POST", f"{base}/api/auth/register",
+                   body={"email": "stored@e2e.example", "name": "Stored", "password": "password-123"})[0] == 201
+    _, _, other = request("POST", f"{base}/api/auth/login", body={"email": "stored@e2e.example",
+                                                                  "password": "password-123"})
+    theirs = {"Authorization": f"Bearer {other['token']}"}
+    assert request("GET", url, headers=theirs)[0] == 404
+    assert request("GET", f"{base}/api/recommendations", headers=theirs)[2]["total"] == 0
+    assert request("DELETE", url, headers=demo)[0] == 204
+    assert request("GET", url, headers=demo)[0] == 404
 
 
 def test_a_read_key_serves_recommendations_but_changes_nothing(stack, keys):

@@ -57,6 +57,9 @@ def test_sam_build_builds_every_function_and_the_layer(built):
     assert (layer / "graphql").is_dir()  # graphql-core
     assert (layer / "numpy").is_dir() and (layer / "aws_lambda_powertools").is_dir()
     assert (layer / "aws_xray_sdk").is_dir() and (layer / "wrapt").is_dir()  # Powertools' Tracer
+    # The Stripe SDK ships with the billing function alone (functions/billing/requirements.txt), not the layer.
+    assert (built / "BillingFunction" / "stripe").is_dir() and (built / "BillingFunction" / "requests").is_dir()
+    assert not (layer / "stripe").exists() and not (built / "RecommendFunction" / "stripe").exists()
 
 
 def test_the_layer_holds_only_what_the_functions_run(built):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.template import resources
+from local.template import load_template, resources
 
 TABLE_WRITERS = ("DynamoDBCrudPolicy", "DynamoDBWritePolicy")
 TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
@@ -25,7 +25,8 @@ WRITES = {
     "SimilarFunction": ({"UsageTable"}, set()),  # metering
     # recommend, similar and interactions: events; the exposure log; metering and new users
     "GraphqlFunction": ({"InteractionsTable", "SessionsTable", "ExposuresTable", "UsageTable"}, set()),
-    "BillingFunction": ({"UsageTable"}, set()),  # the overage cap
+    # the overage cap; with Stripe, the tenant's payment customer (`billing#` rows only: LeadingKeys)
+    "BillingFunction": ({"UsageTable", "TenantsTable"}, set()),
     "ModelsFunction": ({"ModelsTable"}, set()),  # promote, rollback, training jobs
     "TrainDispatchFunction": ({"ModelsTable"}, set()),  # training jobs and their locks
     "TrainFunction": ({"ModelsTable"}, {"tenants/*/models/*"}),  # versions, jobs, markers; artefacts
@@ -35,6 +36,8 @@ WRITES = {
     # a sign-up records its tenant (`tenant#` rows only: the statement's LeadingKeys condition)
     "PortalAuthFunction": ({"TenantsTable"}, set()),
     "PortalUsersFunction": ({"InteractionsTable", "ModelsTable"}, set()),  # end-user rows; erasure job rows
+    # stored lists (an item removed) and their index, seen-user markers; batch jobs; a segment's new users
+    "StoredRecommendationsFunction": ({"InteractionsTable", "ModelsTable", "UsageTable"}, set()),
     "DecisioningFunction": ({"ModelsTable"}, set()),  # decisioning objects (flows)
     "DecisioningRoutingFunction": ({"ModelsTable"}, set()),  # decisioning objects (routing rules)
     "DecisioningRulesFunction": ({"ModelsTable"}, set()),  # decisioning objects (rules)
@@ -109,8 +112,9 @@ def test_a_function_writes_exactly_what_it_is_declared_to_write(function):
     assert granted_writes(function) == WRITES[function]
 
 
-# The one writer of the tenants table besides the admin CLI: the portal's sign-up, and only on `tenant#` rows.
-TENANT_ROW_WRITERS = {"PortalAuthFunction"}
+# The writers of the tenants table besides the admin CLI, each on its own rows only (a LeadingKeys
+# condition): the portal's sign-up (`tenant#` rows), billing's payment customer (`billing#` rows).
+TENANT_ROW_WRITERS = {"PortalAuthFunction": "tenant#*", "BillingFunction": "billing#*"}
 
 
 def test_no_function_writes_the_tenants_table_or_the_whole_bucket():
@@ -118,15 +122,46 @@ def test_no_function_writes_the_tenants_table_or_the_whole_bucket():
         tables, objects = granted_writes(function)
         if function not in TENANT_ROW_WRITERS:
             assert "TenantsTable" not in tables, function  # key bindings: the admin CLI only
+    for function, rows in TENANT_ROW_WRITERS.items():  # each writer's statements on the table name its rows
+        from local.iam import function_statements, table_arn
+
+        on_table = [st for st in function_statements(function) if table_arn("TenantsTable") in st.resources
+                    and set(st.actions) & TABLE_WRITE_ACTIONS]
+        assert on_table and all(st.conditions == (("ForAllValues:StringLike", "dynamodb:LeadingKeys", (rows,)),)
+                                for st in on_table), (function, on_table)
         assert WHOLE_BUCKET not in objects, function
 
 
 def test_the_sign_up_writes_tenant_rows_only_never_key_bindings():
     props = resources("AWS::Serverless::Function")["PortalAuthFunction"]["Properties"]
-    writes = [st for policy in props["Policies"] if "Statement" in policy for st in _statements(policy)
+    grants = [st for policy in props["Policies"] if "Statement" in policy for st in _statements(policy)
               if _ref(st["Resource"]) == "TenantsTable"]
+    writes = [st for st in grants if set(_actions(st)) - {"dynamodb:GetItem"}]
     assert writes and all(st["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["tenant#*"]}}
                           for st in writes)
+    # register with an admin API key reads the value's digest row and the key binding, never more
+    reads = [st for st in grants if st not in writes]
+    assert all(_actions(st) == ["dynamodb:GetItem"] for st in reads)
+    assert all(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] for st in grants)
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_billing_writes_its_billing_rows_only_and_only_with_stripe_configured():
+    """The payment customer's row: a PutItem limited to `billing#` keys, in a policy that exists only
+    when the deployment names a Stripe key (HasStripeSecret), never on tenant rows or key bindings."""
+    policies = {name: p for name, p in resources("AWS::IAM::Policy").items()
+                if {"Ref": "BillingFunctionRole"} in p["Properties"]["Roles"]}
+    writes = [(name, st) for name, p in policies.items() for st in _statements(p["Properties"]["PolicyDocument"])
+              if _ref(st["Resource"]) == "TenantsTable"]
+    assert [name for name, _ in writes] == ["StripeSecretPolicy"]
+    assert policies["StripeSecretPolicy"]["Condition"] == "HasStripeSecret"
+    (_, statement), = writes
+    assert statement["Action"] == "dynamodb:PutItem"
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["billing#*"]}}
 
 
 def test_the_checker_sees_writes_and_prefixes():
@@ -154,4 +189,27 @@ def test_only_the_functions_that_pseudonymise_may_read_the_pseudonym_key():
         for statement in function_statements(function):
             if any(a.lower().startswith("secretsmanager:") or a == "*" for a in statement.actions):
                 assert statement.actions == ("secretsmanager:GetSecretValue",), (function, statement.source)
+                if statement.source == "StripeSecretPolicy":  # the Stripe key: see the test below
+                    continue
                 assert statement.resources == (secret_arn("PseudonymSecret"),), (function, statement.source)
+
+
+def test_only_billing_may_read_the_stripe_key_and_only_when_the_deployment_names_it():
+    """GetSecretValue on exactly the StripeSecretArn parameter's secret, for the billing function,
+    in a policy that exists only with HasStripeSecret; the same condition gives it STRIPE_SECRET_ID."""
+    template = load_template()
+    readers = {name: p for name, p in resources("AWS::IAM::Policy").items()
+               if any(st.get("Action") == "secretsmanager:GetSecretValue"
+                      and st.get("Resource") == {"Ref": "StripeSecretArn"}
+                      for st in _statements(p["Properties"]["PolicyDocument"]))}
+    assert list(readers) == ["StripeSecretPolicy"]
+    policy = readers["StripeSecretPolicy"]
+    assert policy["Condition"] == "HasStripeSecret"
+    assert policy["Properties"]["Roles"] == [{"Ref": "BillingFunctionRole"}]
+    assert template["Conditions"]["HasStripeSecret"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "StripeSecretArn"}, ""]}]}
+    configured = {f for f, fn in resources("AWS::Serverless::Function").items()
+                  if "STRIPE_SECRET_ID" in ((fn["Properties"].get("Environment") or {}).get("Variables") or {})}
+    assert configured == {"BillingFunction"}
+    variables = resources("AWS::Serverless::Function")["BillingFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["STRIPE_SECRET_ID"] == {"Fn::If": ["HasStripeSecret", {"Ref": "StripeSecretArn"},
+                                                        {"Ref": "AWS::NoValue"}]}

@@ -72,10 +72,13 @@ def test_public_routes_need_no_key_and_the_others_take_either_form_of_it(doc):
             assert op["security"] == [{"ApiKey": []}, {"BearerKey": []}], route
             assert {"401", "403", "429"} <= set(op["responses"]), route
         elif route.authorizer is not None:  # the portal's: a token (docs/adr/0005-portal-tokens.md)
-            assert op["security"] == [{"PortalToken": []}], route
-            assert {"401", "403"} <= set(op["responses"]), route
+            takes_keys = route.path.startswith("/api/billing/")  # a token or a key (runtime.key_or_token_api)
+            assert op["security"] == [{"PortalToken": []}, *([{"ApiKey": []}, {"BearerKey": []}] if takes_keys
+                                                             else [])], route
+            assert {"401", "403", "429"} <= set(op["responses"]), route  # 429: the per-token limit
         else:
             assert op["security"] == [], route
+            assert "429" in op["responses"], route  # the per-IP limit on unauthenticated routes
             # public; only the portal's sign-in routes answer 401 (wrong credentials, a bad admin token)
             assert ("401" in op["responses"]) == (route.path in ("/api/auth/register", "/api/auth/login",
                                                                  "/auth/v1/token")), route

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from local.template import load_template, resources, routes, table_env_names, usage_plans
+import json
+import re
+
+from local.template import (NO_VALUE, choose_if, load_template, resources, routes, stage_name, table_env_names,
+                            usage_plans)
 from recengine.billing.plans import PLANS
 
 
@@ -12,6 +16,13 @@ PORTAL_PUBLIC = {("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("
 PORTAL_TOKEN = {("GET", "/api/users"), ("POST", "/api/users"), ("GET", "/api/users/{user_id}"),
                 ("PUT", "/api/users/{user_id}"), ("DELETE", "/api/users/{user_id}"),
                 ("PATCH", "/api/users/{user_id}/toggle-status")}
+# Routes that take a portal token or an API key: no key at API Gateway, the authorizer verifies a
+# token and the function validates a key value itself (recengine.runtime.key_or_token_api).
+KEY_OR_TOKEN = {("GET", "/api/billing/current"), ("GET", "/api/billing/usage"), ("GET", "/api/billing/invoices"),
+                ("PUT", "/api/billing/overage-cap"), ("POST", "/api/billing/checkout"), ("POST", "/api/billing/portal")}
+PORTAL_TOKEN |= {("GET", "/api/recommendations"), ("GET", "/api/recommendations/my"),
+                 ("GET", "/api/recommendations/{rec_id}"), ("DELETE", "/api/recommendations/{rec_id}"),
+                 ("POST", "/api/recommendations/generate")}
 
 
 def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_key():
@@ -21,7 +32,7 @@ def test_every_route_but_health_the_price_list_and_the_portals_requires_an_api_k
     assert found.pop(("GET", "/api/billing/plans")).api_key_required is False  # the same, RecommendAI's shape
     for route in PORTAL_PUBLIC:
         assert not found[route].api_key_required and found.pop(route).authorizer is None, route
-    for route in PORTAL_TOKEN:  # no key, but never without the authorizer
+    for route in PORTAL_TOKEN | KEY_OR_TOKEN:  # no key, but never without the authorizer
         assert not found[route].api_key_required and found.pop(route).authorizer is not None, route
     assert found and all(r.api_key_required for r in found.values())
 
@@ -93,22 +104,31 @@ def test_recommend_writes_only_the_exposure_log_besides_metering():
                                       "Resource": {"Fn::GetAtt": "ExposuresTable.Arn"}}]}]
 
 
-def _function_variables() -> dict[str, dict[str, str]]:
-    """Function logical id -> the environment the template gives it (a reference becomes a stand-in
-    value: a table, bucket, queue or secret name is not known before deployment)."""
-    template = load_template()
+# Values an operator gives the optional parameters (a deployment with Stripe); the defaults leave them empty.
+CONFIGURED = {"StripeSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/stripe-key-AbCdEf",
+              "BillingReturnUrl": "https://app.example.com/billing"}
 
+
+def _function_variables(given: dict | None = None) -> dict[str, dict[str, str]]:
+    """Function logical id -> the environment the template gives it under the parameter values `given`
+    (else the defaults); a reference becomes a stand-in value: a table, bucket, queue or secret name
+    is not known before deployment."""
+    template = load_template()
+    given = given or {}
     parameters = template["Parameters"]
 
-    def value(name: str, v) -> str:
-        if isinstance(v, str):
+    def value(name: str, v):
+        v = choose_if(v, given, template)
+        if v is NO_VALUE or isinstance(v, str):
             return v
+        if isinstance(v, dict) and v.get("Ref") in given:
+            return given[v["Ref"]]
         if isinstance(v, dict) and v.get("Ref") in parameters and "Default" in parameters[v["Ref"]]:
             return str(parameters[v["Ref"]]["Default"])
         return f"resolved-{name.lower()}-0123456789"
 
     def values(variables: dict) -> dict[str, str]:
-        return {k: value(k, v) for k, v in variables.items()}
+        return {k: out for k, v in variables.items() if (out := value(k, v)) is not NO_VALUE}
 
     shared = values(template["Globals"]["Function"]["Environment"]["Variables"])
     return {name: {**shared, **values(fn["Properties"].get("Environment", {}).get("Variables", {}))}
@@ -118,16 +138,38 @@ def _function_variables() -> dict[str, dict[str, str]]:
 def test_every_variable_the_template_sets_is_declared_in_the_settings_model():
     from recengine.settings import variables
 
-    undeclared = {fn: sorted(set(env) - variables()) for fn, env in _function_variables().items()
-                  if set(env) - variables()}
-    assert undeclared == {}
+    for given in ({}, CONFIGURED):
+        undeclared = {fn: sorted(set(env) - variables()) for fn, env in _function_variables(given).items()
+                      if set(env) - variables()}
+        assert undeclared == {}
 
 
 def test_the_settings_of_every_function_validate_from_what_the_template_sets():
     from recengine.settings import Settings
 
-    for env in _function_variables().values():
-        Settings.from_env(env)  # a missing or invalid variable would raise SettingsError naming it
+    for given in ({}, CONFIGURED):
+        for env in _function_variables(given).values():
+            Settings.from_env(env)  # a missing or invalid variable would raise SettingsError naming it
+
+
+def test_stripe_is_configured_for_billing_only_and_only_when_its_secret_is_named():
+    """Without StripeSecretArn no function has STRIPE_SECRET_ID (checkout answers 501); with it only
+    billing does, with the return URL Stripe needs, and a rule refuses the secret without that URL."""
+    template = load_template()
+    assert all("STRIPE_SECRET_ID" not in env and "BILLING_RETURN_URL" not in env
+               for env in _function_variables().values())
+    configured = _function_variables(CONFIGURED)
+    assert {fn for fn, env in configured.items() if "STRIPE_SECRET_ID" in env} == {"BillingFunction"}
+    assert configured["BillingFunction"]["STRIPE_SECRET_ID"] == CONFIGURED["StripeSecretArn"]
+    assert configured["BillingFunction"]["BILLING_RETURN_URL"] == CONFIGURED["BillingReturnUrl"]
+    rule = template["Rules"]["StripeNeedsAReturnUrl"]
+    assert rule["RuleCondition"] == template["Conditions"]["HasStripeSecret"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "BillingReturnUrl"}, ""]}]}
+    import re
+
+    pattern = re.compile(template["Parameters"]["StripeSecretArn"]["AllowedPattern"])
+    assert pattern.match("") and pattern.match(CONFIGURED["StripeSecretArn"])
+    assert not pattern.match("sk_live_0123456789abcdef")  # a key pasted in place of its secret's ARN
 
 
 def test_alarms_watch_the_5xx_rate_dead_letters_and_recommend_p99():
@@ -202,8 +244,9 @@ def test_the_pseudonym_key_is_a_generated_secret_and_no_function_carries_a_plain
     for variables in environments:
         for name, value in variables.items():
             assert "PSEUDONYM_KEY" not in name and "PASSWORD" not in name, name
-            if any(word in name for word in ("SECRET", "KEY", "TOKEN")):
-                assert value == {"Ref": "PseudonymSecret"}, name  # a reference to the secret, never a value
+            if any(word in name for word in ("SECRET", "KEY", "TOKEN")):  # a reference to a secret, never a value
+                assert value in ({"Ref": "PseudonymSecret"}, {"Fn::If": ["HasStripeSecret", {"Ref": "StripeSecretArn"},
+                                                                          {"Ref": "AWS::NoValue"}]}), name
 
 
 def test_every_function_logs_to_its_own_log_group_with_a_retention_period():
@@ -233,3 +276,77 @@ def test_interactions_expire_by_the_tables_ttl_on_the_attribute_the_store_writes
     for table in ("InteractionsTable", "SessionsTable"):
         assert tables[table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
                                                                           "Enabled": True}
+
+
+# ------------------------------------------------------------------ rate limits (WAF on the API stage)
+def _waf_rules() -> dict[str, dict]:
+    acl = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]
+    return {rule["Name"]: rule for rule in acl["Rules"]}
+
+
+def test_the_web_acl_is_regional_and_on_the_apis_stage():
+    acl = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    association = resources("AWS::WAFv2::WebACLAssociation")["ApiWebAclAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": "ApiWebAcl.Arn"}
+    arn, variables = association["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith("::/restapis/${ApiId}/stages/${Stage}") and ":apigateway:" in arn
+    assert variables == {"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Api.Stage"}}
+
+
+def test_rate_rules_count_per_minute_and_answer_a_429_problem_with_retry_after():
+    rules = _waf_rules()
+    assert set(rules) == {"public-routes-per-ip", "portal-tokens-per-token", "key-or-token-routes-per-ip"}
+    limits = {name: rule["Statement"]["RateBasedStatement"] for name, rule in rules.items()}
+    # WAF counts over 300 s unless told; 60 s is its shortest window, so Limit is per minute as the seed's
+    assert {n: (r["Limit"], r["EvaluationWindowSec"]) for n, r in limits.items()} == {
+        "public-routes-per-ip": (60, 60), "portal-tokens-per-token": (200, 60), "key-or-token-routes-per-ip": (1000, 60)}
+    assert all(r["Limit"] >= 10 for r in limits.values())  # WAF's lowest allowed limit
+    assert limits["public-routes-per-ip"]["AggregateKeyType"] == "IP"
+    assert limits["portal-tokens-per-token"]["AggregateKeyType"] == "CUSTOM_KEYS"
+    bodies = resources("AWS::WAFv2::WebACL")["ApiWebAcl"]["Properties"]["CustomResponseBodies"]
+    for rule in rules.values():
+        response = rule["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        assert {h["Name"]: h["Value"] for h in response["ResponseHeaders"]} == {"Retry-After": "60"}
+        body = json.loads(bodies[response["CustomResponseBodyKey"]]["Content"])
+        assert body["type"] == "/problems/rate-limited" and body["status"] == 429
+
+
+def test_the_per_ip_rule_covers_exactly_the_unauthenticated_routes_with_or_without_the_stage():
+    statement = _waf_rules()["public-routes-per-ip"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    pattern = re.compile(statement["RegexMatchStatement"]["RegexString"])
+    assert len(statement["RegexMatchStatement"]["RegexString"]) <= 200  # WAF's regex length limit
+    stage = stage_name()
+    for route in routes():
+        public = route.authorizer is None and not route.api_key_required
+        concrete = route.path.replace("{", "").replace("}", "")
+        for path in (concrete, f"/{stage}{concrete}"):
+            assert bool(pattern.search(path)) == public, path
+    for path in ("/v1/items/health", f"/{stage}/v1/items/health", "/api/users/api/auth/login"):
+        assert not pattern.search(path), path
+
+
+def test_the_per_token_rule_counts_jwt_bearers_only():
+    from recengine.portal.tokens import looks_like_jwt
+
+    statement = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]
+    match = statement["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    assert (match["PositionalConstraint"], match["SearchString"]) == ("STARTS_WITH", "bearer eyj")
+    assert {t["Type"] for t in match["TextTransformations"]} == {"LOWERCASE", "COMPRESS_WHITE_SPACE"}
+    assert statement["CustomKeys"][0]["Header"]["Name"] == "authorization"
+    # every portal token has the prefix; an API key (rk_... or an older key) never has a JWT's shape
+    assert looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln") and not looks_like_jwt("rk_admin_abc")
+
+
+def test_the_key_or_token_rule_covers_exactly_those_routes_and_leaves_portal_tokens_to_theirs():
+    statement = _waf_rules()["key-or-token-routes-per-ip"]["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "IP"
+    path_match, not_token = statement["ScopeDownStatement"]["AndStatement"]["Statements"]
+    pattern = re.compile(path_match["RegexMatchStatement"]["RegexString"])
+    for route in routes():
+        for path in (route.path, f"/{stage_name()}{route.path}"):
+            assert bool(pattern.search(path)) == ((route.method, route.path) in KEY_OR_TOKEN), path
+    token_scope = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    assert not_token == {"NotStatement": {"Statement": token_scope}}

@@ -79,6 +79,15 @@ class ApiKeys:
                 raise NotFoundError(f"API key {key_id!r} not found") from exc
             raise _fail("update_api_key", exc) from exc
 
+    def value(self, key_id: str) -> str:
+        """The key's value, as API Gateway keeps it (to record its digest; never stored or printed)."""
+        try:
+            return self.apigw.get_api_key(apiKey=key_id, includeValue=True)["value"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                raise NotFoundError(f"API key {key_id!r} not found") from exc
+            raise _fail("get_api_key", exc) from exc
+
     def enabled(self, key_id: str) -> bool:
         try:
             return bool(self.apigw.get_api_key(apiKey=key_id).get("enabled"))

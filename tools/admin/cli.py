@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--role", choices=ROLES, help="rotate only the keys with this role")
     revoke = leaf(key, "revoke", "Revoke one API key. " + REVOKE_NOTE)
     revoke.add_argument("--key-id", required=True)
+    digests = leaf(key, "digests", "Record the value digest of each active key (issued before digests were kept), "
+                                   "so that register and the routes taking a key or a portal token know it by value.")
+    digests.add_argument("--tenant", help="only this tenant's keys")
 
     plan = groups.add_parser("plan", help="change a tenant's plan").add_subparsers(dest="action", required=True)
     change = leaf(plan, "change", "Move the tenant's keys to the plan's usage plan and record the new plan.")
@@ -152,6 +155,8 @@ def run(args: argparse.Namespace, admin: TenantAdmin) -> dict:
                 "keys": [{**_key(k), "replaces": k.replaces} for k in keys], "revoked_key_ids": revoked}
     if command == ("key", "revoke"):
         return {"tenant_id": admin.revoke_key(args.key_id), "revoked_key_ids": [args.key_id]}
+    if command == ("key", "digests"):
+        return {"digested_key_ids": admin.record_key_digests(args.tenant)}
     if command == ("tenant", "nightly"):
         if args.off:
             admin.disable_nightly_batch(args.tenant)
@@ -184,6 +189,8 @@ def render(args: argparse.Namespace, result: dict) -> str:
         return "\n".join(lines)
     if "trained" in result:
         return render_training(result)
+    if "digested_key_ids" in result:
+        return f"digests  {', '.join(result['digested_key_ids']) or '-'} (known by value from now on)"
     if "interaction_ttl_days" in result and "tenants" not in result:
         days = result["interaction_ttl_days"]
         return f"tenant   {result['tenant_id']}\ninteractions kept " + (f"{days} days" if days else "(no expiry)")

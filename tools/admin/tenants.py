@@ -65,7 +65,7 @@ class TenantAdmin:
         key_id = self.keys.create(f"{tenant.tenant_id}-{role.value}-{secrets.token_hex(3)}", value, tenant.tenant_id,
                                   role.value)
         self.keys.attach(key_id, self._plan_id(tenant.plan))
-        self.bindings.bind_key(key_id, tenant.tenant_id, role)
+        self.bindings.bind_key(key_id, tenant.tenant_id, role, value)  # its digest too, never the value
         return IssuedKey(tenant, key_id, value, role, replaces)
 
     def create_tenant(self, name: str, plan: str, tenant_id: str | None = None) -> IssuedKey:
@@ -85,6 +85,16 @@ class TenantAdmin:
 
     def active_keys(self, tenant_id: str) -> list[dict]:
         return [k for k in self.bindings.key_bindings() if k["tenant_id"] == tenant_id and not k.get("revoked")]
+
+    def record_key_digests(self, tenant_id: str | None = None) -> list[str]:
+        """Writes the value digest of each active key (of the tenant, or of every tenant) from the value
+        API Gateway keeps: keys issued before digests were recorded are then known by value to register
+        and the routes that take a key or a portal token. Idempotent; returns the key ids."""
+        keys = [k for k in self.bindings.key_bindings() if not k.get("revoked")
+                and (tenant_id is None or k["tenant_id"] == tenant_id)]
+        for key in keys:
+            self.bindings.record_value(key["api_key_id"], self.keys.value(key["api_key_id"]))
+        return [k["api_key_id"] for k in keys]
 
     def list_tenants(self) -> list[dict]:
         bindings = self.bindings.key_bindings()

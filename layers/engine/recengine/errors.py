@@ -57,6 +57,19 @@ class PaymentProviderUnavailableError(DomainError):
     code = "payment-provider-not-configured"
 
 
+class PaymentProviderError(DomainError):
+    """The payment provider refused or failed a call (502). The message is written by the provider
+    adapter from the error's class, status and code only: never the provider's own text or a key."""
+
+    code = "payment-provider-error"
+
+
+class NoPaymentCustomerError(ConflictError):
+    """The tenant has no customer at the payment provider yet (409): a checkout creates one."""
+
+    code = "no-payment-customer"
+
+
 class DeadlineExceededError(DomainError):
     """The request ran past its time budget (408): nothing was served or billed."""
 

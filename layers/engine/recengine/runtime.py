@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .attribution.service import Pseudonyms
 from .attribution.store import ExposureStore
@@ -28,9 +28,11 @@ from .tenancy.model import Tenant
 from .tenancy.store import TenantStore
 
 if TYPE_CHECKING:
+    from .http.app import Api
     from .attribution.secret import SecretStore
     from .batch.service import Dispatcher
     from .batch.store import NightlySettingStore
+    from .decisioning.serving import DecisioningDeps
     from .billing.payments import PaymentProvider
     from .decisioning.store import AssignmentStore, DecisioningStore
     from .models.jobs import Launcher
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
 @dataclass
 class Runtime:
     settings: Settings
+    # The Stripe SDK client, when injected (e.g. one with other HTTP settings); else the provider builds
+    # its own on first use from the key in Secrets Manager.
+    stripe_client: Any = None
 
     # ------------------------------------------------------------------ stores
     @cached_property
@@ -140,6 +145,10 @@ class Runtime:
     def resolve_tenant(self, api_key_id: str | None) -> Tenant:
         return self.tenant_resolver.resolve(api_key_id)
 
+    def resolve_key_value(self, value: str | None) -> Tenant:
+        """A key value's tenant on a route where API Gateway checked no key (401 if unknown or revoked)."""
+        return self.tenant_resolver.resolve_value(value)
+
     def item_limit(self, tenant: Tenant) -> CountLimit:
         return item_limit(self.usage, tenant)
 
@@ -175,6 +184,15 @@ class Runtime:
         from .ranking.service import RecommendDeps
 
         return RecommendDeps(self.ranking, self.usage, self.pseudonyms, self.registry, self.settings.request_budget_ms)
+
+    @cached_property
+    def deciding(self) -> "DecisioningDeps":
+        """Recommend under the tenant's decision flows and experiments (recengine.decisioning.serving)."""
+        from .decisioning.config import ConfigCache
+        from .decisioning.serving import DecisioningDeps
+
+        return DecisioningDeps(self.recommending, ConfigCache(self.decisioning, self.settings.decisioning_cache_s),
+                               self.assignments)
 
     @cached_property
     def similar(self) -> "SimilarDeps":
@@ -294,9 +312,19 @@ class Runtime:
 
     @cached_property
     def payments(self) -> "PaymentProvider | None":
-        # No payment provider is reachable from this deployment: checkout answers 501 until one is
-        # wired in here. Tests set an InMemoryPaymentProvider; nothing fakes a real payment.
-        return None
+        """Stripe when the deployment names its key's secret (STRIPE_SECRET_ID, billing function
+        only), else None and checkout and portal answer 501. The key is read from Secrets Manager on
+        the first checkout or portal call, once per execution environment, never at start."""
+        secret_id = self.settings.stripe_secret_id
+        if secret_id is None:
+            return None
+        from .billing.customers import CustomerStore
+        from .billing.stripe_provider import MIN_KEY_LENGTH, StripeConfig, StripeProvider
+
+        config = StripeConfig(self.settings.require("billing_return_url", "Stripe checkout and portal"),
+                              api_base=self.settings.stripe_api_base)
+        return StripeProvider(lambda: self.secrets.secret_string(secret_id, "the Stripe key", MIN_KEY_LENGTH),
+                              CustomerStore(self.settings.tenants_table), config, client=self.stripe_client)
 
 
 _lock = threading.Lock()
@@ -318,3 +346,15 @@ def reset_runtime() -> None:
     with _lock:
         _runtime = None
     settings.cache_clear()
+
+
+def key_or_token_api() -> "Api":
+    """The resolver for a function whose routes take an API key or a portal token (template: `Auth:
+    {ApiKeyRequired: false}` behind the authorizer): a verified token's tenant by id, a key value API
+    Gateway did not check validated by tenancy's resolver (401 unknown or revoked), and a key it did
+    check (the function's key-required routes) by its id; roles from tenancy.roles either way
+    (docs/adr/0005-portal-tokens.md). Reuse it for every such portal route."""
+    from .http.app import Api
+
+    return Api(lambda key_id: runtime().resolve_tenant(key_id), lambda tenant_id: runtime().tenant_by_id(tenant_id),
+               lambda value: runtime().resolve_key_value(value))

@@ -53,9 +53,19 @@ class Settings(BaseModel):
     cognito_issuer: str | None = _env("COGNITO_ISSUER", default=None, min_length=1)
     cognito_jwks_url: str | None = _env("COGNITO_JWKS_URL", default=None, min_length=1)
 
+    # Payments (the billing function only, and only when the template's StripeSecretArn is set): the
+    # Secrets Manager secret holding the Stripe secret key (never the key itself), where Stripe sends
+    # the customer back from checkout and the portal, and, for the local stack and tests only, another
+    # Stripe API base (the stand-in in local/stripe_standin.py). Unset secret: checkout answers 501.
+    stripe_secret_id: str | None = _env("STRIPE_SECRET_ID", default=None, min_length=1)
+    billing_return_url: str | None = _env("BILLING_RETURN_URL", default=None, pattern=r"^https?://\S+$")
+    stripe_api_base: str | None = _env("STRIPE_API_BASE", default=None, pattern=r"^https?://\S+$")
+
     # Serving.
     model_refresh_s: float = _env("MODEL_REFRESH_S", default=60.0, gt=0)
     tenant_cache_s: float = _env("TENANT_CACHE_S", default=60.0, ge=0)
+    # how long a container serves a tenant's decisioning objects (flows, rules...) before re-reading them
+    decisioning_cache_s: float = _env("DECISIONING_CACHE_S", default=30.0, ge=0)
     request_budget_ms: int = _env("REQUEST_BUDGET_MS", default=5000, ge=10, le=29_000)
     # The model cache's budgets (every loaded version, live or pinned, of every tenant): the functions
     # serving models set them from their MemorySize and EphemeralStorage, minus room for the runtime
@@ -80,8 +90,8 @@ class Settings(BaseModel):
     # measured limit of one 15-minute, 10 GB invocation (README, "Largest tenant for one Lambda").
     max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)
 
-    @field_validator("model_refresh_s", "tenant_cache_s", "job_timeout_s", "job_queued_timeout_s",
-                     "promotion_tolerance")
+    @field_validator("model_refresh_s", "tenant_cache_s", "decisioning_cache_s", "job_timeout_s",
+                     "job_queued_timeout_s", "promotion_tolerance")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):

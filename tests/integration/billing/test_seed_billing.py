@@ -103,3 +103,23 @@ def test_portal_answers_portal_url(aws, api, monkeypatch):
     assert status == 200 and body == {"portalUrl": f"memory://portal/{caller.tenant_id}"}
     status, _, body = api("POST", "/v1/billing/portal", caller=caller)
     assert status == 200 and body == {"portal_url": f"memory://portal/{caller.tenant_id}"}
+
+
+def test_every_billing_answer_is_what_the_openapi_document_publishes(aws, api, billing_clock, monkeypatch):
+    """Each billing route's body validates against the response model OPERATIONS publishes for it,
+    in both wire formats (the fuzzer checks the same against the running stack)."""
+    from tests.conftest import load_script
+
+    operations = load_script("openapi").OPERATIONS
+    caller = aws.tenant("acme", plan="growth")
+    set_requests(caller.tenant_id, "2026-02", 12_000)
+    monkeypatch.setattr(runtime(), "payments", payments.InMemoryPaymentProvider())
+    bodies = {"/overage-cap": {"capAmount": 75.0}, "/checkout": {"planId": "plan-growth", "interval": "annual"}}
+    routes = [key for key in operations if "/billing/" in key[1]]
+    assert len(routes) == 14
+    for method, path in routes:
+        body = next((b for suffix, b in bodies.items() if path.endswith(suffix)), None)
+        status, _, answer = api(method, path, caller=caller, body=body)
+        (model,) = operations[(method, path)].response
+        assert status == 200, (path, answer)
+        model.model_validate(answer)

@@ -105,12 +105,50 @@ def test_an_admins_token_adds_an_account_to_its_own_tenant(gw):
     assert gw("GET", "/api/users", token=clerk)[0] == 403
 
 
-def test_register_with_an_api_key_is_refused_not_taken_for_a_sign_up(gw, aws):
+def test_register_with_a_tenants_admin_api_key_adds_an_account_to_that_tenant(gw, aws):
+    """API Gateway checks no key on this public route: the function validates the value itself."""
+    from recengine.runtime import runtime
+
     caller = aws.tenant("keyed")
     value, _ = create_key(aws.env["TENANTS_TABLE"], caller.tenant_id, Role.ADMIN, aws.plan_ids)
-    status, _, body = gw("POST", "/api/auth/register", {"email": "k@shop.example", "name": "K", "password": PASSWORD},
-                         headers={"x-api-key": value})
-    assert status == 401, body
+    before = len(runtime().tenants.list_tenants())
+    for i, headers in enumerate(({"x-api-key": value}, {"Authorization": f"Bearer {value}"})):
+        email = f"k{i}@shop.example"
+        status, _, added = gw("POST", "/api/auth/register", {"email": email, "name": "K", "password": PASSWORD},
+                              headers=headers)
+        assert status == 201, added
+        assert added["tenantId"] == caller.tenant_id and added["role"] == "user"
+    assert len(runtime().tenants.list_tenants()) == before  # not taken for a sign-up
+    token = login(gw, email)
+    assert gw("GET", "/api/users/nobody", token=token)[0] == 404  # a member of the key's tenant
+
+
+@pytest.mark.parametrize("role", [Role.READ, Role.WRITE])
+def test_register_with_a_read_or_write_api_key_is_403(gw, aws, role):
+    caller = aws.tenant("keyed")
+    value, _ = create_key(aws.env["TENANTS_TABLE"], caller.tenant_id, role, aws.plan_ids)
+    status, headers, body = gw("POST", "/api/auth/register", {"email": "r@shop.example", "name": "R",
+                                                              "password": PASSWORD}, headers={"x-api-key": value})
+    assert status == 403 and headers["Content-Type"] == "application/problem+json", body
+    assert body["type"] == "/problems/forbidden"
+    assert gw("POST", "/api/auth/login", {"email": "r@shop.example", "password": PASSWORD})[0] == 401
+
+
+def test_register_with_a_revoked_or_unknown_api_key_is_401(gw, aws):
+    from tools.admin.aws import ApiKeys
+    from tools.admin.tenants import TenantAdmin
+
+    caller = aws.tenant("keyed")
+    value, key_id = create_key(aws.env["TENANTS_TABLE"], caller.tenant_id, Role.ADMIN, aws.plan_ids)
+    TenantAdmin(ApiKeys(), aws.env["TENANTS_TABLE"], aws.plan_ids).revoke_key(key_id)
+    forged = value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BBBB")
+    for credential in (value, forged, "rk_admin_never-issued", "legacy-looking-key"):
+        status, headers, body = gw("POST", "/api/auth/register", {"email": "x@shop.example", "name": "X",
+                                                                  "password": PASSWORD},
+                                   headers={"x-api-key": credential})
+        assert status == 401 and headers["Content-Type"] == "application/problem+json", (credential, body)
+        assert body["type"] == "/problems/unauthorized"
+    assert gw("POST", "/api/auth/login", {"email": "x@shop.example", "password": PASSWORD})[0] == 401
 
 
 def test_login_with_a_wrong_password_is_401_and_says_nothing_more(gw):

@@ -111,10 +111,10 @@ def test_anonymous_callers_get_a_stable_derived_id_and_a_warning(shop, api):
 
 def test_unknown_fields_are_reported_not_refused(shop, api):
     caller, _, _ = shop
-    status, _, body = rec(api, caller, {"customerId": "user-0001", "decisionFlowKey": "x", "excludeCreatives": ["c"]})
+    status, _, body = rec(api, caller, {"customerId": "user-0001", "campaignTag": "x", "trackingPixels": ["c"]})
     assert status == 200 and "ignored_fields" in codes(body)
     message = next(w["message"] for w in body["warnings"] if w["code"] == "ignored_fields")
-    assert "decisionFlowKey" in message and "excludeCreatives" not in message  # an offer-decisioning field now
+    assert "campaignTag" in message and "trackingPixels" in message
 
 
 # ------------------------------------------------------------------ candidates, exclusions, rules
@@ -259,7 +259,7 @@ def test_validate_reports_warnings_without_ranking_or_metering(shop, api):
     caller, _, _ = shop
     before = used_requests(api, caller)
     status, _, body = api("POST", "/v1/recommend/validate", caller=caller,
-                          body={"surface": "home", "k": 500, "user": {"user_id": "u_1"}, "decisionFlowKey": "f",
+                          body={"surface": "home", "k": 500, "user": {"user_id": "u_1"}, "campaignTag": "f",
                                 "model_id": "model_x-v9_missing"})
     assert status == 200 and body["valid"] is True and "items" not in body
     assert {"limit_clipped", "ignored_fields", "unknown_model"} <= codes(body)

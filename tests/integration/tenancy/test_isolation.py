@@ -76,10 +76,13 @@ def two_tenants(aws, api, billing_clock, monkeypatch, configure):
 
 
 def test_the_isolation_suite_covers_every_route():
-    """The portal's routes (a token, not a key) are covered by tests/integration/portal/test_portal.py."""
+    """The portal's routes (a token, not a key) are covered by tests/integration/portal/test_portal.py,
+    the stored recommendations' by tests/integration/portal/test_stored_recommendations.py."""
     from tests.integration.portal.test_portal import ISOLATION_COVERED as PORTAL
+    from tests.integration.portal.test_stored_recommendations import ISOLATION_COVERED as STORED
 
-    assert {(r.method, r.path) for r in routes()} == COVERED | PORTAL and not COVERED & PORTAL
+    assert {(r.method, r.path) for r in routes()} == COVERED | PORTAL | STORED
+    assert not COVERED & PORTAL and not (COVERED | PORTAL) & STORED
 
 
 def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api):

@@ -54,6 +54,13 @@ def test_failures_of_one_operation_for_different_reasons_are_distinct_findings()
     assert sorted(why for _, _, why in report.unique_failures()) == ["422 ids must be unique", "422 too deep"]
 
 
+def test_a_finding_whose_answer_is_a_bare_array_is_reported_not_crashed_on():
+    failure = Failure("GET /api/billing/invoices", "response_schema_conformance", "Response violates schema", "",
+                      200, "c", "[]")
+    assert failure.why == "200 Response violates schema"
+    assert "GET /api/billing/invoices" in format_report(FuzzReport(failures=[failure]))
+
+
 def test_repeated_placement_ids_are_dropped_and_ids_of_other_types_fuzzed_as_drawn():
     from bench.fuzz import _unique_placements
 

@@ -141,7 +141,8 @@ def test_the_script_measures_every_route_on_a_tiny_shop(tmp_path, capsys):
     assert "| recommend (user) |" in printed and "Goal (recommend)" in printed
     rows = {r["route"]: r for r in json.loads(out.read_text())["routes"]}
     assert set(rows) == {"recommend (user)", "recommend (user + session + context)", "recommend (2 placements)",
-                         "recommend (rules + frequency cap)", "similar", "interactions (1 event)",
+                         "recommend (rules + frequency cap)", "recommend (decision flow + experiment)", "similar",
+                         "interactions (1 event)",
                          "interactions (500 events)"}
     for row in rows.values():
         assert row["errors"] == 0 and row["aws_calls_median"] >= 1

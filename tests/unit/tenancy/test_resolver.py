@@ -90,3 +90,35 @@ def test_a_failed_lookup_beside_a_request_keeps_the_cached_tenant_until_twice_th
     now[0] += 60
     with pytest.raises(RuntimeError):
         resolver.resolve("key-1")  # past twice the TTL the request's own lookup fails it
+
+
+class KeysByValue(Keys):
+    """Keys whose values are known by digest (as the `keyvalue#` rows bind them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values = {"rk_admin_secret": "key-1"}
+        self.value_lookups = 0
+
+    def key_id_for_value(self, value: str) -> str | None:
+        self.value_lookups += 1
+        return self.values.get(value)
+
+
+def test_a_key_value_resolves_through_its_key_id_and_a_revoked_key_stops():
+    keys, now = KeysByValue(), [0.0]
+    resolver = TenantResolver(keys, Tenants(), ttl_s=60.0, clock=lambda: now[0])
+    assert resolver.resolve_value("rk_admin_secret") == "tenant:tenant-a"
+    assert resolver.resolve_value("rk_admin_secret") == "tenant:tenant-a"
+    assert keys.value_lookups == 1  # the digest -> key id step never changes: looked up once
+    del keys.owner["key-1"]  # revoked: the binding no longer resolves
+    now[0] = 121.0
+    with pytest.raises(UnauthorizedError):
+        resolver.resolve_value("rk_admin_secret")
+
+
+@pytest.mark.parametrize("value", ["", None, "rk_admin_never-issued"])
+def test_a_missing_or_unknown_key_value_is_unauthorized(value):
+    resolver = TenantResolver(KeysByValue(), Tenants(), ttl_s=60.0)
+    with pytest.raises(UnauthorizedError):
+        resolver.resolve_value(value)

@@ -29,8 +29,9 @@ def test_only_the_routes_without_key_or_authorizer_are_public():
 
 def test_a_read_key_may_serve_and_read_but_change_nothing():
     reads = {route for route, role in ROUTE_ROLES.items() if role is Role.READ}
-    # every GET but the list of the tenant's end users (their e-mails): admins only, as the seed has it
-    admin_reads = {("GET", "/api/users")}
+    # every GET but the lists of the tenant's end users (their e-mails) and of all their stored
+    # recommendations: admins only, as the seed has it
+    admin_reads = {("GET", "/api/users"), ("GET", "/api/recommendations")}
     assert {(m, p) for m, p in ROUTE_ROLES if m == "GET" and ROUTE_ROLES[(m, p)] is not PUBLIC} - admin_reads <= reads
     assert all(ROUTE_ROLES[route] is Role.ADMIN for route in admin_reads)
     assert {("POST", "/v1/recommend"), ("POST", "/api/v1/recommend"), ("POST", "/v1/recommend/validate"),

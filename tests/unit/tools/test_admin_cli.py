@@ -234,3 +234,22 @@ def test_tenant_ttl_sets_and_clears_the_interaction_ttl(aws, stack, capsys):
     assert "interaction_ttl_days" in capsys.readouterr().err
     assert cli(capsys, state, "tenant", "ttl", "--tenant", "tenant-ttl", "--off")["interaction_ttl_days"] is None
     assert runtime().tenants.get_tenant("tenant-ttl").interaction_ttl_days is None
+
+
+def test_key_digests_make_a_key_issued_before_them_known_by_value(aws, stack, capsys):
+    """A key bound without its value's digest (issued before digests were kept) is unknown by value
+    (register, the key-or-token routes answer 401) until `key digests` records it."""
+    from recengine.errors import UnauthorizedError
+    from recengine.tenancy.keys import value_key
+
+    state, _ = stack
+    out = cli(capsys, state, "tenant", "create", "--name", "old", "--plan", "growth", "--tenant-id", "old-shop")
+    rt = runtime()
+    rt.api_keys.db.delete_item(TableName=rt.api_keys.name, Key={"pk": {"S": value_key(out["api_key"])["pk"]}})
+    with pytest.raises(UnauthorizedError):
+        rt.tenant_resolver.resolve_value(out["api_key"])
+    assert cli(capsys, state, "key", "digests", "--tenant", "old-shop") == {"digested_key_ids": [out["key_id"]]}
+    assert rt.tenant_resolver.resolve_value(out["api_key"]).tenant_id == "old-shop"
+    assert main(["--state-file", str(state), "key", "digests"]) == 0
+    assert out["key_id"] in capsys.readouterr().out
+    assert out["api_key"] not in json.dumps(list(rt.api_keys.scan_rows()), default=str)  # its digest only

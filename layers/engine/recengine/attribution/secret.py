@@ -42,6 +42,12 @@ class SecretStore:
 
     def pseudonym_key(self, secret_id: str) -> str:
         """The HMAC key of the pseudonyms: the secret's string, at least MIN_KEY_LENGTH long."""
+        return self.secret_string(secret_id, "the pseudonym key", MIN_KEY_LENGTH)
+
+    def secret_string(self, secret_id: str, what: str, min_length: int = 1) -> str:
+        """A secret's string (e.g. the payment provider's API key): a transient read failure is a
+        StoreError (503), a missing secret or grant or a value too short a SettingsError. Messages
+        name the secret, never its value."""
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
@@ -50,9 +56,8 @@ class SecretStore:
             cause = exc.__cause__ or exc.__context__
             code = cause.response.get("Error", {}).get("Code", "Unknown") if isinstance(cause, ClientError) else None
             if code in TRANSIENT or isinstance(cause, BotoCoreError):
-                raise StoreError(f"reading the pseudonym key failed ({code or type(cause).__name__})") from exc
-            raise SettingsError(f"the pseudonym key secret {secret_id!r} could not be read ({code or exc})") from exc
-        if not isinstance(value, str) or len(value) < MIN_KEY_LENGTH:
-            raise SettingsError(f"the pseudonym key secret {secret_id!r} is not a string of at least "
-                                f"{MIN_KEY_LENGTH} characters")
+                raise StoreError(f"reading {what} failed ({code or type(cause).__name__})") from exc
+            raise SettingsError(f"{what} secret {secret_id!r} could not be read ({code or exc})") from exc
+        if not isinstance(value, str) or len(value) < min_length:
+            raise SettingsError(f"{what} secret {secret_id!r} is not a string of at least {min_length} characters")
         return value

@@ -1,5 +1,6 @@
-"""Checkout through a payment provider. No real provider is reachable from this deployment yet, so
-checkout answers 501; tests use InMemoryPaymentProvider, and nothing fakes a successful payment."""
+"""Checkout and the customer portal through a payment provider: Stripe (billing/stripe_provider.py)
+when the deployment names its key's secret, else none and both answer 501. Tests of the routes
+around it use InMemoryPaymentProvider; nothing fakes a successful payment."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Protocol
 from ..errors import PaymentProviderUnavailableError
 from ..tenancy.model import Tenant
 from .plans import CURRENCY, PLANS, Plan
+
+NOT_CONFIGURED = ("no payment provider is configured for this deployment (its operator sets the template's "
+                  "StripeSecretArn to offer checkout)")
 
 
 @dataclass(frozen=True)
@@ -23,11 +27,15 @@ class CheckoutSession:
 
 
 class PaymentProvider(Protocol):
-    """A hosted checkout (e.g. a card processor). The real one lives outside this deployment."""
+    """A hosted checkout and customer portal (Stripe in production)."""
 
-    def create_checkout(self, tenant_id: str, plan: Plan, interval: str, amount: float) -> CheckoutSession: ...
+    def create_checkout(self, tenant: Tenant, plan: Plan, interval: str, amount: float,
+                        idempotency_key: str | None = None) -> CheckoutSession:
+        """A hosted page where the tenant subscribes to `plan`; the same idempotency key (the
+        request's id) gives the same session, so a retried request does not open a second one."""
+        ...
 
-    def create_portal(self, tenant_id: str) -> str:
+    def create_portal(self, tenant: Tenant) -> str:
         """The URL of a hosted page where the tenant manages its subscription and payment methods."""
         ...
 
@@ -38,24 +46,27 @@ class InMemoryPaymentProvider:
 
     sessions: dict[str, tuple[str, CheckoutSession]] = field(default_factory=dict)
 
-    def create_checkout(self, tenant_id: str, plan: Plan, interval: str, amount: float) -> CheckoutSession:
+    def create_checkout(self, tenant: Tenant, plan: Plan, interval: str, amount: float,
+                        idempotency_key: str | None = None) -> CheckoutSession:
         session_id = f"cs_test_{uuid.uuid4().hex[:16]}"
         session = CheckoutSession(session_id, f"memory://checkout/{session_id}", plan.id, interval, amount)
-        self.sessions[session_id] = (tenant_id, session)
+        self.sessions[session_id] = (tenant.tenant_id, session)
         return session
 
-    def create_portal(self, tenant_id: str) -> str:
-        return f"memory://portal/{tenant_id}"
+    def create_portal(self, tenant: Tenant) -> str:
+        return f"memory://portal/{tenant.tenant_id}"
 
 
-def checkout(provider: PaymentProvider | None, tenant: Tenant, plan_id: str, interval: str) -> dict:
+def checkout(provider: PaymentProvider | None, tenant: Tenant, plan_id: str, interval: str,
+             request_id: str | None = None) -> dict:
+    """A checkout session for the plan and interval (`request_id` makes a retried request idempotent)."""
     if provider is None:
-        raise PaymentProviderUnavailableError("no payment provider is configured for this deployment")
+        raise PaymentProviderUnavailableError(NOT_CONFIGURED)
     plan = PLANS.get(plan_id)
     if plan is None:
         raise ValueError(f"unknown plan {plan_id!r}")
     amount = plan.monthly_price if interval == "monthly" else plan.annual_price
-    session = provider.create_checkout(tenant.tenant_id, plan, interval, float(amount))
+    session = provider.create_checkout(tenant, plan, interval, float(amount), request_id)
     return {"session_id": session.session_id, "checkout_url": session.url, "plan_id": session.plan_id,
             "interval": session.interval, "amount": session.amount, "currency": session.currency}
 
@@ -63,5 +74,5 @@ def checkout(provider: PaymentProvider | None, tenant: Tenant, plan_id: str, int
 def portal(provider: PaymentProvider | None, tenant: Tenant) -> str:
     """The customer-portal URL for the tenant (501 when no provider is configured)."""
     if provider is None:
-        raise PaymentProviderUnavailableError("no payment provider is configured for this deployment")
-    return provider.create_portal(tenant.tenant_id)
+        raise PaymentProviderUnavailableError(NOT_CONFIGURED)
+    return provider.create_portal(tenant)

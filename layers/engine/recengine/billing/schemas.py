@@ -34,3 +34,7 @@ class CheckoutRequest(BaseModel):
             raise ValueError(f"plan_id must be one of {', '.join(PLANS)}")
         return plan_id
 
+    @property
+    def plan(self) -> tuple[str, str]:
+        """(plan id, interval): what checkout buys."""
+        return self.plan_id, self.interval

@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterator
 from ..attribution.records import assignment_record
 from ..errors import ConflictError, NotFoundError, StoreError
 from ..observability import logger
+from .config import load
 from .experiments import assign
-from .flows import match_route
 from .model import ContactPolicy, Experiment, Flow, QualificationRule, Route, Variant
 from .store import AssignmentStore, DecisioningStore, Stored
 
@@ -155,45 +155,25 @@ def resolve_flow(store: DecisioningStore, tenant_id: str, decision_flow_key: str
                  placement: str | None) -> Flow | None:
     """The flow that serves a request: the one it names (NotFoundError when the tenant has no such
     enabled flow), else the most specific routing rule's; None when nothing routes the request."""
-    if decision_flow_key:
-        found = store.get(tenant_id, "flow", decision_flow_key) if OBJECT_ID.match(decision_flow_key) else None
-        if found is None or not found.value.enabled:
-            raise NotFoundError(f"decision flow {decision_flow_key!r} not found")
-        return found.value
-    route = match_route(get_routes(store, tenant_id), channel, placement)
-    if route is None:
-        return None
-    found = store.get(tenant_id, "flow", route.flow_key)
-    return found.value if found is not None and found.value.enabled else None
+    config = load(store, tenant_id)
+    return config.flow(decision_flow_key) if decision_flow_key else config.routed(channel, placement)
 
 
 def flow_rules(store: DecisioningStore, tenant_id: str, flow: Flow) -> list[QualificationRule]:
-    """The flow's rules that still exist (one batch read); evaluation orders them by priority."""
-    return [s.value for s in store.get_many(tenant_id, "rule", list(flow.rule_ids))]
+    """The flow's rules that still exist; evaluation orders them by priority."""
+    return load(store, tenant_id).rules_of(flow)
 
 
 def flow_policies(store: DecisioningStore, tenant_id: str, flow: Flow) -> list[ContactPolicy]:
     """The flow's contact policies that still exist, in the flow's order."""
-    found = {s.value.policy_id: s.value for s in store.get_many(tenant_id, "policy", list(flow.policy_ids))}
-    return [found[i] for i in flow.policy_ids if i in found]
+    return load(store, tenant_id).policies_of(flow)
 
 
 # ------------------------------------------------------------------ experiments
 def active_experiment(store: DecisioningStore, tenant_id: str, channel: str | None,
                       placement: str | None) -> Experiment | None:
     """The enabled experiment that covers a request: the most specific scope (as routing), then the oldest."""
-    best, best_rank = None, -1
-    for stored in list_objects(store, tenant_id, "experiment"):
-        experiment = stored.value
-        if not experiment.enabled:
-            continue
-        route = match_route([Route("", experiment.channel, experiment.placement)], channel, placement)
-        if route is None:
-            continue
-        rank = 2 * (experiment.placement is not None) + (experiment.channel is not None)
-        if rank > best_rank:
-            best, best_rank = experiment, rank
-    return best
+    return load(store, tenant_id).experiment(channel, placement)
 
 
 def assign_and_log(assignments: AssignmentStore | None, tenant_id: str, experiment: Experiment, user_key: str,

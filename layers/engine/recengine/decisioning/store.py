@@ -12,6 +12,7 @@ number type (38 digits, 1e-130 to 1e126) cannot promise."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -40,7 +41,17 @@ class Stored(Generic[T]):
 
 
 class DecisioningStore(Table):
-    """Rules, policies, flows, routing and experiments per tenant (models table)."""
+    """Rules, policies, flows, routing and experiments per tenant (models table). Each write made by
+    this process is counted per tenant (`writes`), so the recommend path's cache of the tenant's
+    objects (decisioning.config) in the same process sees it at once, not after its TTL."""
+
+    _writes: Counter = Counter()
+
+    def writes(self, tenant_id: str) -> int:
+        return self._writes[tenant_id]
+
+    def _wrote(self, tenant_id: str) -> None:
+        self._writes[tenant_id] += 1
 
     @staticmethod
     def _key(tenant_id: str, kind: str, object_id: str) -> dict:
@@ -61,11 +72,16 @@ class DecisioningStore(Table):
             if conditional_failure(exc):
                 raise ConflictError(f"{kind} {object_id!r} already exists") from exc
             raise store_error("put_item", exc) from exc
+        finally:
+            self._wrote(tenant_id)
 
     def replace(self, tenant_id: str, kind: str, object_id: str, value: Any, now: float) -> bool:
         """Replaces an existing object; False when there is none (nothing written)."""
         fields = {"spec": _text(encode(value)), "updated_at": now}
-        return self.update_fields(self._key(tenant_id, kind, object_id), fields, exists="model_id")
+        try:
+            return self.update_fields(self._key(tenant_id, kind, object_id), fields, exists="model_id")
+        finally:
+            self._wrote(tenant_id)
 
     def get(self, tenant_id: str, kind: str, object_id: str) -> Stored | None:
         row = self.get_row(self._key(tenant_id, kind, object_id), consistent=True)
@@ -107,7 +123,24 @@ class DecisioningStore(Table):
             if conditional_failure(exc):
                 return False
             raise store_error("delete_item", exc) from exc
+        finally:
+            self._wrote(tenant_id)
         return True
+
+    def everything(self, tenant_id: str) -> dict[str, list[Stored]]:
+        """Every decisioning object of the tenant, by kind, in one Query of its partition (what the
+        recommend path caches: see decisioning.config). Routing comes as its one `routing` entry."""
+        rows = self.query_rows(KeyConditionExpression="tenant_id = :t AND begins_with(model_id, :p)",
+                               ExpressionAttributeValues=serialize({":t": tenant_id, ":p": PREFIX}), ConsistentRead=True)
+        out: dict[str, list[Stored]] = {kind: [] for kind in (*DECODERS, "routing")}
+        for row in rows:
+            kind = row["model_id"][len(PREFIX):].split("#", 1)[0]
+            if kind == "routing":
+                routes = [decode_route(r) for r in json.loads(row["spec"]).get("routes") or ()]
+                out["routing"].append(Stored(routes, float(row["created_at"]), float(row["updated_at"])))
+            elif kind in DECODERS:
+                out[kind].append(self._stored(kind, row))
+        return out
 
     # ------------------------------------------------------------------ routing: one row per tenant
     def routes(self, tenant_id: str) -> Stored | None:
@@ -122,6 +155,7 @@ class DecisioningStore(Table):
         self.put_row({**self._key(tenant_id, "routing", ROUTING_ID), "kind": "decisioning-routing",
                       "spec": _text({"routes": [encode(r) for r in routes]}),
                       "created_at": current["created_at"] if current else now, "updated_at": now})
+        self._wrote(tenant_id)
 
 
 class AssignmentStore(Table):

@@ -213,8 +213,10 @@ class RecommenderModel:
 
     def recommend(self, history: Sequence[str], weights: Sequence[float], n: int,
                   exclude: Iterable[str] = (), candidates: Sequence[str] | None = None,
-                  algorithm: str = "hybrid", context: Mapping[str, Any] | None = None) -> Ranked:
-        """Ranks up to n items for a user history; seen and excluded items never come back.
+                  algorithm: str = "hybrid", context: Mapping[str, Any] | None = None,
+                  exclude_seen: bool = True) -> Ranked:
+        """Ranks up to n items for a user history; seen (unless `exclude_seen` is False: offers are
+        shown again, as contact policies allow) and excluded items never come back.
 
         `algorithm`: hybrid (collaborative + content), collaborative, content-based, popular or
         trending; without a known history the first three fall back to popular. `context` (the
@@ -225,7 +227,10 @@ class RecommenderModel:
         uniq, summed, known = self._history(history, weights)
         # Seen and excluded items as one sorted index array: set to -inf in place, no Python set.
         extra = self._indices(exclude)
-        excluded = np.union1d(uniq, extra) if extra.size else uniq
+        if not exclude_seen:
+            excluded = np.unique(extra)
+        else:
+            excluded = np.union1d(uniq, extra) if extra.size else uniq
         if algorithm in ("popular", "trending"):
             known = 0
         source = algorithm if known else ("trending" if algorithm == "trending" else "popular")

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ValidationError
 from ..aws.clients import no_answer
 from ..errors import DomainError, ForbiddenError, InsufficientScopeError, UnauthorizedError
 from ..observability import count, logger
+from ..tenancy.credentials import credential_from_headers
 from ..tenancy.model import Tenant
-from ..tenancy.roles import PORTAL_PRINCIPAL, PUBLIC, UnlistedRouteError, parse_role, required_role
+from ..tenancy.roles import PORTAL_PRINCIPAL, PUBLIC, UnlistedRouteError, parse_role, required_role, role_of_key
 from .problems import MalformedJson, Problem, UnsupportedMediaType, ValidationFailed, problem_response
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,7 +33,8 @@ TENANT_HEADERS = ("x-org-id", "x-tenant-id")
 STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401, "forbidden": 403,
                   "insufficient-scope": 403, "request-timeout": 408, "conflict": 409, "job-in-progress": 409,
                   "payment-required": 402, "bad-request": 400, "job-quota-exceeded": 429,
-                  "payment-provider-not-configured": 501, "store-unavailable": 503, "offer-not-in-decision": 422}
+                  "payment-provider-not-configured": 501, "payment-provider-error": 502,
+                  "no-payment-customer": 409, "store-unavailable": 503, "offer-not-in-decision": 422}
 # The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
 SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
 
@@ -50,12 +52,16 @@ class Api(APIGatewayRestResolver):
     function's stores are built on the first request that needs them, not at import."""
 
     def __init__(self, resolve_tenant: Callable[[str | None], Tenant] | None = None,
-                 resolve_tenant_id: Callable[[str], Tenant] | None = None):
+                 resolve_tenant_id: Callable[[str], Tenant] | None = None,
+                 resolve_key_value: Callable[[str], Tenant] | None = None):
         super().__init__()
         self._resolve_tenant = resolve_tenant
         # A portal token's tenant (by id, from the authorizer's context): only the functions behind
         # portal routes are given one; the others answer 401 to a request without an API key.
         self._resolve_tenant_id = resolve_tenant_id
+        # A key value's tenant, validated here: only the functions behind routes that take a portal
+        # token or an API key (no key required at API Gateway, so it checks none) are given one.
+        self._resolve_key_value = resolve_key_value
         self._install_error_handlers()
         self.use(middlewares=[_route_latency, _require_role])
 
@@ -72,9 +78,10 @@ class Api(APIGatewayRestResolver):
         the meter counts a call once under it (a caller-chosen id could be sent with many calls)."""
         return self.current_event.request_context.request_id or None
 
-    def caller(self) -> Tenant:
+    def caller(self, mismatch: type[DomainError] = ForbiddenError) -> Tenant:
         """The caller's tenant, from the API key id API Gateway verified; never from the body. A tenant
-        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403."""
+        header (X-Org-Id / X-Tenant-Id), if sent, must name the same tenant: a mismatch is a 403 (or
+        `mismatch`: the offer-decisioning dialect answers 401, as its API did)."""
         if self._resolve_tenant is None:
             raise RuntimeError("this function has no tenant resolver")
         event = self.current_event
@@ -82,12 +89,14 @@ class Api(APIGatewayRestResolver):
             if self._resolve_tenant_id is None:
                 raise UnauthorizedError("this route takes an API key, not a portal token")
             tenant = self._resolve_tenant_id(str(event.request_context.authorizer.get("tenant_id") or ""))
+        elif self.key_value_caller():
+            tenant = self._key_value_tenant()
         else:
             tenant = self._resolve_tenant(event.request_context.identity.api_key_id)
         for header in TENANT_HEADERS:
             claimed = event.get_header_value(header, case_sensitive=False)
             if claimed is not None and claimed.strip() != tenant.tenant_id:
-                raise ForbiddenError(f"the {header} header does not match the API key's tenant")
+                raise mismatch(f"the {header} header does not match the API key's tenant")
         return tenant
 
     def portal_caller(self) -> bool:
@@ -95,6 +104,22 @@ class Api(APIGatewayRestResolver):
         the tenant and role in `requestContext.authorizer`, which only the authorizer can set."""
         context = self.current_event.request_context
         return not context.identity.api_key_id and context.authorizer.get("principal") == PORTAL_PRINCIPAL
+
+    def key_value_caller(self) -> bool:
+        """True for a request with an API key that API Gateway did not check (the route requires none):
+        only a function given `resolve_key_value` takes it, validating the value itself."""
+        return (self._resolve_key_value is not None and not self.current_event.request_context.identity.api_key_id
+                and not self.portal_caller() and self.credential() is not None)
+
+    def credential(self) -> str | None:
+        """The API key or bearer value the request carries, read as the authorizer reads it."""
+        return credential_from_headers(self.current_event.headers)
+
+    def _key_value_tenant(self) -> Tenant:
+        """The tenant of the request's key value, looked up once per request (401 unknown or revoked)."""
+        if "_key_tenant" not in self.context:
+            self.append_context(_key_tenant=self._resolve_key_value(self.credential() or ""))
+        return self.context["_key_tenant"]
 
     def body(self, model: type[M]) -> M:
         """The JSON body validated against `model` (415 if not JSON, 400 if malformed, 422 if invalid)."""
@@ -185,6 +210,10 @@ class Api(APIGatewayRestResolver):
             status, slug = mapped
             if status == 408:
                 return self.problem(status, slug, str(exc), headers={"Retry-After": "1"})
+            if status == 502:  # the provider adapter wrote a safe detail (class, status, code; no key)
+                logger.error("payment provider failure", extra={"error": str(exc)})
+                headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+                return self.problem(status, slug, str(exc), headers=headers)
             if status >= 500 and status != 501:
                 logger.error("dependency failure", extra={"error": str(exc)})
                 return self.problem(status, slug, "a backing service is unavailable; retry with backoff",
@@ -299,9 +328,15 @@ def _require_role(app: Api, next_middleware: Callable[[Api], Response]) -> Respo
     if needed is PUBLIC:
         return next_middleware(app)
     context = app.current_event.request_context
-    if not context.identity.api_key_id and not app.portal_caller():
+    if app.key_value_caller():
+        # No key check at API Gateway on this route: the value is validated here, before any handler
+        # runs (401 unknown or revoked), and its role read from the value as the authorizer reads it.
+        app._key_value_tenant()
+        held = role_of_key(app.credential() or "")
+    elif not context.identity.api_key_id and not app.portal_caller():
         raise UnauthorizedError("API key is missing")
-    held = parse_role(context.authorizer.get("role"))
+    else:
+        held = parse_role(context.authorizer.get("role"))
     if held is None or not held.allows(needed):
         count("RoleRefused", route=name, needed=needed.value)
         has = f"its role is {held.value}" if held else "it carries no role"

@@ -12,7 +12,7 @@ PROBLEM_JSON = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
           405: "Method Not Allowed", 409: "Conflict", 408: "Request Timeout", 413: "Content Too Large", 415: "Unsupported Media Type",
           422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
-          501: "Not Implemented", 503: "Service Unavailable"}
+          501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 class Problem(Exception):

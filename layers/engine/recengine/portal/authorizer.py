@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..tenancy.credentials import credential_from_headers
 from ..tenancy.roles import role_of_key
 from .tokens import InvalidTokenError, TokenVerifier, looks_like_jwt
 
@@ -23,14 +24,8 @@ class Unauthorized(Exception):
 
 
 def extract_key(headers: dict[str, str] | None) -> str | None:
-    lower = {k.lower(): v for k, v in (headers or {}).items() if isinstance(v, str)}
-    key = (lower.get("x-api-key") or "").strip()
-    if key:
-        return key
-    scheme, _, token = (lower.get("authorization") or "").strip().partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+    """The credential (API key or portal token) as every caller reads it (tenancy.credentials)."""
+    return credential_from_headers(headers)
 
 
 def _resource(method_arn: str) -> str:

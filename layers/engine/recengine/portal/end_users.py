@@ -28,12 +28,15 @@ class EndUser:
     is_active: bool
     created_at: float
     updated_at: float
+    # Segment tags (e.g. "vip"): POST /api/recommendations/generate can name one as its userSegment.
+    segments: tuple[str, ...] = ()
 
 
 def _end_user(row: dict) -> EndUser:
     return EndUser(row["sk"], row.get("email", ""), row.get("name", ""), row.get("role", "user"),
                    bool(row.get("is_active", True)), float(row["created_at"]), float(row.get("updated_at") or
-                                                                                       row["created_at"]))
+                                                                                       row["created_at"]),
+                   tuple(row.get("segments") or ()))
 
 
 class EndUserStore(Table):
@@ -42,7 +45,8 @@ class EndUserStore(Table):
 
     def _row(self, tenant_id: str, user: EndUser) -> dict:
         return {**self._key(tenant_id, user.user_id), "email": user.email, "name": user.name, "role": user.role,
-                "is_active": user.is_active, "created_at": user.created_at, "updated_at": user.updated_at}
+                "is_active": user.is_active, "created_at": user.created_at, "updated_at": user.updated_at,
+                **({"segments": list(user.segments)} if user.segments else {})}
 
     def insert(self, tenant_id: str, user: EndUser) -> None:
         """ConflictError if the tenant already has a user with this id."""

@@ -35,7 +35,7 @@ def gotrue_body(tokens: Tokens, account: Account) -> dict:
 
 def end_user_body(user: EndUser, last_active_at: float | None = None, with_activity: bool = False) -> dict:
     body = {"id": user.user_id, "email": user.email, "name": user.name, "role": user.role,
-            "isActive": user.is_active, "createdAt": iso(user.created_at)}
+            "isActive": user.is_active, "createdAt": iso(user.created_at), "segments": list(user.segments)}
     if with_activity:
         body["lastActiveAt"] = iso(last_active_at)
     return body

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ..http.app import validate
 from ..http.schemas import Id, Strict
@@ -15,6 +15,18 @@ from .users import EndUserDraft
 Email = Annotated[str, StringConstraints(min_length=6, max_length=254, strip_whitespace=True, to_lower=True,
                                          pattern=r"^[A-Za-z0-9]([A-Za-z0-9._%+-]*[A-Za-z0-9])?@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+RESERVED_SEGMENTS = ("all", "active")  # the generate route's own segments: a tag so named could not be chosen
+
+
+def _not_reserved(tag: str) -> str:
+    if tag in RESERVED_SEGMENTS:
+        raise ValueError(f"{tag!r} is a built-in segment of POST /api/recommendations/generate, not a tag")
+    return tag
+
+
+# A segment tag on an end user: `POST /api/recommendations/generate` can name it as its userSegment.
+SegmentTag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+                       AfterValidator(_not_reserved)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
@@ -53,9 +65,11 @@ class EndUserUpdate(Strict):
     name: Name
     role: Literal["user", "admin"] = "user"
     isActive: bool = True
+    segments: list[SegmentTag] = Field(default_factory=list, max_length=20,
+                                       description="Segment tags: `POST /api/recommendations/generate` can name one.")
 
     def draft(self) -> EndUserDraft:
-        return EndUserDraft(self.email, self.name, self.role, self.isActive)
+        return EndUserDraft(self.email, self.name, self.role, self.isActive, segments=_tags(self.segments))
 
 
 class EndUserBody(EndUserUpdate):
@@ -64,7 +78,11 @@ class EndUserBody(EndUserUpdate):
     id: Id | None = Field(default=None, description="The user's id as your events name it; generated if absent.")
 
     def draft(self) -> EndUserDraft:
-        return EndUserDraft(self.email, self.name, self.role, self.isActive, self.id)
+        return EndUserDraft(self.email, self.name, self.role, self.isActive, self.id, _tags(self.segments))
+
+
+def _tags(segments: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(segments))
 
 
 class UsersQuery(BaseModel):

@@ -1,15 +1,17 @@
 """Portal accounts: who joins which tenant. A register without credentials is a sign-up: a new
 tenant on the starter plan whose first account is its admin. A register by a tenant's admin (its
-token) adds an account to that tenant. Login and the GoTrue grants hand out Cognito's tokens."""
+token or an admin API key) adds an account to that tenant. Login and the GoTrue grants hand out
+Cognito's tokens."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import ConflictError, ForbiddenError, UnauthorizedError
 from ..tenancy.model import Tenant, tenant_id_from_name
-from ..tenancy.roles import Role
+from ..tenancy.roles import Role, role_of_key
 from ..tenancy.store import TenantStore
 from .accounts import Account, CognitoAccounts, Tokens
 from .tokens import ADMIN_GROUP, USER_GROUP, InvalidTokenError, PortalClaims, TokenVerifier, looks_like_jwt
@@ -62,15 +64,16 @@ def verified_claims(verifier: TokenVerifier, token: str) -> PortalClaims:
 
 
 def register(accounts: CognitoAccounts, tenants: TenantStore, verifier: TokenVerifier, new: NewAccount,
-             credential: str | None) -> Account:
-    """POST /api/auth/register: a sign-up without a credential; with an admin's token, an account in
-    that tenant. An API key cannot be checked on this public route (API Gateway validates keys only
-    on the routes that require one): it is refused with 401 rather than ignored."""
+             credential: str | None, key_tenant: Callable[[str], Tenant]) -> Account:
+    """POST /api/auth/register: a sign-up without a credential; with an admin's token or API key, an
+    account in that tenant. API Gateway checks no key on this public route, so a key value is
+    validated here by `key_tenant` (tenancy's resolver: unknown or revoked, 401) and its role read
+    from the value as the authorizer reads it (read or write: 403). A credential is never ignored."""
     if credential is None:
         return sign_up(accounts, tenants, new)
     if not looks_like_jwt(credential):
-        raise UnauthorizedError("register takes an admin's portal token (Authorization: Bearer <jwt>), "
-                                "not an API key")
+        tenant = key_tenant(credential)
+        return add_account(accounts, tenants, tenant.tenant_id, role_of_key(credential), new)
     claims = verified_claims(verifier, credential)
     return add_account(accounts, tenants, claims.tenant_id, claims.role, new)
 

@@ -25,6 +25,7 @@ class EndUserDraft:
     role: str
     is_active: bool
     user_id: str | None = None
+    segments: tuple[str, ...] = ()
 
 
 def list_users(store: EndUserStore, tenant_id: str, page: int, page_size: int,
@@ -50,7 +51,7 @@ def get_user(store: EndUserStore, interactions: InteractionStore, tenant_id: str
 def create_user(store: EndUserStore, tenant_id: str, draft: EndUserDraft, now: float | None = None) -> EndUser:
     now = time.time() if now is None else now
     user = EndUser(draft.user_id or f"user-{uuid.uuid4()}", draft.email, draft.name, draft.role, draft.is_active,
-                   now, now)
+                   now, now, draft.segments)
     store.insert(tenant_id, user)
     return user
 
@@ -62,7 +63,7 @@ def update_user(store: EndUserStore, tenant_id: str, user_id: str, draft: EndUse
         raise InvalidArgumentError("the body's id is not the path's: a user cannot be renamed")
     current = _existing(store, tenant_id, user_id)
     user = replace(current, email=draft.email, name=draft.name, role=draft.role, is_active=draft.is_active,
-                   updated_at=time.time() if now is None else now)
+                   segments=draft.segments, updated_at=time.time() if now is None else now)
     store.replace(tenant_id, user)
     return user
 

@@ -25,9 +25,10 @@ def recommend_body(rec: Recommendation) -> dict:
             "source": "batch" if batch else "model"}
     if rec.anonymous_id:
         meta["anonymous_id"] = rec.anonymous_id
+    meta.update(_decided(rec))
     body: dict = {"rec_id": rec.request_id}
-    if query.placements:
-        body["placements"] = [{"placement_id": s.placement, "items": s.items} for s in result.lists]
+    if query.placements or rec.grouped:
+        body["placements"] = [{"placement_id": _slot(rec, s), "items": s.items} for s in result.lists]
     else:
         body["items"] = result.items
     body.update({"meta": meta, "warnings": rec.warnings})
@@ -36,13 +37,31 @@ def recommend_body(rec: Recommendation) -> dict:
     return body
 
 
+def _decided(rec: Recommendation) -> dict:
+    """The decision flow and the experiment variant that served the request, when there were any."""
+    out: dict = {}
+    if rec.flow_key:
+        out["decision_flow"] = rec.flow_key
+    if rec.experiment:
+        out["experiment"] = dict(rec.experiment)
+    return out
+
+
+def _slot(rec: Recommendation, served: ServedList) -> str:
+    """A list's placement id; a grouped flow's single list is named by the request's slot."""
+    return served.placement or rec.query.placement or rec.query.surface or "default"
+
+
 def debug_trace(query: Query, result: Result) -> dict:
     """Rules applied, the context, the frequency cap, and per list each item's score parts and why
     items were held back."""
 
     def one(served: ServedList) -> dict:
-        return {"contributions": served.contributions or [],
-                "filtered": [{"id": i, "reason": r} for i, r in served.filtered.items()]}
+        out = {"contributions": served.contributions or [],
+               "filtered": [{"id": i, "reason": r} for i, r in served.filtered.items()]}
+        if served.decision is not None:
+            out["decision"] = served.decision
+        return out
 
     trace = {"rules": [r.label for r in query.rules], "context": dict(query.context),
              "frequency_cap": list(query.frequency_cap) if query.frequency_cap else None}
@@ -121,11 +140,16 @@ def decisioning_body(rec: Recommendation, notes: list[dict] = ()) -> dict:
     for a multi-placement request; `warnings` and, with `debug`, `debugTrace` beside them."""
     result, query = rec.result, rec.query
     body: dict = {"interactionId": rec.request_id}
-    if query.placements:
-        body["placements"] = [{"placementId": s.placement, "decisions": _decisions(s.items)} for s in result.lists]
+    if query.placements or rec.grouped:
+        body["placements"] = [{"placementId": _slot(rec, s), "decisions": _decisions(s.items)} for s in result.lists]
     else:
         body["decisions"] = _decisions(result.items)
     body["modelId"] = result.model_id
+    decided = _decided(rec)
+    if decided.get("decision_flow"):
+        body["decisionFlowKey"] = decided["decision_flow"]
+    if decided.get("experiment"):
+        body["experiment"] = decided["experiment"]
     body["warnings"] = [*notes, *rec.warnings]
     if query.debug:
         body["debugTrace"] = debug_trace(query, result)

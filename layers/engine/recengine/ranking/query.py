@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..attribution.service import ANONYMOUS, Pseudonyms
 from ..errors import DeadlineExceededError
+from .policy import ListPolicy
 from .rules import CompiledRule, Rule, compile_rules
 
 MAX_LIMIT = 100  # the longest list one request returns; larger limits are clipped with a warning
@@ -53,8 +54,10 @@ class RecommendCall:
     timeout_ms: int | None = None
     source: str = "model"
     ignored_fields: Sequence[str] = ()
+    placement: str | None = None  # the slot type asked for (decision flows route and filter on it)
+    decision_flow_key: str | None = None
+    policy: ListPolicy | None = None  # set by a decision flow (recengine.decisioning.orchestrate)
     channel_id: str | None = None  # a specific channel: decisioning.offers matches offers and creatives on it
-    placement: str | None = None  # the request's own placement (a slot type), when it named one
     exclude_creatives: Sequence[str] = ()  # creatives never shown (an offer left with none is not eligible)
 
 
@@ -118,6 +121,9 @@ class Query:
     frequency_cap: tuple[int, float] | None = None  # (max impressions, window in seconds)
     source: str = "model"
     deadline: Deadline | None = None
+    channel: str | None = None
+    placement: str | None = None
+    policy: ListPolicy | None = None
 
     def check(self, stage: str) -> None:
         if self.deadline is not None:
@@ -186,5 +192,5 @@ def build_query(pseudonyms: Pseudonyms, tenant_id: str, call: RecommendCall, cli
     cap = (call.frequency_cap[0], call.frequency_cap[1] * 3600) if call.frequency_cap else None
     query = Query(tenant_id, user_id, call.session_id, user_key, limit, call.item_ids, algorithm, call.model_id,
                   call.surface, ranking_context(call), rules, call.exclude_items, placements, call.deduplicate,
-                  call.debug, cap, call.source, deadline)
+                  call.debug, cap, call.source, deadline, call.channel, call.placement, call.policy)
     return query, warnings, user_key if anonymous else None

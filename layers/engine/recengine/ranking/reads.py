@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..catalogue.snapshot import CatalogueSnapshot
 from ..catalogue.view import CatalogueView
@@ -28,21 +28,27 @@ class Reads:
     catalogue: CatalogueView
     precomputed: dict | None = None
     warnings: list[dict] = field(default_factory=list)
+    exposures: list[dict] = field(default_factory=list)  # the customer's, when a cap or a flow's policies need them
+    events: list[dict] = field(default_factory=list)  # the user's latest events as read (a flow's outcomes)
 
 
 def _nothing() -> None:
     return None
 
 
-def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], Any] | None = None) -> Reads:
+def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], Any] | None = None,
+             beside: Sequence[Callable[[], Any]] = ()) -> Reads:
     """The request's reads, in parallel with `alongside` (its exception, e.g. the meter's 402, is
-    raised once every read has finished). A read that fails leaves its part out with a warning
+    raised once every read has finished) and `beside` (calls that must not fail: their values are
+    dropped, e.g. an experiment's assignment record). A read that fails leaves its part out with a warning
     (history, frequency cap) or falls back to reading the items table (catalogue changes)."""
     tenant = q.tenant_id
     snapshot, read_changes = catalogue_changes(deps.models, deps.items, tenant, model_id)
-    capping = q.frequency_cap is not None and deps.exposures is not None and bool(q.user_key)
+    lookback = max(q.frequency_cap[1] if q.frequency_cap else 0.0, q.policy.lookback_s if q.policy else 0.0)
+    capping = lookback > 0 and deps.exposures is not None and bool(q.user_key)
     batch = q.source == "batch" and bool(q.user_id) and not q.placements and deps.lists is not None
-    since = time.time() - q.frequency_cap[1] if capping else 0.0
+    now = time.time()
+    since = now - lookback
     personalise = getattr(deps, "personalise", None)
     calls = [
         alongside or _nothing,
@@ -54,19 +60,22 @@ def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], 
         attempt(lambda: personalise(tenant, q.user_id) if personalise is not None and q.user_id else True, True),
     ]
     _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (precomputed, _list_error), \
-        (changes, changes_error), (active, _active_error) = gather(*calls)
+        (changes, changes_error), (active, _active_error) = gather(*calls, *beside)[:len(calls)]
     warnings: list[dict] = []
     _history_warning(tenant, user_error, session_error, warnings)
     history, weights = merge_history(user_rows, session_rows)
     if active is False:
         history, weights, precomputed = [], [], None
         warnings.append(warn("user_inactive", "this user is marked inactive: non-personalised items returned"))
-    capped = frequency_capped(q, shown, shown_error, capping, warnings)
+    capped = frequency_capped(q, shown, shown_error, capping, warnings, now)
     if _list_error:
         logger.warning("precomputed list not read; computed live", extra={"tenant_id": tenant,
                                                                           "error": str(_list_error)})
+    if shown_error is not None and q.policy is not None and not q.frequency_cap:
+        warnings.append(warn("contact_policy_unavailable", "the exposure log could not be read just now: "
+                             "contact policies were applied without it"))
     return Reads(history, weights, capped, catalogue_view(deps.items, tenant, snapshot, changes, changes_error),
-                 precomputed, warnings)
+                 precomputed, warnings, list(shown or ()), [] if active is False else list(user_rows or ()))
 
 
 def catalogue_changes(models: Any, items: Any, tenant_id: str, model_id: str | None
@@ -106,8 +115,9 @@ def merge_history(user_rows: list[dict], session_rows: list[dict]) -> tuple[list
 
 
 def frequency_capped(q: Query, shown: list[dict] | None, error: StoreError | None, capping: bool,
-                     warnings: list[dict]) -> set[str]:
-    """Items shown to this user on this surface `max` times within the window (exposure log)."""
+                     warnings: list[dict], now: float | None = None) -> set[str]:
+    """Items shown to this user on this surface `max` times within the window (exposure log; the
+    read may reach further back for a flow's contact policies)."""
     if q.frequency_cap is None:
         return set()
     if not capping:
@@ -119,10 +129,11 @@ def frequency_capped(q: Query, shown: list[dict] | None, error: StoreError | Non
         warnings.append(warn("frequency_cap_unavailable", "the exposure log could not be read just now: "
                              "the frequency cap was not applied"))
         return set()
-    limit, _ = q.frequency_cap
+    limit, window_s = q.frequency_cap
+    since = (time.time() if now is None else now) - window_s
     counts: dict[str, int] = {}
     for row in shown or ():
-        if (row.get("surface") or None) != q.surface:
+        if (row.get("surface") or None) != q.surface or float(row.get("ts", since)) < since:
             continue
         for item in row.get("items") or ():
             counts[item["id"]] = counts.get(item["id"], 0) + 1

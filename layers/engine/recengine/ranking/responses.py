@@ -21,6 +21,13 @@ class RecommendedItem(Closed):
     reason: str = Field(description="A short, human-readable reason (e.g. `popular right now`).")
 
 
+class ExperimentRef(Closed):
+    """The experiment that chose what served the request, and the caller's (stable) variant."""
+
+    id: str
+    variant: str
+
+
 class RecommendMeta(Closed):
     """Which model and path served the list; `request_id` ties the list to its exposure log and to later clicks."""
 
@@ -31,6 +38,9 @@ class RecommendMeta(Closed):
     source: Literal["model", "batch"] = Field(description="`batch`: the list precomputed by a generate job.")
     anonymous_id: str | None = Field(default=None, description="Only without a user id: the pseudonymous id "
                                      "(from the session, else the client) the list was recorded under.")
+    decision_flow: str | None = Field(default=None, description="The decision flow that served the request "
+                                      "(named by `decisionFlowKey`, an experiment or routing).")
+    experiment: ExperimentRef | None = None
 
 
 class RecommendResponse(Closed):
@@ -138,6 +148,8 @@ class Decisions(Closed):
     interactionId: str = Field(description="Quote it with the outcomes (`request_id` on /v1/interactions).")
     decisions: list[Decision]
     modelId: str | None
+    decisionFlowKey: str | None = Field(default=None, description="The decision flow that served the request.")
+    experiment: ExperimentRef | None = None
     warnings: list[ApiWarning]
     debugTrace: dict[str, Any] | None = Field(default=None, description="Only with `debug: true`.")
 
@@ -153,5 +165,7 @@ class GroupedDecisions(Closed):
     interactionId: str
     placements: list[PlacementDecisions]
     modelId: str | None
+    decisionFlowKey: str | None = Field(default=None, description="The decision flow that served the request.")
+    experiment: ExperimentRef | None = None
     warnings: list[ApiWarning]
     debugTrace: dict[str, Any] | None = Field(default=None, description="Only with `debug: true`; per placement.")

@@ -23,8 +23,8 @@ RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessio
                      "limit": ("k", "count"), "model_id": ("model_name", "modelId"),
                      "exclude_items": ("excludeOffers", "excludeItems"),
                      "item_ids": ("itemIds", "candidates"), "frequency_cap": ("frequencyCap",),
-                     "timeout_ms": ("timeoutMs",), "channel_id": ("channelId",),
-                     "exclude_creatives": ("excludeCreatives",)}
+                     "timeout_ms": ("timeoutMs",), "decision_flow_key": ("decisionFlowKey",),
+                     "channel_id": ("channelId",), "exclude_creatives": ("excludeCreatives",)}
 MAX_CREATIVE_EXCLUSIONS = 1000
 
 
@@ -33,6 +33,8 @@ ValueFrom = Annotated[str, StringConstraints(pattern=r"^(segments|attributes\.[A
 
 
 NOT_NULL = {"not": {"type": "null"}}
+# A decision flow's key, as the decisioning routes store it.
+FlowKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
 def given(*names: str) -> dict:
@@ -145,7 +147,9 @@ class RecommendRequest(BaseModel):
     surface: SlotName | None = None
     channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
     channel_id: SlotName | None = None  # a specific channel (offers and creatives may name one), beside its type
-    placement: SlotName | None = None  # the slot type (offers and creatives may name theirs); the surface too
+    placement: SlotName | None = None  # the slot type (e.g. hero_banner): the surface too when none is named
+    decision_flow_key: FlowKey | None = Field(default=None, description="The decision flow to run (else routing "
+                                              "by channel and placement chooses one, if the tenant has any).")
     context: NestedContext | None = None
     locale: ShortId | None = None
     currency: ShortId | None = None
@@ -179,7 +183,7 @@ class RecommendRequest(BaseModel):
         elif user is not None:
             data["user_id"] = user  # a bare `user: "u1"` reads as the user id
         # Where the list is shown: `surface`, else `placement`, else `channel` (which also stays itself).
-        placement = data.get("placement")  # kept as itself too: offers are eligible per placement
+        placement = data.get("placement")  # kept as itself too: flows route and offers are eligible on it
         if data.get("surface") is None:
             data["surface"] = placement if placement is not None else data.get("channel")
         for canonical, names in RECOMMEND_ALIASES.items():
@@ -231,8 +235,9 @@ class RecommendRequest(BaseModel):
             placements=[(p.placement_id, p.limit) for p in self.placements] if self.placements else None,
             deduplicate=self.deduplicate, debug=self.debug,
             frequency_cap=(cap.max_impressions, cap.window_hours) if cap else None, timeout_ms=self.timeout_ms,
-            source=self.source, ignored_fields=self.ignored_fields, channel_id=self.channel_id,
-            placement=self.placement, exclude_creatives=self.exclude_creatives or ())
+            source=self.source, ignored_fields=self.ignored_fields, placement=self.placement,
+            decision_flow_key=self.decision_flow_key, channel_id=self.channel_id,
+            exclude_creatives=self.exclude_creatives or ())
 
 
 class SimilarRequest(Strict):

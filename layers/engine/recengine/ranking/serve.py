@@ -82,6 +82,7 @@ class ServedList:
     filtered: dict[str, str] = field(default_factory=dict)  # id -> why it was held back
     contributions: list[dict] | None = None
     source: str = "popular"  # how it was ranked: the algorithm, or popular/trending as a fallback
+    decision: dict | None = None  # a decision flow's trace (ranking.policy.Chosen.trace)
 
 
 def recommend(deps: Deps, tenant_id: str, *, user_id: str | None, session_id: str | None, limit: int,
@@ -93,7 +94,8 @@ def recommend(deps: Deps, tenant_id: str, *, user_id: str | None, session_id: st
     return serve(deps, query)
 
 
-def serve(deps: Deps, q: Query, alongside: Callable[[], Any] | None = None) -> Result:
+def serve(deps: Deps, q: Query, alongside: Callable[[], Any] | None = None,
+          beside: Sequence[Callable[[], Any]] = ()) -> Result:
     """Ranks one list (or one per placement), applies exclusions, rules, the frequency cap and
     cross-placement deduplication, explains each item and, with `debug`, each score. Every read
     (and `alongside`, the meter) is issued together, once the model is resolved (from memory)."""
@@ -105,7 +107,7 @@ def serve(deps: Deps, q: Query, alongside: Callable[[], Any] | None = None) -> R
         model, pin_warnings, unknown_pin = None, [], True  # a precomputed list does not need the model
     else:
         unknown_pin = False
-    reads = read_all(deps, q, model.model_id if model is not None else None, alongside)
+    reads = read_all(deps, q, model.model_id if model is not None else None, alongside, beside)
     q.check("reading the history")
     if reads.precomputed is not None:
         return from_batch(q, reads)
@@ -131,7 +133,7 @@ def serve(deps: Deps, q: Query, alongside: Callable[[], Any] | None = None) -> R
     slots = list(q.placements) if q.placements else [(None, q.limit)]
     lists: list[ServedList] = []
     for placement, limit in slots:
-        served = _one_list(deps, reads.catalogue, q, model, history, weights, limit, excluded, placement)
+        served = _one_list(deps, reads, q, model, limit, excluded, placement)
         lists.append(served)
         if q.deduplicate:
             excluded.update({item["id"]: f"deduplicated: shown in placement {placement}" for item in served.items})
@@ -186,14 +188,29 @@ def _rejecter(q: Query) -> Reject:
     return reject
 
 
-def _one_list(deps: Deps, catalogue: CatalogueView, q: Query, model: RecommenderModel | None, history: list[str],
-              weights: list[float], limit: int, excluded: dict[str, str], placement: str | None) -> ServedList:
+def _top(catalogue: CatalogueView, q: Query, reads: Reads, limit: int, excluded: dict[str, str],
+         rank: Callable[[int, set[str]], list[tuple[str, float]]], dropped: dict[str, str], placement: str | None
+         ) -> tuple[list[tuple[str, float]], dict[str, dict | None], dict | None]:
+    """The list's active, unfiltered best; under a decision flow, the flow's choice among a larger pool."""
+    if q.policy is None:
+        kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+        return kept, rows, None
+    pool, rows = active_top(catalogue, q.tenant_id, q.policy.pool(limit), set(excluded), rank, _rejecter(q), dropped)
+    chosen = q.policy.choose(pool, rows, reads.exposures, reads.events, placement, limit)
+    dropped.update(chosen.filtered)
+    return chosen.items, rows, chosen.trace
+
+
+def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None, limit: int,
+              excluded: dict[str, str], placement: str | None) -> ServedList:
+    catalogue, history, weights = reads.catalogue, reads.history, reads.weights
     dropped: dict[str, str] = {}
     ranking_context = dict(q.context)
     if placement is not None:
         ranking_context.setdefault("placement", placement)
+    exclude_seen = q.policy is None or q.policy.exclude_seen
     if model is None:
-        consumed = set(history)
+        consumed = set(history) if exclude_seen else set()
         allowed = set(q.candidates) if q.candidates is not None else None
         ranked_all = [(i, s) for i, s in deps.popularity.top(q.tenant_id)
                       if i not in consumed and (allowed is None or i in allowed)]
@@ -201,7 +218,7 @@ def _one_list(deps: Deps, catalogue: CatalogueView, q: Query, model: Recommender
         def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
             return [(i, s) for i, s in ranked_all if i not in exclude][:n]
 
-        kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+        kept, rows, decision = _top(catalogue, q, reads, limit, excluded, rank, dropped, placement)
         out = []
         for item, score in kept:
             category = (rows.get(item) or {}).get("metadata", {}).get("category")
@@ -209,17 +226,18 @@ def _one_list(deps: Deps, catalogue: CatalogueView, q: Query, model: Recommender
                         "reason": f"popular in {category}" if category else "popular right now"})
         contributions = ([{"id": i, "popularity": round(s, 6), "total": round(s, 6)} for i, s in kept]
                          if q.debug else None)
-        return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions)
+        return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions,
+                          decision=decision)
 
     used: list[str] = []
 
     def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
         ranked = model.recommend(history, weights, n, exclude=exclude, candidates=q.candidates,
-                                 algorithm=q.algorithm, context=ranking_context or None)
+                                 algorithm=q.algorithm, context=ranking_context or None, exclude_seen=exclude_seen)
         used.append(ranked.source)
         return ranked.items
 
-    kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+    kept, rows, decision = _top(catalogue, q, reads, limit, excluded, rank, dropped, placement)
     source = used[-1] if used else q.algorithm
     explained = reasons(model, catalogue, q.tenant_id, history, kept, rows, source)
     out = [{"id": i, "score": round(s, 6), "reason": r} for (i, s), r in zip(kept, explained)]
@@ -228,7 +246,8 @@ def _one_list(deps: Deps, catalogue: CatalogueView, q: Query, model: Recommender
         parts = model.contributions(history, weights, [i for i, _ in kept], q.algorithm, ranking_context or None)
         contributions = [{"id": i, **{k: round(v, 6) for k, v in (p or {}).items()}}
                          for (i, _), p in zip(kept, parts)]
-    return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions, source)
+    return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions, source,
+                      decision)
 
 
 def _debug_filtered(excluded: dict[str, str], dropped: dict[str, str], cap: int = 100) -> dict[str, str]:

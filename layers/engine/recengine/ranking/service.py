@@ -4,6 +4,7 @@ and say what happened (warnings, metrics). Wire formats are the presenters' busi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from ..attribution.service import Pseudonyms
 from ..billing.metering import metered_beside
@@ -39,6 +40,9 @@ class Recommendation:
     warnings: list[dict]
     anonymous_id: str | None
     requested_algorithm: str
+    experiment: dict | None = None  # {id, variant} when an experiment chose what served the request
+    flow_key: str | None = None  # the decision flow that served it
+    grouped: bool = False  # the flow answers grouped by placement
 
 
 @dataclass
@@ -66,13 +70,14 @@ def resolve(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: Cl
 
 
 def recommend(deps: RecommendDeps, tenant: Tenant, call: RecommendCall, client: Client,
-              remaining_ms: int | None = None) -> Recommendation:
+              remaining_ms: int | None = None, beside: Sequence[Callable[[], Any]] = ()) -> Recommendation:
     """Ranks one request (metered: a refused or failed call is not billed) and logs its exposures:
-    two round trips, the reads with the meter, then the exposure writes."""
+    two round trips, the reads with the meter (and `beside`, writes that never fail the request),
+    then the exposure writes."""
     resolved = resolve(deps, tenant, call, client, remaining_ms)
     query, warnings = resolved.query, resolved.warnings
     with metered_beside(deps.usage, tenant, client.gateway_request_id) as meter:  # a 402 is raised before ranking
-        result = serve(deps.ranking, query, alongside=meter)
+        result = serve(deps.ranking, query, alongside=meter, beside=beside)
     warnings += result.warnings
     not_stored = log_exposures(deps.ranking.exposures, deps.pseudonyms, query, result, client.request_id)
     if not_stored:

@@ -101,6 +101,11 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     ("PUT", "/api/users/{user_id}"): Role.ADMIN,
     ("DELETE", "/api/users/{user_id}"): Role.ADMIN,
     ("PATCH", "/api/users/{user_id}/toggle-status"): Role.ADMIN,
+    ("GET", "/api/recommendations"): Role.ADMIN,  # every end user's stored recommendations
+    ("GET", "/api/recommendations/my"): Role.READ,  # the account's own (its e-mail's end user's)
+    ("GET", "/api/recommendations/{rec_id}"): Role.READ,  # below admin: only the account's own
+    ("DELETE", "/api/recommendations/{rec_id}"): Role.ADMIN,
+    ("POST", "/api/recommendations/generate"): Role.ADMIN,  # a batch job: the plan's daily quota
     # decisioning: rules, policies, flows, routing and experiments change what every customer is offered
     ("POST", "/v1/decisioning/rules"): Role.ADMIN,
     ("PUT", "/v1/decisioning/rules/{rule_id}"): Role.ADMIN,

@@ -1,6 +1,7 @@
-"""The caller's tenant from the API key id API Gateway verified, cached per execution
-environment for a short time: a revoked key stops working within `ttl_s` and one request on a busy
-container (the lookup due then runs beside that request), within twice `ttl_s` at most."""
+"""The caller's tenant from the API key id API Gateway verified (or, on a route where API Gateway
+checks no key, from the key's value, validated here), cached per execution environment for a short
+time: a revoked key stops working within `ttl_s` and one request on a busy container (the lookup due
+then runs beside that request), within twice `ttl_s` at most."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from ..concurrency import start
 from ..errors import UnauthorizedError
 from ..observability import logger
+from .credentials import key_digest
 from .keys import ApiKeyStore
 from .model import Tenant
 from .store import TenantStore
@@ -24,6 +26,7 @@ class TenantResolver:
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
         self._lock = threading.Lock()
         self._revalidating: set[str] = set()
+        self._key_ids: dict[str, str] = {}  # value digest -> key id: a binding never changes its value
 
     def _lookup(self, api_key_id: str) -> Tenant | None:
         tenant_id = self.keys.tenant_id_for_key(api_key_id)
@@ -48,6 +51,23 @@ class TenantResolver:
         if hit[1] is None:
             raise UnauthorizedError("API key is not known")
         return hit[1]
+
+    def resolve_value(self, value: str | None) -> Tenant:
+        """The tenant of a key value API Gateway did not check (a route that requires no key): the
+        value's digest names the key id, which then resolves as a verified one does (revoked or
+        unknown: UnauthorizedError). The digest -> key id step is cached without expiry."""
+        if not value:
+            raise UnauthorizedError("API key is missing")
+        digest = key_digest(value)
+        with self._lock:
+            key_id = self._key_ids.get(digest)
+        if key_id is None:
+            key_id = self.keys.key_id_for_value(value)
+            if key_id is None:
+                raise UnauthorizedError("API key is not known")
+            with self._lock:
+                self._key_ids[digest] = key_id
+        return self.resolve(key_id)
 
     def _revalidate(self, api_key_id: str, now: float) -> None:
         """The lookup beside a request; on failure the cached tenant stands until twice `ttl_s`, when

@@ -1,0 +1,1 @@
+"""Stored recommendations: batch generation's precomputed lists as RecommendAI's recommendation records."""
