@@ -217,10 +217,87 @@ def _unique_placements(context, case):
     return case
 
 
+def _nested_context_within_bounds(context, case):
+    """A nested context is bounded across its levels (recengine.http.schemas.NestedContext: keys in all,
+    the flattened leaves, each dotted name's length, the size, a dotted key given twice), which the
+    description states and no JSON Schema keyword can. A generated context past one of them keeps its
+    flat keys only (the nested objects are dropped); any other is fuzzed as drawn."""
+    from recengine.http.schemas import (MAX_CONTEXT_KEYS, MAX_NESTED_CONTEXT_BYTES, MAX_NESTED_CONTEXT_KEYS)
+
+    def within(value: dict) -> bool:
+        leaves, keys, stack = set(), 0, [("", value)]
+        while stack:
+            prefix, node = stack.pop()
+            for key, item in node.items():
+                keys += 1
+                name = f"{prefix}{key}"
+                if isinstance(item, dict):
+                    stack.append((name + ".", item))
+                elif name in leaves or len(name) > 64:
+                    return False
+                else:
+                    leaves.add(name)
+        return keys <= MAX_NESTED_CONTEXT_KEYS and len(leaves) <= MAX_CONTEXT_KEYS and \
+            len(json.dumps(value, ensure_ascii=False).encode()) <= MAX_NESTED_CONTEXT_BYTES
+
+    body = case.body
+    holders = (body.get("interactions") if isinstance(body.get("interactions"), list) else [body]) \
+        if isinstance(body, dict) else []
+    for holder in holders:
+        value = holder.get("context") if isinstance(holder, dict) else None
+        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()) and not within(value):
+            holder["context"] = {k: v for k, v in value.items() if not isinstance(v, dict)}
+    return case
+
+
+def _offers_within_bounds(context, case):
+    """An item's decisioning fields have bounds across fields (catalogue.schemas.OfferFieldsIn: `end_at`
+    after `start_at`, creative ids unique within the offer, each creative at most MAX_CREATIVE_BYTES
+    as JSON), stated in the descriptions, not in JSON Schema; and a date-time must be one Python's
+    datetime holds in UTC (years 1 to 9999). A generated item past them loses the field at fault."""
+    if case.operation.label != "POST /v1/items" or not isinstance(case.body, dict) \
+            or not isinstance(case.body.get("items"), list):
+        return case
+    from recengine.catalogue.schemas import MAX_CREATIVE_BYTES
+
+    def moment(value):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+            return parsed.astimezone(timezone.utc) if parsed and parsed.tzinfo else parsed
+        except (ValueError, OverflowError):
+            return "unreadable"
+
+    for item in case.body["items"]:
+        offer = item.get("offer") if isinstance(item, dict) else None
+        if not isinstance(offer, dict):
+            continue
+        for name in ("start_at", "end_at"):
+            if moment(offer.get(name)) == "unreadable":
+                offer.pop(name)
+        start, end = moment(offer.get("start_at")), moment(offer.get("end_at"))
+        if start is not None and end is not None:
+            try:
+                if end <= start:
+                    offer.pop("end_at")
+            except TypeError:  # one naive, one aware: the server reads a naive one as UTC
+                offer.pop("end_at")
+        if isinstance(offer.get("creatives"), list):
+            seen, kept = set(), []
+            for creative in offer["creatives"]:
+                if isinstance(creative, dict) and isinstance(creative.get("id"), str):
+                    if creative["id"] in seen or len(json.dumps(creative).encode()) > MAX_CREATIVE_BYTES:
+                        continue
+                    seen.add(creative["id"])
+                kept.append(creative)
+            offer["creatives"] = kept
+    return case
+
+
 def _map_case(context, case):
     """Every stated runner rule, in turn (schemathesis keeps one map_case hook per schema)."""
     for rule in (_server_issued_cursors_only, _numbered_pages_within_depth, _decisioning_session_ids,
-                 _clock_bound_timestamps, _unique_placements):
+                 _clock_bound_timestamps, _unique_placements, _nested_context_within_bounds,
+                 _offers_within_bounds):
         case = rule(context, case)
     return case
 

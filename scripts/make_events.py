@@ -30,6 +30,8 @@ BODIES = {
     ("POST", "/api/v1/recommend"): {"userId": "u-42", "count": 5, "algorithm": "hybrid"},
     ("POST", "/api/v1/interactions"): {"userId": "u-42", "itemId": "sku-1001", "interactionType": "purchase",
                                        "value": 1.0},
+    ("POST", "/api/v1/respond"): {"interactionId": "3f9a6c1e-0b7d-4e21-9c5a-7d2e8f1b4a60", "offerId": "sku-1001",
+                                  "outcome": "purchase"},
     ("POST", "/graphql"): {
         "query": "query Home($userId: String!, $itemId: String!, $count: Int!) {\n"
                  "  getRecommendations(userId: $userId, count: $count) { itemId score algorithm explanation }\n"
@@ -102,6 +104,7 @@ NAMES = {("GET", "/health"): "health", ("POST", "/v1/items"): "items_upsert", ("
          # the RecommendAI dialect (seed 002) on /api
          ("GET", "/api/items"): "api_items_list", ("GET", "/api/items/{item_id}"): "api_items_get",
          ("POST", "/api/v1/recommend"): "api_recommend", ("POST", "/api/v1/interactions"): "api_interactions_post",
+         ("POST", "/api/v1/respond"): "api_respond",
          # portal accounts (public) and the tenant's end users (a portal token, verified by the authorizer)
          ("POST", "/api/auth/register"): "portal_register", ("POST", "/api/auth/login"): "portal_login",
          ("POST", "/auth/v1/token"): "portal_token", ("GET", "/api/users"): "portal_users_list",

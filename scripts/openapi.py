@@ -42,6 +42,7 @@ from local.gateway import load_handler  # noqa: E402
 from scripts.openapi_bounds import bound_requests  # noqa: E402
 from local.template import Route, routes, stage_name  # noqa: E402
 from recengine.analytics import responses as analytics  # noqa: E402
+from recengine.attribution import responses as attribution  # noqa: E402
 from recengine.billing import responses as billing  # noqa: E402
 from recengine.catalogue import responses as catalogue  # noqa: E402
 from recengine.decisioning import responses as decisioning  # noqa: E402
@@ -117,6 +118,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/v1/items/{item_id}"): Op(ok={204: "Deactivated: the item is no longer recommended."}),
     ("POST", "/v1/interactions"): _INTERACTIONS,
     ("POST", "/api/v1/interactions"): _API_INTERACTIONS,
+    ("POST", "/api/v1/respond"): Op(body="RespondRequest", errors=(402, 404, 422), response=(attribution.RecordedOutcome,),
+                                    ok={201: "Created: the outcome is recorded against its decision.",
+                                        200: "OK: this outcome of this offer in this decision was already recorded."}),
     ("POST", "/v1/recommend"): _RECOMMEND,
     ("GET", "/v1/recommend"): _RECOMMEND_GET,
     ("POST", "/api/v1/recommend"): _API_RECOMMEND,

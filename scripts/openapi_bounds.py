@@ -7,7 +7,8 @@ exactly what the server accepts (schemathesis' positive_data_acceptance checks i
 * a number the tables must store (recengine.http.values: finite, integers of at most 38 digits,
   magnitudes 1e-130..9.99e125) is documented as 0 or a magnitude in [1e-130, 1e38), a subset of
   what the server takes, so anything the document allows is accepted;
-* a free-form object (item metadata, request attributes) holds such numbers at any depth.
+* a free-form object (item metadata, request attributes, a creative's content) holds such numbers at
+  any depth.
 
 Only schemas reachable from a request (body or parameter) are touched: responses are as pydantic
 says."""
@@ -79,8 +80,9 @@ def _bound(node: Any) -> None:
             node["additionalProperties"] = values
         if "maxLength" in node:
             node["maxProperties"] = node.pop("maxLength")
+        # free-form: an object of named keys only, or one whose other keys are declared open (a creative's content)
         if "propertyNames" in node and node.get("additionalProperties", True) in (True, {}) \
-                and "properties" not in node:
+                and ("properties" not in node or node.get("additionalProperties") is True):
             node["additionalProperties"] = {"$ref": REF + JSON_VALUE}  # free-form: bounded at any depth
     if node.get("type") in ("number", "integer") and not any(
             k in node for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "const")):

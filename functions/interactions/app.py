@@ -1,11 +1,14 @@
 """POST /v1/interactions: a batch of events into user history and sessions, idempotent by event_id;
-/api/v1/interactions answers one bare event in the RecommendAI dialect (201 {success, interactionId, timestamp})."""
+/api/v1/interactions answers one bare event in the RecommendAI dialect (201 {success, interactionId, timestamp});
+POST /api/v1/respond: the outcome of an offer joined to its decision (seed 001's Respond API)."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from recengine.attribution.presenters import respond_answer
+from recengine.attribution.schemas import RespondRequest
 from recengine.events.presenters import ingest_answer, recommendai_answer
 from recengine.events.schemas import InteractionsRequest
-from recengine.events.service import ingest
+from recengine.events.service import ingest, record_response
 from recengine.http.app import Api
 from recengine.observability import lambda_handler as instrumented
 from recengine.runtime import runtime
@@ -26,6 +29,17 @@ def post_interactions():
     if app.current_event.path.startswith("/api/") and _one_event() and app.dialect("recommendai") == "recommendai":
         return app.json(*recommendai_answer(result, batch))
     return app.json(*ingest_answer(result, batch))
+
+
+@app.post("/api/v1/respond")
+def post_respond():
+    """Records an outcome (`view`, `click`, `like`, `add_to_cart`, `purchase`) of an offer a decision showed.
+
+    Metered as an interaction. 404 when the tenant made no decision `interactionId` (or it expired); 422 when
+    `offerId` was not in it."""
+    tenant, body, rt = app.caller(), app.body(RespondRequest), runtime()
+    return app.json(*respond_answer(record_response(rt.usage, rt.exposures, tenant, body.interaction_id, body.offer_id,
+                                                    body.outcome, body.value, app.gateway_request_id())))
 
 
 def _one_event() -> bool:

@@ -136,7 +136,7 @@ def test_reference_001_decisioning_requests(stack):
     assert status == 200 and [p["placementId"] for p in got["placements"]] == ["hero_banner", "sidebar"]
     shown = [d["offerId"] for p in got["placements"] for d in p["decisions"]]
     assert len(shown) == 5 == len(set(shown)) and "item-00001" not in shown and "placements" in got["debugTrace"]
-    assert got["interactionId"] and "ignored_fields" in {w["code"] for w in got["warnings"]}  # no creatives here
+    assert got["interactionId"] and "ignored_fields" not in {w["code"] for w in got.get("warnings", [])}
     status, _, got = request("GET", f"{base}/api/v1/recommend?customerId=anonymous&channel=web&limit=5&debug=true", key)
     assert status == 200 and len(got["decisions"]) == 5 and "debugTrace" in got
     req = urllib.request.Request(f"{base}/api/v1/recommend", data=b"customerId=x", method="POST",
@@ -145,6 +145,26 @@ def test_reference_001_decisioning_requests(stack):
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 415
     assert request("POST", f"{base}/api/v1/recommend", key, {"customerId": "x"}, headers={"X-Tenant-Id": "other"})[0] == 401
+
+
+def test_reference_001_respond_joins_an_outcome_to_its_decision(stack):
+    """The Respond API over HTTP: an outcome of an offer the decision showed is recorded (201), the same
+    again is a duplicate (200), an unknown decision is a 404 and an offer not shown a 422."""
+    base, key, _, _ = stack
+    status, _, decided = request("POST", f"{base}/api/v1/recommend", key, {"customerId": "user-0007", "limit": 3,
+                                                                           "context": {"location": {"city": "Lyon"}}})
+    assert status == 200 and decided["decisions"], decided
+    outcome = {"interactionId": decided["interactionId"], "offerId": decided["decisions"][0]["offerId"],
+               "outcome": "purchase"}
+    status, _, got = request("POST", f"{base}/api/v1/respond", key, outcome)
+    assert status == 201 and got["duplicate"] is False and got["interactionId"] == decided["interactionId"], got
+    assert request("POST", f"{base}/api/v1/respond", key, outcome)[0] == 200
+    status, _, problem = request("POST", f"{base}/api/v1/respond", key, {**outcome, "interactionId": "nope"})
+    assert status == 404 and problem["type"] == "/problems/not-found"
+    shown = {d["offerId"] for d in decided["decisions"]}
+    other = next(f"item-{n:05d}" for n in range(1, 200) if f"item-{n:05d}" not in shown)
+    status, _, problem = request("POST", f"{base}/api/v1/respond", key, {**outcome, "offerId": other})
+    assert status == 422 and problem["type"] == "/problems/offer-not-in-decision"
 
 
 def test_reference_002_recommend_example(stack):

@@ -247,7 +247,12 @@ def models(stack: Stack, shop: Caller) -> None:
 
 def serving(stack: Stack, shop: Caller, user: str) -> None:
     """Recommend and similar from the live model, metered, with the exposure log and its read-back."""
-    assert expect(stack.api("recommend: the fixture", shop, "recommend"), 200)["meta"]["source"] == "model"
+    served = expect(stack.api("recommend: the fixture", shop, "recommend"), 200)
+    assert served["meta"]["source"] == "model"
+    outcome = {"interactionId": served["meta"]["request_id"], "offerId": served["items"][0]["id"], "outcome": "purchase"}
+    expect(stack.api("respond: an outcome of the decision", shop, "api_respond", body=outcome), 201)
+    expect(stack.api("respond: the same outcome again", shop, "api_respond", body=outcome), 200)
+    expect(stack.api("respond: an unknown decision", shop, "api_respond"), 404)
     assert expect(stack.api("recommend: RecommendAI's array", shop, "api_recommend"), 200)
     capping = {"user_id": user, "limit": 5, "frequency_cap": {"max_impressions": 1, "window_hours": 24}}
     status, _, sent = stack.api("recommend: a frequency cap", shop, method="POST", path="/v1/recommend", body=capping)

@@ -19,7 +19,8 @@ WRITES = {
     "HealthFunction": (set(), set()),
     "AuthorizerFunction": (set(), set()),
     "ItemsFunction": ({"ItemsTable", "UsageTable"}, set()),  # items; the plan's item count
-    "InteractionsFunction": ({"InteractionsTable", "SessionsTable", "UsageTable"}, set()),  # events; metering
+    # events; metering; the Respond API's outcomes beside their decision's exposures
+    "InteractionsFunction": ({"InteractionsTable", "SessionsTable", "UsageTable", "ExposuresTable"}, set()),
     "RecommendFunction": ({"ExposuresTable", "UsageTable"}, set()),  # the exposure log; metering
     "SimilarFunction": ({"UsageTable"}, set()),  # metering
     # recommend, similar and interactions: events; the exposure log; metering and new users

@@ -88,8 +88,9 @@ def _export(args: argparse.Namespace) -> int:
     pseudonyms = Pseudonyms(SecretStore().pseudonym_key(env["PSEUDONYM_SECRET_ID"]))
     counts = []
     events = InteractionStore(env["INTERACTIONS_TABLE"], env["SESSIONS_TABLE"]).tenant_events(args.tenant)
-    outputs = [(args.exposures, export_exposures(ExposureStore(env["EXPOSURES_TABLE"]), args.tenant, args.since)),
-               (args.outcomes, export_outcomes(pseudonyms, args.tenant, events))]
+    exposures = ExposureStore(env["EXPOSURES_TABLE"])
+    outputs = [(args.exposures, export_exposures(exposures, args.tenant, args.since)),
+               (args.outcomes, export_outcomes(pseudonyms, args.tenant, events, exposures.tenant_outcomes(args.tenant)))]
     if args.assignments:
         outputs.append((args.assignments, export_assignments(AssignmentStore(env["EXPOSURES_TABLE"]), args.tenant)))
     for path, records in outputs:

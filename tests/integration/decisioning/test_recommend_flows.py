@@ -128,6 +128,20 @@ def test_a_cooldown_after_a_purchase_reads_the_customers_events(api, shop):
     assert "cooling down for 72 h after a purchase" in cooling["debug"]["decision"]["contact_policy"][OFFERS[0]]
 
 
+def test_a_purchase_through_the_respond_api_starts_the_cooldown_of_that_offer(api, shop):
+    policy = make(api, shop, "/v1/decisioning/policies",
+                  {"name": "after a purchase", "kind": "cooldown", "outcome_type": "purchase", "hours": 24,
+                   "same_offer": True})
+    offers_flow(api, shop, "responded", policy_ids=[policy["policy_id"]])
+    first = recommend(api, shop, decisionFlowKey="responded")
+    assert ids(first) == OFFERS[:5]
+    bought = {"interactionId": first["meta"]["request_id"], "offerId": OFFERS[1], "outcome": "purchase"}
+    assert api("POST", "/api/v1/respond", caller=shop, body=bought)[0] == 201
+    cooling = recommend(api, shop, decisionFlowKey="responded", debug=True)
+    assert ids(cooling) == [OFFERS[0], *OFFERS[2:6]]  # the bought offer waits 24 h; the next one steps up
+    assert "after a purchase of " + OFFERS[1] in cooling["debug"]["decision"]["contact_policy"][OFFERS[1]]
+
+
 def test_guardrail_caps_offers_per_category(api, shop):
     offers_flow(api, shop, "diverse", max_per_category=1)
     answer = recommend(api, shop, decisionFlowKey="diverse")

@@ -20,6 +20,7 @@ BODIES = {
     ("POST", "/v1/items"): {"items": [{"id": "sku-1", "title": "Shoes"}]},
     ("POST", "/v1/interactions"): {"user_id": "u-1", "item_id": "sku-1", "type": "view"},
     ("POST", "/api/v1/interactions"): {"user_id": "u-1", "item_id": "sku-1", "type": "view"},
+    ("POST", "/api/v1/respond"): {"interactionId": "req-nothing", "offerId": "sku-1", "outcome": "click"},
     ("POST", "/v1/recommend"): RECOMMEND, ("POST", "/api/v1/recommend"): RECOMMEND,
     ("POST", "/v1/recommend/validate"): RECOMMEND,
     ("POST", "/v1/similar"): {"item_id": "sku-1"}, ("POST", "/api/v1/similar"): {"item_id": "sku-1"},

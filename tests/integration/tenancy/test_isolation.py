@@ -4,11 +4,14 @@ models, usage and invoices, sees none of it and changes none of it."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from local.demo import generate
 from local.template import routes
+from recengine.attribution.records import exposure_record
+from recengine.attribution.service import respond
 from recengine.billing import payments as billing
 from recengine.runtime import runtime
 from recengine.models.training import train_tenant
@@ -28,7 +31,8 @@ COVERED = {("GET", "/health"), ("POST", "/v1/items"), ("GET", "/v1/items"), ("GE
            ("POST", "/v1/models/{model_id}/promote"), ("POST", "/v1/models/{model_id}/rollback"),
            ("POST", "/v1/models/train"), ("GET", "/v1/models/jobs/{job_id}"),
            ("POST", "/v1/recommendations/generate"), ("GET", "/v1/recommendations/jobs/{job_id}"),
-           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}"), ("POST", "/graphql")}
+           ("DELETE", "/v1/users/{user_id}"), ("GET", "/v1/users/erasures/{job_id}"), ("POST", "/graphql"),
+           ("POST", "/api/v1/respond")}
 GRAPHQL_SIMILAR = "query ($itemId: String!) { getSimilarItems(itemId: $itemId, count: 3) { itemId score } }"
 GRAPHQL_RECOMMEND = "query ($userId: String!) { getRecommendations(userId: $userId, count: 5) { itemId algorithm } }"
 GRAPHQL_RECORD = ("mutation ($userId: String!, $itemId: String!) { recordInteraction(userId: $userId, itemId: $itemId, "
@@ -142,6 +146,19 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert recorded[2]["data"]["recordInteraction"]["success"] is True
     assert runtime().interactions.recent_for_user(a.tenant_id, user, 500) == a_history
     assert runtime().interactions.recent_for_session(a.tenant_id, session, 50) == a_session
+
+    # Outcomes: B cannot respond to A's decision (no such decision for B), and nothing lands under A's customer.
+    # (A's decision is written to its exposure log directly: a recommend call would count in A's usage)
+    a_key = runtime().pseudonyms.user_key(a.tenant_id, user, None)
+    runtime().exposures.put(exposure_record(request_id="a-decision", tenant_id=a.tenant_id, user_key=a_key,
+                                            session_key=None, surface=None, placement=None, model_id=None,
+                                            algorithm="hybrid", items=[{"id": item, "score": 1.0}], ts=time.time()))
+    status, _, problem = b_calls("POST", "/api/v1/respond", body={"interactionId": "a-decision", "offerId": item,
+                                                                  "outcome": "purchase"})
+    assert status == 404 and problem["type"] == "/problems/not-found"
+    assert runtime().exposures.outcomes(a.tenant_id, a_key) == []
+    # the decision is A's to respond to (through the service: A's own call would count in A's usage)
+    assert respond(runtime().exposures, a.tenant_id, "a-decision", item, "purchase", None).created
 
     # Model registry and training jobs: B sees, promotes, rolls back and trains only its own.
     a_job = api("POST", "/v1/models/train", caller=a)[2]["job_id"]

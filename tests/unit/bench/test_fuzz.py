@@ -83,3 +83,35 @@ def test_event_times_past_the_servers_clock_are_moved_into_the_past_on_interacti
     assert stamps[0] < time.time() and stamps[1] == old and stamps[2][:4] != "2999" and stamps[3] == "x"
     other = SimpleNamespace(operation=SimpleNamespace(method="post", path="/v1/recommend"), body={"timestamp": future})
     assert _clock_bound_timestamps(None, other).body == {"timestamp": future}
+
+
+def test_a_nested_context_past_its_bounds_across_levels_keeps_its_flat_keys_only():
+    from bench.fuzz import _nested_context_within_bounds
+
+    wide = {"device": "m", "a": {f"k{i}": i for i in range(40)}}  # 41 leaves: past the 32 a context holds
+    twice = {"a.b": 1, "a": {"b": 2}}  # the same dotted key twice
+    fine = {"device": "m", "location": {"city": "Paris"}}
+    body = {"interactions": [{"context": wide}, {"context": twice}, {"context": fine}, {"context": {"x": 1}}]}
+    case = _nested_context_within_bounds(None, SimpleNamespace(body=body))
+    assert [e["context"] for e in case.body["interactions"]] == [{"device": "m"}, {"a.b": 1}, fine, {"x": 1}]
+    recommend = _nested_context_within_bounds(None, SimpleNamespace(body={"context": {"a": {"b" * 70: 1}}}))
+    assert recommend.body["context"] == {}  # `a.bbb...` is longer than a context key may be
+
+
+def test_offers_past_their_cross_field_bounds_lose_the_field_at_fault_on_item_upserts_only():
+    from bench.fuzz import _offers_within_bounds
+
+    items = [{"id": "a", "offer": {"start_at": "2027-01-01T00:00:00Z", "end_at": "2026-01-01T00:00:00Z"}},
+             {"id": "b", "offer": {"start_at": "0000-01-01T00:00:00Z", "creatives": [{"id": "c"}, {"id": "c"},
+                                                                                    {"id": "d", "x": "y" * 5000}]}},
+             {"id": "c", "offer": {"start_at": "2026-01-01T00:00:00Z", "end_at": "2027-01-01T00:00:00+01:00"}}]
+    op = SimpleNamespace(label="POST /v1/items")
+    case = _offers_within_bounds(None, SimpleNamespace(operation=op, body={"items": items}))
+    offers = [i["offer"] for i in case.body["items"]]
+    assert offers[0] == {"start_at": "2027-01-01T00:00:00Z"}
+    assert offers[1] == {"creatives": [{"id": "c"}]}
+    assert offers[2] == {"start_at": "2026-01-01T00:00:00Z", "end_at": "2027-01-01T00:00:00+01:00"}
+    backwards = {"start_at": "2027-01-01T00:00:00Z", "end_at": "2026-01-01T00:00:00Z"}
+    other = SimpleNamespace(operation=SimpleNamespace(label="POST /v1/recommend"),
+                            body={"items": [{"id": "a", "offer": dict(backwards)}]})
+    assert _offers_within_bounds(None, other).body["items"][0]["offer"] == backwards

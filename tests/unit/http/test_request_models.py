@@ -75,7 +75,7 @@ def test_recommend_aliases_name_one_canonical_request():
                     {"user": {"user_id": "u", "session_id": "s"}, "limit": 3, "model_id": "model_a-v1_x",
                      "surface": "home", "exclude_items": ["a"], "item_ids": ["b"]}):
         got = RecommendRequest.model_validate(aliased)
-        # channel and placement also stay themselves (decision flows route on them)
+        # channel and placement also stay themselves (decision flows route and offers are eligible on them)
         assert got.model_dump(exclude={"channel", "placement"}) == canonical.model_dump(exclude={"channel", "placement"})
     both = RecommendRequest.model_validate({"user_id": "u", "placement": "hero", "channel": "web"})
     assert (both.surface, both.channel, both.placement) == ("hero", "web", "hero")

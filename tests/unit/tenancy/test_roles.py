@@ -39,7 +39,8 @@ def test_a_read_key_may_serve_and_read_but_change_nothing():
             ("POST", "/v1/similar"), ("POST", "/api/v1/similar")} <= reads
     assert {m for m, _ in reads} == {"GET", "POST"}
     writes = {route for route, role in ROUTE_ROLES.items() if role is Role.WRITE}
-    assert writes == {("POST", "/v1/interactions"), ("POST", "/api/v1/interactions"), ("POST", "/v1/items")}
+    assert writes == {("POST", "/v1/interactions"), ("POST", "/api/v1/interactions"), ("POST", "/v1/items"),
+                      ("POST", "/api/v1/respond")}
 
 
 @pytest.mark.parametrize("route", [("DELETE", "/v1/items/{item_id}"), ("POST", "/v1/models/{model_id}/promote"),

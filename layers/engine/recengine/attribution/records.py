@@ -54,8 +54,10 @@ def _number(name: str, value: Any) -> float:
 
 def exposure_record(*, request_id: str, tenant_id: str, user_key: str, session_key: str | None,
                     surface: str | None, placement: str | None, model_id: str | None, algorithm: str,
-                    items: Iterable[Mapping[str, Any]], ts: float) -> dict[str, Any]:
-    """An exposure.v1 record for one served list; positions are 1-based in the list's order."""
+                    items: Iterable[Mapping[str, Any]], ts: float,
+                    context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An exposure.v1 record for one served list; positions are 1-based in the list's order. `context`
+    (flat: nested keys already dotted) is the request's, kept only when there is one."""
     shown = [{"id": str(item["id"]), "position": position, "score": _number("score", item["score"])}
              for position, item in enumerate(items, start=1)]
     if len(shown) > MAX_ITEMS:
@@ -64,7 +66,7 @@ def exposure_record(*, request_id: str, tenant_id: str, user_key: str, session_k
             "user_key": _pseudonym("user_key", user_key),
             "session_key": _pseudonym("session_key", session_key, nullable=True),
             "surface": surface, "placement": placement, "model_id": model_id, "algorithm": str(algorithm),
-            "ts": _number("ts", ts), "items": shown}
+            "ts": _number("ts", ts), "items": shown, **({"context": dict(context)} if context else {})}
 
 
 def outcome_record(*, request_id: str, tenant_id: str, user_key: str, item_id: str, type: str,

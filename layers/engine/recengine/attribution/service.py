@@ -4,10 +4,13 @@ records go to the log as they arrive; both logs can be exported as JSONL for the
 from __future__ import annotations
 
 import hashlib
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from ..observability import logger
+from ..errors import DomainError, NotFoundError
+from ..observability import count, logger
 from .records import outcome_record, pseudonymous_id
 from .store import ExposureStore
 
@@ -68,8 +71,15 @@ def export_exposures(store: ExposureStore, tenant_id: str, since_ts: float = 0.0
         yield store.as_record(row)
 
 
-def export_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable[dict]) -> Iterator[dict]:
-    """Outcomes among a tenant's stored user events (session-only events are in the log only)."""
+def export_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable[dict],
+                    responded: Iterable[dict] = ()) -> Iterator[dict]:
+    """Outcomes among a tenant's stored user events (session-only events are in the log only), then
+    those recorded by the Respond API (`responded`: ExposureStore.tenant_outcomes)."""
+    yield from _event_outcomes(pseudonyms, tenant_id, event_rows)
+    yield from responded
+
+
+def _event_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable[dict]) -> Iterator[dict]:
     for row in event_rows:
         if not row.get("request_id"):
             continue
@@ -77,3 +87,42 @@ def export_outcomes(pseudonyms: Pseudonyms, tenant_id: str, event_rows: Iterable
         record = pseudonyms.outcome_of(tenant_id, {**row, "event_id": event_id, "value": None})
         if record is not None:
             yield record
+
+
+class OfferNotInDecisionError(DomainError):
+    """The Respond API named an offer the decision did not show (422)."""
+
+    code = "offer-not-in-decision"
+
+
+@dataclass(frozen=True)
+class Response:
+    """An outcome recorded against its decision: the outcome.v1 record, and whether it is new
+    (False: the same outcome of the same offer in the same decision was already recorded)."""
+
+    record: dict
+    created: bool
+
+
+def respond(store: ExposureStore, tenant_id: str, interaction_id: str, offer_id: str, outcome: str,
+            value: float | None, now: float | None = None) -> Response:
+    """Records the outcome of an offer shown by decision `interaction_id` (the request id its
+    exposures carry), under the customer the decision was made for: one outcome.v1 log line and
+    one stored row (contact policies' cooldowns read it; the customer's erasure deletes it). Once
+    per (decision, offer, outcome): a repeat is answered as a duplicate, not counted twice.
+    NotFoundError when the tenant has no such decision (never made, expired or erased),
+    OfferNotInDecisionError when the offer was not in it."""
+    now = time.time() if now is None else now
+    exposures = store.by_request(tenant_id, interaction_id)
+    if not exposures:
+        raise NotFoundError(f"no decision {interaction_id!r} (unknown, expired or erased)")
+    shown = next((e for e in exposures if any(i["id"] == offer_id for i in e.get("items") or ())), None)
+    if shown is None:
+        raise OfferNotInDecisionError(f"offer {offer_id!r} was not in decision {interaction_id!r}")
+    record = outcome_record(request_id=interaction_id, tenant_id=tenant_id, user_key=shown["user_key"],
+                            item_id=offer_id, type=outcome, value=value, ts=now, event_id=uuid.uuid4().hex)
+    created = store.put_outcome(record)
+    if created:
+        logger.info("outcome", extra={"outcome": record})
+        count("OutcomesRecorded", type=outcome)
+    return Response(record, created)

@@ -9,16 +9,22 @@ from typing import Any
 from ..aws.dynamo import readable_json
 
 
+# An item's decisioning fields (offers and creatives), kept beside its metadata in `offer`: what
+# decisioning.offers judges eligibility on and flows rank by. Only the fields given are stored.
+OFFER_FIELDS = ("channels", "placements", "start_at", "end_at", "priority", "value", "creatives")
+
+
 @dataclass(frozen=True)
 class ItemDraft:
-    """An item as a caller sends it: id, free-form metadata, active flag."""
+    """An item as a caller sends it: id, free-form metadata, active flag, decisioning fields."""
 
     id: str
     metadata: dict[str, Any] = field(default_factory=dict)
     active: bool = True
+    offer: dict[str, Any] = field(default_factory=dict)
 
     def as_row(self) -> dict:
-        return {"id": self.id, "metadata": self.metadata, "active": self.active}
+        return {"id": self.id, "metadata": self.metadata, "active": self.active, "offer": self.offer}
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,26 @@ class Item:
     active: bool
     created_at: float | None
     updated_at: float | None
+    offer: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: dict) -> "Item":
         return cls(row["item_id"], row.get("metadata", {}), row.get("active", True), row.get("created_at"),
-                   row.get("updated_at"))
+                   row.get("updated_at"), offer_fields(row))
+
+
+def offer_fields(row: dict) -> dict[str, Any]:
+    """The decisioning fields of an item row (the store's, the snapshot's or the catalogue view's); {}
+    for an item that has none (or a row from before they existed)."""
+    offer = row.get("offer")
+    return offer if isinstance(offer, dict) else {}
+
+
+def decision_document(row: dict) -> dict[str, Any]:
+    """What rules and flows read of an item: its metadata with its decisioning fields laid over it
+    (so a flow's `value` and `priority` are the offer's own when it declares them)."""
+    metadata = row.get("metadata")
+    return {**(metadata if isinstance(metadata, dict) else {}), **offer_fields(row)}
 
 
 @dataclass(frozen=True)
@@ -75,6 +96,9 @@ def item_row_problem(row: dict) -> str | None:
         return "metadata is not an object"
     if not readable_json(metadata):
         return "metadata holds a value JSON cannot carry"
+    offer = row.get("offer", {})
+    if not isinstance(offer, dict) or not readable_json(offer):
+        return "offer is not an object JSON can carry"
     if not isinstance(row.get("active", True), bool):
         return "active is not a boolean"
     if any(row.get(f) is not None and not _number(row[f]) for f in ("created_at", "updated_at")):

@@ -8,15 +8,21 @@ from ..billing.periods import iso
 from .model import Item, ItemPage, NumberedPage, UpsertResult
 
 
+SEED_OFFER_NAMES = {"start_at": "startAt", "end_at": "endAt"}
+
+
 def item_body(item: Item) -> dict:
+    """An item; its decisioning fields (channels, placements, start_at, end_at, priority, value,
+    creatives) at the top level, those it declares only."""
     return {"id": item.id, "metadata": item.metadata, "active": item.active, "created_at": item.created_at,
-            "updated_at": item.updated_at}
+            "updated_at": item.updated_at, **item.offer}
 
 
 def seed_item_body(item: Item, tenant_id: str) -> dict:
     """An item as the RecommendAI dialect shows it: camelCase, ISO-8601 times, the tenant named."""
     return {"id": item.id, "tenantId": tenant_id, "metadata": item.metadata, "isActive": item.active,
-            "createdAt": iso(item.created_at), "updatedAt": iso(item.updated_at)}
+            "createdAt": iso(item.created_at), "updatedAt": iso(item.updated_at),
+            **{SEED_OFFER_NAMES.get(k, k): v for k, v in item.offer.items()}}
 
 
 def seed_page_body(page: NumberedPage, tenant_id: str) -> dict:

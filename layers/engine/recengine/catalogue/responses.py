@@ -28,6 +28,14 @@ class SeedItem(Closed):
     isActive: bool
     createdAt: str | None = Field(description="ISO 8601, UTC.")
     updatedAt: str | None = Field(description="ISO 8601, UTC.")
+    # The decisioning fields of an offer: present only when the item declares them.
+    channels: list[str] | None = Field(default=None, description="Channel types or channel ids it runs on.")
+    placements: list[str] | None = Field(default=None, description="Slot types it fits.")
+    startAt: str | None = Field(default=None, description="Eligible from (ISO 8601, UTC).")
+    endAt: str | None = Field(default=None, description="Eligible until, excluded (ISO 8601, UTC).")
+    priority: float | None = None
+    value: float | None = Field(default=None, description="Business value (flows rank by propensity x value).")
+    creatives: list[dict] | None = Field(default=None, description="`{id, channel?, channelId?, placement?, ...}`.")
 
 
 class NumberedItemPage(Closed):

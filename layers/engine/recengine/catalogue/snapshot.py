@@ -1,4 +1,5 @@
-"""The catalogue as ranking needs it (active flag and metadata: rule fields, titles, categories),
+"""The catalogue as ranking needs it (active flag, metadata: rule fields, titles, categories, and the
+decisioning fields of offers: channels, placements, window, priority, value, creatives),
 captured when a model is trained and shipped inside its artefact, so that a request reads the
 catalogue from memory instead of the items table. What changed since the capture comes from the
 change record (catalogue.store.ItemStore.changes_since) and is laid over it per request
@@ -39,8 +40,10 @@ def write_snapshot(directory: Path, taken_at: float, rows: Iterable[dict]) -> Pa
     lines: list[bytes] = []
     for row in rows:
         ids.append(row["item_id"])
-        lines.append(json.dumps({"active": bool(row.get("active", True)), "metadata": row.get("metadata") or {}},
-                                default=_plain, separators=(",", ":"), ensure_ascii=False).encode())
+        line = {"active": bool(row.get("active", True)), "metadata": row.get("metadata") or {}}
+        if row.get("offer"):  # decisioning fields: only items that declare some carry them
+            line["offer"] = row["offer"]
+        lines.append(json.dumps(line, default=_plain, separators=(",", ":"), ensure_ascii=False).encode())
     header = json.dumps({"format": FORMAT, "taken_at": taken_at, "ids": ids}, separators=(",", ":")).encode()
     path = Path(directory) / SNAPSHOT_FILE
     path.write_bytes(gzip.compress(b"\n".join([header, *lines]) + b"\n", compresslevel=6, mtime=0))
@@ -49,7 +52,7 @@ def write_snapshot(directory: Path, taken_at: float, rows: Iterable[dict]) -> Pa
 
 @dataclass
 class CatalogueSnapshot:
-    """Item rows as of `taken_at`: `row(id)` is the item's {item_id, active, metadata}, or None when
+    """Item rows as of `taken_at`: `row(id)` is the item's {item_id, active, metadata[, offer]}, or None when
     the catalogue had no such item then."""
 
     taken_at: float

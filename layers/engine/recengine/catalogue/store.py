@@ -75,7 +75,7 @@ class ItemStore(Table):
     @staticmethod
     def _row(tenant_id: str, item: dict, old: dict | None, now: float) -> dict:
         return {"tenant_id": tenant_id, "item_id": item["id"], "metadata": item.get("metadata") or {},
-                "active": bool(item.get("active", True)),
+                "offer": item.get("offer") or {}, "active": bool(item.get("active", True)),
                 "created_at": old["created_at"] if old else now, "updated_at": now}
 
     def write_items(self, tenant_id: str, items: list[dict], existing: dict[str, dict], now: float) -> set[str]:
@@ -107,10 +107,11 @@ class ItemStore(Table):
                 "expires_at": int(now) + CHANGE_RETENTION_S}
 
     def record_changes(self, tenant_id: str, items: list[dict], now: float) -> set[str]:
-        """Writes the change rows of `items` (their new active flag and metadata); returns the ids
-        whose row could not be written (their item must not be written either)."""
+        """Writes the change rows of `items` (their new active flag, metadata and decisioning fields);
+        returns the ids whose row could not be written (their item must not be written either)."""
         rows = [self._change_row(tenant_id, i["id"], {"active": bool(i.get("active", True)),
-                                                      "metadata": i.get("metadata") or {}}, now) for i in items]
+                                                      "metadata": i.get("metadata") or {},
+                                                      "offer": i.get("offer") or {}}, now) for i in items]
         try:
             self.batch_put_rows(rows)
         except PartialWriteError as exc:
@@ -119,7 +120,7 @@ class ItemStore(Table):
 
     def changes_since(self, tenant_id: str, since: float) -> list[dict] | None:
         """The tenant's catalogue changes written since `since` (less the clock-skew margin), oldest
-        first: {id, active[, metadata]} each. One strongly consistent page: None when there are more
+        first: {id, active[, metadata, offer]} each. One strongly consistent page: None when there are more
         than MAX_CHANGES, or when `since` is older than the record keeps, and the caller must read the
         items themselves."""
         if since < time.time() - CHANGE_RETENTION_S + 86400:
@@ -137,7 +138,7 @@ class ItemStore(Table):
                            "ranking reads the items until the next training", extra={"tenant_id": tenant_id})
             return None
         rows = (self.load(r) for r in out.get("Items", []))
-        return [{k: v for k, v in r.items() if k in ("id", "active", "metadata")} for r in rows if r is not None]
+        return [{k: v for k, v in r.items() if k in ("id", "active", "metadata", "offer")} for r in rows if r is not None]
 
     def get(self, tenant_id: str, item_id: str) -> dict | None:
         return next(self._readable([row] if (row := self.get_row({"tenant_id": tenant_id, "item_id": item_id}))

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from ..catalogue.model import decision_document
 from ..ranking import service as ranking
 from ..ranking.policy import Chosen
 from ..ranking.query import Client, RecommendCall, identity
@@ -23,8 +24,6 @@ from .pipeline import decide
 from .service import assign_and_log
 from .store import AssignmentStore
 
-# Fields an offer may carry beside its metadata that rules and rankers read (catalogue decisioning fields).
-OFFER_FIELDS = ("priority", "value", "channels", "placements", "start_at", "end_at")
 POOL_FACTOR, MIN_POOL, MAX_POOL = 4, 50, 500  # a model-sourced flow chooses among this many active candidates
 
 
@@ -81,9 +80,9 @@ class FlowPolicy:
 
 
 def _offer_fields(row: dict | None) -> dict[str, Any]:
-    """What rules and rankers read of an offer: its metadata, and its decisioning fields beside it."""
-    row = row or {}
-    return {**(row.get("metadata") or {}), **{k: row[k] for k in OFFER_FIELDS if row.get(k) is not None}}
+    """What rules and rankers read of an offer: its metadata, its decisioning fields (the catalogue's
+    `offer`: priority, value, channels...) laid over it."""
+    return decision_document(row or {})
 
 
 @dataclass(frozen=True)

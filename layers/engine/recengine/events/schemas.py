@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ..http.batches import BatchRequest
-from ..http.schemas import MAX_BATCH, Context, Id, ShortId, Strict, aliases
+from ..http.schemas import MAX_BATCH, Id, NestedContext, ShortId, Strict, aliases
 from ..http.values import MIN_MAGNITUDE, storable_number
 from .model import EventIn
 
@@ -41,7 +41,7 @@ class InteractionIn(Strict):
     # The served list this event answers (recommend's rec_id / meta.request_id): makes it an outcome.
     request_id: ShortId | None = Field(default=None, validation_alias=aliases("request_id", "requestId", "rec_id",
                                                                                "recId", "interactionId"))
-    context: Context | None = None  # the same bounds as recommend's context
+    context: NestedContext | None = None  # the same bounds as recommend's context (nested keys flattened)
 
     @model_validator(mode="after")
     def _check(self) -> "InteractionIn":

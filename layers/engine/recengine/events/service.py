@@ -11,8 +11,9 @@ from typing import Any, Callable, Sequence
 
 from ..analytics.activity import ActiveToday
 from ..analytics.counters import DailyCounterStore, Tally
-from ..attribution.service import Pseudonyms, log_outcomes
-from ..billing.metering import CountLimit, metered_beside, user_limit
+from ..attribution.service import Pseudonyms, Response, log_outcomes, respond
+from ..attribution.store import ExposureStore
+from ..billing.metering import CountLimit, metered, metered_beside, user_limit
 from ..billing.store import UsageStore
 from ..concurrency import gather
 from ..errors import StoreError
@@ -180,3 +181,12 @@ def ingest(deps: IngestDeps, tenant: Tenant, events: Sequence[EventIn], request_
     logger.info("interactions recorded", extra={"tenant_id": tenant.tenant_id, "accepted": result.accepted,
                                                 "duplicates": result.duplicates})
     return result
+
+
+def record_response(usage: UsageStore, exposures: ExposureStore, tenant: Tenant, interaction_id: str, offer_id: str,
+                    outcome: str, value: float | None, request_id: str | None) -> Response:
+    """The Respond API: one metered call, as an interaction is (counted once per `request_id`, API
+    Gateway's; taken back when the decision or the offer is unknown, or the store fails), recording
+    the outcome against its decision (attribution.service.respond)."""
+    with metered(usage, tenant, request_id):
+        return respond(exposures, tenant.tenant_id, interaction_id, offer_id, outcome, value)

@@ -34,7 +34,7 @@ STATUS_OF_CODE = {"not-found": 404, "model-not-found": 404, "unauthorized": 401,
                   "insufficient-scope": 403, "request-timeout": 408, "conflict": 409, "job-in-progress": 409,
                   "payment-required": 402, "bad-request": 400, "job-quota-exceeded": 429,
                   "payment-provider-not-configured": 501, "payment-provider-error": 502,
-                  "no-payment-customer": 409, "store-unavailable": 503}
+                  "no-payment-customer": 409, "store-unavailable": 503, "offer-not-in-decision": 422}
 # The slug of a 503 is the one clients know (`service-unavailable`), not the internal code.
 SLUG_OF_CODE = {"store-unavailable": "service-unavailable"}
 

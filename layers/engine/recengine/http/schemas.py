@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.types import FiniteFloat
 
 from .values import (MAX_DEPTH, MAX_INT_DIGITS, MAX_KEY_CHARS, MAX_MAGNITUDE, MIN_MAGNITUDE, bounded_json,
-                     context_values, json_size, storable_number)
+                     context_values, flatten_context, json_size, storable_number)
 
 MAX_BATCH = 500
 MAX_CANDIDATES = 1000
@@ -20,6 +20,8 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[
 ShortId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 SlotName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 FieldName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# An offer's creative (catalogue items' creatives, recommend's excludeCreatives).
+CreativeId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 _NUMBER_NOTE = (f"finite, an integer of at most {MAX_INT_DIGITS} digits or a magnitude between {MIN_MAGNITUDE:g} "
                 f"and {MAX_MAGNITUDE:g} (what DynamoDB stores)")
 # A number the tables can store: NaN, Infinity and numbers outside DynamoDB's range are refused (422).
@@ -31,6 +33,33 @@ ContextValue = Annotated[str, Field(json_schema_extra={"maxLength": MAX_CONTEXT_
 Context = Annotated[dict[FieldName, ContextValue], AfterValidator(context_values(MAX_CONTEXT_STRING)), Field(
     max_length=MAX_CONTEXT_KEYS, description=f"At most {MAX_CONTEXT_KEYS} keys (letters, digits, `_.:-`, up to 64); "
     f"values are strings of up to {MAX_CONTEXT_STRING} characters, numbers ({_NUMBER_NOTE}), booleans or null.")]
+
+MAX_CONTEXT_DEPTH = 4
+MAX_NESTED_CONTEXT_KEYS = 64
+MAX_NESTED_CONTEXT_BYTES = 4096
+# A context that may nest objects (recommend's and the interactions'): flattened to dotted keys
+# (`{"location": {"city": "Paris"}}` is `location.city`), then held to the flat context's bounds.
+NestedContext = Annotated[Context, BeforeValidator(flatten_context(MAX_CONTEXT_DEPTH, MAX_NESTED_CONTEXT_KEYS,
+                                                                   MAX_NESTED_CONTEXT_BYTES)), Field(
+    description=f"Flat (the bounds of a flat context: at most {MAX_CONTEXT_KEYS} keys of letters, digits, `_.:-`; "
+    f"strings of up to {MAX_CONTEXT_STRING} characters, numbers, booleans or null), or nesting objects at most "
+    f"{MAX_CONTEXT_DEPTH} deep, {MAX_NESTED_CONTEXT_KEYS} keys in all and {MAX_NESTED_CONTEXT_BYTES} bytes as JSON: "
+    "nested keys are flattened with dots (`location.city`), and kept so with the interaction and the exposure.",
+    json_schema_extra=lambda schema: _nesting(schema))]
+
+
+def _nesting(schema: dict) -> None:
+    """The document of a nested context: a value may also be an object of the same keys and values,
+    MAX_CONTEXT_DEPTH levels in all. The bounds across levels (keys in all, the dotted names' length,
+    the size) are in the description: no JSON Schema keyword states them."""
+    for pattern, value in schema.get("patternProperties", {}).items():
+        scalars, level = value.get("anyOf", []), None
+        for _ in range(MAX_CONTEXT_DEPTH - 1):
+            options = [dict(s) for s in scalars] + ([level] if level else [])
+            level = {"type": "object", "maxProperties": MAX_CONTEXT_KEYS, "patternProperties": {pattern: {"anyOf": options}},
+                     "propertyNames": dict(schema.get("propertyNames", {}))}
+        value["anyOf"] = [*scalars, level]
+
 
 def free_json(max_bytes: int, what: str) -> Any:
     """A free-form JSON object (item metadata, request attributes) bounded so that DynamoDB can store

@@ -115,6 +115,47 @@ def context_values(max_string: int) -> Callable[[dict], dict]:
     return check
 
 
+def flatten_context(max_depth: int, max_keys: int, max_bytes: int) -> Callable[[Any], Any]:
+    """A before-validator for a context that may nest objects (`{"location": {"city": "Paris"}}`):
+    bounded (objects at most `max_depth` deep, `max_keys` keys in all, `max_bytes` as JSON), then
+    flattened to dotted keys (`location.city`), the flat context every reader knows (the context
+    model's features, the stored interaction, the exposure). A flat context passes unchanged."""
+
+    def flatten(value: Any) -> Any:
+        if not isinstance(value, dict) or not any(isinstance(v, dict) for v in value.values()):
+            return value
+        found = value_problem(value)
+        if found:
+            path, problem = found
+            raise PydanticCustomError("invalid_context_value", "{problem}", {"problem": problem, "path": ".".join(path)})
+        if json_size(value) > max_bytes:
+            raise PydanticCustomError("too_large", "larger than {max_bytes} bytes as JSON", {"max_bytes": max_bytes})
+        flat: dict[str, Any] = {}
+        keys = 0
+        stack: list[tuple[tuple[str, ...], dict]] = [((), value)]
+        while stack:
+            path, node = stack.pop(0)
+            if len(path) >= max_depth:
+                raise PydanticCustomError("invalid_context_value", "objects nest at most {depth} deep",
+                                          {"depth": max_depth, "path": ".".join(path)})
+            for key, item in node.items():
+                keys += 1
+                if keys > max_keys:
+                    raise PydanticCustomError("too_long", "at most {max_keys} keys, nested ones included",
+                                              {"max_keys": max_keys})
+                if isinstance(item, dict):
+                    stack.append(((*path, key), item))
+                    continue
+                name = ".".join((*path, key))
+                if name in flat:
+                    raise PydanticCustomError("invalid_context_value", "{name} is given twice (nested and dotted)",
+                                              {"name": name, "path": name})
+                flat[name] = item
+        return flat
+
+    return flatten
+
+
 def wants_text(accept: str | None) -> bool:
     """text/plain ranked above application/json in the Accept header (no header, or */*: JSON)."""
     def quality(media: str) -> float:

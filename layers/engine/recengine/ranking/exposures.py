@@ -29,7 +29,7 @@ def log_exposures(store: ExposureStore | None, pseudonyms: Pseudonyms, q: Query,
             record = exposure_record(request_id=request_id, tenant_id=q.tenant_id, user_key=q.user_key,
                                      session_key=session_key,
                                      surface=q.surface, placement=served.placement, model_id=result.model_id,
-                                     algorithm=result.source, items=served.items, ts=now)
+                                     algorithm=result.source, items=served.items, ts=now, context=q.context)
         except ValueError as exc:  # a record the schema would refuse: say so, keep serving
             failed = True
             logger.warning("exposure not recorded", extra={"tenant_id": q.tenant_id, "request_id": request_id,

@@ -57,6 +57,8 @@ class RecommendCall:
     placement: str | None = None  # the slot type asked for (decision flows route and filter on it)
     decision_flow_key: str | None = None
     policy: ListPolicy | None = None  # set by a decision flow (recengine.decisioning.orchestrate)
+    channel_id: str | None = None  # a specific channel: decisioning.offers matches offers and creatives on it
+    exclude_creatives: Sequence[str] = ()  # creatives never shown (an offer left with none is not eligible)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class Reads:
     precomputed: dict | None = None
     warnings: list[dict] = field(default_factory=list)
     exposures: list[dict] = field(default_factory=list)  # the customer's, when a cap or a flow's policies need them
-    events: list[dict] = field(default_factory=list)  # the user's latest events as read (a flow's outcomes)
+    events: list[dict] = field(default_factory=list)  # the user's latest events and Respond outcomes (a flow's)
 
 
 def _nothing() -> None:
@@ -54,13 +54,16 @@ def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], 
         alongside or _nothing,
         *history_reads(deps.interactions, tenant, q.user_id, q.session_id),
         attempt(lambda: deps.exposures.recent(tenant, q.user_key, since) if capping else [], None),
+        # a flow's contact policies also read the outcomes recorded by the Respond API (a cooldown)
+        attempt(lambda: deps.exposures.outcomes(tenant, q.user_key, since) if capping and q.policy else [], None),
         attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm) if batch else None, None),
         read_changes,
         # a user the portal marked inactive (a failed read personalises as before: a courtesy, not a lock)
         attempt(lambda: personalise(tenant, q.user_id) if personalise is not None and q.user_id else True, True),
     ]
-    _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (precomputed, _list_error), \
-        (changes, changes_error), (active, _active_error) = gather(*calls, *beside)[:len(calls)]
+    _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (responded, _responded_error), \
+        (precomputed, _list_error), (changes, changes_error), (active, _active_error) = \
+        gather(*calls, *beside)[:len(calls)]
     warnings: list[dict] = []
     _history_warning(tenant, user_error, session_error, warnings)
     history, weights = merge_history(user_rows, session_rows)
@@ -71,11 +74,12 @@ def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], 
     if _list_error:
         logger.warning("precomputed list not read; computed live", extra={"tenant_id": tenant,
                                                                           "error": str(_list_error)})
-    if shown_error is not None and q.policy is not None and not q.frequency_cap:
+    if (shown_error is not None or _responded_error is not None) and q.policy is not None and not q.frequency_cap:
         warnings.append(warn("contact_policy_unavailable", "the exposure log could not be read just now: "
                              "contact policies were applied without it"))
     return Reads(history, weights, capped, catalogue_view(deps.items, tenant, snapshot, changes, changes_error),
-                 precomputed, warnings, list(shown or ()), [] if active is False else list(user_rows or ()))
+                 precomputed, warnings, list(shown or ()),
+                 [] if active is False else [*(user_rows or ()), *(responded or ())])
 
 
 def catalogue_changes(models: Any, items: Any, tenant_id: str, model_id: str | None

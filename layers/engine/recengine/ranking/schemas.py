@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.types import FiniteFloat
 
-from ..http.schemas import (MAX_CANDIDATES, MAX_CONTEXT_KEYS, Algorithm, Context, FieldName, Id, ModelId, Scalar,
-                            ShortId, SlotName, Strict, aliases, free_json)
+from ..http.schemas import (MAX_CANDIDATES, MAX_CONTEXT_KEYS, Algorithm, CreativeId, FieldName, Id, ModelId,
+                            NestedContext, Scalar, ShortId, SlotName, Strict, aliases, free_json)
 from . import rules as domain
 from .query import MAX_LIMIT, RecommendCall
 
@@ -23,7 +23,9 @@ RECOMMEND_ALIASES = {"user_id": ("userId", "customerId"), "session_id": ("sessio
                      "limit": ("k", "count"), "model_id": ("model_name", "modelId"),
                      "exclude_items": ("excludeOffers", "excludeItems"),
                      "item_ids": ("itemIds", "candidates"), "frequency_cap": ("frequencyCap",),
-                     "timeout_ms": ("timeoutMs",), "decision_flow_key": ("decisionFlowKey",)}
+                     "timeout_ms": ("timeoutMs",), "decision_flow_key": ("decisionFlowKey",),
+                     "channel_id": ("channelId",), "exclude_creatives": ("excludeCreatives",)}
+MAX_CREATIVE_EXCLUSIONS = 1000
 
 
 # A rule value taken from the request: its `segments`, or one of its `attributes.<name>`.
@@ -144,15 +146,17 @@ class RecommendRequest(BaseModel):
     model_id: ModelId | None = None
     surface: SlotName | None = None
     channel: SlotName | None = None  # e.g. web, email; the surface too when no surface/placement is named
+    channel_id: SlotName | None = None  # a specific channel (offers and creatives may name one), beside its type
     placement: SlotName | None = None  # the slot type (e.g. hero_banner): the surface too when none is named
     decision_flow_key: FlowKey | None = Field(default=None, description="The decision flow to run (else routing "
                                               "by channel and placement chooses one, if the tenant has any).")
-    context: Context | None = None
+    context: NestedContext | None = None
     locale: ShortId | None = None
     currency: ShortId | None = None
     filters: Filters | list[Rule] | None = None
     rules: list[Rule] | None = Field(default=None, max_length=MAX_RULES)
-    exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)
+    exclude_items: list[Id] | None = Field(default=None, max_length=MAX_CANDIDATES)  # excludeOffers too
+    exclude_creatives: list[CreativeId] | None = Field(default=None, max_length=MAX_CREATIVE_EXCLUSIONS)
     segments: list[ShortId] | None = Field(default=None, max_length=MAX_SEGMENTS)
     attributes: Attributes | None = None
     placements: list[PlacementIn] | None = Field(default=None, min_length=1, max_length=MAX_PLACEMENTS,
@@ -179,7 +183,7 @@ class RecommendRequest(BaseModel):
         elif user is not None:
             data["user_id"] = user  # a bare `user: "u1"` reads as the user id
         # Where the list is shown: `surface`, else `placement`, else `channel` (which also stays itself).
-        placement = data.get("placement")
+        placement = data.get("placement")  # kept as itself too: flows route and offers are eligible on it
         if data.get("surface") is None:
             data["surface"] = placement if placement is not None else data.get("channel")
         for canonical, names in RECOMMEND_ALIASES.items():
@@ -232,7 +236,8 @@ class RecommendRequest(BaseModel):
             deduplicate=self.deduplicate, debug=self.debug,
             frequency_cap=(cap.max_impressions, cap.window_hours) if cap else None, timeout_ms=self.timeout_ms,
             source=self.source, ignored_fields=self.ignored_fields, placement=self.placement,
-            decision_flow_key=self.decision_flow_key)
+            decision_flow_key=self.decision_flow_key, channel_id=self.channel_id,
+            exclude_creatives=self.exclude_creatives or ())
 
 
 class SimilarRequest(Strict):

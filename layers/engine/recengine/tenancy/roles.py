@@ -76,6 +76,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role | None] = {
     # write: feeding data in
     ("POST", "/v1/interactions"): Role.WRITE,
     ("POST", "/api/v1/interactions"): Role.WRITE,
+    ("POST", "/api/v1/respond"): Role.WRITE,  # an outcome of a decision, like an interaction
     ("POST", "/v1/items"): Role.WRITE,
     # admin: destructive, costly or billing changes
     ("DELETE", "/v1/items/{item_id}"): Role.ADMIN,
