@@ -6,6 +6,7 @@ the driver (see model.py)."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -19,7 +20,9 @@ from recengine.engine.training import TRENDING_HALF_LIFE_DAYS
 # up to this size are tuned on all of their data (as the Lambda does), larger ones on a seeded
 # sample of users. The engine's tune() holds about 100 bytes per interaction.
 DRIVER_MAX_EVENTS = 3_000_000
-POPULARITY_HALF_LIFE_DAYS = 30.0  # popularity_scores' default
+POPULARITY_HALF_LIFE_DAYS = 30.0
+# Rows of the Gram matrix per summed record (256 x 8000 floats: 8 MB).
+GRAM_BLOCK_ROWS = 256  # popularity_scores' default
 
 
 def aggregate(events: DataFrame) -> DataFrame:
@@ -96,19 +99,33 @@ def kept_items(counts: np.ndarray, params: EaseParams) -> np.ndarray:
     return eligible
 
 
-def distributed_gram(pairs: DataFrame, kept: np.ndarray, n_items: int, partitions: int) -> np.ndarray:
+def distributed_gram(pairs: DataFrame, kept: np.ndarray, n_items: int, partitions: int,
+                     block_rows: int = GRAM_BLOCK_ROWS) -> np.ndarray:
     """X^T X over the kept items for a binary X: each partition (whole users) counts its users'
-    co-occurrences with the engine's own ease.gram, and the partial matrices are summed."""
+    co-occurrences with the engine's own ease.gram; the partial matrices are summed by row block
+    (records of block_rows x m floats, not one m x m object per task) across the cluster."""
     kept_b = pairs.sparkSession.sparkContext.broadcast(kept)
+    m = kept.size
+    starts = list(range(0, m, block_rows))
 
     def partial(rows):
         # Rows, not Arrow batches: mapInArrow would need pandas on every worker.
         pairs_ = np.fromiter((v for row in rows for v in row), dtype=np.int64).reshape(-1, 2)
+        if not len(pairs_):
+            return
         local_users, codes = np.unique(pairs_[:, 0], return_inverse=True)
         local = CSR.from_coo(codes, pairs_[:, 1], np.ones(len(pairs_)), (local_users.size, n_items))
-        yield gram(local, kept_b.value)
+        g = gram(local, kept_b.value)
+        for lo in starts:
+            yield lo, g[lo:lo + block_rows]
 
-    m = kept.size
-    blobs = pairs.select("u", "i").repartition(partitions, "u").rdd.mapPartitions(partial)
-    total = blobs.treeReduce(lambda a, b: a + b, depth=2)
-    return total.reshape(m, m).copy()
+    spark = pairs.sparkSession
+    kept_df = spark.createDataFrame(pa.table({"i": pa.array(kept.astype(np.int32))}))
+    # Only the kept items' pairs are shuffled: the rest cannot add to the Gram matrix.
+    blocks = (pairs.select("u", "i").join(F.broadcast(kept_df), "i").select("u", "i")
+              .repartition(partitions, "u").rdd.mapPartitions(partial)
+              .reduceByKey(np.add, numPartitions=max(1, min(len(starts), partitions))).collect())
+    total = np.zeros((m, m), dtype=np.float32)
+    for lo, block in blocks:
+        total[lo:lo + block.shape[0]] = block
+    return total

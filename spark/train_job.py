@@ -191,16 +191,14 @@ def run(spark: SparkSession, events_path: str, items_path: str | None, out_dir: 
     return manifest
 
 
-def local_session(master: str = "local[*]", driver_memory: str | None = None) -> SparkSession:
+def local_session(master: str = "local[*]", driver_memory: str = "4g") -> SparkSession:
     """A local-mode session for the CLI and tests: loopback only, no UI, few shuffle partitions;
     the Python workers see the driver's sys.path (the engine layer and this checkout)."""
     path = os.pathsep.join(p for p in sys.path if p)
     builder = (SparkSession.builder.master(master).appName("recengine-train")
                .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
                .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.shuffle.partitions", "8")
-               .config("spark.executorEnv.PYTHONPATH", path))
-    if driver_memory:
-        builder = builder.config("spark.driver.memory", driver_memory)
+               .config("spark.executorEnv.PYTHONPATH", path).config("spark.driver.memory", driver_memory))
     os.environ["PYTHONPATH"] = path  # the local workers are forked with the driver's environment
     return builder.getOrCreate()
 
@@ -215,7 +213,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tune-budget-s", type=float, default=90.0)
     parser.add_argument("--master", default=None, help="local[*] when not under spark-submit")
-    parser.add_argument("--driver-memory", default=None, help="local mode only, e.g. 8g")
+    parser.add_argument("--driver-memory", default=None, help="local mode only (default 4g)")
     return parser.parse_args(argv)
 
 
@@ -223,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     under_submit = "SPARK_SUBMIT_OPTS" in os.environ or os.environ.get("SPARK_ENV_LOADED")
     spark = (SparkSession.builder.appName("recengine-train").getOrCreate() if under_submit and not args.master
-             else local_session(args.master or "local[*]", args.driver_memory))
+             else local_session(args.master or "local[*]", args.driver_memory or "4g"))
     spark.sparkContext.setLogLevel("WARN")
     try:
         manifest = run(spark, args.events, args.items, args.out, args.tenant_id, args.model_id, args.seed,
