@@ -113,3 +113,30 @@ def test_the_gram_counted_in_spark_equals_the_engines(spark, demo_export):
     assert np.array_equal(kept, engine_kept_items(matrix, params))
     pairs = spark.createDataFrame([(int(u), int(i)) for u, i in zip(matrix.row_ids(), matrix.indices)], "u int, i int")
     np.testing.assert_array_equal(distributed_gram(pairs, kept, items.size, 3), gram(matrix, kept))
+
+
+def test_a_ratings_file_is_read_as_make_eval_reads_it(spark, tmp_path):
+    from spark.inputs import read_events
+
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,book_id,rating\n1,10,5\n1,11,2\n2,10,4\n2,10,5\n2,12,4\n")
+    rows = sorted((r.user_id, r.item_id, r.weight, r.ts) for r in read_events(spark, str(path)).collect())
+    assert rows == [("1", "10", 1.0, 0.0), ("2", "10", 1.0, 0.0), ("2", "12", 1.0, 0.0)]  # positives, once each
+
+
+def test_the_artefact_goes_to_s3_file_by_file_manifest_last(tmp_path):
+    import boto3
+    from moto import mock_aws
+
+    from spark.train_job import write_artefact
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for name in (MANIFEST, "item_ids.json", "item_factors.npy"):
+        (staging / name).write_text(name)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="models")
+        written = write_artefact(staging, "s3://models/tenants/t/models/m")
+        keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="models")["Contents"]}
+    assert written[-1] == MANIFEST
+    assert keys == {f"tenants/t/models/m/{name}" for name in written}
