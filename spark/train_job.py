@@ -219,7 +219,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    under_submit = "SPARK_SUBMIT_OPTS" in os.environ or os.environ.get("SPARK_ENV_LOADED")
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit's JVM started this process: its conf rules
     spark = (SparkSession.builder.appName("recengine-train").getOrCreate() if under_submit and not args.master
              else local_session(args.master or "local[*]", args.driver_memory or "4g"))
     spark.sparkContext.setLogLevel("WARN")
