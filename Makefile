@@ -13,12 +13,12 @@ PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
 .DEFAULT_GOAL := help
-.PHONY: help load run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench venv annoy-wheel build deploy lint clean openapi
+.PHONY: train-spark eval-spark help load run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench venv annoy-wheel build deploy lint clean openapi
 
-$(STAMP): requirements-dev.txt
+$(STAMP): requirements-dev.txt requirements-spark.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-spark.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -68,6 +68,15 @@ fuzz: $(STAMP)
 ## eval: offline evaluation (popularity, EASE, implicit ALS, the default model) on DATA=<ratings file>, JSON to OUT=<path>
 eval: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m tools.evaluation $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
+
+## train-spark: the Spark training job in local mode on DATA=<ratings file or events Parquet> (ITEMS=<catalogue>), the artefact into OUT=<dir>
+train-spark: $(STAMP)
+	$(PY) -m spark.train_job --events $(or $(DATA),$(CURDIR)/../shared/data/goodbooks-10k/ratings_users5pct.csv.gz) \
+	  $(if $(ITEMS),--items $(ITEMS)) --out $(or $(OUT),build/spark-artefact) --tenant-id local --model-id spark-local
+
+## eval-spark: make eval's protocol and JSON for the default model trained by the Spark job, on DATA=<ratings file>, JSON to OUT=<path>
+eval-spark: $(STAMP)
+	$(PY) -m spark.evaluate $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
 
 $(VENV)/.bench-installed: bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt

@@ -79,18 +79,10 @@ class EngineDefault:
         self.algorithm = "engine"
 
     def fit(self, task: EvalTask, validation: Validation | None = None, log=None) -> None:
-        from recengine.engine.training import train_model
-
         train = task.split.train
-        stages: list[dict] = []
-        kwargs = {"model_id": "eval", "progress": stages.append}
-        if "seed" in inspect.signature(train_model).parameters:  # keyword-only use: the signature may grow
-            kwargs["seed"] = self.seed
-        self.model = train_model(train.to_training_data(), **kwargs)
+        self.model = self.train(train, log)
         self.algorithm = str(self.model.meta.get("algorithm") or "engine")
         self.params = dict(self.model.meta.get("params") or {})
-        if log and stages:
-            log(f"default ({self.algorithm}): last training stage {stages[-1]}")
         # Each user's training history, oldest first (by timestamp, then file order).
         ucode = np.searchsorted(task.user_ids, train.users)
         ts = train.timestamps if train.timestamps is not None else np.zeros(len(train))
@@ -100,6 +92,19 @@ class EngineDefault:
         self.hist_ptr = np.zeros(task.user_ids.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(ucode, minlength=task.user_ids.size), out=self.hist_ptr[1:])
         self.item_code = {item: i for i, item in enumerate(task.item_ids.tolist())}
+
+    def train(self, train, log=None):
+        """The model ranked: train_model on the training part (spark/evaluate.py trains it on Spark)."""
+        from recengine.engine.training import train_model
+
+        stages: list[dict] = []
+        kwargs = {"model_id": "eval", "progress": stages.append}
+        if "seed" in inspect.signature(train_model).parameters:  # keyword-only use: the signature may grow
+            kwargs["seed"] = self.seed
+        model = train_model(train.to_training_data(), **kwargs)
+        if log and stages:
+            log(f"default ({model.meta.get('algorithm')}): last training stage {stages[-1]}")
+        return model
 
     def rank(self, users: np.ndarray, k: int) -> np.ndarray:
         out = np.full((users.size, k), -1, dtype=np.int64)
@@ -183,7 +188,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(args: argparse.Namespace, log: Log) -> dict:
+def run(args: argparse.Namespace, log: Log, build=build_models) -> dict:
+    """The figures of `args.models`, built by `build(names, seed)` (spark/evaluate.py builds a Spark-trained default)."""
     path = args.data or default_data()
     t = time.perf_counter()
     ratings = load_ratings(path)
@@ -201,7 +207,7 @@ def run(args: argparse.Namespace, log: Log) -> dict:
         log(f"validation split: {validation.task.train.nnz:,} train / {len(validation.task.split.test):,} "
             f"validation positives, {validation.task.test_users.size:,} validation users")
 
-    models = build_models(args.models, args.seed)
+    models = build(args.models, args.seed)
     figures: dict[str, dict] = {}
     default_key = None
     for model in models:
