@@ -251,11 +251,11 @@ class Runtime:
         too large for a Lambda are then reported, not trained."""
         if self.settings.spark_application_id is None:
             return None
-        from .models.spark_training import SparkConfig, queue_spark_training
+        from .models.spark_training import SPARK_CODE_PREFIX, SparkConfig, queue_spark_training
 
+        bucket = self.settings.model_bucket
         config = SparkConfig(self.settings.require("spark_job_role_arn", "training on EMR Serverless"),
-                             self.settings.require("spark_code_uri", "training on EMR Serverless"),
-                             self.settings.model_bucket, self.settings.spark_job_timeout_min)
+                             f"s3://{bucket}/{SPARK_CODE_PREFIX}", bucket, self.settings.spark_job_timeout_min)
         tables = (self.settings.interactions_table, self.settings.items_table)
         return lambda tenant_id, events: queue_spark_training(
             self.training, self.jobs, self.spark_runs, config, tables, tenant_id, events=events,

@@ -91,11 +91,10 @@ class Settings(BaseModel):
     max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)
     # Those tenants train on EMR Serverless instead when the deployment names the Spark application
     # (the dispatcher and the completion handler only; unset: they are reported as before): the
-    # application, the job runs' execution role, where entry.py, the code zip and the Python
-    # environment are, and EMR's execution timeout of one run (docs/adr/emr-serverless-training-data.md).
+    # application, the job runs' execution role and EMR's execution timeout of one run; the job's code
+    # is under `spark/` in the model bucket (docs/adr/emr-serverless-training-data.md).
     spark_application_id: str | None = _env("SPARK_APPLICATION_ID", default=None, min_length=1)
-    spark_job_role_arn: str | None = _env("SPARK_JOB_ROLE_ARN", default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
-    spark_code_uri: str | None = _env("SPARK_CODE_URI", default=None, pattern=r"^s3://\S+$")
+    spark_job_role_arn: str | None = _env("SPARK_JOB_ROLE_ARN", default=None, min_length=1)
     spark_job_timeout_min: int = _env("SPARK_JOB_TIMEOUT_MIN", default=240, ge=5, le=1440)
 
     @field_validator("model_refresh_s", "tenant_cache_s", "decisioning_cache_s", "job_timeout_s",

@@ -31,12 +31,13 @@ RUNNER = "spark"
 ENDED = ("SUCCESS", "FAILED", "CANCELLED")
 TIMEOUT_MARGIN_S = 1200.0  # after EMR's own execution timeout, before the stuck-job check fails it
 ROWS_PER_FILE = 1_000_000
+SPARK_CODE_PREFIX = "spark/"  # in the model bucket: entry.py, recengine.zip, pyspark_env.tar.gz
 
 
 @dataclass(frozen=True)
 class SparkConfig:
-    """Where and how runs start (SPARK_APPLICATION_ID, SPARK_JOB_ROLE_ARN, SPARK_CODE_URI, MODEL_BUCKET,
-    SPARK_JOB_TIMEOUT_MIN). `code_uri` holds entry.py, the code zip and the Python environment."""
+    """How runs start (SPARK_JOB_ROLE_ARN, MODEL_BUCKET, SPARK_JOB_TIMEOUT_MIN). `code_uri` (the
+    bucket's SPARK_CODE_PREFIX) holds entry.py, the code zip and the Python environment."""
 
     role_arn: str
     code_uri: str
