@@ -56,6 +56,18 @@ def user_pool_arn(name: str) -> str:
     return f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{name}"
 
 
+def emr_application_arn(name: str) -> str:
+    return f"arn:{PARTITION}:emr-serverless:{REGION}:{ACCOUNT}:/applications/{name}"
+
+
+def role_arn(name: str) -> str:
+    return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+
+
+def log_group_arn(name: str) -> str:
+    return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+
+
 def queue_url(name: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
@@ -78,7 +90,8 @@ def _ref(logical_id: str, template: dict) -> str:
 def _get_att(logical_id: str, attribute: str, template: dict) -> str:
     kind = template["Resources"].get(logical_id, {}).get("Type")
     arns = {"AWS::DynamoDB::Table": table_arn, "AWS::S3::Bucket": bucket_arn, "AWS::SQS::Queue": queue_arn,
-            "AWS::Cognito::UserPool": user_pool_arn}
+            "AWS::Cognito::UserPool": user_pool_arn, "AWS::EMRServerless::Application": emr_application_arn,
+            "AWS::IAM::Role": role_arn, "AWS::Logs::LogGroup": log_group_arn}
     if attribute == "Arn" and kind in arns:
         return arns[kind](logical_id)
     if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
