@@ -80,7 +80,7 @@ def queue_spark_training(stores: TrainingStores, jobs: JobStore, runs: SparkRunS
         # the newest event at launch: the run reads at least this far, so the next schedule starts after it
         job["trained_through"] = stores.interactions.latest_sort_key(tenant_id)
         version = stores.registry.next_version(tenant_id)
-        model_id = job["model_id"] = new_model_id("hybrid", version)
+        model_id = job["target_model_id"] = new_model_id("hybrid", version)
         jobs.put_job(tenant_id, job)
         stores.registry.put_version(tenant_id, {"model_id": model_id, "algorithm": "hybrid", "version": version,
                                                 "status": "training", "created_at": now, "runner": RUNNER,
@@ -107,8 +107,8 @@ def _fail(stores: TrainingStores, jobs: JobStore, tenant_id: str, job: dict, err
           expected: tuple[str, ...] = ACTIVE) -> None:
     """The job failed, its `training` version failed, the lock freed (a row never written is skipped)."""
     finished = time.time()
-    if job.get("model_id"):
-        row = stores.registry.get_version(tenant_id, job["model_id"], consistent=True)
+    if job.get("target_model_id"):
+        row = stores.registry.get_version(tenant_id, job["target_model_id"], consistent=True)
         if row is not None and row.get("status") == "training":
             stores.registry.put_version(tenant_id, {**row, "status": "failed", "finished_at": finished, "error": error})
     try:
@@ -159,7 +159,7 @@ def complete_spark_run(stores: TrainingStores, jobs: JobStore, runs: SparkRunSto
 def register_spark_version(stores: TrainingStores, tenant_id: str, job: dict, policy: TrainingPolicy) -> dict:
     """The run's artefact as a candidate (its manifest's meta and holdout metrics), promoted past the
     guard; the trained marker moves to the newest event at launch; retention applies."""
-    model_id = job["model_id"]
+    model_id = job["target_model_id"]
     manifest = stores.artefacts.read_manifest(tenant_id, model_id)
     if manifest.get("model_id", model_id) != model_id:
         raise NotFoundError(f"artefact {model_id} holds another model ({manifest.get('model_id')})")
