@@ -258,6 +258,8 @@ class Names:
     queues: Mapping[str, str]  # by queue URL
     secrets: Mapping[str, str] = field(default_factory=dict)  # by ARN (what the environment gives)
     user_pools: Mapping[str, str] = field(default_factory=dict)  # by pool id
+    applications: Mapping[str, str] = field(default_factory=dict)  # EMR Serverless, by application id
+    roles: Mapping[str, str] = field(default_factory=dict)  # by role ARN
 
     def table(self, name: str) -> str:
         if name not in self.tables:
@@ -290,6 +292,17 @@ class Names:
         if pool_id not in self.user_pools:
             raise LookupError(f"user pool {pool_id!r} is named by no environment variable of the template")
         return user_pool_arn(self.user_pools[pool_id])
+
+
+    def application(self, application_id: str) -> str:
+        if application_id not in self.applications:
+            raise LookupError(f"EMR Serverless application {application_id!r} is named by no environment variable")
+        return emr_application_arn(self.applications[application_id])
+
+    def role(self, arn: str) -> str:
+        if arn not in self.roles:
+            raise LookupError(f"role {arn!r} is named by no environment variable of the template")
+        return role_arn(self.roles[arn])
 
 
 TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
@@ -368,7 +381,23 @@ def _cognito(operation: str, params: dict, names: Names) -> list[Need]:
     return [Need(f"cognito-idp:{operation}", names.user_pool(params["UserPoolId"]))]
 
 
-NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito}
+def _emr_serverless(operation: str, params: dict, names: Names) -> list[Need]:
+    """StartJobRun is checked on the application, with TagResource for the tags it sets and
+    iam:PassRole of its execution role (to EMR Serverless); GetJobRun on the run's ARN."""
+    application = names.application(params["applicationId"])
+    if operation == "StartJobRun":
+        needs = [Need("emr-serverless:StartJobRun", application)]
+        if params.get("tags"):
+            needs.append(Need("emr-serverless:TagResource", application + "/jobruns/*"))
+        needs.append(Need("iam:PassRole", names.role(params["executionRoleArn"]),
+                          (("iam:PassedToService", "emr-serverless.amazonaws.com"),)))
+        return needs
+    if operation in ("GetJobRun", "CancelJobRun"):
+        return [Need(f"emr-serverless:{operation}", f"{application}/jobruns/{params['jobRunId']}")]
+    raise UnmappedCallError(f"emr-serverless:{operation}")
+
+
+NEEDS = {"emr-serverless": _emr_serverless, "dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito}
 
 
 def needs(service: str, operation: str, params: dict, names: Names) -> list[Need]:
@@ -387,11 +416,17 @@ def names_from_environment(env: Mapping[str, str], template: dict | None = None)
     for fn in resources("AWS::Serverless::Function", template).values():
         variables.update((fn["Properties"].get("Environment") or {}).get("Variables") or {})
     found: dict[str, dict[str, str]] = {"AWS::DynamoDB::Table": {}, "AWS::S3::Bucket": {}, "AWS::SQS::Queue": {},
-                                        "AWS::SecretsManager::Secret": {}, "AWS::Cognito::UserPool": {}}
+                                        "AWS::SecretsManager::Secret": {}, "AWS::Cognito::UserPool": {},
+                                        "AWS::EMRServerless::Application": {}, "AWS::IAM::Role": {}}
     for var, value in variables.items():
-        if isinstance(value, dict) and "Ref" in value and var in env:
-            kind = template["Resources"].get(value["Ref"], {}).get("Type")
-            if kind in found:
-                found[kind][env[var]] = value["Ref"]
+        if not isinstance(value, dict) or var not in env:
+            continue
+        target = value.get("Ref")
+        if isinstance(value.get("Fn::GetAtt"), str) and value["Fn::GetAtt"].endswith(".Arn"):  # a role's ARN
+            target = value["Fn::GetAtt"].split(".")[0]
+        kind = template["Resources"].get(target, {}).get("Type") if target else None
+        if kind in found:
+            found[kind][env[var]] = target
     return Names(found["AWS::DynamoDB::Table"], found["AWS::S3::Bucket"], found["AWS::SQS::Queue"],
-                 found["AWS::SecretsManager::Secret"], found["AWS::Cognito::UserPool"])
+                 found["AWS::SecretsManager::Secret"], found["AWS::Cognito::UserPool"],
+                 found["AWS::EMRServerless::Application"], found["AWS::IAM::Role"])
