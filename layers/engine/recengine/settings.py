@@ -92,7 +92,7 @@ class Settings(BaseModel):
     # Those tenants train on EMR Serverless instead when the deployment names the Spark application
     # (the dispatcher and the completion handler only; unset: they are reported as before): the
     # application, the job runs' execution role and EMR's execution timeout of one run; the job's code
-    # is under `spark/` in the model bucket (docs/adr/emr-serverless-training-data.md).
+    # is under `spark/` in the model bucket (docs/adr/0009-emr-serverless-training-data.md).
     spark_application_id: str | None = _env("SPARK_APPLICATION_ID", default=None, min_length=1)
     spark_job_role_arn: str | None = _env("SPARK_JOB_ROLE_ARN", default=None, min_length=1)
     spark_job_timeout_min: int = _env("SPARK_JOB_TIMEOUT_MIN", default=240, ge=5, le=1440)

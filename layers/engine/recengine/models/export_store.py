@@ -1,5 +1,5 @@
 """A tenant's training data as Parquet under `exports/<tenant>/<job>/` in the model bucket: what
-the Spark trainer reads (docs/adr/emr-serverless-training-data.md). Written by the EMR job's
+the Spark trainer reads (docs/adr/0009-emr-serverless-training-data.md). Written by the EMR job's
 driver before it trains (pyarrow is too large for a Lambda beside the engine layer); the bucket's
 lifecycle rule expires old exports."""
 

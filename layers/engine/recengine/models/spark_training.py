@@ -1,4 +1,4 @@
-"""Training on EMR Serverless for tenants too large for one Lambda (docs/adr/emr-serverless-training-data.md).
+"""Training on EMR Serverless for tenants too large for one Lambda (docs/adr/0009-emr-serverless-training-data.md).
 
 The same job row, tenant lock and registry as a Lambda training: the dispatcher claims the tenant's
 `train` lock, records the job and a `training` version, and starts a Spark job run tagged with
