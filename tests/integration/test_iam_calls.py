@@ -394,6 +394,8 @@ def spark_training(stack: Stack) -> None:
                         KEEP_MODEL_VERSIONS="1")
     assert done == {"job_id": started["job_id"], "status": "succeeded"}, done
     assert runtime().registry.live_model_id(large.tenant_id) == job["target_model_id"]
+    swept = stack.invoke("TrainCompleteFunction", load_event("train_schedule"), "train complete: the sweep")
+    assert swept == {"completed": [], "running": 0}, swept
 
 
 def the_rest(stack: Stack, shop: Caller) -> None:

@@ -379,8 +379,8 @@ def test_the_dispatcher_routes_large_tenants_to_spark_and_a_run_state_change_com
     assert variables["MAX_LAMBDA_TRAINING_EVENTS"] == {"Ref": "MaxLambdaTrainingEvents"}
     complete = functions["TrainCompleteFunction"]["Properties"]
     assert complete["Environment"]["Variables"]["SPARK_APPLICATION_ID"] == {"Ref": "SparkApplication"}
-    (event,) = complete["Events"].values()
-    assert event["Type"] == "EventBridgeRule"
+    event, sweep = complete["Events"]["RunEnded"], complete["Events"]["Sweep"]
+    assert event["Type"] == "EventBridgeRule" and sweep["Type"] == "ScheduleV2"  # events are best effort
     pattern = event["Properties"]["Pattern"]
     assert pattern["source"] == ["aws.emr-serverless"]
     assert pattern["detail-type"] == ["EMR Serverless Job Run State Change"]

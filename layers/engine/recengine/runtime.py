@@ -266,6 +266,12 @@ class Runtime:
 
         return complete_spark_run(self.training, self.jobs, self.spark_runs, run_id, policy=self.training_policy)
 
+    def sweep_spark_runs(self) -> dict:
+        from .models.spark_training import sweep_spark_runs
+
+        return sweep_spark_runs((t.tenant_id for t in self.tenants.list_tenants()), self.training, self.jobs,
+                                self.spark_runs, policy=self.training_policy)
+
     def run_training_job(self, tenant_id: str, job_id: str) -> dict:
         from .models.jobs import run_training_job
 

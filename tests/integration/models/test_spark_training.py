@@ -24,6 +24,7 @@ from recengine.models.export_store import ExportStore, export_prefix
 from recengine.models.spark_training import export_training_data
 from recengine.models.training import fit_tenant_model, read_training_data
 from recengine.runtime import runtime
+from tests.conftest import load_event
 from tests.integration.conftest import FAST
 from tests.integration.models.test_scheduled_training import schedule, small_tenant
 
@@ -221,3 +222,16 @@ def test_the_export_writes_the_tenants_events_and_catalogue_as_parquet(aws, call
                                                    Key=prefix + "items/part-00000.parquet")["Body"].read()))
     assert items.num_rows == summary["items"] == len(data.items)
     assert exports.read_summary(prefix) == summary
+
+
+def test_the_sweep_completes_a_run_whose_end_was_never_delivered(aws, spark):
+    """Run-state events are best effort: the scheduled sweep finds the ended run and registers it."""
+    big = big_tenant(aws)
+    started = schedule()["spark"][0]
+    job = runtime().jobs.get_job(big, started["job_id"])
+    write_artefact(big, job["target_model_id"], None)
+    sweep = load_handler(COMPLETE)(load_event("train_schedule"), LambdaContext("complete"))
+    assert sweep == {"completed": [{"tenant_id": big, "job_id": job["job_id"], "status": "succeeded"}], "running": 0}
+    assert runtime().registry.live_model_id(big) == job["target_model_id"]
+    assert load_handler(COMPLETE)(load_event("train_schedule"), LambdaContext("complete")) == {"completed": [],
+                                                                                             "running": 0}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..catalogue.store import ItemStore
 from ..events.store import InteractionStore
@@ -154,6 +154,29 @@ def complete_spark_run(stores: TrainingStores, jobs: JobStore, runs: SparkRunSto
                        extra={"tenant_id": tenant_id, "job_id": job_id, "model_id": record["model_id"]})
     release(jobs, tenant_id, KIND, job_id)
     return jobs.get_job(tenant_id, job_id)
+
+
+def sweep_spark_runs(tenant_ids: Iterable[str], stores: TrainingStores, jobs: JobStore, runs: SparkRunStore, *,
+                     policy: TrainingPolicy | None = None) -> dict:
+    """EventBridge delivers EMR Serverless events on a best-effort basis: a run whose end was never
+    reported would hold its tenant's lock until its timeout and its model would be lost. On a
+    schedule, every Spark job still running is checked against its run, and completed if the run
+    has ended. Returns {completed: [...], running: n}."""
+    completed, running = [], 0
+    for tenant_id in tenant_ids:
+        for job in jobs.jobs(tenant_id, KIND):
+            if job.get("runner") != RUNNER or job.get("status") not in ACTIVE or not job.get("job_run_id"):
+                continue
+            outcome = complete_spark_run(stores, jobs, runs, str(job["job_run_id"]), policy=policy)
+            if outcome is None:
+                running += 1
+            else:
+                completed.append({"tenant_id": tenant_id, "job_id": job["job_id"], "status": outcome.get("status")})
+    if completed:
+        count("SparkRunsReconciled", value=len(completed))
+        logger.warning("Spark runs completed by the sweep (their events were not delivered)",
+                       extra={"completed": completed})
+    return {"completed": completed, "running": running}
 
 
 def register_spark_version(stores: TrainingStores, tenant_id: str, job: dict, policy: TrainingPolicy) -> dict:
