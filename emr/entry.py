@@ -25,13 +25,16 @@ def main(argv: list[str] | None = None) -> dict:
     from recengine.events.store import InteractionStore
     from recengine.models.export_store import ExportStore
     from recengine.models.spark_training import export_training_data
+    from recengine.portal.end_users import EndUserStore
+    from recengine.portal.users import inactive_user_ids
     from spark.train_job import run
 
     args = parse(argv)
     # the events are read from the interactions table's by_tenant index; the sessions table is never read
+    excluded = inactive_user_ids(EndUserStore(args.interactions_table), args.tenant_id)
     summary = export_training_data(InteractionStore(args.interactions_table, args.interactions_table),
                                    ItemStore(args.items_table), ExportStore(args.bucket), args.tenant_id,
-                                   args.export_prefix)
+                                   args.export_prefix, excluded_users=excluded)
     spark = SparkSession.builder.appName(f"recengine-train-{args.tenant_id}").getOrCreate()
     try:
         return run(spark, summary["events_path"], summary["items_path"], args.out, args.tenant_id, args.model_id,

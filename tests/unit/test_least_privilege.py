@@ -243,10 +243,13 @@ def test_the_spark_job_role_writes_only_exports_and_model_artefacts_and_reads_on
         assert not actions & {"iam:PassRole", "emr-serverless:StartJobRun"}, st
     assert writes == {"exports/*", "tenants/*/models/*"}
     assert reads == {"spark/*", "exports/*"}
-    (query,) = dynamo
-    assert _actions(query) == ["dynamodb:Query"]
+    query, profiles = dynamo
+    assert _actions(query) == _actions(profiles) == ["dynamodb:Query"]
     assert query["Resource"] == [{"Fn::Sub": "${InteractionsTable.Arn}/index/by_tenant"},
                                  {"Fn::GetAtt": "ItemsTable.Arn"}]
+    # on the base table, the tenants' end-user profiles only (the inactive users left out of training)
+    assert profiles["Resource"] == {"Fn::GetAtt": "InteractionsTable.Arn"}
+    assert profiles["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*#profiles"]}}
 
 
 def test_only_the_dispatcher_may_pass_the_spark_job_role_and_only_to_emr_serverless():
