@@ -235,3 +235,13 @@ def test_the_sweep_completes_a_run_whose_end_was_never_delivered(aws, spark):
     assert runtime().registry.live_model_id(big) == job["target_model_id"]
     assert load_handler(COMPLETE)(load_event("train_schedule"), LambdaContext("complete")) == {"completed": [],
                                                                                              "running": 0}
+
+
+def test_a_tenant_whose_lambda_training_died_of_its_size_goes_to_spark_next(aws, spark):
+    """Its first training (no live version) went to a Lambda and timed out while fitting: the version
+    row it left says how many events it read, and the next schedule starts a Spark run."""
+    tenant_id = small_tenant(aws, "sudden", 4)
+    runtime().registry.put_version(tenant_id, {"model_id": "model_hybrid-v1_died", "version": 1,
+                                               "status": "training", "interactions": 20_000_000})
+    summary = schedule()
+    assert [s["tenant_id"] for s in summary["spark"]] == [tenant_id] and summary["queued"] == []

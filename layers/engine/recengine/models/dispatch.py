@@ -23,7 +23,15 @@ from .training import TrainingStores
 class Candidate:
     tenant_id: str
     trained_at: float  # 0: never trained, so first in line
-    events: int  # the size of its last training, the best estimate of the next one's
+    events: int  # the size of its last training (estimated_events), the best estimate of the next one's
+
+
+def estimated_events(stores: TrainingStores, tenant_id: str) -> int:
+    """The size of the tenant's next training: the events its last one read, live or not. A version
+    records its count before it is fitted, so a Lambda training that died of the tenant's size
+    (timed out, out of memory) still tells the next schedule to send the tenant to Spark."""
+    versions = [v for v in stores.registry.versions(tenant_id) if v.get("interactions") is not None]
+    return int(versions[-1]["interactions"]) if versions else 0
 
 
 def candidates(tenants: TenantStore, stores: TrainingStores) -> tuple[list[Candidate], list[str]]:
@@ -35,10 +43,8 @@ def candidates(tenants: TenantStore, stores: TrainingStores) -> tuple[list[Candi
         if not latest or latest <= marker.get("trained_through", ""):
             current.append(tenant.tenant_id)
             continue
-        live_id = stores.registry.live_model_id(tenant.tenant_id)
-        live = stores.registry.get_version(tenant.tenant_id, live_id) if live_id else None
         due.append(Candidate(tenant.tenant_id, float(marker.get("trained_at") or 0.0),
-                             int((live or {}).get("interactions") or 0)))
+                             estimated_events(stores, tenant.tenant_id)))
     due.sort(key=lambda c: (c.trained_at, c.tenant_id))
     return due, current
 
