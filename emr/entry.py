@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     spark = SparkSession.builder.appName(f"recengine-train-{args.tenant_id}").getOrCreate()
     try:
         return run(spark, summary["events_path"], summary["items_path"], args.out, args.tenant_id, args.model_id,
-                   args.seed)
+                   args.seed, items_taken_at=summary["items_taken_at"])
     finally:
         spark.stop()
 

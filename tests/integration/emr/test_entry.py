@@ -6,6 +6,7 @@ the export's paths and the artefact's prefix. (The Spark job itself is spark/'s,
 from __future__ import annotations
 
 import io
+import json
 import sys
 import types
 
@@ -47,7 +48,7 @@ def test_the_entry_point_exports_the_tenants_data_then_runs_the_spark_job(aws, c
         quiet, "q@example.com", "Q", "user", False, 1.0, 1.0))
     calls = []
     job = types.ModuleType("spark.train_job")
-    job.run = lambda *args: calls.append(args) or {"model_id": args[5]}
+    job.run = lambda *args, **kwargs: calls.append((args, kwargs)) or {"model_id": args[5]}
     monkeypatch.setitem(sys.modules, "spark", types.ModuleType("spark"))
     monkeypatch.setitem(sys.modules, "spark.train_job", job)
     sql = types.ModuleType("pyspark.sql")
@@ -61,7 +62,10 @@ def test_the_entry_point_exports_the_tenants_data_then_runs_the_spark_job(aws, c
 
     assert entry.main(argv) == {"model_id": "model_hybrid-v2_x"}
 
-    ((spark, events_path, items_path, out, tenant_id, model_id, seed),) = calls
+    (((spark, events_path, items_path, out, tenant_id, model_id, seed), kwargs),) = calls
+    summary = json.loads(boto3.client("s3").get_object(Bucket=aws.env["MODEL_BUCKET"], Key=(
+        f"exports/{caller.tenant_id}/train-abc/_export.json"))["Body"].read())
+    assert kwargs == {"items_taken_at": summary["items_taken_at"]}  # the catalogue snapshot's time
     prefix = f"exports/{caller.tenant_id}/train-abc/"
     assert (spark, tenant_id, model_id, seed) == (FakeSession, caller.tenant_id, "model_hybrid-v2_x", 3)
     assert events_path == f"s3://{bucket}/{prefix}events/" and items_path == f"s3://{bucket}/{prefix}items/"

@@ -60,16 +60,20 @@ def run_ended(spark: dict, run_id: str, state: str = "SUCCESS") -> dict:
     return load_handler(COMPLETE)(event, LambdaContext("complete"))
 
 
-def write_artefact(tenant_id: str, model_id: str, metrics: dict | None) -> None:
+def write_artefact(tenant_id: str, model_id: str, metrics: dict | None, report: bool = True) -> None:
     """What the Spark run leaves: the artefact of the tenant's data, built here with the Lambda
-    trainer's own code, the holdout metrics in its manifest, the manifest uploaded last."""
+    trainer's own code, the holdout metrics in `training.json` (as spark/train_job.py writes them),
+    the manifest uploaded last."""
     c = runtime()
     data, _ = read_training_data(c.interactions, tenant_id)
     fitted = fit_tenant_model(data, model_id, params=FAST)
     with tempfile.TemporaryDirectory() as tmp:
         files = save_model(fitted.model, Path(tmp))
-        manifest = json.loads((Path(tmp) / MANIFEST).read_text())
-        (Path(tmp) / MANIFEST).write_text(json.dumps({**manifest, "metrics": metrics or fitted.metrics}))
+        if report:
+            written = Path(tmp) / "training.json"
+            written.write_text(json.dumps({"tenant_id": tenant_id, "model_id": model_id, "trainer": "spark",
+                                           "metrics": metrics or fitted.metrics}))
+            files.append(written)
         files.sort(key=lambda path: path.name == MANIFEST)
         c.artefacts.upload(tenant_id, model_id, files)
 
@@ -245,3 +249,13 @@ def test_a_tenant_whose_lambda_training_died_of_its_size_goes_to_spark_next(aws,
                                                "status": "training", "interactions": 20_000_000})
     summary = schedule()
     assert [s["tenant_id"] for s in summary["spark"]] == [tenant_id] and summary["queued"] == []
+
+
+def test_a_run_without_its_holdout_report_stays_candidate_beside_an_evaluated_live_model(aws, spark):
+    big = big_tenant(aws, metrics={"recall@20": 0.2, "ndcg@10": 0.2})
+    started = schedule()["spark"][0]
+    job = runtime().jobs.get_job(big, started["job_id"])
+    write_artefact(big, job["target_model_id"], None, report=False)
+    assert run_ended(spark, started["job_run_id"])["status"] == "succeeded"
+    version = runtime().registry.get_version(big, job["target_model_id"])
+    assert version["status"] == "candidate" and "no holdout metrics" in version["promotion_reason"]

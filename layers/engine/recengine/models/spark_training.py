@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from ..catalogue.store import ItemStore
+from ..engine.artefact import MANIFEST
 from ..events.store import InteractionStore
 from ..observability import count, logger
 from .errors import ModelNotFoundError
@@ -31,6 +32,7 @@ RUNNER = "spark"
 ENDED = ("SUCCESS", "FAILED", "CANCELLED")
 TIMEOUT_MARGIN_S = 1200.0  # after EMR's own execution timeout, before the stuck-job check fails it
 ROWS_PER_FILE = 1_000_000
+TRAINING_REPORT = "training.json"  # spark/train_job.py's REPORT, beside the artefact
 SPARK_CODE_PREFIX = "spark/"  # in the model bucket: entry.py, recengine.zip, pyspark_env.tar.gz
 
 
@@ -180,14 +182,17 @@ def sweep_spark_runs(tenant_ids: Iterable[str], stores: TrainingStores, jobs: Jo
 
 
 def register_spark_version(stores: TrainingStores, tenant_id: str, job: dict, policy: TrainingPolicy) -> dict:
-    """The run's artefact as a candidate (its manifest's meta and holdout metrics), promoted past the
+    """The run's artefact as a candidate (its manifest's meta, its report's holdout metrics), promoted past the
     guard; the trained marker moves to the newest event at launch; retention applies."""
     model_id = job["target_model_id"]
-    manifest = stores.artefacts.read_manifest(tenant_id, model_id)
+    manifest = stores.artefacts.read_json(tenant_id, model_id, MANIFEST)
     if manifest.get("model_id", model_id) != model_id:
         raise NotFoundError(f"artefact {model_id} holds another model ({manifest.get('model_id')})")
     meta = manifest.get("meta") or {}
-    metrics = dict(manifest.get("metrics") or meta.get("metrics") or {})
+    try:  # the job's report, written before the manifest: holdout metrics and timings
+        metrics = dict(stores.artefacts.read_json(tenant_id, model_id, TRAINING_REPORT).get("metrics") or {})
+    except NotFoundError:
+        metrics = {}  # no holdout evaluation: the guard keeps it candidate beside a live model with metrics
     row = stores.registry.get_version(tenant_id, model_id, consistent=True) or {
         "model_id": model_id, "algorithm": "hybrid", "created_at": job.get("created_at"), "runner": RUNNER}
     interactions = metrics.get("interactions") or meta.get("interactions") or job.get("events_estimate") or 0
@@ -220,11 +225,12 @@ def export_training_data(interactions: InteractionStore, items: ItemStore, expor
     if batch or not parts:
         parts.append(exports.write_parquet(f"{prefix}events/part-{len(parts):05d}.parquet", event_table(batch)))
         events += len(batch)
+    items_taken_at = time.time()  # the snapshot's time: every catalogue write after it is in the change record
     catalogue = list(items.iter_items(tenant_id))
     items_uri = exports.write_parquet(f"{prefix}items/part-00000.parquet", item_table(catalogue))
     summary = {"tenant_id": tenant_id, "events": events, "items": len(catalogue), "last_sk": last_sk,
                "events_path": exports.uri(prefix + "events/"), "items_path": items_uri.rsplit("/", 1)[0] + "/",
-               "parts": len(parts), "export_s": round(time.time() - started, 3)}
+               "parts": len(parts), "items_taken_at": items_taken_at, "export_s": round(time.time() - started, 3)}
     exports.write_summary(prefix, summary)
     logger.info("training data exported", extra=summary)
     return summary
