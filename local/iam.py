@@ -397,7 +397,8 @@ def _emr_serverless(operation: str, params: dict, names: Names) -> list[Need]:
     raise UnmappedCallError(f"emr-serverless:{operation}")
 
 
-NEEDS = {"emr-serverless": _emr_serverless, "dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito}
+NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito,
+         "emr-serverless": _emr_serverless}
 
 
 def needs(service: str, operation: str, params: dict, names: Names) -> list[Need]:

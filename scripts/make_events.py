@@ -173,14 +173,15 @@ def main() -> None:
                                                      indent=2) + "\n")
     # The end of a Spark training run as EventBridge hands it to the completion function (the
     # EMR Serverless "Job Run State Change" event, its documented fields).
-    run = "00f1cbsc6anuij25"
-    ended = {"version": "0", "id": "2f3c5b8e-6d1a-4e9f-8b7c-0a1b2c3d4e5f", "detail-type": "EMR Serverless Job Run State Change",
+    run, app = "00f1cbsc6anuij25", "00f1cb3mqpd1v925"
+    ended = {"version": "0", "id": "2f3c5b8e-6d1a-4e9f-8b7c-0a1b2c3d4e5f",
+             "detail-type": "EMR Serverless Job Run State Change",
              "source": "aws.emr-serverless", "account": "123456789012", "time": "2026-11-22T14:03:11Z",
              "region": "us-east-1", "resources": [],
-             "detail": {"jobRunId": run, "applicationId": "00f1cb3mqpd1v925",
-                        "arn": f"arn:aws:emr-serverless:us-east-1:123456789012:/applications/00f1cb3mqpd1v925/jobruns/{run}",
+             "detail": {"jobRunId": run, "applicationId": app,
+                        "arn": f"arn:aws:emr-serverless:us-east-1:123456789012:/applications/{app}/jobruns/{run}",
                         "releaseLabel": "emr-7.9.0", "state": "SUCCESS", "previousState": "RUNNING",
-                        "createdBy": "arn:aws:sts::123456789012:assumed-role/recengine-TrainDispatchFunctionRole/dispatch",
+                        "createdBy": "arn:aws:sts::123456789012:assumed-role/TrainDispatchFunctionRole/dispatch",
                         "updatedAt": "2026-11-22T14:03:10.000Z", "createdAt": "2026-11-22T12:00:04.000Z"}}
     (out / "train_complete.json").write_text(json.dumps(ended, indent=2) + "\n")
     erasure = {"tenant_id": "acme-shop", "job_id": "erase-2q8w4e6r1t3y5u7i"}

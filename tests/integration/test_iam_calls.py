@@ -375,8 +375,8 @@ def spark_training(stack: Stack) -> None:
     from tests.integration.models.test_spark_training import write_artefact
 
     large = tenant(stack, "large")
-    history = [{"user_id": f"u{u}", "item_id": f"sku-{u * 7 % 23}", "type": "click"} for u in range(30) for _ in range(3)]
-    history += [{"user_id": f"u{u}", "item_id": f"sku-{(u + k) % 23}", "type": "view"} for u in range(30) for k in range(4)]
+    history = [{"user_id": f"u{u}", "item_id": f"sku-{(u + k) % 23}", "type": "view"}
+               for u in range(30) for k in range(6)]
     expect(stack.api("interactions: a large tenant's history", large, method="POST", path="/v1/interactions",
                      body={"interactions": history}), 201)
     registry = runtime().registry  # its last training read more than one Lambda trains (as an operator sees it)

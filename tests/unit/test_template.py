@@ -384,7 +384,8 @@ def test_the_dispatcher_routes_large_tenants_to_spark_and_a_run_state_change_com
     pattern = event["Properties"]["Pattern"]
     assert pattern["source"] == ["aws.emr-serverless"]
     assert pattern["detail-type"] == ["EMR Serverless Job Run State Change"]
-    assert pattern["detail"] == {"applicationId": [{"Ref": "SparkApplication"}], "state": ["SUCCESS", "FAILED", "CANCELLED"]}
+    assert pattern["detail"] == {"applicationId": [{"Ref": "SparkApplication"}],
+                                 "state": ["SUCCESS", "FAILED", "CANCELLED"]}
 
 
 def test_the_spark_exports_expire_and_only_the_dispatcher_starts_runs():
