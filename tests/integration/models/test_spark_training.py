@@ -259,3 +259,27 @@ def test_a_run_without_its_holdout_report_stays_candidate_beside_an_evaluated_li
     assert run_ended(spark, started["job_run_id"])["status"] == "succeeded"
     version = runtime().registry.get_version(big, job["target_model_id"])
     assert version["status"] == "candidate" and "no holdout metrics" in version["promotion_reason"]
+
+
+def test_a_completion_retried_after_registering_does_not_register_again(aws, spark, monkeypatch):
+    """The first attempt made the version live, then failed (retention's S3 call): EventBridge retries,
+    and the retry finishes the job without turning the live version back into a candidate."""
+    from recengine.models import spark_training
+
+    big = big_tenant(aws)
+    started = schedule()["spark"][0]
+    job = runtime().jobs.get_job(big, started["job_id"])
+    write_artefact(big, job["target_model_id"], None)
+
+    def retention_fails(*args, **kwargs):
+        raise RuntimeError("S3 unavailable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(spark_training, "apply_retention", retention_fails)
+        with pytest.raises(RuntimeError):
+            run_ended(spark, started["job_run_id"])
+    assert runtime().registry.live_model_id(big) == job["target_model_id"]
+    assert run_ended(spark, started["job_run_id"])["status"] == "succeeded"
+    c = runtime()
+    assert c.registry.get_version(big, job["target_model_id"])["status"] == "live"
+    assert c.registry.live_model_id(big) == job["target_model_id"] and c.jobs.lock_holder(big, "train") is None

@@ -194,12 +194,16 @@ def register_spark_version(stores: TrainingStores, tenant_id: str, job: dict, po
     except NotFoundError:
         metrics = {}  # no holdout evaluation: the guard keeps it candidate beside a live model with metrics
     row = stores.registry.get_version(tenant_id, model_id, consistent=True) or {
-        "model_id": model_id, "algorithm": "hybrid", "created_at": job.get("created_at"), "runner": RUNNER}
-    interactions = metrics.get("interactions") or meta.get("interactions") or job.get("events_estimate") or 0
-    record = {**row, "status": "candidate", "artefact": stores.artefacts.location(tenant_id, model_id),
-              "finished_at": time.time(), "meta": meta, "metrics": metrics, "interactions": int(interactions)}
-    stores.registry.put_version(tenant_id, record)
-    record, reason = promote_if_not_worse(stores.registry, tenant_id, record, policy.tolerance, time.time())
+        "model_id": model_id, "algorithm": "hybrid", "created_at": job.get("created_at"), "runner": RUNNER,
+        "status": "training"}
+    if row.get("status") != "training":  # registered by an earlier attempt that failed after it: not again
+        record, reason = row, str(row.get("promotion_reason") or "registered earlier")
+    else:
+        interactions = metrics.get("interactions") or meta.get("interactions") or job.get("events_estimate") or 0
+        record = {**row, "status": "candidate", "artefact": stores.artefacts.location(tenant_id, model_id),
+                  "finished_at": time.time(), "meta": meta, "metrics": metrics, "interactions": int(interactions)}
+        stores.registry.put_version(tenant_id, record)
+        record, reason = promote_if_not_worse(stores.registry, tenant_id, record, policy.tolerance, time.time())
     stores.markers.set_trained_marker(tenant_id, job.get("trained_through", ""), time.time())
     apply_retention(stores.registry, stores.artefacts, tenant_id, policy.keep_versions)
     logger.info("Spark model registered", extra={"tenant_id": tenant_id, "model_id": model_id,
