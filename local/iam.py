@@ -56,6 +56,18 @@ def user_pool_arn(name: str) -> str:
     return f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{name}"
 
 
+def emr_application_arn(name: str) -> str:
+    return f"arn:{PARTITION}:emr-serverless:{REGION}:{ACCOUNT}:/applications/{name}"
+
+
+def role_arn(name: str) -> str:
+    return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+
+
+def log_group_arn(name: str) -> str:
+    return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+
+
 def queue_url(name: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
@@ -78,7 +90,8 @@ def _ref(logical_id: str, template: dict) -> str:
 def _get_att(logical_id: str, attribute: str, template: dict) -> str:
     kind = template["Resources"].get(logical_id, {}).get("Type")
     arns = {"AWS::DynamoDB::Table": table_arn, "AWS::S3::Bucket": bucket_arn, "AWS::SQS::Queue": queue_arn,
-            "AWS::Cognito::UserPool": user_pool_arn}
+            "AWS::Cognito::UserPool": user_pool_arn, "AWS::EMRServerless::Application": emr_application_arn,
+            "AWS::IAM::Role": role_arn, "AWS::Logs::LogGroup": log_group_arn}
     if attribute == "Arn" and kind in arns:
         return arns[kind](logical_id)
     if (kind, attribute) == ("AWS::SQS::Queue", "QueueName"):
@@ -245,6 +258,8 @@ class Names:
     queues: Mapping[str, str]  # by queue URL
     secrets: Mapping[str, str] = field(default_factory=dict)  # by ARN (what the environment gives)
     user_pools: Mapping[str, str] = field(default_factory=dict)  # by pool id
+    applications: Mapping[str, str] = field(default_factory=dict)  # EMR Serverless, by application id
+    roles: Mapping[str, str] = field(default_factory=dict)  # by role ARN
 
     def table(self, name: str) -> str:
         if name not in self.tables:
@@ -277,6 +292,17 @@ class Names:
         if pool_id not in self.user_pools:
             raise LookupError(f"user pool {pool_id!r} is named by no environment variable of the template")
         return user_pool_arn(self.user_pools[pool_id])
+
+
+    def application(self, application_id: str) -> str:
+        if application_id not in self.applications:
+            raise LookupError(f"EMR Serverless application {application_id!r} is named by no environment variable")
+        return emr_application_arn(self.applications[application_id])
+
+    def role(self, arn: str) -> str:
+        if arn not in self.roles:
+            raise LookupError(f"role {arn!r} is named by no environment variable of the template")
+        return role_arn(self.roles[arn])
 
 
 TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
@@ -355,7 +381,24 @@ def _cognito(operation: str, params: dict, names: Names) -> list[Need]:
     return [Need(f"cognito-idp:{operation}", names.user_pool(params["UserPoolId"]))]
 
 
-NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito}
+def _emr_serverless(operation: str, params: dict, names: Names) -> list[Need]:
+    """StartJobRun is checked on the application, with TagResource for the tags it sets and
+    iam:PassRole of its execution role (to EMR Serverless); GetJobRun on the run's ARN."""
+    application = names.application(params["applicationId"])
+    if operation == "StartJobRun":
+        needs = [Need("emr-serverless:StartJobRun", application)]
+        if params.get("tags"):
+            needs.append(Need("emr-serverless:TagResource", application + "/jobruns/*"))
+        needs.append(Need("iam:PassRole", names.role(params["executionRoleArn"]),
+                          (("iam:PassedToService", "emr-serverless.amazonaws.com"),)))
+        return needs
+    if operation in ("GetJobRun", "CancelJobRun"):
+        return [Need(f"emr-serverless:{operation}", f"{application}/jobruns/{params['jobRunId']}")]
+    raise UnmappedCallError(f"emr-serverless:{operation}")
+
+
+NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "secretsmanager": _secretsmanager, "cognito-idp": _cognito,
+         "emr-serverless": _emr_serverless}
 
 
 def needs(service: str, operation: str, params: dict, names: Names) -> list[Need]:
@@ -374,11 +417,17 @@ def names_from_environment(env: Mapping[str, str], template: dict | None = None)
     for fn in resources("AWS::Serverless::Function", template).values():
         variables.update((fn["Properties"].get("Environment") or {}).get("Variables") or {})
     found: dict[str, dict[str, str]] = {"AWS::DynamoDB::Table": {}, "AWS::S3::Bucket": {}, "AWS::SQS::Queue": {},
-                                        "AWS::SecretsManager::Secret": {}, "AWS::Cognito::UserPool": {}}
+                                        "AWS::SecretsManager::Secret": {}, "AWS::Cognito::UserPool": {},
+                                        "AWS::EMRServerless::Application": {}, "AWS::IAM::Role": {}}
     for var, value in variables.items():
-        if isinstance(value, dict) and "Ref" in value and var in env:
-            kind = template["Resources"].get(value["Ref"], {}).get("Type")
-            if kind in found:
-                found[kind][env[var]] = value["Ref"]
+        if not isinstance(value, dict) or var not in env:
+            continue
+        target = value.get("Ref")
+        if isinstance(value.get("Fn::GetAtt"), str) and value["Fn::GetAtt"].endswith(".Arn"):  # a role's ARN
+            target = value["Fn::GetAtt"].split(".")[0]
+        kind = template["Resources"].get(target, {}).get("Type") if target else None
+        if kind in found:
+            found[kind][env[var]] = target
     return Names(found["AWS::DynamoDB::Table"], found["AWS::S3::Bucket"], found["AWS::SQS::Queue"],
-                 found["AWS::SecretsManager::Secret"], found["AWS::Cognito::UserPool"])
+                 found["AWS::SecretsManager::Secret"], found["AWS::Cognito::UserPool"],
+                 found["AWS::EMRServerless::Application"], found["AWS::IAM::Role"])

@@ -40,6 +40,15 @@ def create_resources(prefix: str = "local", secret_values: Mapping[str, str] | N
     return env
 
 
+def create_spark_application(prefix: str = "local") -> dict[str, str]:
+    """The template's EMR Serverless application (SparkApplication) and the job runs' role ARN: the
+    variables that turn on Spark training for large tenants (SPARK_APPLICATION_ID, SPARK_JOB_ROLE_ARN)."""
+    app = boto3.client("emr-serverless").create_application(name=f"{prefix}-train", releaseLabel="emr-7.9.0",
+                                                            type="SPARK")
+    return {"SPARK_APPLICATION_ID": app["applicationId"],
+            "SPARK_JOB_ROLE_ARN": f"arn:aws:iam::123456789012:role/{prefix}-SparkJobRole"}
+
+
 def create_secrets(prefix: str = "local", values: Mapping[str, str] | None = None) -> dict[str, str]:
     """Creates every Secrets Manager secret of the template, each with the given value or, as the
     template's GenerateSecretString would, a random one; returns the env vars naming them (ARNs)."""

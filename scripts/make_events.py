@@ -177,6 +177,19 @@ def main() -> None:
     chunk = {"tenant_id": "acme-shop", "job_id": "batch-7h3k9q2m5x8c1v4b", "chunk": 0, "user_ids": ["u-42", "u-43"]}
     (out / "batch_chunk.json").write_text(json.dumps(sqs_event(chunk, "BatchQueue", "0f3c6a8e-5b1d-4c2a-9e7f-1a2b3c4d5e6f"),
                                                      indent=2) + "\n")
+    # The end of a Spark training run as EventBridge hands it to the completion function (the
+    # EMR Serverless "Job Run State Change" event, its documented fields).
+    run, app = "00f1cbsc6anuij25", "00f1cb3mqpd1v925"
+    ended = {"version": "0", "id": "2f3c5b8e-6d1a-4e9f-8b7c-0a1b2c3d4e5f",
+             "detail-type": "EMR Serverless Job Run State Change",
+             "source": "aws.emr-serverless", "account": "123456789012", "time": "2026-11-22T14:03:11Z",
+             "region": "us-east-1", "resources": [],
+             "detail": {"jobRunId": run, "applicationId": app,
+                        "arn": f"arn:aws:emr-serverless:us-east-1:123456789012:/applications/{app}/jobruns/{run}",
+                        "releaseLabel": "emr-7.9.0", "state": "SUCCESS", "previousState": "RUNNING",
+                        "createdBy": "arn:aws:sts::123456789012:assumed-role/TrainDispatchFunctionRole/dispatch",
+                        "updatedAt": "2026-11-22T14:03:10.000Z", "createdAt": "2026-11-22T12:00:04.000Z"}}
+    (out / "train_complete.json").write_text(json.dumps(ended, indent=2) + "\n")
     erasure = {"tenant_id": "acme-shop", "job_id": "erase-2q8w4e6r1t3y5u7i"}
     message = sqs_event(erasure, "ErasureQueue", "7d2e9f4a-1b3c-4d5e-8f6a-2b4c6d8e0f1a")
     (out / "erasure_job.json").write_text(json.dumps(message, indent=2) + "\n")

@@ -373,6 +373,36 @@ def scheduled_training(stack: Stack, shop: Caller, user: str) -> None:
     assert any(v.get("artefact_deleted") for v in runtime().registry.versions(shop.tenant_id))
 
 
+def spark_training(stack: Stack) -> None:
+    """A tenant too large for a Lambda: the schedule starts its Spark run (StartJobRun, tags, the job
+    role passed); the run's artefact is placed as the job would write it; the run's end registers it."""
+    from recengine.runtime import runtime
+    from tests.integration.models.test_spark_training import write_artefact
+
+    large = tenant(stack, "large")
+    history = [{"user_id": f"u{u}", "item_id": f"sku-{(u + k) % 23}", "type": "view"}
+               for u in range(30) for k in range(6)]
+    expect(stack.api("interactions: a large tenant's history", large, method="POST", path="/v1/interactions",
+                     body={"interactions": history}), 201)
+    registry = runtime().registry  # its last training read more than one Lambda trains (as an operator sees it)
+    registry.put_version(large.tenant_id, {"model_id": "model_hybrid-v1_large", "version": 1, "status": "live",
+                                           "interactions": 9_000_000})
+    registry.put_row({"tenant_id": large.tenant_id, "model_id": "LIVE", "live_model_id": "model_hybrid-v1_large"})
+    summary = stack.invoke("TrainDispatchFunction", load_event("train_schedule"), "train dispatch: a Spark run")
+    (started,) = summary["spark"]
+    job = runtime().jobs.get_job(large.tenant_id, started["job_id"])
+    write_artefact(large.tenant_id, job["target_model_id"], None)
+    event = copy.deepcopy(load_event("train_complete"))
+    event["detail"].update(jobRunId=started["job_run_id"], applicationId=stack.env["SPARK_APPLICATION_ID"])
+    stack.sent.add("train_complete")
+    done = stack.invoke("TrainCompleteFunction", event, "train complete: a Spark run's model registered",
+                        KEEP_MODEL_VERSIONS="1")
+    assert done == {"job_id": started["job_id"], "status": "succeeded"}, done
+    assert runtime().registry.live_model_id(large.tenant_id) == job["target_model_id"]
+    swept = stack.invoke("TrainCompleteFunction", load_event("train_schedule"), "train complete: the sweep")
+    assert swept == {"completed": [], "running": 0}, swept
+
+
 def the_rest(stack: Stack, shop: Caller) -> None:
     """A deactivated item, the liveness probe, and the key authorizer as API Gateway runs it."""
     expect(stack.api("items: deactivate", shop, "items_delete", path_params={"item_id": "sku-1002"}), 204)
@@ -478,6 +508,7 @@ def drive(stack: Stack) -> None:
     stored_recommendations(stack, shop, user)
     user_erasure(stack, shop, data.interactions[-1]["user_id"])
     scheduled_training(stack, shop, user)
+    spark_training(stack)
     portal(stack, shop)
     decisioning(stack, shop)
     the_rest(stack, shop)
@@ -489,7 +520,7 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
     from recengine.runtime import reset_runtime
 
     from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
-    from local.provision import create_api, create_resources
+    from local.provision import create_api, create_resources, create_spark_application
 
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "TRAIN_LAUNCH", "BATCH_DISPATCH"):
         mp.delenv(var, raising=False)  # training and batch chunks leave through their queues, as in AWS
@@ -503,6 +534,7 @@ def moto_stack(mp: pytest.MonkeyPatch, cache: Path):
         reset_clients()
         reset_runtime()
         env = create_resources("test", {"PseudonymSecret": TEST_PSEUDONYM_KEY})
+        env.update(create_spark_application("test"))  # the template's Spark trainer (functions' own variables)
         for key, value in env.items():
             mp.setenv(key, value)
         _, plan_ids = create_api("test")

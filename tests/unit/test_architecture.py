@@ -37,7 +37,7 @@ STORES = {
     "events.users", "events.claims", "attribution.store", "billing.store", "models.registry", "models.job_store",
     "models.markers", "models.artefacts", "aws.queue", "batch.store", "ranking.stored_lists",
     "attribution.secret", "batch.outputs", "billing.customers", "decisioning.store", "portal.accounts", "portal.end_users",
-    "analytics.counters",
+    "analytics.counters", "models.spark_runs", "models.export_store",
 }
 MAX_MODULE_LINES = 400
 MAX_HANDLER_LINES = 60

@@ -28,8 +28,10 @@ WRITES = {
     # the overage cap; with Stripe, the tenant's payment customer (`billing#` rows only: LeadingKeys)
     "BillingFunction": ({"UsageTable", "TenantsTable"}, set()),
     "ModelsFunction": ({"ModelsTable"}, set()),  # promote, rollback, training jobs
-    "TrainDispatchFunction": ({"ModelsTable"}, set()),  # training jobs and their locks
+    "TrainDispatchFunction": ({"ModelsTable"}, set()),  # training jobs and their locks; a Spark run's version
     "TrainFunction": ({"ModelsTable"}, {"tenants/*/models/*"}),  # versions, jobs, markers; artefacts
+    # a Spark run's version, its job and the trained marker; retention deletes old artefacts
+    "TrainCompleteFunction": ({"ModelsTable"}, {"tenants/*/models/*"}),
     "BatchFunction": ({"ModelsTable", "InteractionsTable", "UsageTable"}, set()),  # jobs; a segment's new users
     "BatchWorkerFunction": ({"ModelsTable", "InteractionsTable"}, {"tenants/*/batch/*"}),  # jobs, lists; outputs
     "UsersFunction": ({"ModelsTable"}, set()),  # erasure job rows
@@ -214,3 +216,52 @@ def test_only_billing_may_read_the_stripe_key_and_only_when_the_deployment_names
     variables = resources("AWS::Serverless::Function")["BillingFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["STRIPE_SECRET_ID"] == {"Fn::If": ["HasStripeSecret", {"Ref": "StripeSecretArn"},
                                                         {"Ref": "AWS::NoValue"}]}
+
+
+def _role_statements(role: str) -> list[dict]:
+    props = resources("AWS::IAM::Role")[role]["Properties"]
+    return [st for policy in props["Policies"] for st in _statements(policy["PolicyDocument"])]
+
+
+def test_the_spark_job_role_writes_only_exports_and_model_artefacts_and_reads_only_its_inputs():
+    """The job runs' role: assumed by EMR Serverless of this account alone; S3 writes on exports/ and
+    model artefacts only, reads of the code and the exports; DynamoDB queries of the events index
+    and the catalogue, never a write; logs of its own group."""
+    props = resources("AWS::IAM::Role")["SparkJobRole"]["Properties"]
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "emr-serverless.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    writes, reads, dynamo = set(), set(), []
+    for st in _role_statements("SparkJobRole"):
+        actions = set(_actions(st))
+        resources_ = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        if actions & S3_WRITE_ACTIONS:
+            writes |= {_s3_pattern(r) for r in resources_}
+        if "s3:GetObject" in actions:
+            reads |= {_s3_pattern(r) for r in resources_}
+        if any(a.startswith("dynamodb:") for a in actions):
+            dynamo.append(st)
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions), st
+        assert not actions & {"iam:PassRole", "emr-serverless:StartJobRun"}, st
+    assert writes == {"exports/*", "tenants/*/models/*"}
+    assert reads == {"spark/*", "exports/*"}
+    query, profiles = dynamo
+    assert _actions(query) == _actions(profiles) == ["dynamodb:Query"]
+    assert query["Resource"] == [{"Fn::Sub": "${InteractionsTable.Arn}/index/by_tenant"},
+                                 {"Fn::GetAtt": "ItemsTable.Arn"}]
+    # on the base table, the tenants' end-user profiles only (the inactive users left out of training)
+    assert profiles["Resource"] == {"Fn::GetAtt": "InteractionsTable.Arn"}
+    assert profiles["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*#profiles"]}}
+
+
+def test_only_the_dispatcher_may_pass_the_spark_job_role_and_only_to_emr_serverless():
+    from local.iam import function_statements
+
+    passers = {}
+    for function in WRITES:
+        for statement in function_statements(function):
+            if any(a.lower() in ("iam:passrole", "iam:*", "*") for a in statement.actions):
+                passers[function] = statement
+    assert set(passers) == {"TrainDispatchFunction"}
+    statement = passers["TrainDispatchFunction"]
+    assert statement.conditions == (("StringEquals", "iam:PassedToService", ("emr-serverless.amazonaws.com",)),)

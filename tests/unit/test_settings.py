@@ -25,7 +25,8 @@ def test_every_missing_variable_is_named_at_once():
 
 @pytest.mark.parametrize("name,value", [("MODEL_REFRESH_S", "soon"), ("MODEL_REFRESH_S", "nan"),
                                         ("PROMOTION_TOLERANCE", "1.5"), ("KEEP_MODEL_VERSIONS", "0"),
-                                        ("TRAIN_LAUNCH", "carrier-pigeon"), ("REQUEST_BUDGET_MS", "99999")])
+                                        ("TRAIN_LAUNCH", "carrier-pigeon"), ("REQUEST_BUDGET_MS", "99999"),
+                                        ("SPARK_JOB_TIMEOUT_MIN", "0"), ("SPARK_JOB_TIMEOUT_MIN", "2000")])
 def test_an_invalid_value_fails_loudly_with_its_name(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(settings_env(**{name: value}))
@@ -59,3 +60,15 @@ def test_settings_are_read_once_per_execution_environment(monkeypatch):
     settings_module.settings.cache_clear()
     assert settings_module.settings().model_refresh_s == 7.0
     settings_module.settings.cache_clear()
+
+
+def test_spark_training_is_off_unless_the_application_is_named():
+    """Without SPARK_APPLICATION_ID large tenants are reported as before; with it, the dispatcher
+    needs the job role too, and a run's EMR timeout defaults to 4 hours."""
+    from recengine.runtime import Runtime
+
+    assert Runtime(Settings.from_env(settings_env())).spark_launcher is None
+    named = Settings.from_env(settings_env(SPARK_APPLICATION_ID="00f1cb3mqpd1v925"))
+    assert named.spark_job_timeout_min == 240 and named.max_lambda_training_events == 5_000_000
+    with pytest.raises(SettingsError, match="SPARK_JOB_ROLE_ARN is not set: training on EMR Serverless needs it"):
+        Runtime(named).spark_launcher

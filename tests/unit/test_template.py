@@ -263,6 +263,10 @@ def test_every_function_logs_to_its_own_log_group_with_a_retention_period():
         group = (fn["Properties"].get("LoggingConfig") or {}).get("LogGroup")
         assert isinstance(group, dict) and group.get("Ref") in groups, f"{name} logs to no log group of the template"
         used.append(group["Ref"])
+    for name, app in resources("AWS::EMRServerless::Application").items():  # the Spark runs' driver and executors
+        logging = app["Properties"]["MonitoringConfiguration"]["CloudWatchLoggingConfiguration"]
+        assert logging["Enabled"] is True and logging["LogGroupName"].get("Ref") in groups, name
+        used.append(logging["LogGroupName"]["Ref"])
     assert sorted(used) == sorted(set(used)) == sorted(groups)  # one each, none left over
     api = next(iter(resources("AWS::Serverless::Api").values()))["Properties"]
     access = (api.get("AccessLogSetting") or {}).get("DestinationArn")
@@ -351,3 +355,45 @@ def test_the_key_or_token_rule_covers_exactly_those_routes_and_leaves_portal_tok
             assert bool(pattern.search(path)) == ((route.method, route.path) in KEY_OR_TOKEN), path
     token_scope = _waf_rules()["portal-tokens-per-token"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
     assert not_token == {"NotStatement": {"Statement": token_scope}}
+
+
+def test_the_spark_trainer_is_an_emr_serverless_application_sized_and_stopped_by_parameters():
+    """Auto-start on the dispatcher's run, auto-stop when idle, and a capacity ceiling over all its runs."""
+    template = load_template()
+    (app,) = resources("AWS::EMRServerless::Application").values()
+    props = app["Properties"]
+    assert props["Type"] == "SPARK" and props["ReleaseLabel"] == {"Ref": "SparkReleaseLabel"}
+    assert props["AutoStartConfiguration"] == {"Enabled": True}
+    assert props["AutoStopConfiguration"] == {"Enabled": True, "IdleTimeoutMinutes": {"Ref": "SparkIdleTimeoutMinutes"}}
+    assert props["MaximumCapacity"] == {"Cpu": {"Ref": "SparkMaxCpu"}, "Memory": {"Ref": "SparkMaxMemory"},
+                                        "Disk": {"Ref": "SparkMaxDisk"}}
+    for parameter in ("SparkReleaseLabel", "SparkMaxCpu", "SparkMaxMemory", "SparkMaxDisk", "SparkIdleTimeoutMinutes",
+                      "SparkJobTimeoutMinutes"):
+        assert "Default" in template["Parameters"][parameter], parameter
+
+
+def test_the_dispatcher_routes_large_tenants_to_spark_and_a_run_state_change_completes_them():
+    functions = resources("AWS::Serverless::Function")
+    variables = functions["TrainDispatchFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SPARK_APPLICATION_ID"] == {"Ref": "SparkApplication"}
+    assert variables["SPARK_JOB_ROLE_ARN"] == {"Fn::GetAtt": "SparkJobRole.Arn"}
+    assert variables["MAX_LAMBDA_TRAINING_EVENTS"] == {"Ref": "MaxLambdaTrainingEvents"}
+    complete = functions["TrainCompleteFunction"]["Properties"]
+    assert complete["Environment"]["Variables"]["SPARK_APPLICATION_ID"] == {"Ref": "SparkApplication"}
+    event, sweep = complete["Events"]["RunEnded"], complete["Events"]["Sweep"]
+    assert event["Type"] == "EventBridgeRule" and sweep["Type"] == "ScheduleV2"  # events are best effort
+    pattern = event["Properties"]["Pattern"]
+    assert pattern["source"] == ["aws.emr-serverless"]
+    assert pattern["detail-type"] == ["EMR Serverless Job Run State Change"]
+    assert pattern["detail"] == {"applicationId": [{"Ref": "SparkApplication"}],
+                                 "state": ["SUCCESS", "FAILED", "CANCELLED"]}
+
+
+def test_the_spark_exports_expire_and_only_the_dispatcher_starts_runs():
+    rules = resources("AWS::S3::Bucket")["ModelBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (exports,) = [r for r in rules if r.get("Prefix") == "exports/"]
+    assert exports["Status"] == "Enabled" and exports["ExpirationInDays"] <= 7
+    starters = {name for name, fn in resources("AWS::Serverless::Function").items()
+                for policy in fn["Properties"].get("Policies") or [] if "Statement" in policy
+                for st in policy["Statement"] if "emr-serverless:StartJobRun" in st["Action"]}
+    assert starters == {"TrainDispatchFunction"}

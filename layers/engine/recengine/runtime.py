@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .billing.payments import PaymentProvider
     from .decisioning.store import AssignmentStore, DecisioningStore
     from .models.jobs import Launcher
+    from .models.spark_runs import SparkRunStore
+    from .models.spark_training import SparkLauncher
     from .models.serving import ModelCache, PopularityCache
     from .models.training import TrainingPolicy, TrainingStores
     from .ranking.serve import Deps
@@ -248,6 +250,39 @@ class Runtime:
             send = QueueSender(self.settings.require("train_queue_url", "starting a training job"))
             return lambda tenant_id, job_id: send([{"tenant_id": tenant_id, "job_id": job_id}])
         return inline_launcher(self.run_training_job)
+
+    @cached_property
+    def spark_runs(self) -> "SparkRunStore":
+        from .models.spark_runs import SparkRunStore
+
+        return SparkRunStore(self.settings.require("spark_application_id", "training on EMR Serverless"))
+
+    @cached_property
+    def spark_launcher(self) -> "SparkLauncher | None":
+        """How the dispatcher starts a Spark training (SPARK_APPLICATION_ID set), else None: tenants
+        too large for a Lambda are then reported, not trained."""
+        if self.settings.spark_application_id is None:
+            return None
+        from .models.spark_training import SPARK_CODE_PREFIX, SparkConfig, queue_spark_training
+
+        bucket = self.settings.model_bucket
+        config = SparkConfig(self.settings.require("spark_job_role_arn", "training on EMR Serverless"),
+                             f"s3://{bucket}/{SPARK_CODE_PREFIX}", bucket, self.settings.spark_job_timeout_min)
+        tables = (self.settings.interactions_table, self.settings.items_table)
+        return lambda tenant_id, events: queue_spark_training(
+            self.training, self.jobs, self.spark_runs, config, tables, tenant_id, events=events,
+            timeouts=self.job_timeouts)
+
+    def complete_spark_run(self, run_id: str) -> dict | None:
+        from .models.spark_training import complete_spark_run
+
+        return complete_spark_run(self.training, self.jobs, self.spark_runs, run_id, policy=self.training_policy)
+
+    def sweep_spark_runs(self) -> dict:
+        from .models.spark_training import sweep_spark_runs
+
+        return sweep_spark_runs((t.tenant_id for t in self.tenants.list_tenants()), self.training, self.jobs,
+                                self.spark_runs, policy=self.training_policy)
 
     def run_training_job(self, tenant_id: str, job_id: str) -> dict:
         from .models.jobs import run_training_job

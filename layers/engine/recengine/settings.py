@@ -89,6 +89,13 @@ class Settings(BaseModel):
     # Tenants whose last training read more events are reported, not trained in a Lambda: about the
     # measured limit of one 15-minute, 10 GB invocation (README, "Largest tenant for one Lambda").
     max_lambda_training_events: int = _env("MAX_LAMBDA_TRAINING_EVENTS", default=5_000_000, ge=1)
+    # Those tenants train on EMR Serverless instead when the deployment names the Spark application
+    # (the dispatcher and the completion handler only; unset: they are reported as before): the
+    # application, the job runs' execution role and EMR's execution timeout of one run; the job's code
+    # is under `spark/` in the model bucket (docs/adr/0009-emr-serverless-training-data.md).
+    spark_application_id: str | None = _env("SPARK_APPLICATION_ID", default=None, min_length=1)
+    spark_job_role_arn: str | None = _env("SPARK_JOB_ROLE_ARN", default=None, min_length=1)
+    spark_job_timeout_min: int = _env("SPARK_JOB_TIMEOUT_MIN", default=240, ge=5, le=1440)
 
     @field_validator("model_refresh_s", "tenant_cache_s", "decisioning_cache_s", "job_timeout_s",
                      "job_queued_timeout_s", "promotion_tolerance")

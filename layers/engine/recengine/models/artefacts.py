@@ -60,6 +60,25 @@ class ArtefactStore:
             raise StoreError(f"artefact delete failed ({exc.response['Error']['Code']})") from exc
         return deleted
 
+    def location(self, tenant_id: str, model_id: str) -> str:
+        return f"s3://{self.bucket}/{model_prefix(tenant_id, model_id)}"
+
+    def read_json(self, tenant_id: str, model_id: str, name: str) -> dict:
+        """One JSON file of the version (its manifest, written last, means the artefact is complete;
+        a Spark run's `training.json` holds its holdout metrics); NotFoundError when there is none."""
+        import json
+
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=model_prefix(tenant_id, model_id) + name)["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise NotFoundError(f"artefact {model_id} has no {name}") from exc
+            raise StoreError(f"artefact read failed ({exc.response['Error']['Code']})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"artefact read failed ({type(exc).__name__})") from exc
+        with body:
+            return json.loads(body.read())
+
     def put_object(self, key: str, body: bytes) -> str:
         """Writes one object at `key` (batch output); returns its s3:// location."""
         try:

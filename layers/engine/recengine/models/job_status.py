@@ -47,6 +47,8 @@ def is_stuck(job: dict, now: float, timeouts: JobTimeouts) -> bool:
     if job.get("status") not in ACTIVE:
         return False
     limit = timeouts.running_s if job.get("status") == "running" else timeouts.queued_s
+    if job.get("status") == "running" and job.get("timeout_s"):  # a Spark run: silent until it ends
+        limit = max(limit, float(job["timeout_s"]))
     return now - last_sign_of_life(job) > limit
 
 
