@@ -47,6 +47,9 @@ EXPECTED: dict[str, dict[Call, Outcome]] = {
                   # the user's portal record (is the user active?): unread, the user is personalised as before
                   Call("dynamodb", "GetItem", "Interactions"): SERVED,
                   **ARTEFACT_CALLS,
+                  # the tenant's decision flows and experiments (cached per container): unread, ranked
+                  # without them, with a warning (a request naming a flow gets a 503 instead)
+                  Call("dynamodb", "Query", "Models"): fallback("decisioning_unavailable"),
                   # the catalogue changes since the model's snapshot (ADR 0003): unread, the items
                   # themselves are read instead, so inactive items and rules are still filtered out
                   Call("dynamodb", "Query", "Items"): SERVED,

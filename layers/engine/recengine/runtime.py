@@ -275,18 +275,15 @@ class Runtime:
 
     def complete_spark_run(self, run_id: str) -> dict | None:
         from .models.spark_training import complete_spark_run
-
         return complete_spark_run(self.training, self.jobs, self.spark_runs, run_id, policy=self.training_policy)
 
     def sweep_spark_runs(self) -> dict:
         from .models.spark_training import sweep_spark_runs
-
         return sweep_spark_runs((t.tenant_id for t in self.tenants.list_tenants()), self.training, self.jobs,
                                 self.spark_runs, policy=self.training_policy)
 
     def run_training_job(self, tenant_id: str, job_id: str) -> dict:
         from .models.jobs import run_training_job
-
         return run_training_job(self.training, self.jobs, tenant_id, job_id, policy=self.training_policy)
 
     @cached_property
@@ -359,9 +356,8 @@ class Runtime:
 
     @cached_property
     def payments(self) -> "PaymentProvider | None":
-        """Stripe when the deployment names its key's secret (STRIPE_SECRET_ID, billing function
-        only), else None and checkout and portal answer 501. The key is read from Secrets Manager on
-        the first checkout or portal call, once per execution environment, never at start."""
+        """Stripe when the deployment names its key's secret (else None: 501); the key is read from
+        Secrets Manager on the first checkout or portal call, once per execution environment."""
         secret_id = self.settings.stripe_secret_id
         if secret_id is None:
             return None
@@ -396,11 +392,8 @@ def reset_runtime() -> None:
 
 
 def key_or_token_api() -> "Api":
-    """The resolver for a function whose routes take an API key or a portal token (template: `Auth:
-    {ApiKeyRequired: false}` behind the authorizer): a verified token's tenant by id, a key value API
-    Gateway did not check validated by tenancy's resolver (401 unknown or revoked), and a key it did
-    check (the function's key-required routes) by its id; roles from tenancy.roles either way
-    (docs/adr/0005-portal-tokens.md). Reuse it for every such portal route."""
+    """The resolver of routes taking an API key or a portal token: a token's tenant by id, a key value
+    through tenancy's resolver, a gateway-checked key by its id (docs/adr/0005-portal-tokens.md)."""
     from .http.app import Api
 
     return Api(lambda key_id: runtime().resolve_tenant(key_id), lambda tenant_id: runtime().tenant_by_id(tenant_id),

@@ -14,7 +14,9 @@ from typing import Any, Mapping, Sequence
 from ..catalogue.model import decision_document
 from ..ranking import service as ranking
 from ..ranking.policy import Chosen
-from ..ranking.query import Client, RecommendCall, identity
+from ..errors import StoreError
+from ..observability import logger
+from ..ranking.query import Client, RecommendCall, identity, warn
 from ..tenancy.model import Tenant
 from .config import ConfigCache, TenantConfig
 from .contact_policy import lookback_s
@@ -129,7 +131,16 @@ def plan(config: TenantConfig, call: RecommendCall, user_key: str | None, now: f
 def recommend(deps: DecisioningDeps, tenant: Tenant, call: RecommendCall, client: Client,
               remaining_ms: int | None = None) -> ranking.Recommendation:
     """ranking.service.recommend with the tenant's flows and experiments applied (see the module)."""
-    config = deps.config.get(tenant.tenant_id)
+    try:
+        config = deps.config.get(tenant.tenant_id)
+    except StoreError:
+        if call.decision_flow_key:  # the caller asked for a flow: a 503 it can retry, not a different list
+            raise
+        logger.warning("decisioning objects not read; ranked without flows", extra={"tenant_id": tenant.tenant_id})
+        rec = ranking.recommend(deps.recommending, tenant, call, client, remaining_ms)
+        rec.warnings.append(warn("decisioning_unavailable", "the tenant's decision flows and experiments could not "
+                                 "be read just now: the list was ranked without them"))
+        return rec
     if config.empty and not call.decision_flow_key:
         return ranking.recommend(deps.recommending, tenant, call, client, remaining_ms)
     _, user_key, _ = identity(deps.recommending.pseudonyms, tenant.tenant_id, call.user_id, call.session_id, client)
