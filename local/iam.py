@@ -314,7 +314,9 @@ def _dynamodb(operation: str, params: dict, names: Names) -> list[Need]:
     if operation in single:
         # the item's partition key value, for statements limited by `dynamodb:LeadingKeys`
         key = params.get("Key") or params.get("Item") or {}
-        leading = next((next(iter(v.values())) for k, v in key.items() if k == "pk" and isinstance(v, dict)), None)
+        # (the tables' partition keys are `pk`, or `tenant_id` beside a sort key: template.yaml)
+        leading = next((next(iter(v.values())) for k, v in key.items()
+                        if k in ("pk", "tenant_id") and isinstance(v, dict)), None)
         context = (("dynamodb:LeadingKeys", str(leading)),) if leading is not None else ()
         return [Need(f"dynamodb:{operation}", names.table(params["TableName"]), context)]
     if operation in ("Query", "Scan"):  # on an index, IAM checks the index's ARN

@@ -180,7 +180,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", "/api/recommendations/{rec_id}"): Op(ok={204: "Deleted: the item is out of the user's stored list."},
                                                     errors=(409,)),
     ("POST", "/api/recommendations/generate"): Op(body="GenerateBody", ok={202: "Accepted: the batch job runs on."},
-                                                  errors=(400, 402, 409, 429), response=(stored.GenerationAccepted,)),
+                                                  errors=(402, 404, 409, 429), response=(stored.GenerationAccepted,)),
     ("POST", "/v1/decisioning/rules"): Op(body="RuleIn", ok=_CREATED, errors=(409,),
         response=(decisioning.RuleView,)),
     ("GET", "/v1/decisioning/rules"): Op(response=(decisioning.RuleList,)),

@@ -309,7 +309,8 @@ class Runtime:
         from .users.erasure import ErasureStores
 
         return ErasureStores(self.interactions, self.seen_users, self.usage, self.exposures, self.pseudonyms,
-                             self.stored_lists, BatchOutputStore(self.settings.model_bucket), self.jobs, self.markers)
+                             self.stored_lists, BatchOutputStore(self.settings.model_bucket), self.jobs, self.markers,
+                             self.daily_counters)
 
     @cached_property
     def erasure_launcher(self) -> "ErasureLauncher":
@@ -392,8 +393,7 @@ def reset_runtime() -> None:
 
 
 def key_or_token_api() -> "Api":
-    """The resolver of routes taking an API key or a portal token: a token's tenant by id, a key value
-    through tenancy's resolver, a gateway-checked key by its id (docs/adr/0005-portal-tokens.md)."""
+    """Routes taking an API key or a portal token: tenant by token, key value or key id (ADR 0005)."""
     from .http.app import Api
 
     return Api(lambda key_id: runtime().resolve_tenant(key_id), lambda tenant_id: runtime().tenant_by_id(tenant_id),

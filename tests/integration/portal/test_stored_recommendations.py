@@ -91,14 +91,14 @@ def test_the_user_and_algorithm_filters(gw, shop):  # noqa: F811
     assert everything(gw, shop["admin"], algorithm="trending") == ([], 0)
 
 
-def test_a_segment_tag_generates_only_its_users_and_an_unknown_tag_is_refused(gw, shop):  # noqa: F811
+def test_a_segment_tag_generates_only_its_users_and_an_unknown_tag_is_not_found(gw, shop):  # noqa: F811
     job = generate(gw, shop["admin"], segment="vip")
     assert job["users"] == 2
     records, total = everything(gw, shop["admin"])
     assert total == 2 * COUNT and {r["userId"] for r in records} == {"user-0001", "user-0003"}
     status, headers, body = gw("POST", "/api/recommendations/generate", {"userSegment": "nobody-has-it"},
                                shop["admin"])
-    assert status == 400 and headers["Content-Type"] == "application/problem+json", body
+    assert status == 404 and headers["Content-Type"] == "application/problem+json", body  # nobody carries it
 
 
 def test_an_account_reads_its_own_records_through_its_end_users_email(gw, shop):  # noqa: F811

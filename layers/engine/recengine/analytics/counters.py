@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Literal
 
-from ..aws.dynamo import Table, serialize
+from ..aws.dynamo import CallFailed, Table, serialize, store_error
 from ..concurrency import gather
 from ..errors import StoreError
 
@@ -80,6 +80,17 @@ class DailyCounterStore(Table):
         chunks = [keys[i:i + 100] for i in range(0, len(keys), 100)]
         found = {r["period"] for rows in gather(*(lambda c=c: self.batch_get_rows(c) for c in chunks)) for r in rows}
         return [u for u in ids if u not in found]
+
+    def forget_user(self, tenant_id: str, user_key: str, now: float) -> int:
+        """Deletes the user's active-day markers (a user's erasure): every day a marker may still exist,
+        TTL included (DynamoDB deletes expired rows up to two days late). Returns how many it asked."""
+        days = [day_of(now - n * 86400) for n in range(MARKER_TTL_S // 86400 + 3)]
+        for day in days:
+            try:
+                self.db.delete_item(TableName=self.name, Key=serialize(active_key(tenant_id, day, user_key)))
+            except CallFailed as exc:
+                raise store_error("delete_item", exc) from exc
+        return len(days)
 
     def mark_active(self, tenant_id: str, day: str, user_ids: list[str], now: float) -> int:
         """Counts each user active on `day` once: per chunk, ONE transaction of the users' markers (put

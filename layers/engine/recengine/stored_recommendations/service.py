@@ -14,7 +14,7 @@ from typing import Callable
 
 from ..batch.service import DEFAULT_CHUNK_USERS
 from ..catalogue.store import ItemStore
-from ..errors import ConflictError, InvalidArgumentError, NotFoundError
+from ..errors import ConflictError, NotFoundError
 from ..events.store import InteractionStore
 from ..portal.end_users import EndUserStore
 from ..portal.users import inactive_user_ids
@@ -153,7 +153,7 @@ def segment_users(end_users: EndUserStore, interactions: InteractionStore, tenan
                   segment: str) -> list[str] | None:
     """The users a generation covers: `all` every user with events (None: the batch job's own
     default); `active` those, less the ones the portal marked inactive; any other value the end users
-    carrying that segment tag (InvalidArgumentError when none does)."""
+    carrying that segment tag (NotFoundError, a 404, when none does: the segment names nobody)."""
     if segment == ALL:
         return None
     if segment == ACTIVE:
@@ -161,7 +161,7 @@ def segment_users(end_users: EndUserStore, interactions: InteractionStore, tenan
         return None if not inactive else [u for u in interactions.tenant_user_ids(tenant_id) if u not in inactive]
     tagged = [u.user_id for u in end_users.all(tenant_id) if segment in u.segments]
     if not tagged:
-        raise InvalidArgumentError(f"no end user carries the segment tag {segment!r}")
+        raise NotFoundError(f"no end user carries the segment tag {segment!r}")
     return tagged
 
 

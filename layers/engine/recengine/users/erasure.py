@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..analytics.counters import DailyCounterStore
 from ..attribution.service import Pseudonyms
 from ..attribution.store import ExposureStore
 from ..batch.outputs import BatchOutputStore
@@ -61,6 +62,7 @@ class ErasureStores:
     outputs: BatchOutputStore
     jobs: JobStore
     markers: TrainedMarkerStore
+    daily: DailyCounterStore | None = None  # analytics' active-day markers, under the user's pseudonymous key
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ def erase_user(stores: ErasureStores, tenant_id: str, user_id: str, *, timeouts:
     scrub = stores.outputs.erase_user(tenant_id, user_id)
     erased.update({"batch_objects_rewritten": scrub.objects_rewritten, "batch_versions_deleted":
                    scrub.versions_deleted, "batch_lines_removed": scrub.lines_removed})
+    if stores.daily is not None:
+        stores.daily.forget_user(tenant_id, stores.pseudonyms.user_key(tenant_id, user_id, None), time.time())
     stores.markers.mark_stale(tenant_id)  # the next scheduled training reads what is left
     return erased
 
