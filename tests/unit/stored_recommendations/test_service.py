@@ -157,7 +157,7 @@ def test_the_segments_a_generation_covers():
     assert service.segment_users(users, events, T, "active") == ["u2", "u4"]
     assert service.segment_users(EndUsers(user("u2")), events, T, "active") is None  # nobody inactive: all
     assert service.segment_users(users, events, T, "vip") == ["u2", "u3"]
-    with pytest.raises(NotFoundError)  # nobody carries it: 404:
+    with pytest.raises(NotFoundError):  # nobody carries it: 404
         service.segment_users(users, events, T, "gold")
 
 
