@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
+# the ARNs of the template's resources live in arns.py; re-exported here for the tests
+from .arns import (ACCOUNT, PARTITION, REGION, bucket_arn, emr_application_arn, log_group_arn,  # noqa: F401
+                   queue_arn, queue_url, role_arn, secret_arn, table_arn, user_pool_arn)
 from .template import load_template, resources
 
-PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
 PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
           "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "stack"}
 
@@ -33,43 +35,6 @@ MANAGED = {
 
 class UnmappedCallError(LookupError):
     """An API call this module cannot yet turn into IAM actions: add it to NEEDS (a decision, not a skip)."""
-
-
-# ------------------------------------------------------------------ ARNs of the template's resources
-def table_arn(name: str) -> str:
-    return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-
-
-def bucket_arn(name: str) -> str:
-    return f"arn:{PARTITION}:s3:::{name}"
-
-
-def queue_arn(name: str) -> str:
-    return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def secret_arn(name: str) -> str:
-    return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
-
-
-def user_pool_arn(name: str) -> str:
-    return f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{name}"
-
-
-def emr_application_arn(name: str) -> str:
-    return f"arn:{PARTITION}:emr-serverless:{REGION}:{ACCOUNT}:/applications/{name}"
-
-
-def role_arn(name: str) -> str:
-    return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
-
-
-def log_group_arn(name: str) -> str:
-    return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
-
-
-def queue_url(name: str) -> str:
-    return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
 
 def _ref(logical_id: str, template: dict) -> str:
