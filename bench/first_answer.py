@@ -5,7 +5,12 @@ environment would, imports the recommend handler and the artefact path, lists an
 artefact, loads it and answers one recommend. Also checks that the loaded model ranks as the trained
 one did (serving accuracy unchanged by the artefact format).
 
-    PYTHONPATH=layers/engine:. python -m bench.first_answer [--sizes 10000,100000] [--out JSON]
+    PYTHONPATH=layers/engine:. python -m bench.first_answer [--sizes 10000,100000] [--runs 3] [--files]
+                                                             [--python PATH] [--out JSON]
+
+The download is the serving cache's: the version's pack in one GET (`--files` also times the
+file-by-file download of a version without one); `--python` runs the fresh processes under another
+interpreter (the python3.12 / python3.13 runtimes), with the same pinned packages.
 
 Targets: artefact <= 60 MB at 100k items; first answer <= 0.3 s at 10k and <= 1.0 s at 100k. The
 figures are this machine's local disk and loopback: an S3 GET in a region adds its own latency and
@@ -43,8 +48,13 @@ cfg = json.loads(sys.argv[2])
 s3 = botocore.session.get_session().create_client("s3", endpoint_url=cfg["endpoint"], region_name="us-east-1")
 imported = time.perf_counter()
 store = ArtefactStore(cfg["bucket"], s3)
-files = store.present(cfg["tenant"], cfg["model_id"], ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
-store.download(cfg["tenant"], cfg["model_id"], list(files), __import__("pathlib").Path(cfg["directory"]))
+directory, sizes = __import__("pathlib").Path(cfg["directory"]), []
+# as the serving cache fetches a version: its pack in one GET, else a listing and a GET per file
+if cfg["pack"] and store.download_pack(cfg["tenant"], cfg["model_id"], directory, ARTEFACT_FILES, sizes.append):
+    files = {"artefact.tar": sizes[0]}
+else:
+    files = store.present(cfg["tenant"], cfg["model_id"], ARTEFACT_FILES, OPTIONAL_ARTEFACT_FILES)
+    store.download(cfg["tenant"], cfg["model_id"], list(files), directory)
 downloaded = time.perf_counter()
 model = load_model(cfg["directory"])
 loaded = time.perf_counter()
@@ -54,7 +64,7 @@ answered = time.perf_counter()
 print(json.dumps({"import_handler_s": handler_s, "import_s": imported - started, "download_s": downloaded - imported,
                   "load_s": loaded - downloaded, "first_recommend_s": answered - loaded,
                   "first_answer_s": answered - started, "downloaded_mb": sum(files.values()) / 1e6,
-                  "files": len(files), "items": [i for i, _ in ranked.items]}))
+                  "objects": len(files), "items": [i for i, _ in ranked.items]}))
 """
 
 
@@ -97,24 +107,25 @@ def agreement(directory: Path, built: dict) -> dict:
     return out
 
 
-def first_answer(cfg: dict, runs: int) -> dict:
+def first_answer(cfg: dict, runs: int, python: str | None = None) -> dict:
     """Median over `runs` fresh processes, each with an empty local cache directory."""
     from bench.import_time import interpreter
 
-    prefix, env = interpreter(ROOT)  # a deployed function's packages (bench/lambda_env.py)
+    prefix, env = interpreter(ROOT, python=python)  # a deployed function's packages (bench/lambda_env.py)
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     samples = []
-    for run in range(runs):
-        directory = Path(cfg["workdir"]) / f"cache-{run}"
+    for run in range(-1, runs):  # run -1 is not counted: it compiles the environment's bytecode, once
+        directory = Path(cfg["workdir"]) / f"cache-{run}-{cfg['pack']}-{Path(python or 'default').name}"
         child = {**cfg, "directory": str(directory)}
         out = subprocess.run([*prefix, "-c", CHILD, str(ROOT / "functions" / "recommend" / "app.py"),
                               json.dumps(child)], env=env, cwd="/tmp", capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(out.stderr[-2000:])
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if run >= 0:
+            samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
     keys = [k for k, v in samples[0].items() if isinstance(v, float)]
     result = {k: round(statistics.median(s[k] for s in samples), 4) for k in keys}
-    result["runs"], result["files"] = runs, samples[0]["files"]
+    result["runs"], result["objects"] = runs, samples[0]["objects"]
     return result
 
 
@@ -122,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per size (median reported)")
+    parser.add_argument("--python", help="the interpreter of the fresh processes (default: this one), e.g. a python3.12")
+    parser.add_argument("--files", action="store_true",
+                        help="also time the file-by-file download (a version without a pack), for comparison")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -149,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
                 built = build(n_items, directory)
                 store.upload(TENANT, built["model_id"], built["files"])
                 h, w = built["histories"][0]
-                timing = first_answer({"endpoint": endpoint, "bucket": BUCKET, "tenant": TENANT,
-                                       "model_id": built["model_id"], "workdir": str(Path(tmp) / f"runs-{n_items}"),
-                                       "history": [h, w]}, args.runs)
+                cfg = {"endpoint": endpoint, "bucket": BUCKET, "tenant": TENANT, "model_id": built["model_id"],
+                       "workdir": str(Path(tmp) / f"runs-{n_items}"), "history": [h, w], "pack": True}
+                timing = first_answer(cfg, args.runs, args.python)
+                if args.files:
+                    by_file = first_answer({**cfg, "pack": False}, args.runs, args.python)
+                    timing["file_by_file"] = {k: by_file[k] for k in ("first_answer_s", "download_s", "objects")}
                 row = {"items": n_items, "artefact_mb": round(built["artefact_mb"], 2), "by_file_mb": built["by_file_mb"],
                        "train_s": round(built["train_s"], 1), **timing,
                        "top10_agreement_with_trained_model": agreement(directory, built)}
@@ -163,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{n_items:>7} items: artefact {row['artefact_mb']:7.2f} MB, first answer {row['first_answer_s']:.3f} s "
                       f"(handler import {row['import_handler_s']:.3f}, download {row['download_s']:.3f}, "
                       f"load {row['load_s']:.3f}, first recommend {row['first_recommend_s']:.3f})", flush=True)
+                if "file_by_file" in row:
+                    print(f"         file by file (no pack): first answer {row['file_by_file']['first_answer_s']:.3f} s, "
+                          f"download {row['file_by_file']['download_s']:.3f} s ({row['file_by_file']['objects']} objects)",
+                          flush=True)
                 for key, v in verdicts.items():
                     print(f"         {key:<16} {v['value']:>8} vs <= {v['target']:<6} {v['verdict']}", flush=True)
                 print(f"         top-10 agreement loaded vs trained: {row['top10_agreement_with_trained_model']}",

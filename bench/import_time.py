@@ -3,12 +3,14 @@
 the handler before its first request). `--root` measures another checkout (e.g. an older commit
 checked out with `git worktree add`), so that both are measured in one run, alternately.
 
-    python -m bench.import_time [--functions recommend,similar] [--runs 15] [--root DIR ...] [--venv] [--out JSON]
+    python -m bench.import_time [--functions recommend,similar] [--runs 15] [--root DIR ...] [--venv]
+                                [--python PATH ...] [--out JSON]
 
 The packages are a deployed function's (bench/lambda_env.py: the layer's pins and the runtime's boto3,
 with no site-packages), unless `--venv` asks for the development virtualenv, whose extra packages
 botocore picks up (awscrt, pyOpenSSL); the environment names stand-in tables, as a deployed
-function's does."""
+function's does. `--python` (repeatable) measures under other interpreters too, e.g. the python3.12
+and python3.13 runtimes, each with the same pinned packages, alternately with the others."""
 
 from __future__ import annotations
 
@@ -33,18 +35,18 @@ print((time.perf_counter() - started) * 1000)
 """
 
 
-def interpreter(root: Path, venv: bool = False) -> tuple[list[str], dict[str, str]]:
+def interpreter(root: Path, venv: bool = False, python: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The command prefix and environment a probe of `root` runs with (see the module docstring)."""
     if venv:
         return [sys.executable], {**ENV, "PYTHONPATH": f"{root / 'layers' / 'engine'}:{root}"}
     from bench.lambda_env import command
 
-    prefix, path = command(root)
+    prefix, path = command(root, python)
     return prefix, {**ENV, **path}
 
 
-def import_ms(root: Path, function: str, venv: bool = False) -> float:
-    prefix, env = interpreter(root, venv)
+def import_ms(root: Path, function: str, venv: bool = False, python: str | None = None) -> float:
+    prefix, env = interpreter(root, venv, python)
     out = subprocess.run([*prefix, "-c", PROBE, str(root / "functions" / function / "app.py")], env=env,
                          cwd="/tmp", capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -56,15 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--root", type=Path, action="append", help="a checkout to measure (repeatable; default: this one)")
     parser.add_argument("--venv", action="store_true", help="import from the development virtualenv instead")
+    parser.add_argument("--python", action="append", help="an interpreter to measure with (repeatable; default: this one)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     roots = args.root or [ROOT]
+    pythons = args.python or [None]
     functions = args.functions.split(",")
-    samples: dict[str, dict[str, list[float]]] = {str(r): {f: [] for f in functions} for r in roots}
+    variants = [(root, python) for root in roots for python in pythons]
+
+    def name(root: Path, python: str | None) -> str:
+        return str(root) if python is None else f"{root} [{python}]"
+
+    samples: dict[str, dict[str, list[float]]] = {name(*v): {f: [] for f in functions} for v in variants}
     for _ in range(args.runs):  # interleaved, so that load on the machine hits every variant alike
-        for root in roots:
+        for root, python in variants:
             for function in functions:
-                samples[str(root)][function].append(import_ms(root, function, args.venv))
+                samples[name(root, python)][function].append(import_ms(root, function, args.venv, python))
     result = {}
     for root, by_function in samples.items():
         result[root] = {}

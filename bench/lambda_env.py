@@ -8,7 +8,10 @@ of import a function never pays. Measuring imports there would blame the handler
 The environment is built once with `pip install --target` under build/lambda-env-<hash>/ (the hash
 of the requirements), and used with `python -S` (no site-packages: only this directory, the layer's
 source and the repository). annoy, which PyPI has no wheel of, is linked from the virtualenv (the
-layer ships the same version, built by `make annoy-wheel`)."""
+layer ships the same version, built by `make annoy-wheel`).
+
+`--python` (the benches' option) builds the same environment for another interpreter, e.g. a
+python3.12 or python3.13 to compare runtimes; annoy is then compiled from its sdist for it."""
 
 from __future__ import annotations
 
@@ -41,25 +44,39 @@ def requirements() -> list[str]:
     return [f"{n}=={v}" for n, v in sorted({**runtime, **layer}.items())]
 
 
-def target() -> Path:
-    """The environment's directory, built on first use."""
+def python_version(python: str) -> str:
+    """'3.12' for an interpreter path or name."""
+    out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+def target(python: str | None = None) -> Path:
+    """The environment's directory for `python` (default: this interpreter), built on first use."""
+    python = python or sys.executable
+    own = python == sys.executable
     wanted = requirements()
-    digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:12]
+    version = python_version(python)
+    digest = hashlib.sha256("\n".join([version, *wanted]).encode()).hexdigest()[:12]
     directory = ROOT / "build" / f"lambda-env-{digest}"
     if not (directory / ".complete").exists():
-        print(f"building a Lambda-like environment in {directory.relative_to(ROOT)} (once)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(directory),
-                        *wanted], check=True)
-        import annoy  # noqa: F401 - the virtualenv's build of the pinned version
+        print(f"building a Lambda-like python{version} environment in {directory.relative_to(ROOT)} (once)",
+              file=sys.stderr)
+        annoy = [] if own else [f"annoy=={_pins(LAYER_REQUIREMENTS)['annoy']}"]  # compiled for that interpreter
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(directory),
+                        *wanted, *annoy], check=True)
+        if own:
+            import annoy as _annoy  # noqa: F401 - the virtualenv's build of the pinned version
 
-        package = Path(sys.modules["annoy"].__file__).parent
-        if not (directory / "annoy").exists():
-            (directory / "annoy").symlink_to(package, target_is_directory=True)
-        (directory / ".complete").write_text("\n".join(wanted))
+            package = Path(sys.modules["annoy"].__file__).parent
+            if not (directory / "annoy").exists():
+                (directory / "annoy").symlink_to(package, target_is_directory=True)
+        (directory / ".complete").write_text("\n".join([version, *wanted]))
     return directory
 
 
-def command(root: Path = ROOT) -> tuple[list[str], dict[str, str]]:
+def command(root: Path = ROOT, python: str | None = None) -> tuple[list[str], dict[str, str]]:
     """(interpreter prefix, PYTHONPATH entry) to run a probe as a function would import it."""
-    return [sys.executable, "-S"], {"PYTHONPATH": os.pathsep.join([str(target()), str(root / "layers" / "engine"),
-                                                                   str(root)])}
+    return [python or sys.executable, "-S"], {"PYTHONPATH": os.pathsep.join([str(target(python)),
+                                                                             str(root / "layers" / "engine"),
+                                                                             str(root)])}

@@ -82,7 +82,7 @@ class FailingDownloads:
                 if sent[0]:
                     raise error
                 sent[0] = True
-                return b"\0" * 1024
+                return answer["Body"].read(1024)
 
             def close(self):
                 answer["Body"].close()
@@ -251,7 +251,7 @@ def test_a_version_without_its_optional_files_loads_without_asking_s3_for_them(a
     so their absence is never learnt from a failed GET, which S3 answers with 403 to the batch
     worker's role (ListBucket granted for a prefix only)."""
     from recengine.engine.artefact import MANIFEST, OPTIONAL_ARTEFACT_FILES
-    from recengine.models.artefacts import model_prefix
+    from recengine.models.artefacts import PACK, model_prefix
 
     caller, user = shop(aws, api, "shop", seed=1)
     record = train(caller, policy=GO_LIVE)
@@ -259,7 +259,7 @@ def test_a_version_without_its_optional_files_loads_without_asking_s3_for_them(a
     s3 = client("s3")
     prefix = model_prefix(caller.tenant_id, record["model_id"])
     bucket = models.artefacts.bucket
-    for name in OPTIONAL_ARTEFACT_FILES:
+    for name in (*OPTIONAL_ARTEFACT_FILES, PACK):  # versions of that age had no pack either
         s3.delete_object(Bucket=bucket, Key=prefix + name)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + MANIFEST)["Body"].read())
     s3.put_object(Bucket=bucket, Key=prefix + MANIFEST, Body=json.dumps({**manifest, "format_version": 2}))
@@ -268,3 +268,54 @@ def test_a_version_without_its_optional_files_loads_without_asking_s3_for_them(a
     assert not [m for m in metrics if m[0] == "ModelUnavailable"], metrics
     assert body["meta"]["model_id"] == record["model_id"] and "model_unavailable" not in codes(body)
     assert not [m for m in metrics if m[0] == "ModelUnavailable"]
+
+
+class CountingS3:
+    """The S3 client, recording which operations the serving cache calls."""
+
+    def __init__(self):
+        self.real, self.calls = client("s3"), []
+
+    def __getattr__(self, name):
+        attr = getattr(self.real, name)
+        if callable(attr) and name in ("get_object", "list_objects_v2", "get_paginator", "head_object"):
+            self.calls.append(name)
+        return attr
+
+
+def test_a_cold_load_fetches_the_version_with_one_get_of_its_pack(aws, api, call, monkeypatch):
+    """One S3 round trip from a cold cache to the model, and the files it unpacks are the loose ones."""
+    from recengine.models.artefacts import PACK, model_prefix
+
+    caller, user = shop(aws, api, "shop", seed=1)
+    record = train(caller, policy=GO_LIVE)
+    models = runtime().models
+    counting = CountingS3()
+    monkeypatch.setattr(models.artefacts, "_s3", counting)
+    body = ask(call, caller, user)
+    assert body["meta"]["model_id"] == record["model_id"] and "model_unavailable" not in codes(body)
+    assert counting.calls == ["get_object"]
+    prefix = model_prefix(caller.tenant_id, record["model_id"])
+    s3 = client("s3")
+    for path in version_dir(caller, record["model_id"]).iterdir():
+        assert path.read_bytes() == s3.get_object(Bucket=models.artefacts.bucket, Key=prefix + path.name)["Body"].read()
+    assert not version_dir(caller, record["model_id"]).joinpath(PACK).exists()
+
+
+def test_a_pack_larger_than_it_says_is_refused_and_leaves_nothing_on_disk(aws, api, call, monkeypatch, metrics):
+    """The cache reserves the size the pack's metadata gives; a pack that holds more is corrupt, so
+    the disk budget holds whatever is in the bucket."""
+    from recengine.models.artefacts import PACK, UNPACKED_BYTES, model_prefix
+
+    caller, user = shop(aws, api, "shop", seed=1)
+    record = train(caller, policy=GO_LIVE)
+    s3, bucket = client("s3"), runtime().models.artefacts.bucket
+    key = model_prefix(caller.tenant_id, record["model_id"]) + PACK
+    pack = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key, Body=pack, Metadata={UNPACKED_BYTES: "1000"})
+    body = ask(call, caller, user)
+    assert "model_unavailable" in codes(body)
+    assert ("ModelUnavailable", {"reason": "corrupt"}) in metrics
+    assert not version_dir(caller, record["model_id"]).exists()
+    assert not list(version_dir(caller, record["model_id"]).parent.glob("*.part-*"))
+    assert runtime().models.disk_used == 0

@@ -17,6 +17,7 @@ from recengine.runtime import Runtime
 from recengine.settings import Settings
 from tests.conftest import settings_env
 from tests.integration.conftest import seed_tenant, train
+from tests.tampering import replace_file
 
 def fixed_metrics(monkeypatch, *values):
     """Each training's holdout evaluation returns the next (recall@20, ndcg@10)."""
@@ -244,8 +245,8 @@ def test_a_corrupt_artefact_is_skipped_and_the_previous_version_keeps_serving(te
     _, _, before = api("POST", "/v1/recommend", caller=caller, body={"user_id": user})
     assert before["meta"]["model_id"] == first["model_id"]
     c = runtime()
-    key = f"tenants/{caller.tenant_id}/models/{second['model_id']}/item_factors.npy"
-    boto3.client("s3").put_object(Bucket=c.artefacts.bucket, Key=key, Body=b"\x93NUMPY garbage, not an array")
+    replace_file(boto3.client("s3"), c.artefacts.bucket, f"tenants/{caller.tenant_id}/models/{second['model_id']}/",
+                 "item_factors.npy", b"\x93NUMPY garbage, not an array")
     api("POST", "/v1/models/{model_id}/promote", caller=caller, path_params={"model_id": second["model_id"]})
     monkeypatch.setattr(c.models, "refresh_s", 0.0)
     status, _, after = api("POST", "/v1/recommend", caller=caller, body={"user_id": user})

@@ -5,19 +5,30 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tarfile
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws.clients import LazyClient
+from ..engine.artefact import MANIFEST
+from ..engine.errors import ArtefactError
 from ..errors import NotFoundError, StoreError
 from .errors import DiskFullError
 
 # Files fetched at once: a cold start waits for the slowest file, not for the sum of them.
 DOWNLOAD_THREADS = 8
 CHUNK = 1024 * 1024  # bytes read from a GET's body per write
+# Every file of a version again, in one uncompressed tar (the arrays do not compress): a cold start
+# fetches it with ONE GET, where a listing and ~20 GETs (in waves of DOWNLOAD_THREADS) cost three or
+# four sequential S3 round trips. The files stay beside it for the versions' other readers (the
+# manifest and metrics reads, the fault drills, older serving code); versions without a pack (older,
+# or written by the Spark job) are fetched file by file.
+PACK = "artefact.tar"
+UNPACKED_BYTES = "unpacked-bytes"  # the pack's S3 metadata: the bytes of the files in it
 
 
 def model_prefix(tenant_id: str, model_id: str) -> str:
@@ -34,15 +45,27 @@ class ArtefactStore:
         self._s3 = s3
 
     def upload(self, tenant_id: str, model_id: str, files: Iterable[Path]) -> str:
+        """Every file, then the pack of them all, then the manifest when it comes last in `files`
+        (its presence means the version is complete)."""
         prefix = model_prefix(tenant_id, model_id)
-        try:
-            for path in files:  # one PUT per file (artefact files are MBs, S3's single-PUT limit is 5 GB)
-                with open(path, "rb") as body:
-                    self.s3.put_object(Bucket=self.bucket, Key=prefix + Path(path).name, Body=body)
-        except ClientError as exc:
-            raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"artefact upload failed ({type(exc).__name__})") from exc
+        files = [Path(path) for path in files]
+        last = files[-1:] if files and files[-1].name == MANIFEST else []
+        with tempfile.TemporaryDirectory(prefix="pack-") as tmp:
+            packed = Path(tmp) / PACK
+            with tarfile.open(packed, "w", format=tarfile.USTAR_FORMAT) as tar:
+                for path in files:
+                    tar.add(path, arcname=path.name, recursive=False)
+            # what the unpacked files take on disk: the serving cache reserves that, not the tar's size
+            unpacked = {UNPACKED_BYTES: str(sum(path.stat().st_size for path in files))}
+            try:
+                for path in [*files[:len(files) - len(last)], packed, *last]:
+                    with open(path, "rb") as body:  # one PUT per file (MBs; S3's single-PUT limit is 5 GB)
+                        self.s3.put_object(Bucket=self.bucket, Key=prefix + path.name, Body=body,
+                                           **({"Metadata": unpacked} if path is packed else {}))
+            except ClientError as exc:
+                raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
+            except BotoCoreError as exc:
+                raise StoreError(f"artefact upload failed ({type(exc).__name__})") from exc
         return f"s3://{self.bucket}/{prefix}"
 
     def delete(self, tenant_id: str, model_id: str) -> int:
@@ -118,6 +141,70 @@ class ArtefactStore:
                     out.write(chunk)
         finally:
             body.close()
+
+    def download_pack(self, tenant_id: str, model_id: str, directory: Path, names: Iterable[str],
+                      reserve: Callable[[int], None]) -> bool:
+        """Fetches the version's pack with one GET and unpacks the named files into directory
+        atomically; `reserve(bytes)` is called with its size before the body is read (the serving
+        cache makes room, or refuses by raising). False when the version has no pack.
+        ArtefactError for a pack that is not a tar of plain files, or larger than it says; the errors
+        of `download` otherwise."""
+        directory = Path(directory)
+        allowed = set(names)
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=model_prefix(tenant_id, model_id) + PACK)
+        except ClientError as exc:
+            # A role without s3:ListBucket on the key is told 403, not 404, for a missing pack: the
+            # listing that follows then says whether the version is there at all.
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "403", "AccessDenied"):
+                return False
+            raise StoreError(f"artefact download failed ({exc.response['Error']['Code']})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
+        body = answer["Body"]
+        tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
+        try:
+            size = int(answer.get("Metadata", {}).get(UNPACKED_BYTES) or answer.get("ContentLength", 0))
+            reserve(size)
+            if directory.exists():
+                return True
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            written = 0
+            with tarfile.open(fileobj=body, mode="r|") as tar:  # streamed: nothing is held in memory
+                for member in tar:
+                    if not member.isfile():
+                        raise ArtefactError(f"artefact pack of {model_id} holds a non-file {member.name!r}")
+                    if member.name not in allowed:  # what serving never reads (a Spark run's training.json)
+                        continue
+                    written += member.size
+                    if written > size:  # never past what the cache reserved for it
+                        raise ArtefactError(f"artefact pack of {model_id} is larger than it says")
+                    source = tar.extractfile(member)
+                    with open(tmp / member.name, "wb") as out:
+                        for chunk in iter(lambda: source.read(CHUNK), b""):
+                            out.write(chunk)
+        except (tarfile.TarError, EOFError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ArtefactError(f"artefact pack of {model_id} is unreadable ({type(exc).__name__})") from exc
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(f"no room on the local disk for artefact {model_id}") from exc
+            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
+        except BotoCoreError as exc:  # connection errors, a body cut short
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        finally:
+            body.close()
+        try:
+            tmp.rename(directory)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another thread won the race
+        return True
 
     def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path) -> Path:
         """Fetches the named files (those `present` found) into directory atomically (a partial

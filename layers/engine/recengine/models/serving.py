@@ -232,26 +232,32 @@ class ModelCache:
     def _load(self, tenant_id: str, model_id: str) -> RecommenderModel:
         started = time.perf_counter()
         key, directory = (tenant_id, model_id), self.cache_dir / tenant_id / model_id
-        try:
-            files = self.artefacts.present(tenant_id, model_id, (*ARTEFACT_FILES, SNAPSHOT_FILE),
-                                           (*OPTIONAL_ARTEFACT_FILES, SNAPSHOT_FILE))
-        except NotFoundError as exc:
-            raise ModelUnavailableError(str(exc), "missing") from exc
-        except StoreError as exc:
-            raise ModelUnavailableError(str(exc), "download_failed") from exc
-        size = sum(files.values())
-        self._reserve(size, model_id)
-        reserved = size
+        names = (*ARTEFACT_FILES, SNAPSHOT_FILE)
+        reserved = 0
+
+        def reserve(size: int) -> None:
+            nonlocal reserved
+            self._reserve(size, model_id)
+            reserved = size
+
         try:
             with timed("ModelLoad"):
-                try:
-                    self.artefacts.download(tenant_id, model_id, list(files), directory)
+                try:  # one GET of the pack; a version without one is listed and fetched file by file
+                    if not self.artefacts.download_pack(tenant_id, model_id, directory, names, reserve):
+                        files = self.artefacts.present(tenant_id, model_id, names,
+                                                       (*OPTIONAL_ARTEFACT_FILES, SNAPSHOT_FILE))
+                        reserve(sum(files.values()))
+                        self.artefacts.download(tenant_id, model_id, list(files), directory)
+                except ModelUnavailableError:
+                    raise  # the budget refused it
                 except DiskFullError as exc:
                     raise ModelUnavailableError(str(exc), "disk_full") from exc
                 except NotFoundError as exc:
                     raise ModelUnavailableError(str(exc), "missing") from exc
                 except StoreError as exc:
                     raise ModelUnavailableError(str(exc), "download_failed") from exc
+                except ArtefactError as exc:
+                    raise ModelUnavailableError(f"cannot load model {model_id}: {exc}", "corrupt") from exc
                 try:
                     model = load_model(directory)
                     snapshot = _snapshot(directory, tenant_id, model_id)
@@ -262,7 +268,7 @@ class ModelCache:
                     shutil.rmtree(directory, ignore_errors=True)
                     reason = "corrupt" if isinstance(exc, ArtefactError) else "unreadable"
                     raise ModelUnavailableError(f"cannot load model {model_id}: {exc}", reason) from exc
-            reserved = 0
+            size, reserved = reserved, 0
             self._store(key, entry, size)
         finally:
             if reserved:
