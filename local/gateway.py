@@ -277,8 +277,13 @@ class Gateway:
         self.limits = limits or RateLimits()  # the template's WAF rules, on the monotonic clock
         self.stage = stage_name()
         self._handlers: dict[str, Callable] = {}
-        # One request at a time per function, as one Lambda execution environment would do.
-        self._locks: dict[str, threading.Lock] = {r.function: threading.Lock() for r in self.routes}
+        # One function invocation at a time in this process. An execution environment runs one request
+        # at a time, so per function would do; but Powertools' resolver keeps the current event on its
+        # BaseRouter class, which every function loaded into this one process shares: two functions
+        # running at once read each other's event (a recommend seeing an interactions body answered
+        # 422, one seeing a GET's headers 415, under `make load`). On Lambda each function is its own
+        # process. The answers are CPU-bound under the GIL, so little concurrency is lost.
+        self._invoking = threading.Lock()
 
     def warm(self) -> None:
         for route in self.routes:
@@ -333,7 +338,7 @@ class Gateway:
         event = proxy_event(route, method, path, headers, query, body,
                             match.groupdict(), api_key, key_id, source_ip, self.stage, claims)
         handler = self._handler(route)
-        with self._locks[route.function]:
+        with self._invoking:
             try:
                 result = handler(event, LambdaContext(route.function))
             except Exception:  # an unhandled Lambda error surfaces as API Gateway's 502

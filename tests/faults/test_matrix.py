@@ -94,7 +94,7 @@ def test_the_fallbacks_calls_are_granted_to_the_function(shop, faults, route, fu
     from local.iam import allowed, function_statements, names_from_environment, needs
 
     method, path, kwargs = ROUTES[route](shop)
-    faults.inject("s3", "ListObjectsV2", "slowdown", resource="models")
+    faults.inject("s3", "GetObject", "slowdown", resource="models")  # the version's pack (or its files)
     calls = faults.record()
     status, _, body = shop.send(method, path, **kwargs)
     assert status == 200 and "model_unavailable" in [w["code"] for w in body["warnings"]]

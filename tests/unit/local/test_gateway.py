@@ -143,3 +143,36 @@ def test_an_unknown_path_stays_404_whatever_the_method():
 def test_a_literal_resource_wins_over_a_path_variable_as_in_api_gateway():
     status, headers, _ = _gateway().handle("GET", "/v1/models/train", {}, b"")
     assert status == 405 and headers["Allow"] == "POST"  # not GET /v1/models/{model_id} with model_id=train
+
+
+def test_two_functions_never_run_at_once_in_the_one_local_process():
+    """Powertools' resolver keeps the current event on a class every function loaded here shares:
+    overlapping invocations of two functions would read each other's request."""
+    import threading
+    import time
+
+    gw = _gateway()
+    active, overlaps = [0], []
+    lock = threading.Lock()
+
+    def handler(event, context):
+        with lock:
+            active[0] += 1
+            overlaps.append(active[0])
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+        return {"statusCode": 200, "headers": {}, "body": "{}"}
+
+    functions = {r.function: r for r in gw.routes}
+    recommend = next(r for r in gw.routes if r.path == "/v1/recommend" and r.method == "POST")
+    similar = next(r for r in gw.routes if r.path == "/v1/similar" and r.method == "POST")
+    assert recommend.function != similar.function and set(functions) >= {recommend.function, similar.function}
+    gw._handlers.update({recommend.function: handler, similar.function: handler})
+    threads = [threading.Thread(target=gw.handle, args=("POST", path, {"x-api-key": "good"}, b"{}"))
+               for path in ("/v1/recommend", "/v1/similar") * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(overlaps) == 8 and max(overlaps) == 1
