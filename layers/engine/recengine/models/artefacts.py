@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tarfile
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -47,6 +45,9 @@ class ArtefactStore:
     def upload(self, tenant_id: str, model_id: str, files: Iterable[Path]) -> str:
         """Every file, then the pack of them all, then the manifest when it comes last in `files`
         (its presence means the version is complete)."""
+        import tarfile  # training and serving's cold path only: not on the handler's import
+        import tempfile
+
         prefix = model_prefix(tenant_id, model_id)
         files = [Path(path) for path in files]
         last = files[-1:] if files and files[-1].name == MANIFEST else []
@@ -149,6 +150,8 @@ class ArtefactStore:
         cache makes room, or refuses by raising). False when the version has no pack.
         ArtefactError for a pack that is not a tar of plain files, or larger than it says; the errors
         of `download` otherwise."""
+        import tarfile  # the cold path only: not on the handler's import
+
         directory = Path(directory)
         allowed = set(names)
         try:
