@@ -6,8 +6,9 @@ import errno
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -165,48 +166,18 @@ class ArtefactStore:
         except BotoCoreError as exc:
             raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
         body = answer["Body"]
-        tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
         try:
             size = int(answer.get("Metadata", {}).get(UNPACKED_BYTES) or answer.get("ContentLength", 0))
             reserve(size)
             if directory.exists():
                 return True
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            written = 0
-            with tarfile.open(fileobj=body, mode="r|") as tar:  # streamed: nothing is held in memory
-                for member in tar:
-                    if not member.isfile():
-                        raise ArtefactError(f"artefact pack of {model_id} holds a non-file {member.name!r}")
-                    if member.name not in allowed:  # what serving never reads (a Spark run's training.json)
-                        continue
-                    written += member.size
-                    if written > size:  # never past what the cache reserved for it
-                        raise ArtefactError(f"artefact pack of {model_id} is larger than it says")
-                    source = tar.extractfile(member)
-                    with open(tmp / member.name, "wb") as out:
-                        for chunk in iter(lambda: source.read(CHUNK), b""):
-                            out.write(chunk)
-        except (tarfile.TarError, EOFError) as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ArtefactError(f"artefact pack of {model_id} is unreadable ({type(exc).__name__})") from exc
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno == errno.ENOSPC:
-                raise DiskFullError(f"no room on the local disk for artefact {model_id}") from exc
-            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
-        except BotoCoreError as exc:  # connection errors, a body cut short
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            with _staged(directory, model_id) as tmp:
+                try:
+                    _unpack(tarfile.open(fileobj=body, mode="r|"), tmp, allowed, size, model_id)
+                except (tarfile.TarError, EOFError) as exc:
+                    raise ArtefactError(f"artefact pack of {model_id} is unreadable ({type(exc).__name__})") from exc
         finally:
             body.close()
-        try:
-            tmp.rename(directory)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another thread won the race
         return True
 
     def download(self, tenant_id: str, model_id: str, names: Iterable[str], directory: Path) -> Path:
@@ -216,32 +187,59 @@ class ArtefactStore:
         directory = Path(directory)
         if directory.exists():
             return directory
-        tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         prefix = model_prefix(tenant_id, model_id)
-        try:
-            tmp.mkdir(parents=True)
+        with _staged(directory, model_id) as tmp:
             names = list(names)
             s3 = self.s3  # resolved once, on this thread
             with ThreadPoolExecutor(max(1, min(DOWNLOAD_THREADS, len(names)))) as pool:
                 # list(): waits for every file and raises the first failure
                 list(pool.map(lambda name: self._fetch(s3, prefix + name, tmp / name), names))
-        except ClientError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+
+@contextmanager
+def _staged(directory: Path, model_id: str) -> Iterator[Path]:
+    """A temporary sibling of `directory` that becomes it when the block succeeds (a partial download
+    is never used, nor left on disk); a failure removes it and takes the store's meaning:
+    NotFoundError for a missing file, DiskFullError when the disk fills up, StoreError otherwise."""
+    tmp = directory.with_name(directory.name + f".part-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, ClientError):
             code = exc.response["Error"]["Code"]
             if code in ("404", "NoSuchKey"):
                 raise NotFoundError(f"artefact {model_id} is incomplete") from exc
             raise StoreError(f"artefact download failed ({code})") from exc
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"no room on the local disk for artefact {model_id}") from exc
             raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
-        except BotoCoreError as exc:  # connection errors, retries exhausted, a body cut short
-            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, BotoCoreError):  # connection errors, retries exhausted, a body cut short
             raise StoreError(f"artefact download failed ({type(exc).__name__})") from exc
-        try:
-            tmp.rename(directory)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another thread won the race
-        return directory
+        raise
+    try:
+        tmp.rename(directory)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another thread won the race
+
+
+def _unpack(tar: Any, into: Path, allowed: set[str], size: int, model_id: str) -> None:
+    """The named plain files of a streamed tar, written into `into`, never more than `size` bytes."""
+    written = 0
+    with tar:
+        for member in tar:
+            if not member.isfile():
+                raise ArtefactError(f"artefact pack of {model_id} holds a non-file {member.name!r}")
+            if member.name not in allowed:  # what serving never reads (a Spark run's training.json)
+                continue
+            written += member.size
+            if written > size:  # never past what the cache reserved for it
+                raise ArtefactError(f"artefact pack of {model_id} is larger than it says")
+            source = tar.extractfile(member)
+            with open(into / member.name, "wb") as out:
+                for chunk in iter(lambda: source.read(CHUNK), b""):
+                    out.write(chunk)
