@@ -13,7 +13,7 @@ PORT ?= 3000
 SAM_BUILD_DIR ?= .aws-sam/build
 
 .DEFAULT_GOAL := help
-.PHONY: train-spark eval-spark help load run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench venv annoy-wheel build deploy lint clean openapi
+.PHONY: train-spark eval-spark help load run test test-unit test-integration test-faults fault-matrix test-e2e fuzz eval admin bench bench-runtimes venv annoy-wheel build deploy lint clean openapi
 
 $(STAMP): requirements-dev.txt requirements-spark.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,7 +87,15 @@ bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.speed $(if $(OUT),--out $(OUT))
 	$(PY) -m bench.engine_side_by_side $(if $(OUT),--out $(basename $(OUT)).engine_side_by_side.json)
 	$(PY) -m bench.request_path $(if $(OUT),--out $(basename $(OUT)).request_path.json)
-	$(PY) -m bench.first_answer $(if $(OUT),--out $(basename $(OUT)).first_answer.json)
+	$(PY) -m bench.first_answer --files $(if $(OUT),--out $(basename $(OUT)).first_answer.json)
+	$(PY) -m bench.import_time --functions recommend,similar,interactions $(if $(OUT),--out $(basename $(OUT)).import_time.json)
+
+# The interpreters of the newer Lambda runtimes (SnapStart needs python3.12 or later), where pyenv has them.
+PYTHONS ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)) $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+## bench-runtimes: handler import and first answer under python3.12 / python3.13 (PYTHONS=<paths>) beside this interpreter, the same pinned packages
+bench-runtimes: $(STAMP) $(VENV)/.bench-installed
+	$(PY) -m bench.import_time --functions recommend --runs 15 --python $(CURDIR)/$(PY) $(foreach p,$(PYTHONS),--python $(p))
+	$(foreach p,$(CURDIR)/$(PY) $(PYTHONS),$(PY) -m bench.first_answer --sizes 10000 --runs 5 --python $(p) &&) true
 
 LOAD_VENV := .venv-load
 $(LOAD_VENV)/.installed: bench/load-requirements.txt
