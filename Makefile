@@ -88,7 +88,7 @@ bench: $(STAMP) $(VENV)/.bench-installed
 	$(PY) -m bench.engine_side_by_side $(if $(OUT),--out $(basename $(OUT)).engine_side_by_side.json)
 	$(PY) -m bench.request_path $(if $(OUT),--out $(basename $(OUT)).request_path.json)
 	$(PY) -m bench.first_answer --files $(if $(OUT),--out $(basename $(OUT)).first_answer.json)
-	$(PY) -m bench.import_time --functions recommend,similar,interactions $(if $(OUT),--out $(basename $(OUT)).import_time.json)
+	$(PY) -m bench.import_time --functions recommend,similar,interactions --floor $(if $(OUT),--out $(basename $(OUT)).import_time.json)
 
 # The interpreters of the newer Lambda runtimes (SnapStart needs python3.12 or later), where pyenv has them.
 PYTHONS ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)) $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
