@@ -34,6 +34,30 @@ def model_prefix(tenant_id: str, model_id: str) -> str:
     return f"tenants/{tenant_id}/models/{model_id}/"
 
 
+def put_version(s3: Any, bucket: str, prefix: str, files: Iterable[Path]) -> list[str]:
+    """Uploads a version's files under `prefix` with the pack of them all (ADR 0010), the manifest
+    last when it comes last in `files`; returns the keys' names in upload order. Shared by the
+    Lambda trainer and the Spark job, so that both write what the serving cache fetches."""
+    import tarfile  # training only: not on the handler's import
+    import tempfile
+
+    files = [Path(path) for path in files]
+    last = files[-1:] if files and files[-1].name == MANIFEST else []
+    with tempfile.TemporaryDirectory(prefix="pack-") as tmp:
+        packed = Path(tmp) / PACK
+        with tarfile.open(packed, "w", format=tarfile.USTAR_FORMAT) as tar:
+            for path in files:
+                tar.add(path, arcname=path.name, recursive=False)
+        # what the unpacked files take on disk: the serving cache reserves that, not the tar's size
+        unpacked = {UNPACKED_BYTES: str(sum(path.stat().st_size for path in files))}
+        order = [*files[:len(files) - len(last)], packed, *last]
+        for path in order:
+            with open(path, "rb") as body:  # one PUT per file (MBs; S3's single-PUT limit is 5 GB)
+                s3.put_object(Bucket=bucket, Key=prefix + path.name, Body=body,
+                              **({"Metadata": unpacked} if path is packed else {}))
+    return [path.name for path in order]
+
+
 class ArtefactStore:
     """Model artefacts (and batch outputs) in the bucket, under each tenant's prefix."""
 
@@ -46,28 +70,13 @@ class ArtefactStore:
     def upload(self, tenant_id: str, model_id: str, files: Iterable[Path]) -> str:
         """Every file, then the pack of them all, then the manifest when it comes last in `files`
         (its presence means the version is complete)."""
-        import tarfile  # training and serving's cold path only: not on the handler's import
-        import tempfile
-
         prefix = model_prefix(tenant_id, model_id)
-        files = [Path(path) for path in files]
-        last = files[-1:] if files and files[-1].name == MANIFEST else []
-        with tempfile.TemporaryDirectory(prefix="pack-") as tmp:
-            packed = Path(tmp) / PACK
-            with tarfile.open(packed, "w", format=tarfile.USTAR_FORMAT) as tar:
-                for path in files:
-                    tar.add(path, arcname=path.name, recursive=False)
-            # what the unpacked files take on disk: the serving cache reserves that, not the tar's size
-            unpacked = {UNPACKED_BYTES: str(sum(path.stat().st_size for path in files))}
-            try:
-                for path in [*files[:len(files) - len(last)], packed, *last]:
-                    with open(path, "rb") as body:  # one PUT per file (MBs; S3's single-PUT limit is 5 GB)
-                        self.s3.put_object(Bucket=self.bucket, Key=prefix + path.name, Body=body,
-                                           **({"Metadata": unpacked} if path is packed else {}))
-            except ClientError as exc:
-                raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
-            except BotoCoreError as exc:
-                raise StoreError(f"artefact upload failed ({type(exc).__name__})") from exc
+        try:
+            put_version(self.s3, self.bucket, prefix, files)
+        except ClientError as exc:
+            raise StoreError(f"artefact upload failed ({exc.response['Error']['Code']})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"artefact upload failed ({type(exc).__name__})") from exc
         return f"s3://{self.bucket}/{prefix}"
 
     def delete(self, tenant_id: str, model_id: str) -> int:
