@@ -29,16 +29,22 @@ from .template import ROOT, Authorizer, Route, routes, stage_name
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
+_loading = threading.Lock()
+
+
 def load_handler(route: Route | Authorizer) -> Callable[[dict, Any], dict]:
-    """Imports functions/<name>/app.py under a unique module name (each file is called app.py)."""
+    """Imports functions/<name>/app.py under a unique module name (each file is called app.py), once:
+    concurrent first requests wait for the one import instead of reading a half-run module (which
+    surfaced as a rare 401 from the authorizer under `make load`)."""
     module_name = f"fn_{route.function}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        path = ROOT / route.code_uri / f"{route.handler.split('.')[0]}.py"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+    with _loading:
+        module = sys.modules.get(module_name)
+        if module is None:
+            path = ROOT / route.code_uri / f"{route.handler.split('.')[0]}.py"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[module_name] = module  # published once complete
     return getattr(module, route.handler.split(".")[1])
 
 
@@ -54,6 +60,9 @@ def authorize(authorizer: Authorizer, method: str, path: str, headers: dict[str,
     try:
         answer = load_handler(authorizer)(event, LambdaContext(authorizer.function))
     except Exception:  # noqa: BLE001 - any authorizer failure is API Gateway's 401
+        import traceback
+
+        traceback.print_exc()  # as API Gateway logs it: a 401 from a crash must not look like a bad key
         return False, None, None
     statements = answer.get("policyDocument", {}).get("Statement", [])
     allowed = bool(statements) and all(st.get("Effect") == "Allow" for st in statements)
@@ -316,7 +325,8 @@ class Gateway:
         key_id, claims = None, None
         query = parse_qsl(parts.query, keep_blank_values=True)
         if route.authorizer is not None:
-            allowed, usage_key, claims = authorize(route.authorizer, method, path, headers, query, self.stage)
+            with self._invoking:  # the authorizer is a function of this process too (see _invoking)
+                allowed, usage_key, claims = authorize(route.authorizer, method, path, headers, query, self.stage)
             if usage_key is None and not allowed:
                 return _problem(401, "unauthorized", "Unauthorized", "API key is missing or invalid")
             if not allowed:

@@ -176,3 +176,75 @@ def test_two_functions_never_run_at_once_in_the_one_local_process():
     for t in threads:
         t.join()
     assert len(overlaps) == 8 and max(overlaps) == 1
+
+
+def test_concurrent_first_requests_import_a_function_once_and_never_see_it_half_run(tmp_path):
+    """The module is published only when its import is complete: a second request arriving during
+    the first one's import waits, instead of finding no handler (a 401 from the authorizer)."""
+    import threading
+
+    from local.gateway import load_handler
+    from local.template import Authorizer
+
+    (tmp_path / "app.py").write_text("import time\nIMPORTS = globals().get('IMPORTS', 0) + 1\ntime.sleep(0.2)\n"
+                                     "def handler(event, context):\n    return IMPORTS\n")
+    fake = Authorizer(function=f"SlowImport{tmp_path.name}", code_uri=str(tmp_path), handler="app.handler",
+                      supplies_api_key=False)
+    got, errors = [], []
+
+    def first_request():
+        try:
+            got.append(load_handler(fake)({}, None))
+        except Exception as exc:  # noqa: BLE001 - what the gateway would have turned into a 401
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and got == [1, 1, 1, 1]
+
+
+def test_the_authorizer_and_a_function_never_run_at_once():
+    import threading
+    import time
+
+    from local import gateway as module
+
+    gw = _gateway()
+    active, overlaps = [0], []
+    lock = threading.Lock()
+
+    def busy():
+        with lock:
+            active[0] += 1
+            overlaps.append(active[0])
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+
+    def handler(event, context):
+        busy()
+        return {"statusCode": 200, "headers": {}, "body": "{}"}
+
+    def authorizer(event, context):
+        busy()
+        return {"principalId": "api-key", "usageIdentifierKey": "good", "context": {"role": "admin"},
+                "policyDocument": {"Statement": [{"Effect": "Allow"}]}}
+
+    route = next(r for r in gw.routes if r.path == "/v1/recommend" and r.method == "POST")
+    assert route.authorizer is not None
+    gw._handlers[route.function] = handler
+    original = module.load_handler
+    module.load_handler = lambda target: authorizer if target is route.authorizer else original(target)
+    try:
+        threads = [threading.Thread(target=gw.handle, args=("POST", "/v1/recommend", {"x-api-key": "good"}, b"{}"))
+                   for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        module.load_handler = original
+    assert len(overlaps) == 12 and max(overlaps) == 1
