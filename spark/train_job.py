@@ -108,18 +108,18 @@ def split_holdout(spark: SparkSession, events: DataFrame) -> tuple[DataFrame, Ho
 
 
 def write_artefact(staging: Path, out_dir: str) -> list[str]:
-    """Copies (or uploads) the staged files to `out_dir`, the manifest last; returns the names."""
+    """Copies the staged files to a local `out_dir`, the manifest last, or uploads them to `s3://`
+    as the Lambda trainer does (the files, the pack the serving cache fetches in one GET, the
+    manifest last: models.artefacts.put_version); returns the names written, in order."""
     names = sorted((p.name for p in staging.iterdir()), key=lambda name: name == MANIFEST)
     if out_dir.startswith("s3://"):
         import boto3
 
+        from recengine.models.artefacts import put_version
+
         bucket, _, prefix = out_dir[len("s3://"):].partition("/")
         prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-        s3 = boto3.client("s3")
-        for name in names:
-            with open(staging / name, "rb") as body:
-                s3.put_object(Bucket=bucket, Key=prefix + name, Body=body)
-        return names
+        return put_version(boto3.client("s3"), bucket, prefix, [staging / name for name in names])
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
     (target / MANIFEST).unlink(missing_ok=True)  # an old manifest must not vouch for new files

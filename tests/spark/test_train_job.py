@@ -125,19 +125,24 @@ def test_a_ratings_file_is_read_as_make_eval_reads_it(spark, tmp_path):
     assert rows == [("1", "10", 1.0, 0.0), ("2", "10", 1.0, 0.0), ("2", "12", 1.0, 0.0)]  # positives, once each
 
 
-def test_the_artefact_goes_to_s3_file_by_file_manifest_last(tmp_path):
+def test_the_artefact_goes_to_s3_as_the_lambda_writes_it_and_the_serving_cache_fetches_its_pack(
+        spark_artefact, tmp_path):
     import boto3
     from moto import mock_aws
 
+    from recengine.models.artefacts import PACK, ArtefactStore
     from spark.train_job import write_artefact
 
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    for name in (MANIFEST, "item_ids.json", "item_factors.npy"):
-        (staging / name).write_text(name)
+    staged = sorted(path.name for path in spark_artefact.iterdir())
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="models")
-        written = write_artefact(staging, "s3://models/tenants/t/models/m")
+        written = write_artefact(spark_artefact, "s3://models/tenants/t/models/m")
         keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="models")["Contents"]}
-    assert written[-1] == MANIFEST
+        fetched = tmp_path / "fetched"
+        assert ArtefactStore("models").download_pack("t", "m", fetched, staged, lambda size: None)
+    assert written[-1] == MANIFEST and written[-2] == PACK  # every file, the pack, the manifest last
+    assert sorted(written) == sorted([*staged, PACK])
     assert keys == {f"tenants/t/models/m/{name}" for name in written}
+    assert sorted(path.name for path in fetched.iterdir()) == staged
+    model = load_model(fetched)  # what the serving cache loads after its one GET
+    assert model.model_id == "model_spark" and model.recommend(["item-00000"], [1.0], 5).source != "popular"
