@@ -40,10 +40,16 @@ def create_resources(prefix: str = "local", secret_values: Mapping[str, str] | N
     return env
 
 
+# moto checks release labels against the emr-X.Y.0 pattern and refuses the template's default
+# (emr-spark-8.0.0, the label format of AWS's Spark 4 runtime); nothing runs on it locally (the job
+# runs in PySpark's local mode), so the stand-in application carries the newest label moto accepts.
+MOTO_RELEASE_LABEL = "emr-7.9.0"
+
+
 def create_spark_application(prefix: str = "local") -> dict[str, str]:
     """The template's EMR Serverless application (SparkApplication) and the job runs' role ARN: the
     variables that turn on Spark training for large tenants (SPARK_APPLICATION_ID, SPARK_JOB_ROLE_ARN)."""
-    app = boto3.client("emr-serverless").create_application(name=f"{prefix}-train", releaseLabel="emr-7.9.0",
+    app = boto3.client("emr-serverless").create_application(name=f"{prefix}-train", releaseLabel=MOTO_RELEASE_LABEL,
                                                             type="SPARK")
     return {"SPARK_APPLICATION_ID": app["applicationId"],
             "SPARK_JOB_ROLE_ARN": f"arn:aws:iam::123456789012:role/{prefix}-SparkJobRole"}

@@ -186,7 +186,7 @@ def main() -> None:
              "region": "us-east-1", "resources": [],
              "detail": {"jobRunId": run, "applicationId": app,
                         "arn": f"arn:aws:emr-serverless:us-east-1:123456789012:/applications/{app}/jobruns/{run}",
-                        "releaseLabel": "emr-7.9.0", "state": "SUCCESS", "previousState": "RUNNING",
+                        "releaseLabel": "emr-spark-8.0.0", "state": "SUCCESS", "previousState": "RUNNING",
                         "createdBy": "arn:aws:sts::123456789012:assumed-role/TrainDispatchFunctionRole/dispatch",
                         "updatedAt": "2026-11-22T14:03:10.000Z", "createdAt": "2026-11-22T12:00:04.000Z"}}
     (out / "train_complete.json").write_text(json.dumps(ended, indent=2) + "\n")
