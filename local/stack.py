@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from local.moto_atomic import atomic_item_writes, item_scoped_rollback, partition_scoped_queries
+    from local.moto_atomic import (atomic_item_writes, fast_item_responses, item_scoped_rollback,
+                                   partition_scoped_queries)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -81,11 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     moto = ThreadedMotoServer(ip_address=args.host, port=moto_port, verbose=False)
     moto.start()
     # The meter writes a transaction per metered call, every recommend queries a partition: keep moto's
-    # cost per transaction and per query flat in the table's size (moto_atomic.py).
+    # cost per transaction and per query flat in the table's size, and its answers' items out of its
+    # slow generic serializer (moto_atomic.py).
     patches = contextlib.ExitStack()
     patches.enter_context(item_scoped_rollback())
     patches.enter_context(atomic_item_writes())
     patches.enter_context(partition_scoped_queries())
+    patches.enter_context(fast_item_responses())
     from local.moto_cognito import unknown_refresh_tokens_refused
 
     patches.enter_context(unknown_refresh_tokens_refused())  # a made-up refresh token: 401, as in AWS
