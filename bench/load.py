@@ -8,7 +8,7 @@ Without --url it starts a fresh local stack itself (local/spawn.py, the demo ten
 plan: 50 requests/s, burst 100). Phase 1 is the storefront mix (bench/locustfile.py) at `--users`
 concurrent clients; phase 2 (`--burst` seconds, 0 to skip) sends the same mix from 4x as many clients
 without pause, to go past the plan's rate and show that what exceeds it is answered 429. The local
-stack is one Python process and serves about 10 requests/s, under the growth plan's 50: so before
+stack is one Python process and serves 15-25 requests/s, under the growth plan's 50: so before
 phase 2 the demo tenant is moved to the starter plan (10 requests/s, burst 20) with the admin CLI,
 a rate the local stack can exceed. With --url, both phases use the keys given, on their own plan. locust runs from
 its own virtualenv (.venv-load, bench/load-requirements.txt): its pins conflict with aws-sam-cli's."""
