@@ -235,3 +235,37 @@ def test_select_for_call_reads_the_requests_fields_and_the_catalogue_rows():
     assert selection.refused["gone"].reason == o.EXCLUDED_OFFER
     in_footer = o.select_for_call(call, ["hero"], rows, NOW, placement="footer")
     assert in_footer.refused["hero"].reason == o.PLACEMENT_MISMATCH  # the list's placement, not the request's
+
+
+# ------------------------------------------------------------------ OfferEligibility (ranking's seam)
+def _row(**offer):
+    return {"item_id": "x", "active": True, "metadata": {"title": "X"}, **({"offer": offer} if offer else {})}
+
+
+def test_the_seam_passes_an_item_without_decisioning_fields_and_a_missing_row():
+    seam = o.OfferEligibility("email", None, "hero_banner", 0.0)
+    assert seam.check("plain", _row(), None) == (None, None)
+    assert seam.check("unknown", None, None) == (None, None)
+
+
+def test_the_seam_prefers_the_lists_own_placement_to_the_requests():
+    offer = _row(placements=["sidebar"], creatives=[{"id": "side", "placement": "sidebar"}])
+    seam = o.OfferEligibility(None, None, "hero_banner", 0.0)
+    assert seam.check("x", offer, None)[0].startswith(o.PLACEMENT_MISMATCH)
+    assert seam.check("x", offer, "sidebar") == (None, {"id": "side", "placement": "sidebar"})
+
+
+def test_the_seam_refuses_with_the_reason_code_and_honours_excluded_creatives():
+    offer = _row(channels=["email"], creatives=[{"id": "c1", "channel": "email"}])
+    assert o.OfferEligibility("sms", None, None, 0.0).check("x", offer, None)[0].startswith(o.CHANNEL_MISMATCH)
+    excluded = o.OfferEligibility("email", None, None, 0.0, frozenset({"c1"}))
+    assert excluded.check("x", offer, None) == (o.CREATIVES_EXCLUDED + ": every creative of the offer is in "
+                                                "excludeCreatives", None)
+
+
+def test_the_seam_is_built_from_the_call():
+    from recengine.ranking.query import RecommendCall
+
+    seam = o.OfferEligibility.for_call(RecommendCall(channel="web", channel_id="web-eu", placement="hero",
+                                                     exclude_creatives=["a", "b"]), 5.0)
+    assert seam == o.OfferEligibility("web", "web-eu", "hero", 5.0, frozenset({"a", "b"}))

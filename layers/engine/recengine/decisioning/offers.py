@@ -235,3 +235,29 @@ def select_for_call(call: RecommendCall, candidates: Sequence[str], rows: Mappin
                   channel=call.channel, placement=placement if placement is not None else call.placement, now=now,
                   channel_id=call.channel_id, excluded_offers=call.exclude_items,
                   exclude_creatives=call.exclude_creatives)
+
+
+@dataclass(frozen=True)
+class OfferEligibility:
+    """ranking.policy.Eligibility for one recommend request: its channel, channel id, placement (a
+    list's own placement id first), the time it is decided at and its excluded creatives. The
+    request's `excludeOffers` are the ranking's own exclusions (`exclude_items`), applied before."""
+
+    channel: str | None
+    channel_id: str | None
+    placement: str | None
+    now: float
+    exclude_creatives: frozenset[str] = frozenset()
+
+    @classmethod
+    def for_call(cls, call: RecommendCall, now: float) -> "OfferEligibility":
+        return cls(call.channel, call.channel_id, call.placement, now, frozenset(call.exclude_creatives))
+
+    def check(self, item_id: str, row: Mapping[str, Any] | None, placement: str | None
+              ) -> tuple[str | None, dict | None]:
+        fields = offer_fields(row) if row else {}
+        if not fields:  # an item that declares no decisioning fields: eligible everywhere, no creative
+            return None, None
+        choice = choose(fields, channel=self.channel, placement=placement if placement is not None else self.placement,
+                        now=self.now, channel_id=self.channel_id, exclude_creatives=self.exclude_creatives)
+        return (None, choice.creative) if choice.verdict else (choice.verdict.trace, None)

@@ -22,6 +22,7 @@ from .config import ConfigCache, TenantConfig
 from .contact_policy import lookback_s
 from .experiments import assign
 from .model import ContactPolicy, Experiment, Flow, QualificationRule
+from .offers import OfferEligibility
 from .pipeline import decide
 from .service import assign_and_log
 from .store import AssignmentStore
@@ -130,7 +131,11 @@ def plan(config: TenantConfig, call: RecommendCall, user_key: str | None, now: f
 
 def recommend(deps: DecisioningDeps, tenant: Tenant, call: RecommendCall, client: Client,
               remaining_ms: int | None = None) -> ranking.Recommendation:
-    """ranking.service.recommend with the tenant's flows and experiments applied (see the module)."""
+    """ranking.service.recommend with the tenant's flows and experiments applied (see the module), and
+    every list held to the offers eligible for the request's channel, placement and time, each with
+    its creative (decisioning.offers)."""
+    now = time.time()
+    call = dataclasses.replace(call, eligibility=OfferEligibility.for_call(call, now))
     try:
         config = deps.config.get(tenant.tenant_id)
     except StoreError:
@@ -144,7 +149,6 @@ def recommend(deps: DecisioningDeps, tenant: Tenant, call: RecommendCall, client
     if config.empty and not call.decision_flow_key:
         return ranking.recommend(deps.recommending, tenant, call, client, remaining_ms)
     _, user_key, _ = identity(deps.recommending.pseudonyms, tenant.tenant_id, call.user_id, call.session_id, client)
-    now = time.time()
     planned = plan(config, call, user_key, now)
     beside = []
     if planned.experiment is not None:

@@ -30,3 +30,13 @@ class ListPolicy(Protocol):
                placement: str | None, limit: int) -> Chosen:
         """The list: at most `limit` of `scored` (model order), from their catalogue rows and the
         customer's exposure records and events (outcomes)."""
+
+
+class Eligibility(Protocol):
+    """Whether an offer may be shown on this request's channel and placement now, and the creative to
+    show (decisioning.offers implements it): checked on every candidate of every list with the rows
+    ranking already read, so an ineligible offer is passed over like an inactive item."""
+
+    def check(self, item_id: str, row: Mapping[str, Any] | None, placement: str | None
+              ) -> tuple[str | None, dict | None]:
+        """(why the offer is out, None when it is eligible; its creative, None when it has none)."""

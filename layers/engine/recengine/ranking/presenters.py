@@ -131,8 +131,13 @@ def decisioning_call(call: RecommendCall, sent: Mapping[str, Any]) -> tuple[Reco
 
 
 def _decisions(items: list[dict]) -> list[dict]:
-    return [{"offerId": i["id"], "rank": n, "score": i.get("score"), "reason": i.get("reason")}
-            for n, i in enumerate(items, start=1)]
+    out = []
+    for n, item in enumerate(items, start=1):
+        decision = {"offerId": item["id"], "rank": n, "score": item.get("score"), "reason": item.get("reason")}
+        if item.get("creative") is not None:
+            decision.update(creativeId=item["creative"].get("id"), creative=item["creative"])
+        out.append(decision)
+    return out
 
 
 def decisioning_body(rec: Recommendation, notes: list[dict] = ()) -> dict:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..attribution.service import ANONYMOUS, Pseudonyms
 from ..errors import DeadlineExceededError
-from .policy import ListPolicy
+from .policy import Eligibility, ListPolicy
 from .rules import CompiledRule, Rule, compile_rules
 
 MAX_LIMIT = 100  # the longest list one request returns; larger limits are clipped with a warning
@@ -59,6 +59,7 @@ class RecommendCall:
     policy: ListPolicy | None = None  # set by a decision flow (recengine.decisioning.orchestrate)
     channel_id: str | None = None  # a specific channel: decisioning.offers matches offers and creatives on it
     exclude_creatives: Sequence[str] = ()  # creatives never shown (an offer left with none is not eligible)
+    eligibility: Eligibility | None = None  # set by decisioning.serving: offers' channels, windows, creatives
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Query:
     channel: str | None = None
     placement: str | None = None
     policy: ListPolicy | None = None
+    eligibility: Eligibility | None = None
 
     def check(self, stage: str) -> None:
         if self.deadline is not None:
@@ -192,5 +194,6 @@ def build_query(pseudonyms: Pseudonyms, tenant_id: str, call: RecommendCall, cli
     cap = (call.frequency_cap[0], call.frequency_cap[1] * 3600) if call.frequency_cap else None
     query = Query(tenant_id, user_id, call.session_id, user_key, limit, call.item_ids, algorithm, call.model_id,
                   call.surface, ranking_context(call), rules, call.exclude_items, placements, call.deduplicate,
-                  call.debug, cap, call.source, deadline, call.channel, call.placement, call.policy)
+                  call.debug, cap, call.source, deadline, call.channel, call.placement, call.policy,
+                  call.eligibility)
     return query, warnings, user_key if anonymous else None

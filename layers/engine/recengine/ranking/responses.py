@@ -19,6 +19,9 @@ class RecommendedItem(Closed):
     id: str
     score: float
     reason: str = Field(description="A short, human-readable reason (e.g. `popular right now`).")
+    creative: dict[str, Any] | None = Field(default=None, description=(
+        "For an offer with creatives: the one that fits the request's channel, channel id and placement "
+        "(`{id, channel?, channelId?, placement?, ...its content}`, as stored); absent otherwise."))
 
 
 class ExperimentRef(Closed):
@@ -140,6 +143,10 @@ class Decision(Closed):
     rank: int
     score: float | None
     reason: str | None
+    creativeId: str | None = Field(default=None, description="The creative chosen for this channel and placement.")
+    creative: dict[str, Any] | None = Field(default=None, description=(
+        "The chosen creative as stored (`{id, channel?, channelId?, placement?, ...its content}`); absent "
+        "for an offer without creatives."))
 
 
 class Decisions(Closed):

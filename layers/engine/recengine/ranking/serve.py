@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..attribution.store import ExposureStore
+from ..catalogue.model import decision_document
 from ..catalogue.store import ItemStore
 from ..catalogue.view import CatalogueView
 from ..engine.recommender import RecommenderModel
@@ -174,28 +175,39 @@ def _filter_warnings(q: Query, lists: list["ServedList"], slots: list[tuple[str 
     return warnings
 
 
-def _rejecter(q: Query) -> Reject:
+def _rejecter(q: Query, placement: str | None = None, creatives: dict[str, dict] | None = None) -> Reject:
+    """Why a candidate is passed over: inactive, failing a request rule (on its metadata and its
+    offer fields), or an offer not eligible here (channel, placement, window, exclusions); the
+    creative of each eligible offer goes into `creatives`."""
     def reject(item_id: str, row: dict | None) -> str | None:
         inactive = keep_active(item_id, row)
         if inactive:
             return inactive
         if q.rules:
-            failed = first_failed(q.rules, (row or {}).get("metadata") or {})
+            failed = first_failed(q.rules, decision_document(row or {}))
             if failed is not None:
                 return f"rule: {failed.label}"
+        if q.eligibility is not None:
+            refused, creative = q.eligibility.check(item_id, row, placement)
+            if refused is not None:
+                return f"offer: {refused}"
+            if creative is not None and creatives is not None:
+                creatives[item_id] = creative
         return None
 
     return reject
 
 
 def _top(catalogue: CatalogueView, q: Query, reads: Reads, limit: int, excluded: dict[str, str],
-         rank: Callable[[int, set[str]], list[tuple[str, float]]], dropped: dict[str, str], placement: str | None
-         ) -> tuple[list[tuple[str, float]], dict[str, dict | None], dict | None]:
-    """The list's active, unfiltered best; under a decision flow, the flow's choice among a larger pool."""
+         rank: Callable[[int, set[str]], list[tuple[str, float]]], dropped: dict[str, str], placement: str | None,
+         creatives: dict[str, dict]) -> tuple[list[tuple[str, float]], dict[str, dict | None], dict | None]:
+    """The list's active, unfiltered, eligible best; under a decision flow, the flow's choice among a
+    larger pool."""
+    reject = _rejecter(q, placement, creatives)
     if q.policy is None:
-        kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, _rejecter(q), dropped)
+        kept, rows = active_top(catalogue, q.tenant_id, limit, set(excluded), rank, reject, dropped)
         return kept, rows, None
-    pool, rows = active_top(catalogue, q.tenant_id, q.policy.pool(limit), set(excluded), rank, _rejecter(q), dropped)
+    pool, rows = active_top(catalogue, q.tenant_id, q.policy.pool(limit), set(excluded), rank, reject, dropped)
     chosen = q.policy.choose(pool, rows, reads.exposures, reads.events, placement, limit)
     dropped.update(chosen.filtered)
     return chosen.items, rows, chosen.trace
@@ -205,6 +217,7 @@ def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None
               excluded: dict[str, str], placement: str | None) -> ServedList:
     catalogue, history, weights = reads.catalogue, reads.history, reads.weights
     dropped: dict[str, str] = {}
+    creatives: dict[str, dict] = {}
     ranking_context = dict(q.context)
     if placement is not None:
         ranking_context.setdefault("placement", placement)
@@ -218,12 +231,13 @@ def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None
         def rank(n: int, exclude: set[str]) -> list[tuple[str, float]]:
             return [(i, s) for i, s in ranked_all if i not in exclude][:n]
 
-        kept, rows, decision = _top(catalogue, q, reads, limit, excluded, rank, dropped, placement)
+        kept, rows, decision = _top(catalogue, q, reads, limit, excluded, rank, dropped, placement, creatives)
         out = []
         for item, score in kept:
             category = (rows.get(item) or {}).get("metadata", {}).get("category")
-            out.append({"id": item, "score": round(score, 6),
-                        "reason": f"popular in {category}" if category else "popular right now"})
+            out.append(_with_creative({"id": item, "score": round(score, 6),
+                                       "reason": f"popular in {category}" if category else "popular right now"},
+                                      creatives))
         contributions = ([{"id": i, "popularity": round(s, 6), "total": round(s, 6)} for i, s in kept]
                          if q.debug else None)
         return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions,
@@ -237,10 +251,11 @@ def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None
         used.append(ranked.source)
         return ranked.items
 
-    kept, rows, decision = _top(catalogue, q, reads, limit, excluded, rank, dropped, placement)
+    kept, rows, decision = _top(catalogue, q, reads, limit, excluded, rank, dropped, placement, creatives)
     source = used[-1] if used else q.algorithm
     explained = reasons(model, catalogue, q.tenant_id, history, kept, rows, source)
-    out = [{"id": i, "score": round(s, 6), "reason": r} for (i, s), r in zip(kept, explained)]
+    out = [_with_creative({"id": i, "score": round(s, 6), "reason": r}, creatives)
+           for (i, s), r in zip(kept, explained)]
     contributions = None
     if q.debug:
         parts = model.contributions(history, weights, [i for i, _ in kept], q.algorithm, ranking_context or None)
@@ -248,6 +263,13 @@ def _one_list(deps: Deps, reads: Reads, q: Query, model: RecommenderModel | None
                          for (i, _), p in zip(kept, parts)]
     return ServedList(placement, out, _debug_filtered(excluded, dropped) if q.debug else {}, contributions, source,
                       decision)
+
+
+def _with_creative(item: dict, creatives: dict[str, dict]) -> dict:
+    creative = creatives.get(item["id"])
+    if creative is not None:
+        item["creative"] = creative
+    return item
 
 
 def _debug_filtered(excluded: dict[str, str], dropped: dict[str, str], cap: int = 100) -> dict[str, str]:
@@ -276,8 +298,10 @@ def from_batch(q: Query, reads: Reads) -> Result:
         return [(i, s) for i, s in ranked if i not in exclude][:n]
 
     dropped: dict[str, str] = {}
-    kept, _ = active_top(reads.catalogue, q.tenant_id, q.limit, set(excluded), rank, _rejecter(q), dropped)
-    items = [stored[i] for i, _ in kept]
+    creatives: dict[str, dict] = {}
+    kept, _ = active_top(reads.catalogue, q.tenant_id, q.limit, set(excluded), rank,
+                         _rejecter(q, q.placement, creatives), dropped)
+    items = [_with_creative(dict(stored[i]), creatives) for i, _ in kept]
     served = ServedList(None, items, _debug_filtered(excluded, dropped) if q.debug else {}, source="batch")
     warnings += _filter_warnings(q, [served], [(None, q.limit)], capped)
     return Result(items, warnings, precomputed.get("model_id"), "batch", [served])
