@@ -213,7 +213,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 # Why each error happens; the body is always problem+json (API Gateway's own errors included).
 ERRORS: dict[int, str] = {
     400: "the body is not valid JSON, or a parameter is malformed.",
-    401: "no API key (`x-api-key` or `Authorization: Bearer`), or an unknown or disabled one.",
+    401: "no API key (`x-api-key` or `Authorization: Bearer`), or an unknown or disabled one; in the "
+         "offer-decisioning dialect of /api/v1/recommend (a `customerId` request), also no `X-Tenant-Id` header, "
+         "or one naming another tenant.",
     402: "the overage budget or the plan's item/user limit is spent; nothing was counted.",
     403: "the API key may not call this route, or a tenant header (X-Org-Id / X-Tenant-Id) names another tenant.",
     404: "what the path or body names (item, model, job) does not exist for this tenant.",

@@ -137,8 +137,10 @@ def test_reference_001_decisioning_requests(stack):
     shown = [d["offerId"] for p in got["placements"] for d in p["decisions"]]
     assert len(shown) == 5 == len(set(shown)) and "item-00001" not in shown and "placements" in got["debugTrace"]
     assert got["interactionId"] and "ignored_fields" not in {w["code"] for w in got.get("warnings", [])}
-    status, _, got = request("GET", f"{base}/api/v1/recommend?customerId=anonymous&channel=web&limit=5&debug=true", key)
+    status, _, got = request("GET", f"{base}/api/v1/recommend?customerId=anonymous&channel=web&limit=5&debug=true", key,
+                             headers=tenant)
     assert status == 200 and len(got["decisions"]) == 5 and "debugTrace" in got
+    assert request("GET", f"{base}/api/v1/recommend?customerId=anonymous", key)[0] == 401  # X-Tenant-Id missing
     req = urllib.request.Request(f"{base}/api/v1/recommend", data=b"customerId=x", method="POST",
                                  headers={"x-api-key": key, "Content-Type": "application/x-www-form-urlencoded"})
     with pytest.raises(urllib.error.HTTPError) as err:
@@ -150,9 +152,10 @@ def test_reference_001_decisioning_requests(stack):
 def test_reference_001_respond_joins_an_outcome_to_its_decision(stack):
     """The Respond API over HTTP: an outcome of an offer the decision showed is recorded (201), the same
     again is a duplicate (200), an unknown decision is a 404 and an offer not shown a 422."""
-    base, key, _, _ = stack
+    base, key, output, _ = stack
     status, _, decided = request("POST", f"{base}/api/v1/recommend", key, {"customerId": "user-0007", "limit": 3,
-                                                                           "context": {"location": {"city": "Lyon"}}})
+                                                                           "context": {"location": {"city": "Lyon"}}},
+                                 headers={"X-Tenant-Id": tenant_of(output)})
     assert status == 200 and decided["decisions"], decided
     outcome = {"interactionId": decided["interactionId"], "offerId": decided["decisions"][0]["offerId"],
                "outcome": "purchase"}

@@ -95,7 +95,7 @@ def test_request_rules_read_the_offer_fields(api, shop):
 
 
 def test_the_decisioning_dialect_names_each_decisions_creative(api, shop):
-    status, _, answer = api("POST", "/api/v1/recommend", caller=shop, body={
+    status, _, answer = api("POST", "/api/v1/recommend", caller=shop, headers={"X-Tenant-Id": shop.tenant_id}, body={
         "customerId": "offer-customer", "channel": "email", "placement": "hero_banner", "itemIds": CANDIDATES,
         "limit": 10})
     assert status == 200, answer

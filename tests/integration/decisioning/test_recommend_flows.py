@@ -176,7 +176,7 @@ def test_an_experiment_splits_customers_between_flows_stably_and_logs_assignment
 
 def test_the_decisioning_dialect_shows_the_flow_and_a_grouped_flow_groups(api, shop):
     offers_flow(api, shop, "grouped", output="grouped")
-    status, _, body = api("POST", "/api/v1/recommend", caller=shop,
+    status, _, body = api("POST", "/api/v1/recommend", caller=shop, headers={"X-Tenant-Id": shop.tenant_id},
                           body={"customerId": NEW, "decisionFlowKey": "grouped", "placement": "sidebar"})
     assert status == 200, body
     assert body["decisionFlowKey"] == "grouped"
@@ -184,8 +184,13 @@ def test_the_decisioning_dialect_shows_the_flow_and_a_grouped_flow_groups(api, s
     assert [d["offerId"] for d in body["placements"][0]["decisions"]] == OFFERS[:5]
 
 
-def test_the_decisioning_dialect_refuses_an_x_tenant_id_that_is_not_the_keys(api, shop):
+def test_the_decisioning_dialect_refuses_a_missing_x_tenant_id_or_one_that_is_not_the_keys(api, shop):
     body = {"customerId": NEW, "limit": 2}
+    for headers in ({}, {"X-Tenant-Id": " "}):
+        status, _, problem = api("POST", "/api/v1/recommend", caller=shop, body=body, headers=headers)
+        assert status == 401 and problem["type"] == "/problems/unauthorized", problem
+    status, _, problem = api("GET", "/api/v1/recommend", caller=shop, query={"customerId": NEW})
+    assert status == 401, problem
     status, _, problem = api("POST", "/api/v1/recommend", caller=shop, body=body,
                              headers={"X-Tenant-Id": "someone-else"})
     assert status == 401 and problem["type"] == "/problems/unauthorized", problem

@@ -23,7 +23,8 @@ def shop(aws, api):
 
 
 def decide(api, caller, body):
-    status, _, answer = api("POST", "/api/v1/recommend", caller=caller, body=body)
+    status, _, answer = api("POST", "/api/v1/recommend", caller=caller, body=body,
+                            headers={"X-Tenant-Id": caller.tenant_id})  # the dialect's tenant header
     assert status == 200, answer
     return answer
 
@@ -130,7 +131,8 @@ def test_nested_context_is_flattened_into_the_interaction_and_the_exposure(shop,
 def test_too_deep_or_too_large_a_context_is_refused_naming_it(shop, api):
     caller, _ = shop
     deep = {"a": {"b": {"c": {"d": {"e": 1}}}}}
-    status, _, problem = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "u", "context": deep})
+    status, _, problem = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "u", "context": deep},
+                             headers={"X-Tenant-Id": caller.tenant_id})
     assert status == 422 and problem["errors"][0] == {"field": "context.a.b.c.d", "code": "invalid_context_value",
                                                       "message": "objects nest at most 4 deep"}, problem
     wide = {"a": {f"k{i}": i for i in range(65)}}

@@ -4,6 +4,8 @@ validate variants, and the exposure log entry each served list leaves behind."""
 
 from __future__ import annotations
 
+import functools
+
 import json
 
 import pytest
@@ -226,7 +228,7 @@ def test_get_variant_and_api_prefix_answer_like_post(shop, api):
     posted = rec(api, caller, {"user_id": "user-0007", "limit": 4, "surface": "home"})[2]
     status, _, got = api("GET", URL, caller=caller, query={"user_id": "user-0007", "limit": "4", "surface": "home"})
     assert status == 200 and ids(got) == ids(posted) and got["meta"]["surface"] == "home"
-    status, _, got = api("GET", "/api/v1/recommend", caller=caller,
+    status, _, got = api("GET", "/api/v1/recommend", caller=caller, headers={"X-Tenant-Id": caller.tenant_id},
                          query={"customerId": "user-0007", "limit": "4", "debug": "true", "exclude_items": "x,y"})
     assert status == 200 and [d["offerId"] for d in got["decisions"]] == ids(posted) and "debugTrace" in got
     assert got["interactionId"] and [d["rank"] for d in got["decisions"]] == [1, 2, 3, 4]
@@ -393,6 +395,9 @@ def test_the_decisioning_dialect_limits_and_session_ids(shop, api):
     """A `customerId` request: 5 offers unless asked, at most 50; a malformed sessionId is a 400; with
     placements, the grouped (V2) answer; the interactionId is the request id outcomes quote."""
     caller, _, _ = shop
+    status, _, problem = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "user-0007"})
+    assert status == 401 and "X-Tenant-Id" in problem["detail"]  # the dialect's tenant header is required
+    api = functools.partial(api, headers={"X-Tenant-Id": caller.tenant_id})
     status, headers, got = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "user-0007"})
     assert status == 200 and len(got["decisions"]) == 5 and got["interactionId"] == headers["X-Request-Id"]
     got = api("POST", "/api/v1/recommend", caller=caller, body={"customerId": "user-0007", "limit": 80})[2]

@@ -119,7 +119,7 @@ def test_tenant_b_sees_and_changes_none_of_tenant_as_data(aws, two_tenants, api)
     assert b_calls("POST", "/api/v1/similar", body={"itemId": item, "count": 3})[0] == 404
     _, _, got = b_calls("GET", "/v1/recommend", query={"user_id": user, "limit": "5"})
     assert all(i["id"].startswith("b-") for i in got["items"])
-    _, _, got = b_calls("GET", "/api/v1/recommend", query={"customerId": user})
+    _, _, got = b_calls("GET", "/api/v1/recommend", query={"customerId": user}, headers={"X-Tenant-Id": b.tenant_id})
     assert got["decisions"] and all(d["offerId"].startswith("b-") for d in got["decisions"])
     _, _, got = b_calls("POST", "/api/v1/recommend", body={"userId": user, "count": 5})
     assert got and all(i["itemId"].startswith("b-") for i in got)

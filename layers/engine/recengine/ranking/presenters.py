@@ -10,6 +10,7 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
+from ..errors import UnauthorizedError
 from ..http.problems import BadRequest
 from .query import Query, RecommendCall, warn
 from .serve import Result, ServedList
@@ -114,9 +115,14 @@ DEFAULT_LIMIT, MAX_LIMIT = 5, 50  # the dialect's own: 5 offers unless asked, at
 SESSION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # alphanumeric, UUID dashes allowed
 
 
-def decisioning_call(call: RecommendCall, sent: Mapping[str, Any]) -> tuple[RecommendCall, list[dict]]:
-    """The canonical call with the dialect's limits; a malformed `sessionId` is a 400, as the seed says.
-    `sent`: the request's fields as sent (body or query string), to tell a default from a choice."""
+def decisioning_call(call: RecommendCall, sent: Mapping[str, Any], tenant_header: str | None = None
+                     ) -> tuple[RecommendCall, list[dict]]:
+    """The canonical call with the dialect's limits; as the seed says, a request without the
+    `X-Tenant-Id` header is a 401 (one naming another tenant was refused before) and a malformed
+    `sessionId` a 400. `sent`: the request's fields as sent (body or query string), to tell a
+    default from a choice."""
+    if tenant_header is None or not tenant_header.strip():
+        raise UnauthorizedError("the decisioning dialect needs an X-Tenant-Id header naming the API key's tenant")
     session = sent.get("sessionId", sent.get("session_id"))
     if session is not None and not (isinstance(session, str) and SESSION_ID.fullmatch(session)):
         raise BadRequest("sessionId must be alphanumeric (dashes allowed, as in a UUID) and at most 64 characters")
