@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -172,6 +173,22 @@ def _decisioning_session_ids(context, case):
     return case
 
 
+TENANT: dict[str, str] = {}  # {"id": the stack's demo tenant}, set by run(): what X-Tenant-Id must name
+
+
+def _decisioning_tenant_header(context, case):
+    """The offer-decisioning dialect of /api/v1/recommend (a `customerId` request) needs an `X-Tenant-Id`
+    naming the key's tenant, else 401 (its seed says so): a header value the document cannot state, as it
+    is the deployment's. Such a request gets the stack's tenant, unless the case already sends the header."""
+    if case.operation.path == "/api/v1/recommend" and TENANT.get("id"):
+        if any(isinstance(fields, dict) and "customerId" in fields for fields in (case.body, case.query)):
+            headers = dict(case.headers or {})
+            if not any(name.lower() == "x-tenant-id" for name in headers):
+                headers["X-Tenant-Id"] = TENANT["id"]
+            case.headers = headers
+    return case
+
+
 def _clock_bound_timestamps(context, case):
     """An event's timestamp may be at most 5 minutes past the server's clock: a bound that moves, so no
     static schema states it (the document gives the lower bound and says so in the description; for a
@@ -296,7 +313,7 @@ def _offers_within_bounds(context, case):
 def _map_case(context, case):
     """Every stated runner rule, in turn (schemathesis keeps one map_case hook per schema)."""
     for rule in (_server_issued_cursors_only, _numbered_pages_within_depth, _decisioning_session_ids,
-                 _clock_bound_timestamps, _unique_placements, _nested_context_within_bounds,
+                 _decisioning_tenant_header, _clock_bound_timestamps, _unique_placements, _nested_context_within_bounds,
                  _offers_within_bounds):
         case = rule(context, case)
     return case
@@ -320,8 +337,12 @@ def _answer(recorder, case_id: str) -> tuple[int | None, str]:
 def run(base_url: str, api_key: str, *, seed: int = SEED, max_examples: int = 10,
         phases: tuple[str, ...] = CI_PHASES, workers: int = 1, max_time: int | None = None,
         continue_on_failure: bool = False,
-        document: Path = DOCUMENT, progress=None, portal_token: str | None = None) -> FuzzReport:
+        document: Path = DOCUMENT, progress=None, portal_token: str | None = None,
+        tenant_id: str | None = None) -> FuzzReport:
     """Runs schemathesis' engine over every operation of the document and collects the report."""
+    TENANT.clear()
+    if tenant_id:
+        TENANT["id"] = tenant_id
     import schemathesis
     from schemathesis.engine import from_schema
     from schemathesis.engine import events
@@ -392,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", help="a running local stack (else one is started)")
     parser.add_argument("--api-key", help="its admin key (with --base-url)")
+    parser.add_argument("--tenant-id", help="its tenant (with --base-url): the decisioning dialect's X-Tenant-Id")
     parser.add_argument("--examples", type=int, default=50, help="examples per operation and phase")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
@@ -399,19 +421,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     phases = tuple(p for p in args.phases.split(",") if p)
 
-    def campaign(base_url: str, key: str, token: str | None = None) -> FuzzReport:
+    def campaign(base_url: str, key: str, token: str | None = None, tenant: str | None = None) -> FuzzReport:
         return run(base_url, key, seed=args.seed, max_examples=args.examples, phases=phases, max_time=args.max_time,
-                   continue_on_failure=True, portal_token=token, progress=lambda line: print(f"[fuzz] {line}", file=sys.stderr, flush=True))
+                   continue_on_failure=True, portal_token=token, tenant_id=tenant,
+                   progress=lambda line: print(f"[fuzz] {line}", file=sys.stderr, flush=True))
 
     if args.base_url:
         if not args.api_key:
             parser.error("--base-url needs --api-key (the admin key the stack printed)")
-        report = campaign(args.base_url, args.api_key)
+        report = campaign(args.base_url, args.api_key, tenant=args.tenant_id)
     else:
         from local.spawn import running_stack
 
         with running_stack(drain=True) as stack:
-            report = campaign(stack.base_url, stack.admin_key, portal_token(stack.base_url, stack.output))
+            banner = re.search(r"^\s*tenant\s*:\s*(\S+)", stack.output, re.MULTILINE)
+            report = campaign(stack.base_url, stack.admin_key, portal_token(stack.base_url, stack.output),
+                              banner.group(1) if banner else None)
     print(format_report(report))
     return 1 if report.failures or report.errors else 0
 

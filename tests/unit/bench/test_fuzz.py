@@ -115,3 +115,20 @@ def test_offers_past_their_cross_field_bounds_lose_the_field_at_fault_on_item_up
     other = SimpleNamespace(operation=SimpleNamespace(label="POST /v1/recommend"),
                             body={"items": [{"id": "a", "offer": dict(backwards)}]})
     assert _offers_within_bounds(None, other).body["items"][0]["offer"] == backwards
+
+
+def test_a_decisioning_request_gets_the_stacks_tenant_header_unless_it_sends_one():
+    from bench import fuzz
+
+    def case(body=None, query=None, headers=None, path="/api/v1/recommend"):
+        return SimpleNamespace(body=body, query=query, headers=headers, operation=SimpleNamespace(path=path))
+
+    fuzz.TENANT.update(id="demo-shop")
+    try:
+        assert fuzz._decisioning_tenant_header(None, case({"customerId": "c"})).headers == {"X-Tenant-Id": "demo-shop"}
+        assert fuzz._decisioning_tenant_header(None, case(query={"customerId": "c"}, headers={"x-tenant-id": "x"})
+                                               ).headers == {"x-tenant-id": "x"}  # the fuzzed value stays
+        assert fuzz._decisioning_tenant_header(None, case({"userId": "u"})).headers is None
+        assert fuzz._decisioning_tenant_header(None, case({"customerId": "c"}, path="/v1/recommend")).headers is None
+    finally:
+        fuzz.TENANT.clear()
