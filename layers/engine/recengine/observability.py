@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 logger = Logger()
@@ -52,6 +53,8 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **di
     """One business metric as its own EMF record, so that its dimensions (a warning code, a list's
     source) do not leak into the other metrics of the invocation."""
     try:
+        if is_metrics_disabled():  # read per call, as the provider does: nothing would be printed
+            return
         record = AmazonCloudWatchEMFProvider()  # namespace and service from POWERTOOLS_*
         record.add_metric(name=name, unit=unit, value=value)
         for key, dim in dimensions.items():
