@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from recengine.concurrency import done, gather, start
+from recengine.concurrency import done, gather, ready, start
 
 
 def test_values_in_order_and_the_calls_overlap():
@@ -39,3 +39,13 @@ def test_the_first_error_is_raised_after_every_call_finished():
 def test_start_and_done_are_futures():
     assert start(lambda a, b: a + b, 2, 3).result(timeout=5) == 5
     assert done(7).result() == 7
+
+
+def test_a_ready_value_is_answered_in_order_on_the_callers_thread(monkeypatch):
+    from recengine import concurrency
+
+    submitted = []
+    real_start = concurrency.start
+    monkeypatch.setattr(concurrency, "start", lambda fn: submitted.append(fn) or real_start(fn))
+    assert gather(lambda: 0, ready("a"), lambda: 2, ready(None)) == [0, "a", 2, None]
+    assert len(submitted) == 1  # only the call that does work went to the pool

@@ -51,3 +51,18 @@ def test_importing_a_handler_does_not_import_the_xray_sdk():
             "sys.exit('aws_xray_sdk' in sys.modules)")
     env = {"PYTHONPATH": f"{ROOT / 'layers' / 'engine'}:{ROOT}", "PATH": "/usr/bin:/bin"}
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env).returncode == 0
+
+
+def test_the_correlation_id_is_the_api_request_id_of_each_invocation():
+    from aws_lambda_powertools.logging import correlation_paths
+
+    class Context:
+        function_name, memory_limit_in_mb, invoked_function_arn, aws_request_id = "f", 128, "arn:f", "r"
+
+    @observability.lambda_handler(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    def handler(event, context):
+        return observability.logger.get_correlation_id()
+
+    assert handler({"requestContext": {"requestId": "req-1"}}, Context()) == "req-1"
+    assert handler({"requestContext": {"requestId": "req-2"}}, Context()) == "req-2"
+    assert handler({"requestContext": {}}, Context()) is None

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 logger = Logger()
@@ -52,6 +53,8 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **di
     """One business metric as its own EMF record, so that its dimensions (a warning code, a list's
     source) do not leak into the other metrics of the invocation."""
     try:
+        if is_metrics_disabled():  # read per call, as the provider does: nothing would be printed
+            return
         record = AmazonCloudWatchEMFProvider()  # namespace and service from POWERTOOLS_*
         record.add_metric(name=name, unit=unit, value=value)
         for key, dim in dimensions.items():
@@ -109,7 +112,7 @@ def lambda_handler(handler: Callable[[dict, Any], Any] | None = None, *, correla
     request id as correlation id), an X-Ray segment for the invocation, a cold-start metric."""
 
     def decorate(fn: Callable[[dict, Any], Any]) -> Callable[[dict, Any], Any]:
-        logged = logger.inject_lambda_context(correlation_id_path=correlation_id_path)(fn)
+        logged = logger.inject_lambda_context(_correlated(fn, correlation_id_path) if correlation_id_path else fn)
         traced: list[Callable[[dict, Any], Any]] = []
 
         @functools.wraps(fn)
@@ -122,6 +125,31 @@ def lambda_handler(handler: Callable[[dict, Any], Any] | None = None, *, correla
         return wrapper
 
     return decorate(handler) if handler is not None else decorate
+
+
+def _correlated(fn: Callable[[dict, Any], Any], path: str) -> Callable[[dict, Any], Any]:
+    """`fn` that first sets the log's correlation id from the event, as `inject_lambda_context(
+    correlation_id_path=path)` does (after the context keys, before the handler), with the expression
+    compiled and Powertools' JMESPath functions built once, not on every invocation."""
+    import jmespath
+    from aws_lambda_powertools.exceptions import InvalidEnvelopeExpressionError
+    from aws_lambda_powertools.utilities.jmespath_utils import PowertoolsFunctions
+    from jmespath.exceptions import LexerError
+
+    expression = jmespath.compile(path)
+    options = jmespath.Options(custom_functions=PowertoolsFunctions())
+
+    @functools.wraps(fn)
+    def run(event: dict, context: Any) -> Any:
+        try:
+            value = expression.search(event, options=options)
+        except (LexerError, TypeError, UnicodeError) as exc:
+            raise InvalidEnvelopeExpressionError(f"Failed to unwrap event from envelope using expression. "
+                                                 f"Error: {exc} Exp: {path}") from exc
+        logger.set_correlation_id(value)
+        return fn(event, context)
+
+    return run
 
 
 def partial_batch(event: dict, handle: Callable[[dict], tuple[str, dict]], failed: str) -> dict:

@@ -19,11 +19,19 @@ from .clients import LazyClient
 _NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 
 
+_EXACT_INT = 10 ** 38  # an int below this in magnitude is written as its digits (no rounding to refuse)
+
+
 def _number(value: int | float | Decimal) -> str:
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        return str(value)  # what the context would give: an exact integer, no exponent
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise TypeError("Infinity and NaN not supported")
-        value = Decimal(repr(float(value)))  # numpy floats too
+        text = repr(float(value))  # its shortest decimal; numpy floats too
+        if "e" not in text:
+            return text  # plain digits (1e-4 <= |value| < 1e16): what the context would write back
+        return str(_NUMBERS.create_decimal(text))
     return str(_NUMBERS.create_decimal(value))
 
 
@@ -32,6 +40,11 @@ def _attribute(value: Any) -> dict:
     taken as their shortest decimal. Written here because it runs for every row a request writes
     (boto3's serialiser and the float-to-Decimal walk before it cost a recommend ~0.3 ms), and so
     that serving never imports boto3 (botocore is enough)."""
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type (subclasses take the general path below)
+        return {"S": value}
+    if kind is float or kind is int:
+        return {"N": _number(value)}
     if value is None:
         return {"NULL": True}
     if value is True or value is False:

@@ -66,12 +66,27 @@ class Api(APIGatewayRestResolver):
         self.use(middlewares=[_route_latency, _require_role])
 
     # ------------------------------------------------------------------ the request
+    def header(self, name: str) -> str | None:
+        """A request header, case-insensitively (as Powertools' deprecated `get_header_value`, which
+        warns and rebuilds the headers on every call): the headers are folded once per request."""
+        event = self.current_event
+        folded = getattr(event, "_folded_headers", None)
+        if folded is None:
+            folded = event.headers  # a CaseInsensitiveDict built from the raw headers
+            event._folded_headers = folded
+        return folded.get(name)
+
     def request_id(self) -> str:
-        """The caller's X-Request-Id when well formed, else API Gateway's request id."""
-        supplied = self.current_event.get_header_value("x-request-id", case_sensitive=False)
-        if supplied and _REQUEST_ID.match(supplied):
-            return supplied
-        return self.current_event.request_context.request_id or "unknown"
+        """The caller's X-Request-Id when well formed, else API Gateway's request id (worked out once
+        per request: every answer and log line names it)."""
+        event = self.current_event
+        known = getattr(event, "_request_id", None)
+        if known is None:
+            supplied = self.header("x-request-id")
+            known = supplied if supplied and _REQUEST_ID.match(supplied) else \
+                event.request_context.request_id or "unknown"
+            event._request_id = known
+        return known
 
     def gateway_request_id(self) -> str | None:
         """API Gateway's own id for this request, never the caller's header: unique per request, so
@@ -94,7 +109,7 @@ class Api(APIGatewayRestResolver):
         else:
             tenant = self._resolve_tenant(event.request_context.identity.api_key_id)
         for header in TENANT_HEADERS:
-            claimed = event.get_header_value(header, case_sensitive=False)
+            claimed = self.header(header)
             if claimed is not None and claimed.strip() != tenant.tenant_id:
                 raise mismatch(f"the {header} header does not match the API key's tenant")
         return tenant
@@ -133,7 +148,7 @@ class Api(APIGatewayRestResolver):
     def json_body(self) -> Any:
         """The body parsed as JSON (415 if not JSON, 400 if malformed)."""
         event = self.current_event
-        content_type = (event.get_header_value("content-type", case_sensitive=False) or "").split(";")[0]
+        content_type = (self.header("content-type") or "").split(";")[0]
         content_type = content_type.strip().lower()
         if content_type != "application/json" and not (content_type.startswith("application/")
                                                       and content_type.endswith("+json")):
@@ -147,7 +162,7 @@ class Api(APIGatewayRestResolver):
         """Which wire format answers a path several APIs share: the `X-Api-Dialect` header when sent,
         else `when_fields` if the request names any of `fields` (in its JSON body or query string), else
         `default`. Every dialect is a presenter over the same service call."""
-        chosen = (self.current_event.get_header_value("x-api-dialect", case_sensitive=False) or "").strip().lower()
+        chosen = (self.header("x-api-dialect") or "").strip().lower()
         if chosen:
             return chosen
         if fields and set(self.sent()) & set(fields):

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from ..catalogue.snapshot import CatalogueSnapshot
 from ..catalogue.view import CatalogueView
-from ..concurrency import attempt, gather
+from ..concurrency import attempt, gather, ready
 from ..errors import StoreError
 from ..observability import logger
 from .query import Query, warn
@@ -53,13 +53,15 @@ def read_all(deps: Any, q: Query, model_id: str | None, alongside: Callable[[], 
     calls = [
         alongside or _nothing,
         *history_reads(deps.interactions, tenant, q.user_id, q.session_id),
-        attempt(lambda: deps.exposures.recent(tenant, q.user_key, since) if capping else [], None),
+        attempt(lambda: deps.exposures.recent(tenant, q.user_key, since), None) if capping else ready(([], None)),
         # a flow's contact policies also read the outcomes recorded by the Respond API (a cooldown)
-        attempt(lambda: deps.exposures.outcomes(tenant, q.user_key, since) if capping and q.policy else [], None),
-        attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm) if batch else None, None),
+        attempt(lambda: deps.exposures.outcomes(tenant, q.user_key, since), None) if capping and q.policy
+        else ready(([], None)),
+        attempt(lambda: deps.lists.get_list(tenant, q.user_id, q.algorithm), None) if batch else ready((None, None)),
         read_changes,
         # a user the portal marked inactive (a failed read personalises as before: a courtesy, not a lock)
-        attempt(lambda: personalise(tenant, q.user_id) if personalise is not None and q.user_id else True, True),
+        attempt(lambda: personalise(tenant, q.user_id), True) if personalise is not None and q.user_id
+        else ready((True, None)),
     ]
     _, (user_rows, user_error), (session_rows, session_error), (shown, shown_error), (responded, _responded_error), \
         (precomputed, _list_error), (changes, changes_error), (active, _active_error) = \
@@ -87,7 +89,9 @@ def catalogue_changes(models: Any, items: Any, tenant_id: str, model_id: str | N
     """The served model's catalogue snapshot and the read of the changes since it (to gather with the
     request's other reads); without a snapshot, a read that does nothing."""
     snapshot = models.catalogue(tenant_id, model_id) if model_id is not None else None
-    return snapshot, attempt(lambda: items.changes_since(tenant_id, snapshot.taken_at) if snapshot else None, None)
+    if snapshot is None:
+        return None, ready((None, None))
+    return snapshot, attempt(lambda: items.changes_since(tenant_id, snapshot.taken_at), None)
 
 
 def catalogue_view(items: Any, tenant_id: str, snapshot: CatalogueSnapshot | None, changes: list[dict] | None,
@@ -101,8 +105,10 @@ def catalogue_view(items: Any, tenant_id: str, snapshot: CatalogueSnapshot | Non
 
 def history_reads(store: Any, tenant_id: str, user_id: str | None, session_id: str | None) -> list[Callable]:
     """The user's and the session's latest events, as two reads to gather (nothing to read: [])."""
-    return [attempt(lambda: store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT) if user_id else [], []),
-            attempt(lambda: store.recent_for_session(tenant_id, session_id, SESSION_LIMIT) if session_id else [], [])]
+    return [attempt(lambda: store.recent_for_user(tenant_id, user_id, HISTORY_LIMIT), []) if user_id
+            else ready(([], None)),
+            attempt(lambda: store.recent_for_session(tenant_id, session_id, SESSION_LIMIT), []) if session_id
+            else ready(([], None))]
 
 
 def merge_history(user_rows: list[dict], session_rows: list[dict]) -> tuple[list[str], list[float]]:
