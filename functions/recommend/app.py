@@ -24,7 +24,7 @@ def _answer(body: RecommendRequest):
     on_api = app.current_event.path.startswith("/api/")  # /v1 is always canonical
     dialect = app.dialect("recommendai", ("customerId",), "decisioning") if on_api else "v1"
     deciding = dialect == "decisioning"
-    tenant, claimed = app.caller(UnauthorizedError if deciding else ForbiddenError), app.current_event.get_header_value("x-tenant-id")
+    tenant, claimed = app.caller(UnauthorizedError if deciding else ForbiddenError), app.header("x-tenant-id")
     call, notes = present.decisioning_call(body.to_call(), app.sent(), claimed) if deciding else (body.to_call(), [])
     rec = serving.recommend(runtime().deciding, tenant, call, _client(), app.remaining_ms())
     if dialect == "recommendai":

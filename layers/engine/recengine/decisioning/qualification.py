@@ -27,7 +27,7 @@ class Qualification:
 def propensity(attributes: Mapping[str, Any], offer_id: str, category: Any = None) -> float | None:
     """The request's propensity for an offer: `propensityScores[offer_id]`, else its category's."""
     scores = attributes.get(PROPENSITY_SCORES)
-    if not isinstance(scores, Mapping):
+    if type(scores) is not dict and not isinstance(scores, Mapping):  # the exact type first: the ABC check is slow
         return None
     for key in (offer_id, category):
         value = scores.get(key) if isinstance(key, str) else None
@@ -38,8 +38,9 @@ def propensity(attributes: Mapping[str, Any], offer_id: str, category: Any = Non
 
 def offer_document(offer_id: str, metadata: Mapping[str, Any], segments: Sequence[str],
                    attributes: Mapping[str, Any], category_field: str = "category") -> dict[str, Any]:
-    """What a condition reads for one offer; the request's names win over item fields of the same name."""
-    return {**metadata, "id": offer_id, "segments": list(segments), "attributes": dict(attributes),
+    """What a condition reads for one offer; the request's names win over item fields of the same name.
+    `segments` and `attributes` are shared by every offer's document, not copied: conditions only read."""
+    return {**metadata, "id": offer_id, "segments": segments, "attributes": attributes,
             "propensity": propensity(attributes, offer_id, metadata.get(category_field))}
 
 
