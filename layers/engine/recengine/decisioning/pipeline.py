@@ -37,11 +37,13 @@ def decide(flow: Flow, rules: Iterable[QualificationRule], policies: Iterable[Co
     stopped = blocked(policies, exposures, outcomes, now, channel, placement, candidates=qualified.admitted)
     stopped.pop(EVERY_OFFER, None)
     open_offers = {o: candidates_with_scores[o] for o in qualified.admitted if o not in stopped}
-    ranked = rank(flow, open_offers, items_metadata, attributes)
-    # what the guardrail dropped: rank everything without it, then cap, to name the dropped offers
+    # Ranked once without the guardrail; the cap then keeps the flow's answer (what `rank(flow, ...)`
+    # returns: the same order, capped, cut at the limit) and names the offers it dropped.
     uncapped = rank(replace(flow, max_per_category=None, limit=max(len(open_offers), 1)), open_offers,
                     items_metadata, attributes)
-    _, dropped = cap_per_category([r.offer_id for r in uncapped], items_metadata, flow.max_per_category,
-                                  flow.category_field)
+    kept, dropped = cap_per_category([r.offer_id for r in uncapped], items_metadata, flow.max_per_category,
+                                     flow.category_field)
+    by_id = {r.offer_id: r for r in uncapped}
+    ranked = [by_id[offer] for offer in kept[:flow.limit]]
     return Decision(ranked, qualified.excluded, {o: r for o, r in stopped.items() if o in offers}, dropped,
                     qualified.notes)
